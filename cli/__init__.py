@@ -1,0 +1,1 @@
+"""The streamq command-line interface (installed as the `streamq_cli` package)."""

@@ -1,0 +1,5 @@
+"""Entry point of the `streamq` command."""
+
+
+def main() -> None:
+    print("hello")
