@@ -1,0 +1,1 @@
+"""Tests against real Redis-compatible servers started by the fixtures."""
