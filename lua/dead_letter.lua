@@ -1,0 +1,70 @@
+--[[
+  Move an entry this consumer owns to the dead-letter stream with its raw bytes as stored, the
+  reason and the last error, then XACK and XDEL it. Used for permanent errors, exhausted retries,
+  undecodable payloads and poison entries (decided by the caller from the delivery count, before
+  decoding).
+
+  KEYS[1] stream   (STREAM) streamq:{q}:stream
+  KEYS[2] dlq      (STREAM) streamq:{q}:dlq
+  KEYS[3] status   (HASH)   streamq:{q}:job:<id> (any key of the queue when the id is unknown)
+  KEYS[4] dropped  (STRING) streamq:{q}:dlq:dropped, count of entries trimmed by the DLQ cap
+
+  ARGV[1] group name
+  ARGV[2] consumer name
+  ARGV[3] entry id
+  ARGV[4] job id ("" when the payload could not be decoded)
+  ARGV[5] reason: permanent_error | retries_exhausted | undecodable | poison
+  ARGV[6] last error
+  ARGV[7] attempt ("" when unknown)
+  ARGV[8] status TTL, seconds
+  ARGV[9] track status, "1" or "0"
+  ARGV[10] DLQ cap, entries (0 = unbounded); past it the oldest entries are trimmed and counted
+  ARGV[11] now override, epoch ms (0 = the server's TIME)
+
+  Returns 1 moved, 0 not owner (nothing written), -1 the entry was deleted behind the engine's
+  back (acked and counted by the caller; nothing to move).
+]]
+-- luacheck: globals redis KEYS ARGV
+
+local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
+  return 0
+end
+local entry = redis.call('XRANGE', stream, id, id)
+if #entry == 0 then
+  redis.call('XACK', stream, group, id)
+  return -1
+end
+local n = tonumber(ARGV[11])
+local now
+if n and n > 0 then
+  now = n
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local fields = entry[1][2]
+local raw = ''
+for i = 1, #fields, 2 do
+  if fields[i] == 'job' then raw = fields[i + 1] end
+end
+redis.call('XADD', KEYS[2], '*', 'job', raw, 'id', ARGV[4], 'reason', ARGV[5],
+  'error', ARGV[6], 'attempt', ARGV[7], 'entry', id, 'consumer', consumer, 'failed_at', now)
+redis.call('XACK', stream, group, id)
+redis.call('XDEL', stream, id)
+local cap = tonumber(ARGV[10])
+if cap > 0 then
+  local over = redis.call('XLEN', KEYS[2]) - cap
+  if over > 0 then
+    redis.call('XTRIM', KEYS[2], 'MAXLEN', cap)
+    redis.call('INCRBY', KEYS[4], over)
+  end
+end
+if ARGV[9] == '1' and ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[3], 'state', 'dead_lettered', 'dead_reason', ARGV[5],
+    'last_error', ARGV[6], 'updated_at', now)
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], 'attempt', ARGV[7]) end
+  redis.call('HDEL', KEYS[3], 'retry_at')
+  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+end
+return 1

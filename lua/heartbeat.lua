@@ -1,0 +1,32 @@
+--[[
+  Renew the leases of the entries a worker is running and refresh its liveness key. A lease is
+  renewed only if the entry is still pending for this consumer: XCLAIM with min-idle 0 alone would
+  steal it back from whoever reclaimed it. JUSTID resets the idle time without counting a delivery.
+
+  KEYS[1] stream    (STREAM) streamq:{q}:stream
+  KEYS[2] liveness  (STRING) streamq:{q}:consumer:<name>
+
+  ARGV[1]    group name
+  ARGV[2]    consumer name
+  ARGV[3]    liveness TTL, ms
+  ARGV[4]    liveness value (who holds the name: host and pid)
+  ARGV[5...] entry ids being run
+
+  Returns one code per entry: 1 lease renewed, 0 lease lost (the worker must cancel that job and
+  write nothing more for it).
+]]
+-- luacheck: globals redis KEYS ARGV
+
+local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+redis.call('SET', KEYS[2], ARGV[4], 'PX', tonumber(ARGV[3]))
+local codes = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
+    codes[#codes + 1] = 0
+  else
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+    codes[#codes + 1] = 1
+  end
+end
+return codes

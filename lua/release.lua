@@ -1,0 +1,35 @@
+--[[
+  Hand entries this consumer owns back to the queue for immediate redelivery (graceful shutdown):
+  each is re-added at the tail of the stream with the same fields, then XACKed and XDELed.
+
+  KEYS[1] stream  (STREAM) streamq:{q}:stream
+
+  ARGV[1]    group name
+  ARGV[2]    consumer name
+  ARGV[3...] entry ids
+
+  Returns one code per entry: 1 released, 0 not owner (untouched), -1 deleted behind the engine's
+  back (acked, nothing to release).
+]]
+-- luacheck: globals redis KEYS ARGV
+
+local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+local codes = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
+    codes[#codes + 1] = 0
+  else
+    local entry = redis.call('XRANGE', stream, id, id)
+    if #entry == 0 then
+      redis.call('XACK', stream, group, id)
+      codes[#codes + 1] = -1
+    else
+      redis.call('XADD', stream, '*', unpack(entry[1][2]))
+      redis.call('XACK', stream, group, id)
+      redis.call('XDEL', stream, id)
+      codes[#codes + 1] = 1
+    end
+  end
+end
+return codes
