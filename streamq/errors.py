@@ -1,0 +1,160 @@
+"""The streamq exception tree and the one boundary where redis-py errors are translated.
+
+```
+StreamQError
+├── ConfigError                 invalid settings or arguments, named field and value
+├── AccessDenied                wrong password or missing ACL permission (not retried)
+├── RedisUnavailable            the server cannot be reached or answered with a transport error
+│   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
+├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
+│                               without persistence or a deleted key; the group is recreated
+├── ScriptError                 a Lua script failed in a way the engine did not expect
+├── JobError                    something about one job
+│   ├── DecodeFailure           a stream entry that is not a valid job payload
+│   ├── UnknownTask             a job names a task no registry knows
+│   └── LeaseLost               this worker no longer owns the entry ("not owner")
+├── PermanentError              raised by a handler: do not retry, dead-letter now
+└── Retry                       raised by a handler: retry, optionally after `delay_s`
+```
+
+`PermanentError` and `Retry` are control-flow exceptions for task handlers; every other
+exception a handler raises is a transient failure retried with the job's backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from enum import IntEnum
+
+import redis.exceptions as _rx
+
+__all__ = [
+    "AccessDenied",
+    "ConfigError",
+    "DecodeFailure",
+    "JobError",
+    "LeaseLost",
+    "OutOfMemory",
+    "PermanentError",
+    "QueueStateLost",
+    "RedisUnavailable",
+    "Retry",
+    "ScriptCode",
+    "ScriptError",
+    "StreamQError",
+    "UnknownTask",
+    "map_redis_errors",
+]
+
+
+class StreamQError(Exception):
+    """Root of every exception streamq raises."""
+
+
+class ConfigError(StreamQError, ValueError):
+    """Invalid configuration or arguments; the message names the field and the value."""
+
+
+class AccessDenied(StreamQError):
+    """Redis refused the credentials or an ACL denies a command; retrying will not help."""
+
+
+class RedisUnavailable(StreamQError):
+    """The Redis server could not be reached, timed out, or is still loading its dataset."""
+
+
+class OutOfMemory(RedisUnavailable):
+    """The server refused a write because it reached `maxmemory` under `noeviction`."""
+
+
+class QueueStateLost(StreamQError):
+    """The queue's stream or consumer group no longer exists (NOGROUP or UNBLOCKED).
+
+    Jobs that were in it are gone: a data-loss incident, not a hiccup. Callers recreate the group
+    at id 0 (never `$`, which would skip jobs added meanwhile) and carry on.
+    """
+
+
+class ScriptError(StreamQError):
+    """A Lua script failed unexpectedly (a bug or a server that lacks a command)."""
+
+
+class JobError(StreamQError):
+    """An error about one job."""
+
+
+class DecodeFailure(JobError):
+    """A stream entry could not be decoded into a `Job`."""
+
+
+class UnknownTask(JobError):
+    """A job names a task that the worker's registry does not know."""
+
+
+class LeaseLost(JobError):
+    """This worker no longer owns the stream entry; it must write nothing more for it."""
+
+
+class PermanentError(StreamQError):
+    """Raised by a task handler to fail the job now, without retries (it goes to the DLQ)."""
+
+
+class Retry(StreamQError):
+    """Raised by a task handler to ask for a retry, optionally after a given delay.
+
+    Args:
+        delay_s: Seconds to wait before the next attempt; `None` uses the job's backoff.
+        reason: Recorded as the job's last error.
+    """
+
+    def __init__(self, delay_s: float | None = None, reason: str = "retry requested") -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+        self.reason = reason
+
+
+class ScriptCode(IntEnum):
+    """Per-entry result codes returned by the worker-side Lua scripts (see each header)."""
+
+    OK = 1
+    NOT_OWNER = 0
+    GONE = -1
+
+
+@contextlib.contextmanager
+def map_redis_errors() -> Iterator[None]:
+    """Translate redis-py exceptions into the streamq tree (the one translation boundary).
+
+    Raises:
+        AccessDenied: for authentication failures and `NOPERM` replies.
+        OutOfMemory: for `OOM` replies.
+        RedisUnavailable: for connection, timeout, loading and read-only-replica errors.
+        QueueStateLost: for `NOGROUP` and `UNBLOCKED` (the stream or group was deleted).
+        ScriptError: for other errors raised inside a script.
+    """
+    try:
+        yield
+    except (_rx.AuthenticationError, _rx.AuthorizationError, _rx.NoPermissionError) as exc:
+        raise AccessDenied(f"Redis denied access: {exc}") from exc
+    except _rx.OutOfMemoryError as exc:
+        raise OutOfMemory(f"Redis refused the write (out of memory): {exc}") from exc
+    except (
+        _rx.ConnectionError,
+        _rx.TimeoutError,
+        _rx.BusyLoadingError,
+        _rx.ReadOnlyError,
+        OSError,
+    ) as exc:
+        raise RedisUnavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
+    except _rx.ResponseError as exc:
+        text = str(exc)
+        if text.startswith("OOM") or "OOM command not allowed" in text:
+            raise OutOfMemory(f"Redis refused the write (out of memory): {text}") from exc
+        if text.startswith(("NOPERM", "WRONGPASS", "NOAUTH")):
+            raise AccessDenied(f"Redis denied access: {text}") from exc
+        if "NOGROUP" in text or text.startswith("UNBLOCKED"):
+            raise QueueStateLost(f"queue state lost: {text}") from exc
+        if text.startswith(("LOADING", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN")):
+            raise RedisUnavailable(f"Redis unavailable: {text}") from exc
+        raise ScriptError(text) from exc
