@@ -1,0 +1,301 @@
+"""The `Scripts` registry: loads `lua/*.lua` once and has one typed method per script.
+
+This module is the only place that knows each script's KEYS/ARGV order; the header of every
+`.lua` file documents the same order, and a test checks the two agree. redis-py's registered
+scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a restarted server).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, cast
+
+import msgspec
+import redis.asyncio as aredis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+
+from .errors import map_redis_errors
+from .keys import Keys
+
+__all__ = ["SCRIPT_NAMES", "ClaimedEntry", "ReclaimStep", "Scripts", "load_sources"]
+
+SCRIPT_NAMES: Final = (
+    "ack",
+    "dead_letter",
+    "delete_consumer",
+    "enqueue",
+    "heartbeat",
+    "promote",
+    "reclaim",
+    "release",
+    "requeue_dead",
+    "retry",
+)
+
+
+def _lua_dir() -> Path:
+    packaged = resources.files("streamq").joinpath("lua")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    # A source checkout: the scripts live in the repository's top-level lua/ folder.
+    return Path(__file__).resolve().parent.parent / "lua"
+
+
+@functools.cache
+def load_sources() -> Mapping[str, str]:
+    """Return the Lua source of every script by name, read once per process."""
+    folder = _lua_dir()
+    return {name: (folder / f"{name}.lua").read_text(encoding="utf-8") for name in SCRIPT_NAMES}
+
+
+class ClaimedEntry(msgspec.Struct, frozen=True):
+    """An entry taken over by `reclaim`: its id, Redis delivery count and raw fields."""
+
+    entry_id: str
+    deliveries: int
+    fields: dict[bytes, bytes]
+
+
+class ReclaimStep(msgspec.Struct, frozen=True):
+    """One XAUTOCLAIM step: the cursor to continue from, the claimed and the deleted entries."""
+
+    cursor: str
+    claimed: list[ClaimedEntry]
+    deleted: list[str]
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def enqueue_call(
+    keys: Keys,
+    *,
+    job_id: str,
+    payload: bytes,
+    delay_ms: int,
+    run_at_ms: int,
+    track_status: bool,
+    idempotency_key: str | None,
+    idempotency_ttl_ms: int,
+    now_ms: int,
+    created_at_ms: int,
+    attempt: int,
+) -> tuple[list[str], list[bytes | str | int]]:
+    """Build the KEYS and ARGV of `enqueue.lua` (shared by the async and sync producers)."""
+    idem_key = keys.idempotency(idempotency_key or job_id)
+    return (
+        [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), idem_key],
+        [
+            job_id,
+            payload,
+            delay_ms,
+            run_at_ms,
+            "1" if track_status else "0",
+            idempotency_ttl_ms if idempotency_key else 0,
+            now_ms,
+            created_at_ms,
+            attempt,
+        ],
+    )
+
+
+def parse_enqueue(reply: Sequence[Any]) -> tuple[str, bool]:
+    """Decode `enqueue.lua`'s reply into (job id, newly enqueued)."""
+    return _s(reply[0]), int(reply[1]) == 1
+
+
+class Scripts:
+    """Typed access to the Lua scripts, registered on one async client.
+
+    Args:
+        client: The client the scripts run on (a pool without automatic retries).
+    """
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self._client = client
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(src) for name, src in load_sources().items()
+        }
+
+    async def _run(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[bytes | str | int | float],
+        client: aredis.Redis | Pipeline | None = None,
+    ) -> Any:
+        with map_redis_errors():
+            return await self._scripts[name](keys=list(keys), args=list(args), client=client)
+
+    async def preload(self) -> None:
+        """Load every script into the server's cache (saves a NOSCRIPT round trip later)."""
+        with map_redis_errors():
+            for src in load_sources().values():
+                await self._client.script_load(src)
+
+    async def enqueue_in(
+        self, pipe: Pipeline, keys: list[str], args: list[bytes | str | int]
+    ) -> None:
+        """Buffer an `enqueue.lua` call on a pipeline (which loads the script before running)."""
+        await self._scripts["enqueue"](keys=keys, args=args, client=pipe)
+
+    async def enqueue(self, keys: list[str], args: list[bytes | str | int]) -> tuple[str, bool]:
+        """Run `enqueue.lua` with arguments built by `enqueue_call`."""
+        return parse_enqueue(await self._run("enqueue", keys, args))
+
+    async def ack(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entries: Sequence[tuple[str, str]],
+        status_ttl_s: int,
+        track_status: bool,
+    ) -> list[int]:
+        """Ack a batch of (entry id, job id) this consumer owns; one code per entry."""
+        k = [keys.stream, *(keys.status(job_id) for _, job_id in entries)]
+        a: list[str | int] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
+        a.extend(entry_id for entry_id, _ in entries)
+        return [int(c) for c in await self._run("ack", k, a)]
+
+    async def retry(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entry_id: str,
+        job_id: str,
+        payload: bytes,
+        delay_ms: int,
+        attempt: int,
+        last_error: str,
+        track_status: bool,
+        now_ms: int = 0,
+    ) -> tuple[bool, int]:
+        """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
+        reply = await self._run(
+            "retry",
+            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)],
+            [
+                group,
+                consumer,
+                entry_id,
+                job_id,
+                payload,
+                delay_ms,
+                attempt,
+                last_error,
+                "1" if track_status else "0",
+                now_ms,
+            ],
+        )
+        return int(reply[0]) == 1, int(reply[1])
+
+    async def dead_letter(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entry_id: str,
+        job_id: str,
+        reason: str,
+        last_error: str,
+        attempt: int | None,
+        status_ttl_s: int,
+        track_status: bool,
+        dlq_max_entries: int,
+        now_ms: int = 0,
+    ) -> int:
+        """Move an owned entry to the DLQ; 1 moved, 0 not owner, -1 entry deleted."""
+        reply = await self._run(
+            "dead_letter",
+            [keys.stream, keys.dlq, keys.status(job_id or "-"), keys.dlq_dropped],
+            [
+                group,
+                consumer,
+                entry_id,
+                job_id,
+                reason,
+                last_error,
+                "" if attempt is None else attempt,
+                status_ttl_s,
+                "1" if track_status else "0",
+                dlq_max_entries,
+                now_ms,
+            ],
+        )
+        return int(reply)
+
+    async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int]:
+        """Move up to `limit` due jobs into the stream; returns (moved, missing payloads)."""
+        reply = await self._run(
+            "promote", [keys.delayed, keys.delayed_jobs, keys.stream], [limit, now_ms]
+        )
+        return int(reply[0]), int(reply[1])
+
+    async def reclaim(
+        self, keys: Keys, *, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
+    ) -> ReclaimStep:
+        """One XAUTOCLAIM step with the delivery count of each claimed entry."""
+        reply = await self._run(
+            "reclaim", [keys.stream], [group, consumer, min_idle_ms, cursor, count]
+        )
+        claimed = [
+            ClaimedEntry(_s(e[0]), int(e[1]), _pairs(cast("Sequence[bytes]", e[2] or [])))
+            for e in reply[1]
+        ]
+        return ReclaimStep(_s(reply[0]), claimed, [_s(d) for d in reply[2]])
+
+    async def heartbeat(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        liveness_ttl_ms: int,
+        liveness_value: str,
+        entry_ids: Sequence[str],
+    ) -> list[int]:
+        """Renew leases (ownership-checked) and the liveness key; one code per entry."""
+        reply = await self._run(
+            "heartbeat",
+            [keys.stream, keys.consumer(consumer)],
+            [group, consumer, liveness_ttl_ms, liveness_value, *entry_ids],
+        )
+        return [int(c) for c in reply]
+
+    async def release(
+        self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
+    ) -> list[int]:
+        """Hand owned entries back to the stream for immediate redelivery."""
+        reply = await self._run("release", [keys.stream], [group, consumer, *entry_ids])
+        return [int(c) for c in reply]
+
+    async def requeue_dead(
+        self, keys: Keys, *, items: Sequence[tuple[str, str, bytes]], track_status: bool
+    ) -> list[int]:
+        """Requeue (DLQ entry id, job id, payload) triples; one code per item."""
+        k = [keys.dlq, keys.stream, *(keys.status(job_id or "-") for _, job_id, _ in items)]
+        a: list[str | bytes] = ["1" if track_status else "0"]
+        for dead_id, job_id, payload in items:
+            a.extend((dead_id, job_id, payload))
+        return [int(c) for c in await self._run("requeue_dead", k, a)]
+
+    async def delete_consumer(self, keys: Keys, *, group: str, consumer: str) -> int:
+        """Delete an idle, empty, expired consumer; 1 deleted, 0 has pending, -1 alive."""
+        reply = await self._run(
+            "delete_consumer", [keys.stream, keys.consumer(consumer)], [group, consumer]
+        )
+        return int(reply)
