@@ -1,0 +1,37 @@
+"""The narrow view of the worker that its background components use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .queue import Delivery, Queue
+from .stats import WorkerStats
+
+
+class WorkerHost(Protocol):
+    """What components may ask of the worker that owns them."""
+
+    consumer: str
+    holder: str
+    stats: WorkerStats
+
+    def running_entry_ids(self, queue: Queue) -> list[str]:
+        """Entry ids of `queue` this worker is running now."""
+        ...
+
+    def lease_lost(self, queue: Queue, entry_ids: Sequence[str]) -> None:
+        """Cancel these jobs: another consumer owns their entries now."""
+        ...
+
+    def try_reserve(self, most: int) -> int:
+        """Reserve up to `most` free execution slots without waiting; returns how many."""
+        ...
+
+    def unreserve(self, count: int) -> None:
+        """Give back reserved slots that were not used."""
+        ...
+
+    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start deliveries, each using one reserved slot."""
+        ...

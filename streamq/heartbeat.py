@@ -1,0 +1,75 @@
+"""LeaseKeeper: renews the leases of running jobs and the worker's liveness key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import structlog
+
+from ._host import WorkerHost
+from ._periodic import Periodic
+from .errors import RedisUnavailable
+from .queue import Queue
+
+__all__ = ["LeaseKeeper"]
+
+_log = structlog.get_logger("streamq.worker")
+
+
+class LeaseKeeper(Periodic):
+    """Every `claim_timeout / 4`, resets the idle time of each running entry this worker still owns.
+
+    A lease reported lost (another consumer reclaimed the entry) cancels the job. When renewals
+    fail for most of a claim timeout (Redis unreachable), the worker fences itself: it cancels the
+    queue's running jobs, since others may reclaim them at any moment.
+
+    Args:
+        host: The worker.
+        queues: The queues served.
+        claim_timeout_s: Idle time after which other workers reclaim an entry.
+    """
+
+    name = "heartbeat"
+
+    def __init__(self, host: WorkerHost, queues: Sequence[Queue], claim_timeout_s: float) -> None:
+        super().__init__(claim_timeout_s / 4)
+        self._host = host
+        self._queues = list(queues)
+        self._claim_timeout_s = claim_timeout_s
+        now = time.monotonic()
+        self._last_ok = {q.name: now for q in self._queues}
+
+    @property
+    def liveness_ttl_ms(self) -> int:
+        """The liveness key outlives three missed renewals."""
+        return int(self.interval_s * 3 * 1000)
+
+    async def run_once(self) -> None:
+        """Renew every running entry's lease and the liveness keys."""
+        for queue in self._queues:
+            ids = self._host.running_entry_ids(queue)
+            try:
+                owned = await queue.heartbeat(
+                    self._host.consumer,
+                    ids,
+                    liveness_ttl_ms=self.liveness_ttl_ms,
+                    holder=self._host.holder,
+                )
+            except RedisUnavailable:
+                silent_s = time.monotonic() - self._last_ok[queue.name]
+                if silent_s > self._claim_timeout_s * 0.75:
+                    running = self._host.running_entry_ids(queue)
+                    if running:
+                        _log.error(
+                            "lease_fence",
+                            queue=queue.name,
+                            jobs=len(running),
+                            silent_s=round(silent_s, 1),
+                        )
+                        self._host.lease_lost(queue, running)
+                raise
+            self._last_ok[queue.name] = time.monotonic()
+            lost = [entry for entry, ok in zip(ids, owned, strict=True) if not ok]
+            if lost:
+                self._host.lease_lost(queue, lost)

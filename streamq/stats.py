@@ -1,0 +1,43 @@
+"""Counters a worker keeps about what it did (the demo prints them; metrics mirror them)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["WorkerStats"]
+
+
+@dataclasses.dataclass
+class WorkerStats:
+    """What one worker process did since it started.
+
+    Attributes:
+        completed: Jobs that succeeded and were acknowledged.
+        retried: Failed attempts scheduled for another try.
+        dead_lettered: Entries moved to the DLQ, by reason.
+        reclaimed: Entries taken over from other consumers after the claim timeout.
+        recovered: Own pending entries re-read at start (after a crash or restart).
+        gone: Entries deleted behind the engine's back (acked and dropped; should stay 0).
+        lease_lost: Jobs whose lease was lost: cancelled, nothing written.
+        released: Unfinished entries handed back at shutdown.
+        timeouts: Attempts that exceeded their timeout.
+    """
+
+    completed: int = 0
+    retried: int = 0
+    dead_lettered: dict[str, int] = dataclasses.field(default_factory=dict)
+    reclaimed: int = 0
+    recovered: int = 0
+    gone: int = 0
+    lease_lost: int = 0
+    released: int = 0
+    timeouts: int = 0
+
+    def dead(self, reason: str) -> None:
+        """Count one dead-lettered entry."""
+        self.dead_lettered[reason] = self.dead_lettered.get(reason, 0) + 1
+
+    @property
+    def dead_total(self) -> int:
+        """All dead-lettered entries."""
+        return sum(self.dead_lettered.values())

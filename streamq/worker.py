@@ -1,0 +1,569 @@
+"""`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
+
+One worker process has one consumer name. Per queue it runs a fetch loop (XREADGROUP for as many
+entries as it has free slots) and an acker; the background components renew leases, promote due
+retries, reclaim entries of dead consumers and remove empty idle consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import redis.asyncio as aredis
+import structlog
+
+from ._periodic import ReconnectBackoff, cancel_and_wait
+from .acker import Acker
+from .backoff import DeadReason, plan_failure
+from .connection import command_client, server_info
+from .consumer import acquire_consumer_name, holder_id
+from .errors import (
+    DecodeFailure,
+    PermanentError,
+    QueueStateLost,
+    RedisUnavailable,
+    Retry,
+    UnknownTask,
+    map_redis_errors,
+)
+from .heartbeat import LeaseKeeper
+from .janitor import Janitor
+from .job import Job
+from .producer import JobDefaults
+from .queue import Delivery, Queue
+from .recoverer import Reclaimer
+from .registry import TaskRegistry, _current_job
+from .scheduler import Promoter
+from .settings import WorkerSettings
+from .stats import WorkerStats
+
+__all__ = ["Worker"]
+
+_log = structlog.get_logger("streamq.worker")
+
+T = TypeVar("T")
+
+#: Longest last_error kept with a job; error texts can be huge (response bodies, tracebacks).
+MAX_ERROR_CHARS = 2000
+
+
+class _Run:
+    """Book-keeping of one running delivery."""
+
+    __slots__ = ("delivery", "lease_lost", "stopping", "task")
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        self.task: asyncio.Task[None] | None = None
+        self.lease_lost = False
+        self.stopping = False
+
+
+class Worker:
+    """Runs the jobs of one or more queues.
+
+    Args:
+        registry: The task handlers.
+        queues: Queue names to serve.
+        group: The consumer group (default: the first queue's name).
+        url: Redis URL (ignored when `redis` is given).
+        redis: An async client made with `command_client`.
+        settings: Worker settings.
+        defaults: Job defaults and retention of the queues.
+        consumer: An explicit consumer name (default `<host>:<slot>`).
+        slot: An explicit process slot for the default name.
+        burst: Exit once every queue is drained.
+        prefix: Key namespace.
+
+    Example:
+        >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
+        >>> await worker.run()  # until SIGTERM
+    """
+
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        *,
+        queues: Sequence[str] = ("default",),
+        group: str | None = None,
+        url: str | None = None,
+        redis: aredis.Redis | None = None,
+        settings: WorkerSettings | None = None,
+        defaults: JobDefaults | None = None,
+        consumer: str | None = None,
+        slot: int | None = None,
+        burst: bool = False,
+        prefix: str = "streamq",
+    ) -> None:
+        self.registry = registry
+        self.settings = settings or WorkerSettings()
+        self.burst = burst
+        self._owns_client = redis is None
+        self.redis = redis or command_client(url or "redis://localhost:6379")
+        self.group = group or queues[0]
+        self.queues = [
+            Queue(q, redis=self.redis, group=self.group, prefix=prefix, defaults=defaults)
+            for q in queues
+        ]
+        self._by_name = {q.name: q for q in self.queues}
+        self._explicit_consumer = consumer
+        self._slot = slot
+        self.consumer = consumer or ""
+        self.holder = holder_id()
+        self.stats = WorkerStats()
+        self._free = self.settings.concurrency
+        self._slot_freed = asyncio.Event()
+        self._running: dict[str, dict[str, _Run]] = {q.name: {} for q in self.queues}
+        self._fetchers: list[asyncio.Task[None]] = []
+        self._ackers: dict[str, Acker] = {}
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._started = False
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix="streamq-job"
+        )
+        s = self.settings
+        poll_s = s.poll_interval_ms / 1000
+        self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
+        self.promoter = Promoter(self.queues, poll_s)
+        self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
+        self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+
+    # -- the host interface used by components ----------------------------------------------
+
+    def running_entry_ids(self, queue: Queue) -> list[str]:
+        """Entry ids of `queue` running now."""
+        return list(self._running[queue.name])
+
+    def lease_lost(self, queue: Queue, entry_ids: Sequence[str]) -> None:
+        """Cancel jobs whose entries this worker no longer owns; nothing more is written."""
+        for entry_id in entry_ids:
+            run = self._running[queue.name].get(entry_id)
+            if run is not None and run.task is not None and not run.lease_lost:
+                run.lease_lost = True
+                run.task.cancel()
+
+    def try_reserve(self, most: int) -> int:
+        """Reserve up to `most` free slots without waiting."""
+        if self._stopping:
+            return 0
+        n = min(most, self._free)
+        self._free -= n
+        return n
+
+    def unreserve(self, count: int) -> None:
+        """Return reserved slots."""
+        if count:
+            self._free += count
+            self._slot_freed.set()
+
+    async def _reserve(self, most: int) -> int:
+        while not self._stopping:
+            n = self.try_reserve(most)
+            if n:
+                return n
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+        return 0
+
+    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start each delivery in its own task; each holds one reserved slot until settled."""
+        for delivery in deliveries:
+            queue = self._by_name[delivery.queue]
+            run = _Run(delivery)
+            self._running[queue.name][delivery.entry_id] = run
+            run.task = asyncio.create_task(self._process(queue, run))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the server, prepare the groups, take a consumer name and start every loop.
+
+        Raises:
+            RedisUnavailable: when Redis cannot be reached at start.
+            ConfigError: when a queue is consumed by another group.
+        """
+        info = await server_info(self.redis)
+        _log.info(
+            "server",
+            server=info.server,
+            version=info.version,
+            maxmemory_policy=info.maxmemory_policy,
+            appendonly=info.appendonly,
+            waitaof=info.has_waitaof,
+        )
+        if info.maxmemory_policy != "noeviction":
+            _log.warning(
+                "unsafe_maxmemory_policy",
+                policy=info.maxmemory_policy,
+                hint="queues need maxmemory-policy noeviction; evicted keys are lost jobs",
+            )
+        for queue in self.queues:
+            await queue.ensure_group()
+            await queue.scripts.preload()
+        self.consumer = await acquire_consumer_name(
+            self.queues[0],
+            ttl_ms=self.lease_keeper.liveness_ttl_ms,
+            name=self._explicit_consumer,
+            slot=self._slot,
+        )
+        await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
+        for queue in self.queues:
+            acker = Acker(queue, self.consumer, self._acked)
+            self._ackers[queue.name] = acker
+            await acker.start()
+        for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
+            await component.start()
+        self._fetchers = [
+            asyncio.create_task(self._fetch_loop(q), name=f"streamq-fetch-{q.name}")
+            for q in self.queues
+        ]
+        self._started = True
+        _log.info(
+            "worker_started",
+            consumer=self.consumer,
+            group=self.group,
+            queues=[q.name for q in self.queues],
+            concurrency=self.settings.concurrency,
+            burst=self.burst,
+        )
+
+    def request_stop(self) -> None:
+        """Ask the worker to shut down gracefully (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    async def run(self) -> WorkerStats:
+        """Start, run until SIGTERM/SIGINT (or until drained in burst mode), then shut down.
+
+        Returns:
+            What the worker did.
+        """
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread: the caller stops us with request_stop()
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        return self.stats
+
+    async def shutdown(self) -> None:
+        """Stop gracefully: nothing new starts, in-flight jobs get the grace period, unfinished
+        entries go back to the stream for immediate redelivery.
+
+        The order matters: the fetch loops and the reclaimer stop first, so no new work starts;
+        leases keep being renewed while jobs finish and until unfinished entries are released;
+        the promoter and janitor go last.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        self._slot_freed.set()
+        for task, queue in zip(self._fetchers, self.queues, strict=False):
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+            if not task.done():
+                # The cancellation was swallowed mid-command; closing the connection ends the
+                # blocked read, and the loop sees `_stopping`.
+                await queue.interrupt_reader(self.consumer)
+            await cancel_and_wait(task)
+        await self.reclaimer.stop()
+        runs = [r.task for rs in self._running.values() for r in rs.values() if r.task]
+        if runs:
+            _log.info("shutdown_waiting", jobs=len(runs), grace_s=self.settings.shutdown_grace_s)
+            _done, pending = await asyncio.wait(runs, timeout=self.settings.shutdown_grace_s)
+            for rs in self._running.values():
+                for run in rs.values():
+                    if run.task in pending:
+                        run.stopping = True
+                        run.task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        for acker in self._ackers.values():
+            await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
+        if self._started:
+            await self._release_own_entries()
+        for component in (self.lease_keeper, self.promoter, self.janitor):
+            await component.stop()
+        for acker in self._ackers.values():
+            await acker.stop()
+        if self._started:
+            try:
+                with map_redis_errors():
+                    await self.redis.delete(*(q.keys.consumer(self.consumer) for q in self.queues))
+            except RedisUnavailable:
+                pass  # the key expires by itself
+        for queue in self.queues:
+            await queue.close()
+        if self._owns_client:
+            await self.redis.aclose()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _log.info(
+            "worker_stopped",
+            consumer=self.consumer,
+            completed=self.stats.completed,
+            retried=self.stats.retried,
+            dead_lettered=self.stats.dead_total,
+            released=self.stats.released,
+        )
+
+    async def _release_own_entries(self) -> None:
+        for queue in self.queues:
+            try:
+                ids = await queue.pending_entry_ids(self.consumer)
+                if ids:
+                    released = await queue.release(self.consumer, ids)
+                    self.stats.released += released
+                    _log.info("released_unfinished", queue=queue.name, count=released)
+            except RedisUnavailable as exc:
+                # They stay pending under our name: a restart re-reads them, others reclaim them.
+                _log.warning("release_failed", queue=queue.name, error=str(exc))
+
+    # -- fetching -------------------------------------------------------------------------------
+
+    async def _fetch_loop(self, queue: Queue) -> None:
+        backoff = ReconnectBackoff()
+        own_after: str | None = "0"  # re-read our own PEL first: a restart resumes at once
+        s = self.settings
+        # In burst mode a short block notices a drained queue quickly.
+        block_s = min(s.block_s, s.poll_interval_ms / 1000) if self.burst else s.block_s
+        while not self._stopping:
+            slots = await self._reserve(s.batch_size)
+            if not slots:
+                return
+            got: list[Delivery] = []
+            try:
+                if own_after is not None:
+                    got = await queue.read_own_pending(self.consumer, after=own_after, count=slots)
+                    if got:
+                        own_after = got[-1].entry_id
+                        running = self._running[queue.name]
+                        got = [d for d in got if d.entry_id not in running]
+                        self.stats.recovered += len(got)
+                        _log.info("recovered_own_pending", queue=queue.name, count=len(got))
+                    else:
+                        own_after = None
+                else:
+                    got = await queue.dequeue(self.consumer, slots, block_s)
+                backoff.reset()
+            except (RedisUnavailable, QueueStateLost) as exc:
+                self.unreserve(slots)
+                _log.warning("fetch_failed", queue=queue.name, error=str(exc))
+                await queue.discard_reader(self.consumer)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except asyncio.CancelledError:
+                self.unreserve(slots)
+                # A read cancelled mid-flight may have been answered: drop the connection so the
+                # reply cannot be read by anyone else; its entries stay in our PEL.
+                await queue.discard_reader(self.consumer)
+                raise
+            self.unreserve(slots - len(got))
+            if got:
+                self.dispatch(got)
+            elif self.burst and own_after is None:
+                await self._stop_if_drained()
+
+    async def _stop_if_drained(self) -> None:
+        if any(self._running.values()):
+            return
+        for queue in self.queues:
+            if not (await queue.counts()).drained:
+                return
+        _log.info("burst_drained")
+        self.request_stop()
+
+    # -- running one job ------------------------------------------------------------------------
+
+    async def _process(self, queue: Queue, run: _Run) -> None:
+        d = run.delivery
+        try:
+            await self._settle(queue, run)
+        except asyncio.CancelledError:
+            if run.lease_lost:
+                self.stats.lease_lost += 1
+                _log.warning(
+                    "lease_lost",
+                    queue=queue.name,
+                    entry_id=d.entry_id,
+                    job_id=d.job_id,
+                    consumer=self.consumer,
+                )
+            elif not run.stopping:
+                raise
+        except Exception:
+            _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
+        finally:
+            self._running[queue.name].pop(d.entry_id, None)
+            self.unreserve(1)
+
+    async def _settle(self, queue: Queue, run: _Run) -> None:
+        d = run.delivery
+        if d.raw is None:
+            await self._write(lambda: queue.release(self.consumer, [d.entry_id]))
+            self.stats.gone += 1
+            _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
+            return
+        if d.deliveries > self.settings.max_deliveries:
+            await self._dead(
+                queue,
+                run,
+                DeadReason.POISON,
+                None,
+                f"delivered {d.deliveries} times (max_deliveries={self.settings.max_deliveries})",
+            )
+            return
+        try:
+            job = d.decode()
+        except DecodeFailure as exc:
+            await self._dead(queue, run, DeadReason.UNDECODABLE, None, str(exc))
+            return
+        try:
+            task = self.registry.get(job.task_name or f"<{job.action_type} action>")
+        except UnknownTask as exc:
+            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
+            return
+        timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
+        args, kwargs = job.action.args, job.action.kwargs
+        token = _current_job.set(job)
+        try:
+            if task.is_async:
+                await asyncio.wait_for(task.fn(*args, **kwargs), timeout)
+            else:
+                ctx = contextvars.copy_context()
+                call = functools.partial(ctx.run, task.fn, *args, **kwargs)
+                await asyncio.wait_for(
+                    asyncio.get_running_loop().run_in_executor(self._pool, call), timeout
+                )
+        except PermanentError as exc:
+            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
+        except Retry as exc:
+            delay = None if exc.delay_s is None else int(exc.delay_s * 1000)
+            await self._fail(queue, run, job, exc.reason, delay)
+        except TimeoutError:
+            self.stats.timeouts += 1
+            await self._fail(queue, run, job, f"timeout after {timeout:g}s", None)
+        except Exception as exc:
+            await self._fail(queue, run, job, _describe(exc), None)
+        else:
+            self._ackers[queue.name].submit(d)
+            return
+        finally:
+            _current_job.reset(token)
+
+    def _acked(self, delivery: Delivery, acked: bool) -> None:
+        if acked:
+            self.stats.completed += 1
+        else:
+            self.stats.lease_lost += 1
+            _log.warning(
+                "ack_refused_not_owner",
+                queue=delivery.queue,
+                entry_id=delivery.entry_id,
+                job_id=delivery.job_id,
+            )
+
+    async def _fail(
+        self, queue: Queue, run: _Run, job: Job, error: str, delay_ms: int | None
+    ) -> None:
+        plan = plan_failure(job, delay_ms=delay_ms)
+        if not plan.retry:
+            assert plan.reason is not None
+            await self._dead(queue, run, plan.reason, job, error)
+            return
+        owned = await self._write(
+            lambda: queue.retry(
+                self.consumer, run.delivery, job, error=error, delay_ms=plan.delay_ms
+            )
+        )
+        if owned:
+            self.stats.retried += 1
+            self.promoter.due_in(plan.delay_ms / 1000)
+            _log.warning(
+                "job_retry",
+                queue=queue.name,
+                job_id=job.id,
+                event_id=job.event_id,
+                attempt=job.attempt,
+                consumer=self.consumer,
+                delay_ms=plan.delay_ms,
+                error=error,
+            )
+        else:
+            self._not_owner(queue, run)
+
+    async def _dead(
+        self, queue: Queue, run: _Run, reason: DeadReason, job: Job | None, error: str
+    ) -> None:
+        code = await self._write(
+            lambda: queue.dead_letter(
+                self.consumer,
+                run.delivery,
+                reason=reason.value,
+                error=error,
+                attempt=job.attempt if job else None,
+            )
+        )
+        if code == 1:
+            self.stats.dead(reason.value)
+            _log.error(
+                "job_dead_lettered",
+                queue=queue.name,
+                job_id=run.delivery.job_id,
+                event_id=job.event_id if job else None,
+                attempt=job.attempt if job else None,
+                consumer=self.consumer,
+                reason=reason.value,
+                error=error,
+            )
+        elif code == -1:
+            self.stats.gone += 1
+        else:
+            self._not_owner(queue, run)
+
+    def _not_owner(self, queue: Queue, run: _Run) -> None:
+        self.stats.lease_lost += 1
+        _log.warning(
+            "write_refused_not_owner",
+            queue=queue.name,
+            entry_id=run.delivery.entry_id,
+            job_id=run.delivery.job_id,
+            consumer=self.consumer,
+        )
+
+    async def _write(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a settling write, retrying through a Redis outage until most of a claim timeout
+        has passed (after that others may have reclaimed the entry anyway). Safe because every
+        settling script is ownership-checked: a replay of a write that did land answers
+        "not owner" and writes nothing.
+        """
+        backoff = ReconnectBackoff()
+        deadline = time.monotonic() + self.settings.claim_timeout_s * 0.75
+        while True:
+            try:
+                return await make()
+            except RedisUnavailable as exc:
+                if time.monotonic() > deadline or self._stopping:
+                    raise
+                _log.warning("settle_retry", error=str(exc))
+                await asyncio.sleep(backoff.next_delay())
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:MAX_ERROR_CHARS]
