@@ -1,1 +1,105 @@
-"""x"""
+"""streamq: a job-queue engine on Redis Streams consumer groups."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .backoff import DeadReason, backoff_delay_ms, plan_failure
+from .clock import Clock, FakeClock, RedisClock
+from .connection import ServerInfo, command_client, server_info
+from .errors import (
+    AccessDenied,
+    ConfigError,
+    DecodeFailure,
+    JobError,
+    LeaseLost,
+    OutOfMemory,
+    PermanentError,
+    QueueStateLost,
+    RedisUnavailable,
+    Retry,
+    ScriptError,
+    StreamQError,
+    UnknownTask,
+)
+from .job import (
+    TERMINAL_STATES,
+    Action,
+    Backoff,
+    BackoffStrategy,
+    Job,
+    JobState,
+    JobStatus,
+    TaskAction,
+    decode_job,
+    encode_job,
+)
+from .keys import Keys
+from .producer import JobDefaults
+from .queue import DeadLetter, Delivery, Queue, QueueCounts
+from .registry import Task, TaskRegistry, current_job, load_registry
+from .settings import WorkerSettings
+from .stats import WorkerStats
+from .sync import SyncQueue
+from .worker import Worker
+
+try:
+    __version__ = version("streamq")
+except PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0.0.0+source"
+
+__all__ = [
+    # jobs and their actions
+    "TERMINAL_STATES",
+    "Action",
+    "Backoff",
+    "BackoffStrategy",
+    "Job",
+    "JobState",
+    "JobStatus",
+    "TaskAction",
+    "decode_job",
+    "encode_job",
+    # retry maths
+    "DeadReason",
+    "backoff_delay_ms",
+    "plan_failure",
+    # producers
+    "JobDefaults",
+    "Queue",
+    "SyncQueue",
+    # queue contents
+    "DeadLetter",
+    "Delivery",
+    "QueueCounts",
+    # workers and tasks
+    "Task",
+    "TaskRegistry",
+    "Worker",
+    "WorkerSettings",
+    "WorkerStats",
+    "current_job",
+    "load_registry",
+    # Redis plumbing
+    "Clock",
+    "FakeClock",
+    "Keys",
+    "RedisClock",
+    "ServerInfo",
+    "command_client",
+    "server_info",
+    # errors
+    "AccessDenied",
+    "ConfigError",
+    "DecodeFailure",
+    "JobError",
+    "LeaseLost",
+    "OutOfMemory",
+    "PermanentError",
+    "QueueStateLost",
+    "RedisUnavailable",
+    "Retry",
+    "ScriptError",
+    "StreamQError",
+    "UnknownTask",
+    # metadata
+    "__version__",
+]

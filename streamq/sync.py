@@ -1,0 +1,188 @@
+"""`SyncQueue`: the producer API without asyncio, for Flask, Django and scripts.
+
+It shares the job builder, the codecs and the `enqueue.lua` script with the async `Queue`, so a
+job enqueued from either is the same bytes in Redis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .clock import Clock, RedisClock
+from .connection import _check_url, _keepalive
+from .errors import map_redis_errors
+from .job import Backoff, Job, JobStatus, encode_job
+from .keys import Keys
+from .producer import JobDefaults, build_job, due_args, status_from_hash
+from .queue import ENQUEUE_CHUNK
+from .scripts import enqueue_call, load_sources, parse_enqueue
+
+__all__ = ["SyncQueue"]
+
+
+class SyncQueue:
+    """A blocking producer for one queue: enqueue, enqueue_many, get_status.
+
+    Args:
+        name: The queue name.
+        url: Redis URL (used when `redis` is not given).
+        redis: An existing sync client; create it without automatic retries, since a retried
+            enqueue can add a job twice.
+        prefix: Key namespace.
+        defaults: Job defaults and retention, as for `Queue`.
+        clock: Time source for due times (the server's clock by default).
+
+    Example:
+        >>> queue = SyncQueue("emails", url="redis://localhost:6379")
+        >>> queue.enqueue("send_welcome", args=["ada@example.com"])
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        url: str | None = None,
+        redis: redis.Redis | None = None,
+        prefix: str = "streamq",
+        defaults: JobDefaults | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.keys = Keys(name, prefix)
+        self.defaults = defaults or JobDefaults()
+        self.clock: Clock = clock or RedisClock()
+        self._owns_client = redis is None
+        if redis is None:
+            url = url or "redis://localhost:6379"
+            _check_url(url)
+            redis = _sync_client(url)
+        self.redis = redis
+        self._enqueue = redis.register_script(load_sources()["enqueue"])
+
+    def close(self) -> None:
+        """Close the client if this queue created it."""
+        if self._owns_client:
+            self.redis.close()
+
+    def __enter__(self) -> SyncQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def new_job(
+        self,
+        task: str,
+        *,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        timeout_s: float | None = None,
+        event_id: str | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        """Build a `Job` for this queue with its defaults (for `enqueue_many`)."""
+        return build_job(
+            self.name,
+            self.defaults,
+            task,
+            args=args,
+            kwargs=kwargs,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            timeout_s=timeout_s,
+            event_id=event_id,
+            job_id=job_id,
+        )
+
+    def _args(self, job: Job, delay_ms: int, run_at_ms: int) -> tuple[list[str], list[Any]]:
+        return enqueue_call(
+            self.keys,
+            job_id=job.id,
+            payload=encode_job(job),
+            delay_ms=delay_ms,
+            run_at_ms=run_at_ms,
+            track_status=self.defaults.track_status,
+            idempotency_key=job.idempotency_key,
+            idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
+            now_ms=self.clock.now_ms(),
+            created_at_ms=job.created_at,
+            attempt=job.attempt,
+        )
+
+    def enqueue(
+        self,
+        task: str | Job,
+        /,
+        *,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        delay_s: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        timeout_s: float | None = None,
+        event_id: str | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """Enqueue one job in one round trip and return its id (see `Queue.enqueue`)."""
+        job = build_job(
+            self.name,
+            self.defaults,
+            task,
+            args=args,
+            kwargs=kwargs,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            timeout_s=timeout_s,
+            event_id=event_id,
+            job_id=job_id,
+        )
+        keys, argv = self._args(job, *due_args(delay_s, run_at))
+        with map_redis_errors():
+            reply = self._enqueue(keys=keys, args=argv)
+        return parse_enqueue(reply)[0]
+
+    def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
+        """Enqueue many jobs, pipelined, one round trip per 1,000 (see `Queue.enqueue_many`)."""
+        delay_ms, run_at_ms = due_args(delay_s, None)
+        batch = [
+            j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
+        ]
+        ids: list[str] = []
+        for start in range(0, len(batch), ENQUEUE_CHUNK):
+            with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+                for job in batch[start : start + ENQUEUE_CHUNK]:
+                    keys, argv = self._args(job, delay_ms, run_at_ms)
+                    self._enqueue(keys=keys, args=argv, client=pipe)
+                replies = pipe.execute()
+            ids.extend(parse_enqueue(r)[0] for r in replies)
+        return ids
+
+    def get_status(self, job_id: str) -> JobStatus | None:
+        """Return the job's status, or `None` when unknown or expired."""
+        with map_redis_errors():
+            raw: Any = self.redis.hgetall(self.keys.status(job_id))
+        return status_from_hash(job_id, raw)
+
+
+def _sync_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5.0,
+        socket_connect_timeout=5.0,
+        retry=Retry(NoBackoff(), 0),
+        **_keepalive(url),
+    )
