@@ -1,6 +1,7 @@
 """streamq: a job-queue engine on Redis Streams consumer groups."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .backoff import DeadReason, backoff_delay_ms, plan_failure
 from .clock import Clock, FakeClock, RedisClock
@@ -42,8 +43,8 @@ from .sync import SyncQueue
 from .worker import Worker
 
 try:
-    __version__ = version("streamq")
-except PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = _version("streamq")
+except _PackageNotFoundError:  # a source checkout that was never installed
     __version__ = "0.0.0+source"
 
 __all__ = [

@@ -1,0 +1,89 @@
+"""The Job payload: round trips, schema evolution, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from streamq.errors import DecodeFailure
+from streamq.job import (
+    MAX_PAYLOAD_BYTES,
+    Backoff,
+    BackoffStrategy,
+    Job,
+    JobState,
+    TaskAction,
+    decode_job,
+    encode_job,
+)
+
+
+def test_round_trip_keeps_every_field() -> None:
+    job = Job(
+        action=TaskAction(name="send", args=[1, "x"], kwargs={"k": [1, 2]}),
+        queue="emails",
+        event_id="7d5e6a31-8bd5-4c57-9f43-5d9e9bf1c1a0",
+        attempt=3,
+        max_attempts=4,
+        backoff=Backoff(strategy=BackoffStrategy.LINEAR, initial_delay_ms=5, jitter=0.2),
+        state=JobState.RUNNING,
+        last_error="boom",
+        retry_at=123,
+        timeout_s=2.5,
+        idempotency_key="order-1",
+    )
+    assert decode_job(encode_job(job)) == job
+
+
+def test_the_action_is_a_tagged_union() -> None:
+    payload = json.loads(encode_job(Job(action=TaskAction(name="t"))))
+    assert payload["action"] == {"type": "task", "name": "t"}
+
+
+def test_an_old_payload_with_only_the_required_fields_still_decodes() -> None:
+    job = decode_job(b'{"id": "a", "action": {"type": "task", "name": "t"}}')
+    assert (job.id, job.attempt, job.max_attempts, job.state) == ("a", 1, 6, JobState.PENDING)
+    assert job.backoff == Backoff()
+
+
+def test_unknown_fields_from_a_newer_producer_are_ignored() -> None:
+    job = decode_job(b'{"id": "a", "action": {"type": "task", "name": "t"}, "future": 1}')
+    assert job.id == "a"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe\x00garbage",
+        b"",
+        b"[]",
+        b'{"id": "a"}',
+        b'{"id": "a", "action": {"type": "nope", "name": "t"}}',
+        b'{"id": "a", "action": {"type": "task", "name": 5}}',
+        b'{"id": "a", "action": {"type": "task", "name": "t"}, "attempt": "x"}',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_bad_payloads_raise_decode_failure(raw: bytes) -> None:
+    with pytest.raises(DecodeFailure):
+        decode_job(raw)
+
+
+def test_oversized_payloads_are_refused_before_parsing() -> None:
+    raw = b'{"id": "a", "action": {"type": "task", "name": "' + b"x" * MAX_PAYLOAD_BYTES + b'"}}'
+    with pytest.raises(DecodeFailure, match="exceeds"):
+        decode_job(raw)
+
+
+def test_jobs_are_frozen() -> None:
+    job = Job(action=TaskAction(name="t"))
+    with pytest.raises(AttributeError):
+        job.attempt = 2  # type: ignore[misc]
+    assert msgspec.structs.replace(job, attempt=2).attempt == 2
+
+
+def test_every_job_gets_its_own_uuid() -> None:
+    ids = {Job(action=TaskAction(name="t")).id for _ in range(1000)}
+    assert len(ids) == 1000

@@ -1,0 +1,43 @@
+"""The public API is exactly what `streamq.__all__` names."""
+
+from __future__ import annotations
+
+import streamq
+
+EXPECTED = {
+    "TERMINAL_STATES", "Action", "Backoff", "BackoffStrategy", "Job", "JobState", "JobStatus",
+    "TaskAction", "decode_job", "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
+    "JobDefaults", "Queue", "SyncQueue", "DeadLetter", "Delivery", "QueueCounts", "Task",
+    "TaskRegistry", "Worker", "WorkerSettings", "WorkerStats", "current_job", "load_registry",
+    "Clock", "FakeClock", "Keys", "RedisClock", "ServerInfo", "command_client", "server_info",
+    "AccessDenied", "ConfigError", "DecodeFailure", "JobError", "LeaseLost", "OutOfMemory",
+    "PermanentError", "QueueStateLost", "RedisUnavailable", "Retry", "ScriptError",
+    "StreamQError", "UnknownTask", "__version__",
+}  # fmt: skip
+
+
+def test_all_is_the_public_api() -> None:
+    assert set(streamq.__all__) == EXPECTED
+    assert len(streamq.__all__) == len(EXPECTED)
+
+
+def test_every_name_in_all_exists() -> None:
+    for name in streamq.__all__:
+        assert hasattr(streamq, name), name
+
+
+def test_public_names_outside_all_are_modules_only() -> None:
+    import types
+
+    extra = {
+        n for n in dir(streamq)
+        if not n.startswith("_") and n not in streamq.__all__
+        and not isinstance(getattr(streamq, n), types.ModuleType)
+    }  # fmt: skip
+    assert extra == set()
+
+
+def test_every_error_derives_from_the_root() -> None:
+    errors = [getattr(streamq, n) for n in streamq.__all__ if n.endswith(("Error", "Lost"))]
+    for exc in errors:
+        assert issubclass(exc, streamq.StreamQError), exc
