@@ -101,3 +101,16 @@ def test_plan_failure(
 ) -> None:
     got = plan_failure(_job(attempt, max_attempts), permanent=permanent, delay_ms=delay)
     assert got == expected
+
+
+def test_strategy_given_as_a_string_is_the_enum() -> None:
+    policy = Backoff(strategy="linear", initial_delay_ms=100)  # type: ignore[arg-type]
+    assert policy.strategy is BackoffStrategy.LINEAR
+    assert backoff_delay_ms(policy, 3) == 300
+
+
+def test_unknown_strategy_is_refused() -> None:
+    import msgspec
+
+    with pytest.raises(msgspec.ValidationError, match="strategy"):
+        Backoff(strategy="quadratic")  # type: ignore[arg-type]
