@@ -89,14 +89,14 @@ async def run(url: str, jobs: int, repeat: int) -> list[tuple[str, float, float]
     single_n = max(jobs // 10, 1000)
     for _ in range(repeat):
         q = Queue(f"bench-{uuid.uuid4().hex[:6]}", url=url)
-        t_ours = await _timed(lambda: _enqueue_single(q, single_n))
+        t_ours = await _timed(lambda q=q: _enqueue_single(q, single_n))
         t_raw = await _timed(lambda: _raw_enqueue_single(raw, single_n))
         rows.setdefault("enqueue, one at a time (jobs/s)", []).append(
             (single_n / t_ours, single_n / t_raw)
         )
         await q.redis.delete(q.keys.stream)
         t_ours = await _timed(
-            lambda: q.enqueue_many(q.new_job("noop", args=[i]) for i in range(jobs))
+            lambda q=q: q.enqueue_many(q.new_job("noop", args=[i]) for i in range(jobs))
         )
         t_raw = await _timed(lambda: _raw_enqueue_pipelined(raw, jobs))
         add("bulk enqueue, pipelined (jobs/s)", t_ours, t_raw)

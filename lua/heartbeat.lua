@@ -13,7 +13,8 @@
   ARGV[5...] entry ids being run
 
   Returns one code per entry: 1 lease renewed, 0 lease lost (the worker must cancel that job and
-  write nothing more for it).
+  write nothing more for it), -1 the entry was deleted behind the engine's back (XCLAIM has
+  dropped it from the PEL, so the lease is lost too).
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -24,8 +25,10 @@ for i = 5, #ARGV do
   local id = ARGV[i]
   if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
     codes[#codes + 1] = 0
+  elseif #redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID') == 0 then
+    -- XCLAIM (7.0+) drops a deleted entry from the PEL instead of claiming it: not a renewal.
+    codes[#codes + 1] = -1
   else
-    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
     codes[#codes + 1] = 1
   end
 end
