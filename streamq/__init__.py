@@ -35,7 +35,7 @@ from .job import (
 )
 from .keys import Keys
 from .producer import JobDefaults
-from .queue import DeadLetter, Delivery, Queue, QueueCounts
+from .queue import DeadLetter, Delivery, FailOutcome, Queue, QueueCounts
 from .registry import Task, TaskRegistry, current_job, load_registry
 from .settings import WorkerSettings
 from .stats import WorkerStats
@@ -70,6 +70,7 @@ __all__ = [
     # queue contents
     "DeadLetter",
     "Delivery",
+    "FailOutcome",
     "QueueCounts",
     # workers and tasks
     "Task",

@@ -6,8 +6,9 @@ the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a j
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -15,6 +16,7 @@ import redis.asyncio as aredis
 import redis.exceptions as rx
 import structlog
 
+from .backoff import plan_failure
 from .clock import Clock, RedisClock
 from .connection import blocking_client_like, command_client
 from .errors import ConfigError, DecodeFailure, QueueStateLost, map_redis_errors
@@ -23,7 +25,7 @@ from .keys import Keys
 from .producer import JobDefaults, build_job, due_args, status_from_hash
 from .scripts import Scripts, enqueue_call
 
-__all__ = ["DeadLetter", "Delivery", "Queue", "QueueCounts"]
+__all__ = ["DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
 
 _log = structlog.get_logger("streamq.queue")
 
@@ -94,6 +96,24 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     def decode(self) -> Job:
         """Decode the payload (raises `DecodeFailure` for undecodable dead letters)."""
         return decode_job(self.raw)
+
+
+class FailOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What `Queue.fail` did.
+
+    Attributes:
+        owned: `False` when this consumer no longer owned the entry: nothing was written.
+        retried: A retry was scheduled (else the job was dead-lettered).
+        delay_ms: The retry delay.
+        reason: The dead-letter reason.
+        gone: The entry had been deleted behind the engine's back (acked, nothing moved).
+    """
+
+    owned: bool
+    retried: bool
+    delay_ms: int = 0
+    reason: str | None = None
+    gone: bool = False
 
 
 class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -222,6 +242,22 @@ class Queue:
                 f"exactly one group, so start workers with --group {others[0]}"
             )
         self._group_ready = True
+
+    @contextlib.asynccontextmanager
+    async def _group_guard(self) -> AsyncIterator[None]:
+        """On NOGROUP (the stream or group vanished), recreate the group at 0, then re-raise.
+
+        A lost group means lost jobs (a Redis restart without persistence, or a deleted key):
+        it is logged loudly. The caller's retry then finds an empty PEL and settles at once
+        ("not owner"), so nothing loops on the error.
+        """
+        try:
+            yield
+        except QueueStateLost as exc:
+            _log.error("queue_state_lost", queue=self.name, group=self.group, error=str(exc))
+            self._group_ready = False
+            await self.ensure_group()
+            raise
 
     # -- producer ----------------------------------------------------------------------------
 
@@ -431,6 +467,10 @@ class Queue:
         """
         if not self._group_ready:
             await self.ensure_group()
+        async with self._group_guard():
+            return await self._read_own_pending(consumer, after, count)
+
+    async def _read_own_pending(self, consumer: str, after: str, count: int) -> list[Delivery]:
         with map_redis_errors():
             reply: Any = await self.redis.xreadgroup(
                 self.group, consumer, {self.keys.stream: after}, count=count
@@ -459,14 +499,15 @@ class Queue:
         out: list[bool] = []
         for start in range(0, len(deliveries), SCRIPT_BATCH):
             chunk = deliveries[start : start + SCRIPT_BATCH]
-            codes = await self.scripts.ack(
-                self.keys,
-                group=self.group,
-                consumer=consumer,
-                entries=[(d.entry_id, d.job_id or "-") for d in chunk],
-                status_ttl_s=self.defaults.status_ttl_s,
-                track_status=self.defaults.track_status,
-            )
+            async with self._group_guard():
+                codes = await self.scripts.ack(
+                    self.keys,
+                    group=self.group,
+                    consumer=consumer,
+                    entries=[(d.entry_id, d.job_id or "-") for d in chunk],
+                    status_ttl_s=self.defaults.status_ttl_s,
+                    track_status=self.defaults.track_status,
+                )
             out.extend(c == 1 for c in codes)
         return out
 
@@ -481,20 +522,61 @@ class Queue:
         nxt = msgspec.structs.replace(
             job, attempt=job.attempt + 1, last_error=error, state=JobState.PENDING
         )
-        owned, _due = await self.scripts.retry(
-            self.keys,
-            group=self.group,
-            consumer=consumer,
-            entry_id=delivery.entry_id,
-            job_id=job.id,
-            payload=encode_job(nxt),
-            delay_ms=delay_ms,
-            attempt=nxt.attempt,
-            last_error=error,
-            track_status=self.defaults.track_status,
-            now_ms=self.clock.now_ms(),
-        )
+        async with self._group_guard():
+            owned, _due = await self.scripts.retry(
+                self.keys,
+                group=self.group,
+                consumer=consumer,
+                entry_id=delivery.entry_id,
+                job_id=job.id,
+                payload=encode_job(nxt),
+                delay_ms=delay_ms,
+                attempt=nxt.attempt,
+                last_error=error,
+                track_status=self.defaults.track_status,
+                now_ms=self.clock.now_ms(),
+            )
         return owned
+
+    async def fail(
+        self,
+        consumer: str,
+        delivery: Delivery,
+        job: Job,
+        error: str,
+        *,
+        permanent: bool = False,
+        delay_ms: int | None = None,
+    ) -> FailOutcome:
+        """Settle a failed attempt: schedule attempt n+1 or dead-letter the job.
+
+        One ownership-checked script either way: it acks and deletes the entry and puts the job
+        in the delay set (due at Redis time + backoff) or in the DLQ with its reason
+        (`permanent_error` or `retries_exhausted`) and the last error.
+
+        Args:
+            consumer: The consumer that ran the attempt.
+            delivery: The delivery of the attempt.
+            job: The decoded job.
+            error: The error text (kept as the job's last error).
+            permanent: Dead-letter now, without retries.
+            delay_ms: A delay the handler asked for, instead of the backoff.
+
+        Returns:
+            What was done; `owned` is `False` when another consumer owns the entry now (nothing
+            was written).
+        """
+        plan = plan_failure(job, permanent=permanent, delay_ms=delay_ms)
+        if plan.retry:
+            owned = await self.retry(consumer, delivery, job, error=error, delay_ms=plan.delay_ms)
+            return FailOutcome(owned=owned, retried=True, delay_ms=plan.delay_ms)
+        assert plan.reason is not None
+        code = await self.dead_letter(
+            consumer, delivery, reason=plan.reason.value, error=error, attempt=job.attempt
+        )
+        return FailOutcome(
+            owned=code != 0, retried=False, reason=plan.reason.value, gone=code == -1
+        )
 
     async def dead_letter(
         self,
@@ -510,20 +592,21 @@ class Queue:
         Returns:
             1 moved, 0 not owner (nothing written), -1 the entry had been deleted (acked).
         """
-        return await self.scripts.dead_letter(
-            self.keys,
-            group=self.group,
-            consumer=consumer,
-            entry_id=delivery.entry_id,
-            job_id=delivery.job_id,
-            reason=reason,
-            last_error=error,
-            attempt=attempt,
-            status_ttl_s=self.defaults.status_ttl_s,
-            track_status=self.defaults.track_status,
-            dlq_max_entries=self.defaults.dlq_max_entries,
-            now_ms=self.clock.now_ms(),
-        )
+        async with self._group_guard():
+            return await self.scripts.dead_letter(
+                self.keys,
+                group=self.group,
+                consumer=consumer,
+                entry_id=delivery.entry_id,
+                job_id=delivery.job_id,
+                reason=reason,
+                last_error=error,
+                attempt=attempt,
+                status_ttl_s=self.defaults.status_ttl_s,
+                track_status=self.defaults.track_status,
+                dlq_max_entries=self.defaults.dlq_max_entries,
+                now_ms=self.clock.now_ms(),
+            )
 
     async def heartbeat(
         self, consumer: str, entry_ids: Sequence[str], *, liveness_ttl_ms: int, holder: str
@@ -536,14 +619,15 @@ class Queue:
         out: list[bool] = []
         ids = list(entry_ids)
         for start in range(0, max(len(ids), 1), SCRIPT_BATCH):
-            codes = await self.scripts.heartbeat(
-                self.keys,
-                group=self.group,
-                consumer=consumer,
-                liveness_ttl_ms=liveness_ttl_ms,
-                liveness_value=holder,
-                entry_ids=ids[start : start + SCRIPT_BATCH],
-            )
+            async with self._group_guard():
+                codes = await self.scripts.heartbeat(
+                    self.keys,
+                    group=self.group,
+                    consumer=consumer,
+                    liveness_ttl_ms=liveness_ttl_ms,
+                    liveness_value=holder,
+                    entry_ids=ids[start : start + SCRIPT_BATCH],
+                )
             out.extend(c == 1 for c in codes)
         return out
 
@@ -571,14 +655,15 @@ class Queue:
         """
         if not self._group_ready:
             await self.ensure_group()
-        step = await self.scripts.reclaim(
-            self.keys,
-            group=self.group,
-            consumer=consumer,
-            min_idle_ms=min_idle_ms,
-            cursor=cursor,
-            count=count,
-        )
+        async with self._group_guard():
+            step = await self.scripts.reclaim(
+                self.keys,
+                group=self.group,
+                consumer=consumer,
+                min_idle_ms=min_idle_ms,
+                cursor=cursor,
+                count=count,
+            )
         claimed = [_delivery(self.name, c.entry_id, c.fields, c.deliveries) for c in step.claimed]
         return step.cursor, claimed, step.deleted
 
@@ -587,26 +672,28 @@ class Queue:
         released = 0
         ids = list(entry_ids)
         for start in range(0, len(ids), SCRIPT_BATCH):
-            codes = await self.scripts.release(
-                self.keys,
-                group=self.group,
-                consumer=consumer,
-                entry_ids=ids[start : start + SCRIPT_BATCH],
-            )
+            async with self._group_guard():
+                codes = await self.scripts.release(
+                    self.keys,
+                    group=self.group,
+                    consumer=consumer,
+                    entry_ids=ids[start : start + SCRIPT_BATCH],
+                )
             released += sum(1 for c in codes if c == 1)
         return released
 
     async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
         """Entry ids pending for `consumer` (delivered, not acked), oldest first."""
-        with map_redis_errors():
-            rows: Any = await self.redis.xpending_range(
-                self.keys.stream,
-                self.group,
-                min="-",
-                max="+",
-                count=count,
-                consumername=consumer,
-            )
+        async with self._group_guard():
+            with map_redis_errors():
+                rows: Any = await self.redis.xpending_range(
+                    self.keys.stream,
+                    self.group,
+                    min="-",
+                    max="+",
+                    count=count,
+                    consumername=consumer,
+                )
         return [_s(r["message_id"]) for r in rows]
 
     async def delete_consumer_if_idle(self, consumer: str) -> int:

@@ -21,7 +21,7 @@ import structlog
 
 from ._periodic import ReconnectBackoff, cancel_and_wait
 from .acker import Acker
-from .backoff import DeadReason, plan_failure
+from .backoff import DeadReason
 from .connection import command_client, server_info
 from .consumer import acquire_consumer_name, holder_id
 from .errors import (
@@ -481,19 +481,14 @@ class Worker:
     async def _fail(
         self, queue: Queue, run: _Run, job: Job, error: str, delay_ms: int | None
     ) -> None:
-        plan = plan_failure(job, delay_ms=delay_ms)
-        if not plan.retry:
-            assert plan.reason is not None
-            await self._dead(queue, run, plan.reason, job, error)
-            return
-        owned = await self._write(
-            lambda: queue.retry(
-                self.consumer, run.delivery, job, error=error, delay_ms=plan.delay_ms
-            )
+        outcome = await self._write(
+            lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
         )
-        if owned:
+        if not outcome.owned:
+            self._not_owner(queue, run)
+        elif outcome.retried:
             self.stats.retried += 1
-            self.promoter.due_in(plan.delay_ms / 1000)
+            self.promoter.due_in(outcome.delay_ms / 1000)
             _log.warning(
                 "job_retry",
                 queue=queue.name,
@@ -501,11 +496,14 @@ class Worker:
                 event_id=job.event_id,
                 attempt=job.attempt,
                 consumer=self.consumer,
-                delay_ms=plan.delay_ms,
+                delay_ms=outcome.delay_ms,
                 error=error,
             )
+        elif outcome.gone:
+            self.stats.gone += 1
         else:
-            self._not_owner(queue, run)
+            assert outcome.reason is not None
+            self._record_dead(queue, run, outcome.reason, job, error)
 
     async def _dead(
         self, queue: Queue, run: _Run, reason: DeadReason, job: Job | None, error: str
@@ -536,6 +534,21 @@ class Worker:
         else:
             self._not_owner(queue, run)
 
+    def _record_dead(
+        self, queue: Queue, run: _Run, reason: str, job: Job | None, error: str
+    ) -> None:
+        self.stats.dead(reason)
+        _log.error(
+            "job_dead_lettered",
+            queue=queue.name,
+            job_id=run.delivery.job_id,
+            event_id=job.event_id if job else None,
+            attempt=job.attempt if job else None,
+            consumer=self.consumer,
+            reason=reason,
+            error=error,
+        )
+
     def _not_owner(self, queue: Queue, run: _Run) -> None:
         self.stats.lease_lost += 1
         _log.warning(
@@ -557,7 +570,8 @@ class Worker:
         while True:
             try:
                 return await make()
-            except RedisUnavailable as exc:
+            except (RedisUnavailable, QueueStateLost) as exc:
+                # QueueStateLost: the group was just recreated; the retry answers "not owner".
                 if time.monotonic() > deadline or self._stopping:
                     raise
                 _log.warning("settle_retry", error=str(exc))

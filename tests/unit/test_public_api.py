@@ -7,7 +7,8 @@ import streamq
 EXPECTED = {
     "TERMINAL_STATES", "Action", "Backoff", "BackoffStrategy", "Job", "JobState", "JobStatus",
     "TaskAction", "decode_job", "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
-    "JobDefaults", "Queue", "SyncQueue", "DeadLetter", "Delivery", "QueueCounts", "Task",
+    "JobDefaults", "Queue", "SyncQueue", "DeadLetter", "Delivery", "FailOutcome", "QueueCounts",
+    "Task",
     "TaskRegistry", "Worker", "WorkerSettings", "WorkerStats", "current_job", "load_registry",
     "Clock", "FakeClock", "Keys", "RedisClock", "ServerInfo", "command_client", "server_info",
     "AccessDenied", "ConfigError", "DecodeFailure", "JobError", "LeaseLost", "OutOfMemory",
