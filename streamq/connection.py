@@ -80,7 +80,14 @@ def command_client(
         **_keepalive(url),
         **options,
     )
-    return aredis.Redis(connection_pool=pool, retry=_no_retry())
+    return _owning(aredis.Redis(connection_pool=pool, retry=_no_retry()))
+
+
+def _owning(client: aredis.Redis) -> aredis.Redis:
+    # A client handed an explicit pool does not close it by default; ours own their pools, so
+    # `aclose()` must release the connections too.
+    client.auto_close_connection_pool = True
+    return client
 
 
 def blocking_client(url: str, *, block_s: float, **options: Any) -> aredis.Redis:
@@ -110,7 +117,9 @@ def blocking_client_like(client: aredis.Redis, *, block_s: float) -> aredis.Redi
     pool = aredis.ConnectionPool(
         connection_class=source.connection_class, max_connections=1, **kwargs
     )
-    return aredis.Redis(connection_pool=pool, single_connection_client=True, retry=_no_retry())
+    return _owning(
+        aredis.Redis(connection_pool=pool, single_connection_client=True, retry=_no_retry())
+    )
 
 
 class ServerInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -373,6 +373,14 @@ class Worker:
                 # reply cannot be read by anyone else; its entries stay in our PEL.
                 await queue.discard_reader(self.consumer)
                 raise
+            except Exception:
+                # A bug must not silently end the fetch loop (the worker would idle forever):
+                # log it loudly and keep going, slowly.
+                self.unreserve(slots)
+                _log.exception("fetch_loop_error", queue=queue.name)
+                await queue.discard_reader(self.consumer)
+                await asyncio.sleep(max(backoff.next_delay(), 1.0))
+                continue
             self.unreserve(slots - len(got))
             if got:
                 self.dispatch(got)

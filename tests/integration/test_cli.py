@@ -1,0 +1,131 @@
+"""The `streamq` command as a user runs it: help, demo, worker, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamq import Queue
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def streamq(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI from this checkout (`python -m cli`), as the installed command would."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    full_env.pop("STREAMQ_JOB_QUEUE_URL", None) if env is None else None
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = streamq("--help")
+    assert result.returncode == 0
+    assert "worker" in result.stdout
+    assert "demo" in result.stdout
+
+
+def test_worker_help_documents_its_options() -> None:
+    result = streamq("worker", "--help")
+    assert result.returncode == 0
+    for option in ("--group", "--queue", "--app", "--concurrency", "--burst", "--url"):
+        assert option in result.stdout
+
+
+def test_demo_on_an_embedded_server_reports_every_outcome() -> None:
+    # Given no URL configured, when the demo runs
+    result = streamq("demo", "--jobs", "200")
+    # then it starts its own server, drains the jobs and exits 0 with a report
+    assert result.returncode == 0, result.stderr
+    assert "embedded" in result.stdout
+    assert "left in queue  0" in result.stdout
+    assert "retried" in result.stdout
+    assert "dead-lettered" in result.stdout
+
+
+def test_demo_with_a_url_uses_its_own_queue_and_cleans_up(redis_url: str) -> None:
+    import redis
+
+    result = streamq("demo", "--jobs", "50", "--url", redis_url)
+    assert result.returncode == 0, result.stderr
+    assert "completed      " in result.stdout
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert list(client.scan_iter(match="streamq:{demo-*")) == []
+    finally:
+        client.close()
+
+
+def test_worker_burst_drains_a_queue(redis_url: str, queue_name: str) -> None:
+    async def fill() -> None:
+        async with Queue(queue_name, url=redis_url) as queue:
+            for i in range(20):
+                await queue.enqueue("ok", args=[i])
+
+    import asyncio
+
+    asyncio.run(fill())
+    result = streamq(
+        "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
+        "--url", redis_url, "--burst", "--poll-interval-ms", "50", "--block", "0.2",
+        "--log-format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"event": "worker_stopped"' in result.stderr
+    assert '"completed": 20' in result.stderr
+
+
+def test_a_bad_app_is_one_clear_line_and_exit_2(redis_url: str) -> None:
+    result = streamq("worker", "--group", "g", "--app", "no.such.module:tasks", "--url", redis_url)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("streamq: error: cannot import 'no.such.module'")
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_settings_are_one_clear_line_and_exit_2(redis_url: str) -> None:
+    result = streamq("worker", "--group", "g", "--concurrency", "0", "--url", redis_url)
+    assert result.returncode == 2
+    assert "concurrency must be > 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_redis_is_one_clear_line_and_exit_1() -> None:
+    result = streamq("worker", "--group", "g", "--url", "redis://127.0.0.1:1")
+    assert result.returncode == 1
+    assert "streamq: error: Redis unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_url_is_refused_with_exit_2() -> None:
+    result = streamq("worker", "--group", "g", "--url", "http://nope")
+    assert result.returncode == 2
+    assert "must start with redis://, rediss:// or unix://" in result.stderr
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = streamq("worker", "--group", "g", "--url", "redis://127.0.0.1:1", "--debug")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_the_installed_console_script_runs() -> None:
+    exe = shutil.which("streamq")
+    if exe is None:
+        pytest.skip("streamq is not installed in this environment (pip install .)")
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "worker" in result.stdout
