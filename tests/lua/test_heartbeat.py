@@ -147,8 +147,12 @@ async def test_heartbeat(aredis: redis.asyncio.Redis, queue_name: str, case: Cas
 
     assert codes == case.want_codes
     assert await pending(aredis, keys) == case.want_pending
-    want_stream = [f"{i}-0" for i in range(1, 4) if f"{i}-0" not in case.deleted]
-    assert [e[0].decode() for e in await aredis.xrange(keys.stream)] == want_stream
+    want_stream = [
+        (f"{i}-0".encode(), {b"job": b"x", b"id": f"j{i}".encode()})
+        for i in range(1, 4)
+        if f"{i}-0" not in case.deleted
+    ]
+    assert await aredis.xrange(keys.stream) == want_stream
     await assert_liveness(aredis, keys)
     # The other consumer's liveness is its own business.
     assert await aredis.exists(keys.consumer(OTHER)) == 0
