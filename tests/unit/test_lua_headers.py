@@ -1,0 +1,466 @@
+"""Lua headers agree with their `Scripts` methods; every key a script touches is in one slot."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamq.keys import Keys
+from streamq.scripts import SCRIPT_NAMES, Scripts, enqueue_call, load_sources
+
+LUA_DIR = Path(__file__).resolve().parents[2] / "lua"
+QUEUE = "orders"
+SLOTS = 16384
+
+# --- the headers -------------------------------------------------------------------------------
+
+_DECLARATION = re.compile(r"^\s*(KEYS|ARGV)\[(\d+)(\.\.\.)?\]\s+(.*)$", re.MULTILINE)
+# A documented key name such as `streamq:{q}:job:<id>`; the `<...>` part is free.
+_KEY_PATTERN = re.compile(r"streamq:\{q\}[\w:<>]*")
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a script's header declares: fixed KEYS/ARGV counts, variadic tails, key patterns."""
+
+    text: str
+    keys: int
+    args: int
+    variadic_keys: bool
+    variadic_args: bool
+    key_patterns: list[str | None]  # one per declared KEYS line, None when not documented
+
+
+def parse_header(source: str) -> Header:
+    match = re.match(r"\s*--\[\[(.*?)\]\]", source, re.DOTALL)
+    assert match, "a script opens with a --[[ ... ]] header"
+    text = match.group(1)
+    declared: dict[str, list[tuple[int, bool, str]]] = {"KEYS": [], "ARGV": []}
+    for kind, index, dots, rest in _DECLARATION.findall(text):
+        declared[kind].append((int(index), bool(dots), rest))
+    counts = {}
+    for kind, lines in declared.items():
+        assert [i for i, _, _ in lines] == list(range(1, len(lines) + 1)), f"{kind} numbered 1..n"
+        assert all(not dots for _, dots, _ in lines[:-1]), f"only the last {kind} is variadic"
+        variadic = bool(lines) and lines[-1][1]
+        counts[kind] = (len(lines) - variadic, variadic)
+    patterns = []
+    for _, _, rest in declared["KEYS"]:
+        found = _KEY_PATTERN.search(rest)
+        patterns.append(found.group(0) if found else None)
+    return Header(
+        text=text,
+        keys=counts["KEYS"][0],
+        args=counts["ARGV"][0],
+        variadic_keys=counts["KEYS"][1],
+        variadic_args=counts["ARGV"][1],
+        key_patterns=patterns,
+    )
+
+
+def key_regex(pattern: str, queue: str) -> re.Pattern[str]:
+    """`streamq:{q}:job:<id>` → a regex matching that key of `queue`, any id."""
+    parts = re.split(r"<\w+>", pattern.replace("{q}", "{" + queue + "}"))
+    return re.compile(".+".join(re.escape(p) for p in parts))
+
+
+HEADERS = {name: parse_header(src) for name, src in load_sources().items()}
+
+
+def test_every_script_file_is_registered_and_every_name_has_a_file() -> None:
+    assert sorted(p.stem for p in LUA_DIR.glob("*.lua")) == sorted(SCRIPT_NAMES)
+    assert len(set(SCRIPT_NAMES)) == len(SCRIPT_NAMES)
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_header_declares_keys_and_returns(name: str) -> None:
+    header = HEADERS[name]
+    assert header.keys >= 1, "every script touches at least one key"
+    assert re.search(r"^\s*Returns\b", header.text, re.MULTILINE), "a header says what it returns"
+    assert all(header.key_patterns), "each KEYS line names the key it expects"
+
+
+def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
+    header = parse_header(
+        "--[[\n  KEYS[1] stream (STREAM) streamq:{q}:stream\n"
+        "  KEYS[2...] status (HASH) streamq:{q}:job:<id>, one per entry\n"
+        "  ARGV[1] group\n  ARGV[2...] ids\n  Returns codes.\n]]\nreturn 1\n"
+    )
+    assert (header.keys, header.args) == (1, 1)
+    assert header.variadic_keys
+    assert header.variadic_args
+    assert header.key_patterns == ["streamq:{q}:stream", "streamq:{q}:job:<id>"]
+    assert key_regex("streamq:{q}:job:<id>", "q1").fullmatch("streamq:{q1}:job:a:b")
+    assert not key_regex("streamq:{q}:job:<id>", "q1").fullmatch("streamq:{q2}:job:a")
+
+
+# --- what the Scripts methods pass ------------------------------------------------------------
+
+# Canned replies in the shape each script returns, enough for the typed methods to parse.
+_REPLIES: dict[str, Any] = {
+    "ack": [],
+    "dead_letter": 1,
+    "delete_consumer": 1,
+    "enqueue": [b"j", 1],
+    "heartbeat": [],
+    "promote": [0, 0],
+    "reclaim": [b"0-0", [], []],
+    "release": [],
+    "requeue_dead": [],
+    "retry": [1, 0],
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    keys: list[str]
+    args: list[Any]
+
+
+class _RecordingScript:
+    """Stands in for redis-py's `AsyncScript`: records the call instead of running it."""
+
+    def __init__(self, name: str, calls: list[Call]) -> None:
+        self._name = name
+        self._calls = calls
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
+        self._calls.append(Call(self._name, list(keys), list(args)))
+        return _REPLIES[self._name]
+
+
+class _FakeClient:
+    """Only what `Scripts.__init__` needs: `register_script`, answered with a recorder."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._names = {src: name for name, src in load_sources().items()}
+
+    def register_script(self, source: str) -> _RecordingScript:
+        return _RecordingScript(self._names[source], self.calls)
+
+
+Invoke = Callable[[Scripts], Awaitable[Any]]
+
+
+def invocations(
+    keys: Keys, n: int, job_id: str = "job-1", consumer: str = "w-1"
+) -> dict[str, Invoke]:
+    """One call of every method; batch methods get `n` items."""
+    ids = [f"{i}-0" for i in range(1, n + 1)]
+    enqueue = enqueue_call(
+        keys,
+        job_id=job_id,
+        payload=b"{}",
+        delay_ms=0,
+        run_at_ms=0,
+        track_status=True,
+        idempotency_key="order-7",
+        idempotency_ttl_ms=1000,
+        now_ms=0,
+        created_at_ms=0,
+        attempt=1,
+    )
+    common: dict[str, Any] = {"group": "g", "consumer": consumer}
+    return {
+        "ack": lambda s: s.ack(
+            keys,
+            entries=[(i, f"{job_id}{i}") for i in ids],
+            status_ttl_s=60,
+            track_status=True,
+            **common,
+        ),
+        "dead_letter": lambda s: s.dead_letter(
+            keys,
+            entry_id="1-0",
+            job_id=job_id,
+            reason="poison",
+            last_error="e",
+            attempt=1,
+            status_ttl_s=60,
+            track_status=True,
+            dlq_max_entries=10,
+            **common,
+        ),
+        "delete_consumer": lambda s: s.delete_consumer(keys, **common),
+        "enqueue": lambda s: s.enqueue(*enqueue),
+        "heartbeat": lambda s: s.heartbeat(
+            keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
+        ),
+        "promote": lambda s: s.promote(keys, limit=10),
+        "reclaim": lambda s: s.reclaim(keys, min_idle_ms=1000, cursor="0-0", count=10, **common),
+        "release": lambda s: s.release(keys, entry_ids=ids, **common),
+        "requeue_dead": lambda s: s.requeue_dead(
+            keys, items=[(i, f"{job_id}{i}", b"{}") for i in ids], track_status=True
+        ),
+        "retry": lambda s: s.retry(
+            keys,
+            entry_id="1-0",
+            job_id=job_id,
+            payload=b"{}",
+            delay_ms=0,
+            attempt=2,
+            last_error="e",
+            track_status=True,
+            **common,
+        ),
+    }
+
+
+async def record(name: str, keys: Keys, n: int, **names: str) -> Call:
+    client = _FakeClient()
+    scripts = Scripts(client)  # type: ignore[arg-type]
+    await invocations(keys, n, **names)[name](scripts)
+    [call] = client.calls
+    assert call.name == name
+    return call
+
+
+def test_every_script_has_an_invocation() -> None:
+    assert sorted(invocations(Keys(QUEUE), 1)) == sorted(SCRIPT_NAMES)
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+async def test_method_passes_what_the_header_declares(name: str) -> None:
+    header = HEADERS[name]
+    keys = Keys(QUEUE)
+
+    empty = await record(name, keys, 0)
+    batch = await record(name, keys, 3)
+
+    # With an empty batch only the fixed part is passed.
+    assert len(empty.keys) == header.keys
+    assert len(empty.args) == header.args
+    # A batch adds to the variadic tail only, a whole number of items per entry.
+    extra_keys, extra_args = len(batch.keys) - header.keys, len(batch.args) - header.args
+    for extra, variadic in ((extra_keys, header.variadic_keys), (extra_args, header.variadic_args)):
+        assert extra % 3 == 0
+        assert (extra > 0) is variadic
+    # Every key is the one the header names for its position (the order is right).
+    for i, key in enumerate(batch.keys):
+        pattern = header.key_patterns[min(i, len(header.key_patterns) - 1)]
+        assert pattern is not None
+        assert key_regex(pattern, QUEUE).fullmatch(key), (i + 1, key, pattern)
+
+
+async def test_enqueue_in_pipeline_passes_the_same_keys_and_args() -> None:
+    client = _FakeClient()
+    keys, args = enqueue_call(
+        Keys(QUEUE),
+        job_id="j",
+        payload=b"{}",
+        delay_ms=0,
+        run_at_ms=0,
+        track_status=False,
+        idempotency_key=None,
+        idempotency_ttl_ms=0,
+        now_ms=0,
+        created_at_ms=0,
+        attempt=1,
+    )
+
+    await Scripts(client).enqueue_in(object(), keys, args)  # type: ignore[arg-type]
+
+    assert client.calls == [Call("enqueue", keys, args)]
+
+
+# --- the Lua bodies ---------------------------------------------------------------------------
+
+# Where a command's keys are: the argument index (after the command name) of its only key, or
+# "all" for commands whose every argument is a key. A command missing here fails the lint until
+# someone says where its keys are.
+_KEY_ARGUMENT: dict[str, int | str | None] = {
+    "TIME": None,
+    "DEL": "all",
+    "EXISTS": "all",
+    "EXPIRE": 0,
+    "GET": 0,
+    "HDEL": 0,
+    "HGET": 0,
+    "HSET": 0,
+    "INCRBY": 0,
+    "SET": 0,
+    "XACK": 0,
+    "XADD": 0,
+    "XAUTOCLAIM": 0,
+    "XCLAIM": 0,
+    "XDEL": 0,
+    "XGROUP": 1,  # XGROUP <subcommand> <key> ...
+    "XLEN": 0,
+    "XPENDING": 0,
+    "XRANGE": 0,
+    "XTRIM": 0,
+    "ZADD": 0,
+    "ZRANGE": 0,
+    "ZREM": 0,
+}
+_KEYS_EXPRESSION = re.compile(r"KEYS\[[^\[\]]+\]")
+
+
+def strip_comments(source: str) -> str:
+    source = re.sub(r"--\[\[.*?\]\]", "", source, flags=re.DOTALL)
+    return re.sub(r"--[^\n]*", "", source)
+
+
+def split_arguments(text: str) -> list[str]:
+    """Split a Lua argument list on its top-level commas (outside strings and brackets)."""
+    parts, depth, quote, current = [], 0, "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        current += ch
+    parts.append(current.strip())
+    return parts
+
+
+def redis_calls(code: str) -> list[list[str]]:
+    """The argument lists of every `redis.call(...)` / `redis.pcall(...)` in `code`."""
+    calls = []
+    for match in re.finditer(r"redis\.p?call\(", code):
+        depth, end = 1, match.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(code[end], 0)
+            end += 1
+        calls.append(split_arguments(code[match.end() : end - 1]))
+    return calls
+
+
+def key_locals(code: str) -> dict[str, list[str]]:
+    """Each local name and every expression assigned to it with `local a, b = x, y`."""
+    bound: dict[str, list[str]] = {}
+    for names, values in re.findall(r"\blocal\s+([\w\s,]+?)\s*=\s*([^\n]+)", code):
+        for name, value in zip(
+            (n.strip() for n in names.split(",")), split_arguments(values), strict=False
+        ):
+            bound.setdefault(name, []).append(value)
+    return bound
+
+
+def key_expression_ok(expression: str, bound: dict[str, list[str]]) -> bool:
+    if _KEYS_EXPRESSION.fullmatch(expression):
+        return ".." not in expression
+    values = bound.get(expression, [])
+    return bool(values) and all(_KEYS_EXPRESSION.fullmatch(v) for v in values)
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_every_key_a_script_touches_comes_from_keys(name: str) -> None:
+    code = strip_comments(load_sources()[name])
+    bound = key_locals(code)
+    calls = redis_calls(code)
+    assert calls
+    for args in calls:
+        command = args[0].strip("'\"").upper()
+        assert command in _KEY_ARGUMENT, f"{name}: teach this lint where {command}'s keys are"
+        where = _KEY_ARGUMENT[command]
+        key_args = args[1:] if where == "all" else [] if where is None else [args[1 + where]]
+        for expression in key_args:
+            assert key_expression_ok(expression, bound), (
+                f"{name}: {command} uses the key {expression!r}; keys must come from KEYS so "
+                "the cluster can route the script (no names built with `..` inside Lua)"
+            )
+
+
+@pytest.mark.parametrize(
+    ("source", "ok"),
+    [
+        ("local s = KEYS[1]\nredis.call('XLEN', s)", True),
+        ("redis.call('HSET', KEYS[i - 3], 'a', 1)", True),
+        ("redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])", True),
+        ("redis.call('GET', 'streamq:{q}:' .. ARGV[1])", False),
+        ("redis.call('GET', KEYS[1] .. ':x')", False),
+        ("local k = ARGV[1]\nredis.call('GET', k)", False),
+        ("redis.call('XGROUP', 'DELCONSUMER', ARGV[3], ARGV[1], ARGV[2])", False),
+        ("redis.call('DEL', KEYS[1], 'other')", False),
+    ],
+)
+def test_key_lint_catches_built_key_names(source: str, ok: bool) -> None:
+    bound = key_locals(source)
+    found = []
+    for args in redis_calls(source):
+        where = _KEY_ARGUMENT[args[0].strip("'")]
+        key_args = args[1:] if where == "all" else [args[1 + int(str(where))]]
+        found.extend(key_expression_ok(e, bound) for e in key_args)
+    assert all(found) is ok
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_script_reads_exactly_the_declared_keys_and_args(name: str) -> None:
+    header = HEADERS[name]
+    code = strip_comments(load_sources()[name])
+    for kind, fixed, variadic in (
+        ("KEYS", header.keys, header.variadic_keys),
+        ("ARGV", header.args, header.variadic_args),
+    ):
+        used = {int(i) for i in re.findall(rf"\b{kind}\[(\d+)\]", code)}
+        # A variadic tail is read from its first index on, or with a computed index.
+        limit = fixed + 1 if variadic else fixed
+        assert {i for i in used if i > limit} == set(), f"{name} reads undeclared {kind}"
+        assert set(range(1, fixed + 1)) - used == set(), f"{name} declares unread {kind}"
+
+
+# --- cluster slots ----------------------------------------------------------------------------
+
+
+def crc16(data: bytes) -> int:
+    """CRC16/XMODEM (polynomial 0x1021, initial 0), the checksum Redis Cluster hashes keys with."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key: str) -> int:
+    """The cluster slot of `key`: only its first non-empty `{...}` is hashed, if there is one."""
+    raw = key.encode()
+    start = raw.find(b"{")
+    if start != -1:
+        end = raw.find(b"}", start + 1)
+        if end > start + 1:
+            raw = raw[start + 1 : end]
+    return crc16(raw) % SLOTS
+
+
+@pytest.mark.parametrize(
+    ("key", "slot"),
+    [
+        # Values from the Redis Cluster specification and CLUSTER KEYSLOT.
+        ("123456789", 0x31C3 % SLOTS),
+        ("foo", 12182),
+        ("hello", 866),
+        ("{user1000}.following", key_slot("user1000")),
+        ("foo{}{bar}", crc16(b"foo{}{bar}") % SLOTS),
+        ("foo{{bar}}zap", crc16(b"{bar") % SLOTS),
+        ("foo{bar}{zap}", crc16(b"bar") % SLOTS),
+    ],
+)
+def test_key_slot_matches_redis_cluster(key: str, slot: int) -> None:
+    assert key_slot(key) == slot
+
+
+@pytest.mark.parametrize("queue", [QUEUE, "q#0", "q#1", "emails.high"])
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+async def test_every_key_of_a_call_is_in_the_queue_slot(name: str, queue: str) -> None:
+    # Braces in ids and consumer names must not move a key: only the first `{...}` counts.
+    call = await record(name, Keys(queue), 3, job_id="x}{y", consumer="w{1}")
+
+    assert {key_slot(k) for k in call.keys} == {key_slot("{" + queue + "}")}
