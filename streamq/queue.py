@@ -229,12 +229,18 @@ class Queue:
                 deleted on ack, so a second group would silently lose jobs.
         """
         with map_redis_errors():
-            try:
-                await self.redis.xgroup_create(self.keys.stream, self.group, id="0", mkstream=True)
-            except rx.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-            groups: Any = await self.redis.xinfo_groups(self.keys.stream)
+            # Look before creating: XGROUP CREATE is refused under OOM even when the group
+            # exists, and a worker must be able to start and drain a full server.
+            groups: Any = await self._groups()
+            if not any(_s(g["name"]) == self.group for g in groups):
+                try:
+                    await self.redis.xgroup_create(
+                        self.keys.stream, self.group, id="0", mkstream=True
+                    )
+                except rx.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                groups = await self._groups()
         others = sorted(_s(g["name"]) for g in groups if _s(g["name"]) != self.group)
         if others:
             raise ConfigError(
@@ -242,6 +248,14 @@ class Queue:
                 f"exactly one group, so start workers with --group {others[0]}"
             )
         self._group_ready = True
+
+    async def _groups(self) -> Any:
+        try:
+            return await self.redis.xinfo_groups(self.keys.stream)
+        except rx.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return []
+            raise
 
     @contextlib.asynccontextmanager
     async def _group_guard(self) -> AsyncIterator[None]:

@@ -441,6 +441,8 @@ class Worker:
         except DecodeFailure as exc:
             await self._dead(queue, run, DeadReason.UNDECODABLE, None, str(exc))
             return
+        if not d.job_id:
+            d.job_id = job.id  # an entry without the envelope field: the payload knows its id
         try:
             task = self.registry.get(job.task_name or f"<{job.action_type} action>")
         except UnknownTask as exc:
