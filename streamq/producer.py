@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
+from .clock import Clock
 from .errors import ConfigError
-from .job import Backoff, Job, JobState, JobStatus, TaskAction
+from .job import Backoff, Job, JobState, JobStatus, TaskAction, encode_job
+from .keys import Keys
+from .scripts import enqueue_call
 
-__all__ = ["JobDefaults", "build_job", "due_args", "status_from_hash"]
+__all__ = ["JobDefaults", "ProducerBase", "build_job", "due_args", "status_from_hash"]
 
 
 class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,6 +144,67 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
         retry_at=_int(b"retry_at"),
         dead_reason=reason.decode() if reason else None,
     )
+
+
+class ProducerBase:
+    """What the async and the sync producer share: building jobs and `enqueue.lua` arguments."""
+
+    name: str
+    keys: Keys
+    defaults: JobDefaults
+    clock: Clock
+
+    def new_job(
+        self,
+        task: str | Job,
+        *,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        timeout_s: float | None = None,
+        event_id: str | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        """Build a `Job` for this queue with its defaults (what `enqueue` sends; for
+        `enqueue_many`). Options are those of `enqueue`."""
+        return build_job(
+            self.name,
+            self.defaults,
+            task,
+            args=args,
+            kwargs=kwargs,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            timeout_s=timeout_s,
+            event_id=event_id,
+            job_id=job_id,
+        )
+
+    def _enqueue_args(
+        self, job: Job, delay_ms: int, run_at_ms: int
+    ) -> tuple[list[str], list[bytes | str | int]]:
+        return enqueue_call(
+            self.keys,
+            job_id=job.id,
+            payload=encode_job(job),
+            delay_ms=delay_ms,
+            run_at_ms=run_at_ms,
+            track_status=self.defaults.track_status,
+            idempotency_key=job.idempotency_key,
+            idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
+            now_ms=self.clock.now_ms(),
+            created_at_ms=job.created_at,
+            attempt=job.attempt,
+        )
+
+    def _own(self, jobs: Iterable[Job]) -> list[Job]:
+        """The jobs, each addressed to this queue."""
+        return [
+            j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
+        ]
 
 
 def now_ms() -> int:

@@ -22,8 +22,8 @@ from .connection import blocking_client_like, command_client
 from .errors import ConfigError, DecodeFailure, QueueStateLost, map_redis_errors
 from .job import Backoff, Job, JobState, JobStatus, decode_job, encode_job
 from .keys import Keys
-from .producer import JobDefaults, build_job, due_args, status_from_hash
-from .scripts import Scripts, enqueue_call
+from .producer import JobDefaults, ProducerBase, due_args, status_from_hash
+from .scripts import Scripts
 
 __all__ = ["DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
 
@@ -160,7 +160,7 @@ def _delivery(queue: str, entry_id: str, fields: Mapping[bytes, bytes], count: i
     )
 
 
-class Queue:
+class Queue(ProducerBase):
     """A queue on Redis Streams: enqueue, dequeue, acknowledge, fail, status, DLQ, repair.
 
     Args:
@@ -275,51 +275,6 @@ class Queue:
 
     # -- producer ----------------------------------------------------------------------------
 
-    def new_job(
-        self,
-        task: str,
-        *,
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        backoff: Backoff | None = None,
-        timeout_s: float | None = None,
-        event_id: str | None = None,
-        job_id: str | None = None,
-    ) -> Job:
-        """Build a `Job` for this queue with its defaults (for `enqueue_many`)."""
-        return build_job(
-            self.name,
-            self.defaults,
-            task,
-            args=args,
-            kwargs=kwargs,
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            timeout_s=timeout_s,
-            event_id=event_id,
-            job_id=job_id,
-        )
-
-    def _enqueue_args(
-        self, job: Job, delay_ms: int, run_at_ms: int
-    ) -> tuple[list[str], list[bytes | str | int]]:
-        return enqueue_call(
-            self.keys,
-            job_id=job.id,
-            payload=encode_job(job),
-            delay_ms=delay_ms,
-            run_at_ms=run_at_ms,
-            track_status=self.defaults.track_status,
-            idempotency_key=job.idempotency_key,
-            idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
-            now_ms=self.clock.now_ms(),
-            created_at_ms=job.created_at,
-            attempt=job.attempt,
-        )
-
     async def enqueue(
         self,
         task: str | Job,
@@ -362,7 +317,7 @@ class Queue:
             OutOfMemory: when Redis refused the write; nothing was added.
         """
         job = self.new_job(
-            task,  # type: ignore[arg-type]  # build_job accepts a Job too
+            task,
             args=args,
             kwargs=kwargs,
             idempotency_key=idempotency_key,

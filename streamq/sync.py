@@ -18,16 +18,16 @@ from redis.retry import Retry
 from .clock import Clock, RedisClock
 from .connection import _check_url, _keepalive
 from .errors import map_redis_errors
-from .job import Backoff, Job, JobStatus, encode_job
+from .job import Backoff, Job, JobStatus
 from .keys import Keys
-from .producer import JobDefaults, build_job, due_args, status_from_hash
+from .producer import JobDefaults, ProducerBase, due_args, status_from_hash
 from .queue import ENQUEUE_CHUNK
-from .scripts import enqueue_call, load_sources, parse_enqueue
+from .scripts import load_sources, parse_enqueue
 
 __all__ = ["SyncQueue"]
 
 
-class SyncQueue:
+class SyncQueue(ProducerBase):
     """A blocking producer for one queue: enqueue, enqueue_many, get_status.
 
     Args:
@@ -77,49 +77,6 @@ class SyncQueue:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def new_job(
-        self,
-        task: str,
-        *,
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        backoff: Backoff | None = None,
-        timeout_s: float | None = None,
-        event_id: str | None = None,
-        job_id: str | None = None,
-    ) -> Job:
-        """Build a `Job` for this queue with its defaults (for `enqueue_many`)."""
-        return build_job(
-            self.name,
-            self.defaults,
-            task,
-            args=args,
-            kwargs=kwargs,
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            timeout_s=timeout_s,
-            event_id=event_id,
-            job_id=job_id,
-        )
-
-    def _args(self, job: Job, delay_ms: int, run_at_ms: int) -> tuple[list[str], list[Any]]:
-        return enqueue_call(
-            self.keys,
-            job_id=job.id,
-            payload=encode_job(job),
-            delay_ms=delay_ms,
-            run_at_ms=run_at_ms,
-            track_status=self.defaults.track_status,
-            idempotency_key=job.idempotency_key,
-            idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
-            now_ms=self.clock.now_ms(),
-            created_at_ms=job.created_at,
-            attempt=job.attempt,
-        )
-
     def enqueue(
         self,
         task: str | Job,
@@ -137,9 +94,7 @@ class SyncQueue:
         job_id: str | None = None,
     ) -> str:
         """Enqueue one job in one round trip and return its id (see `Queue.enqueue`)."""
-        job = build_job(
-            self.name,
-            self.defaults,
+        job = self.new_job(
             task,
             args=args,
             kwargs=kwargs,
@@ -150,7 +105,7 @@ class SyncQueue:
             event_id=event_id,
             job_id=job_id,
         )
-        keys, argv = self._args(job, *due_args(delay_s, run_at))
+        keys, argv = self._enqueue_args(job, *due_args(delay_s, run_at))
         with map_redis_errors():
             reply = self._enqueue(keys=keys, args=argv)
         return parse_enqueue(reply)[0]
@@ -165,7 +120,7 @@ class SyncQueue:
         for start in range(0, len(batch), ENQUEUE_CHUNK):
             with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
                 for job in batch[start : start + ENQUEUE_CHUNK]:
-                    keys, argv = self._args(job, delay_ms, run_at_ms)
+                    keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
                     self._enqueue(keys=keys, args=argv, client=pipe)
                 replies = pipe.execute()
             ids.extend(parse_enqueue(r)[0] for r in replies)
