@@ -228,21 +228,29 @@ class Queue(ProducerBase):
             ConfigError: when the stream is already consumed by another group: entries are
                 deleted on ack, so a second group would silently lose jobs.
         """
+        created = False
         with map_redis_errors():
             # Look before creating: XGROUP CREATE is refused under OOM even when the group
-            # exists, and a worker must be able to start and drain a full server.
+            # exists, and a worker must be able to start and drain a full server. Another
+            # group already there means refusal, without creating ours.
             groups: Any = await self._groups()
-            if not any(_s(g["name"]) == self.group for g in groups):
+            if not groups:
                 try:
                     await self.redis.xgroup_create(
                         self.keys.stream, self.group, id="0", mkstream=True
                     )
+                    created = True
                 except rx.ResponseError as exc:
                     if "BUSYGROUP" not in str(exc):
                         raise
                 groups = await self._groups()
         others = sorted(_s(g["name"]) for g in groups if _s(g["name"]) != self.group)
         if others:
+            if created:
+                # Another group was created at the same moment. Take ours back: left behind,
+                # it would make the other group's workers refuse to start as well.
+                with map_redis_errors():
+                    await self.redis.xgroup_destroy(self.keys.stream, self.group)
             raise ConfigError(
                 f"queue {self.name!r} is already consumed by group(s) {others}; a queue has "
                 f"exactly one group, so start workers with --group {others[0]}"
