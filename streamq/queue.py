@@ -43,7 +43,8 @@ class Delivery(msgspec.Struct, kw_only=True):
         queue: The queue it came from.
         entry_id: The stream entry id (what acks and leases refer to).
         job_id: The job id from the entry's envelope ("" when absent).
-        raw: The payload bytes, or `None` when the entry was deleted behind the engine's back.
+        raw: The payload bytes (`b""` for an entry without a `job` field), or `None` when the
+            entry was deleted behind the engine's back.
         deliveries: Redis's delivery count for the entry (1 on a first delivery).
     """
 
@@ -149,7 +150,10 @@ def _s(value: bytes | str) -> str:
 
 
 def _delivery(queue: str, entry_id: str, fields: Mapping[bytes, bytes], count: int) -> Delivery:
-    raw = fields.get(b"job") if fields else None
+    # No fields at all: the entry was deleted behind the engine's back (`raw` None, acked and
+    # counted as gone). Fields without `job`: an entry of another shape, undecodable (`b""`);
+    # were it treated as gone, the worker would hand it back to the stream for ever.
+    raw = fields.get(b"job", b"") if fields else None
     job_id = fields.get(b"id", b"") if fields else b""
     return Delivery(
         queue=queue,
