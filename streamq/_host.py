@@ -28,6 +28,10 @@ class WorkerHost(Protocol):
         """Reserve up to `most` free execution slots without waiting; returns how many."""
         ...
 
+    async def reserve(self, most: int) -> int:
+        """Reserve up to `most` free execution slots, waiting for one; 0 once stopping."""
+        ...
+
     def unreserve(self, count: int) -> None:
         """Give back reserved slots that were not used."""
         ...

@@ -19,8 +19,9 @@ class Reclaimer(Periodic):
     """XAUTOCLAIMs entries idle longer than the claim timeout, following the cursor.
 
     It claims no more than this worker has free slots (claimed entries are owned at once, and
-    holding them unrun would let them age again). Deleted entries reported by XAUTOCLAIM are
-    counted as `gone`.
+    holding them unrun would let them age again), waiting for a free slot when there is none:
+    the fetch loop holds the free slots during its blocking read and yields them to a waiting
+    reclaimer between reads. Deleted entries reported by XAUTOCLAIM are counted as `gone`.
 
     Args:
         host: The worker.
@@ -44,9 +45,9 @@ class Reclaimer(Periodic):
         """Walk each queue's PEL from the saved cursor while slots are free."""
         for queue in self._queues:
             while True:
-                slots = self._host.try_reserve(100)
+                slots = await self._host.reserve(100)
                 if slots == 0:
-                    return
+                    return  # stopping
                 try:
                     cursor, claimed, deleted = await queue.reclaim(
                         self._host.consumer,

@@ -164,7 +164,8 @@ class Worker:
             self._free += count
             self._slot_freed.set()
 
-    async def _reserve(self, most: int) -> int:
+    async def reserve(self, most: int) -> int:
+        """Reserve up to `most` free slots, waiting until one is free; 0 once stopping."""
         while not self._stopping:
             n = self.try_reserve(most)
             if n:
@@ -343,7 +344,12 @@ class Worker:
         # In burst mode a short block notices a drained queue quickly.
         block_s = min(s.block_s, s.poll_interval_ms / 1000) if self.burst else s.block_s
         while not self._stopping:
-            slots = await self._reserve(s.batch_size)
+            # Yield once first: a reclaimer waiting in `reserve` was woken when this loop
+            # returned its unused slots, and takes them now. Otherwise this loop, which holds
+            # every free slot through each blocking read and takes them back at once, would
+            # starve it, and a crashed worker's entries would never be reclaimed.
+            await asyncio.sleep(0)
+            slots = await self.reserve(s.batch_size)
             if not slots:
                 return
             got: list[Delivery] = []
