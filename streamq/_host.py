@@ -20,8 +20,9 @@ class WorkerHost(Protocol):
         """Entry ids of `queue` this worker is running now."""
         ...
 
-    def lease_lost(self, queue: Queue, entry_ids: Sequence[str]) -> None:
-        """Cancel these jobs: another consumer owns their entries now."""
+    def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
+        """Cancel these jobs: another consumer owns their entries now (`gone`: the entries
+        were deleted behind the engine's back)."""
         ...
 
     def try_reserve(self, most: int) -> int:

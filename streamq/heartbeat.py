@@ -9,7 +9,7 @@ import structlog
 
 from ._host import WorkerHost
 from ._periodic import Periodic
-from .errors import RedisUnavailable
+from .errors import RedisUnavailable, ScriptCode
 from .queue import Queue
 
 __all__ = ["LeaseKeeper"]
@@ -20,9 +20,10 @@ _log = structlog.get_logger("streamq.worker")
 class LeaseKeeper(Periodic):
     """Every `claim_timeout / 4`, resets the idle time of each running entry this worker still owns.
 
-    A lease reported lost (another consumer reclaimed the entry) cancels the job. When renewals
-    fail for most of a claim timeout (Redis unreachable), the worker fences itself: it cancels the
-    queue's running jobs, since others may reclaim them at any moment.
+    A lease reported lost (another consumer reclaimed the entry, or the entry was deleted behind
+    the engine's back) cancels the job. When renewals fail for most of a claim timeout (Redis
+    unreachable), the worker fences itself: it cancels the queue's running jobs, since others
+    may reclaim them at any moment.
 
     Args:
         host: The worker.
@@ -50,7 +51,7 @@ class LeaseKeeper(Periodic):
         for queue in self._queues:
             ids = self._host.running_entry_ids(queue)
             try:
-                owned = await queue.heartbeat(
+                codes = await queue.heartbeat(
                     self._host.consumer,
                     ids,
                     liveness_ttl_ms=self.liveness_ttl_ms,
@@ -70,6 +71,9 @@ class LeaseKeeper(Periodic):
                         self._host.lease_lost(queue, running)
                 raise
             self._last_ok[queue.name] = time.monotonic()
-            lost = [entry for entry, ok in zip(ids, owned, strict=True) if not ok]
+            lost = [e for e, c in zip(ids, codes, strict=True) if c is ScriptCode.NOT_OWNER]
             if lost:
                 self._host.lease_lost(queue, lost)
+            gone = [e for e, c in zip(ids, codes, strict=True) if c is ScriptCode.GONE]
+            if gone:
+                self._host.lease_lost(queue, gone, gone=True)

@@ -19,7 +19,7 @@ import structlog
 from .backoff import plan_failure
 from .clock import Clock, RedisClock
 from .connection import blocking_client_like, command_client
-from .errors import ConfigError, DecodeFailure, QueueStateLost, map_redis_errors
+from .errors import ConfigError, DecodeFailure, QueueStateLost, ScriptCode, map_redis_errors
 from .job import Backoff, Job, JobState, JobStatus, decode_job, encode_job
 from .keys import Keys
 from .producer import JobDefaults, ProducerBase, due_args, status_from_hash
@@ -591,13 +591,15 @@ class Queue(ProducerBase):
 
     async def heartbeat(
         self, consumer: str, entry_ids: Sequence[str], *, liveness_ttl_ms: int, holder: str
-    ) -> list[bool]:
+    ) -> list[ScriptCode]:
         """Renew the leases of running entries and the consumer's liveness key.
 
         Returns:
-            One flag per entry: `False` means the lease is lost; stop writing for that job.
+            One code per entry: `OK` renewed; `NOT_OWNER` the lease is lost (stop writing for
+            that job); `GONE` the entry was deleted behind the engine's back (the lease is lost
+            too, and XCLAIM has dropped the entry from the PEL).
         """
-        out: list[bool] = []
+        out: list[ScriptCode] = []
         ids = list(entry_ids)
         for start in range(0, max(len(ids), 1), SCRIPT_BATCH):
             async with self._group_guard():
@@ -609,7 +611,7 @@ class Queue(ProducerBase):
                     liveness_value=holder,
                     entry_ids=ids[start : start + SCRIPT_BATCH],
                 )
-            out.extend(c == 1 for c in codes)
+            out.extend(ScriptCode(c) for c in codes)
         return out
 
     async def promote_due(self, *, limit: int = 100, max_rounds: int = 100) -> int:

@@ -57,12 +57,13 @@ MAX_ERROR_CHARS = 2000
 class _Run:
     """Book-keeping of one running delivery."""
 
-    __slots__ = ("delivery", "lease_lost", "stopping", "task")
+    __slots__ = ("delivery", "gone", "lease_lost", "stopping", "task")
 
     def __init__(self, delivery: Delivery) -> None:
         self.delivery = delivery
         self.task: asyncio.Task[None] | None = None
         self.lease_lost = False
+        self.gone = False
         self.stopping = False
 
 
@@ -142,12 +143,17 @@ class Worker:
         """Entry ids of `queue` running now."""
         return list(self._running[queue.name])
 
-    def lease_lost(self, queue: Queue, entry_ids: Sequence[str]) -> None:
-        """Cancel jobs whose entries this worker no longer owns; nothing more is written."""
+    def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
+        """Cancel jobs whose entries this worker no longer owns; nothing more is written.
+
+        `gone` says the entries were deleted behind the engine's back: counted as gone, not as
+        lost leases.
+        """
         for entry_id in entry_ids:
             run = self._running[queue.name].get(entry_id)
             if run is not None and run.task is not None and not run.lease_lost:
                 run.lease_lost = True
+                run.gone = gone
                 run.task.cancel()
 
     def try_reserve(self, most: int) -> int:
@@ -409,7 +415,16 @@ class Worker:
         try:
             await self._settle(queue, run)
         except asyncio.CancelledError:
-            if run.lease_lost:
+            if run.gone:
+                self.stats.gone += 1
+                _log.warning(
+                    "entry_deleted_behind_our_back",
+                    queue=queue.name,
+                    entry_id=d.entry_id,
+                    job_id=d.job_id,
+                    consumer=self.consumer,
+                )
+            elif run.lease_lost:
                 self.stats.lease_lost += 1
                 _log.warning(
                     "lease_lost",
