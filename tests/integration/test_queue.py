@@ -29,6 +29,7 @@ from streamq import (
     decode_job,
     plan_failure,
 )
+from streamq.errors import ScriptCode
 from streamq.queue import ENQUEUE_CHUNK, Delivery
 
 ME, OTHER = "c1", "c2"
@@ -262,7 +263,9 @@ async def test_ack_by_a_stale_consumer_is_refused_and_changes_nothing(
     job = mine.decode()
     assert not await queue.retry(ME, mine, job, error="late", delay_ms=0)
     assert await queue.dead_letter(ME, mine, reason="permanent_error", error="late") == 0
-    assert await queue.heartbeat(ME, [mine.entry_id], liveness_ttl_ms=1000, holder="h") == [False]
+    assert await queue.heartbeat(ME, [mine.entry_id], liveness_ttl_ms=1000, holder="h") == [
+        ScriptCode.NOT_OWNER
+    ]
 
     # Then nothing changed: the entry is still there, pending for OTHER, and still pending
     assert await aredis.xlen(queue.keys.stream) == 1
@@ -276,6 +279,30 @@ async def test_ack_by_a_stale_consumer_is_refused_and_changes_nothing(
     # And the owner's ack still works
     assert await queue.acknowledge(OTHER, claimed) == [True]
     assert await aredis.xlen(queue.keys.stream) == 0
+
+
+async def test_entries_deleted_behind_the_engines_back_show_in_each_shape(
+    queue: Queue, aredis: redis.asyncio.Redis
+) -> None:
+    # Given three entries delivered to ME, two of them then deleted from the stream
+    for _ in range(3):
+        await queue.enqueue("x")
+    a, b, c = await queue.dequeue(ME, 3, 0.5)
+    await aredis.xdel(queue.keys.stream, a.entry_id, b.entry_id)
+
+    # Then a heartbeat reports the deleted entry it renews as gone (XCLAIM drops it)
+    codes = await queue.heartbeat(ME, [a.entry_id, c.entry_id], liveness_ttl_ms=1000, holder="h")
+    assert codes == [ScriptCode.GONE, ScriptCode.OK]
+
+    # And re-reading the PEL shows the other one without a payload
+    own = await queue.read_own_pending(ME)
+    assert [(d.entry_id, d.raw is None) for d in own] == [(b.entry_id, True), (c.entry_id, False)]
+
+    # And a reclaim reports it as deleted and drops it from the PEL
+    _cursor, claimed, deleted = await queue.reclaim(OTHER, min_idle_ms=0)
+    assert deleted == [b.entry_id]
+    assert [d.entry_id for d in claimed] == [c.entry_id]
+    assert await pending_owners(aredis, queue) == {c.entry_id: OTHER}
 
 
 async def test_retry_is_scheduled_at_redis_time_plus_delay_then_promoted(

@@ -1,0 +1,209 @@
+"""Tasks for integration tests, shared by in-process workers and `python -m cli worker` processes.
+
+Every execution is written to a ledger in Redis before the handler returns, so it survives a
+worker being killed: a kill between the effect and the ack shows up as a duplicate execution,
+never as a lost one. The ledger lives under the queue's own hash tag
+(`streamq:{<queue>}:ledger:*`), so the `queue_name` fixture's clean-up removes it.
+
+The ledger's server comes from the `STREAMQ_TEST_LEDGER_URL` environment variable (a worker
+subprocess inherits it; in-process tests set it with `monkeypatch`).
+
+Ledger keys of queue `q`:
+
+| key | type | holds |
+| --- | --- | --- |
+| `streamq:{q}:ledger:starts` | hash | job id → executions started |
+| `streamq:{q}:ledger:done` | hash | job id → executions that finished their effect |
+| `streamq:{q}:ledger:trace` | list | a JSON event per start/done (job, attempt, pid, Redis ms) |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry as RedisRetry
+
+from streamq import PermanentError, Retry, TaskRegistry, current_job
+
+__all__ = ["LEDGER_URL_ENV", "Event", "Ledger", "close_ledger_clients", "tasks"]
+
+LEDGER_URL_ENV: Final = "STREAMQ_TEST_LEDGER_URL"
+
+# One atomic step per event, timestamped by Redis's clock (the clock due times use), so gaps
+# between attempts can be compared with backoff delays.
+_RECORD: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('RPUSH', KEYS[2], cjson.encode({
+  ev = ARGV[2], job = ARGV[1], attempt = tonumber(ARGV[3]), task = ARGV[4],
+  pid = tonumber(ARGV[5]), t = now }))
+return now
+"""
+
+_clients: dict[tuple[int, str], tuple[redis.Redis, Any]] = {}
+_clients_lock = threading.Lock()
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One ledger event: `ev` is `start` or `done`; `t` is Redis time in epoch ms."""
+
+    ev: str
+    job: str
+    attempt: int
+    task: str
+    pid: int
+    t: int
+
+
+_events: Final = msgspec.json.Decoder(Event)
+
+
+def _client(url: str) -> tuple[redis.Redis, Any]:
+    key = (os.getpid(), url)
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is None:
+            # No automatic retries: a replayed RPUSH would invent an execution.
+            client = redis.Redis.from_url(
+                url,
+                socket_timeout=5.0,
+                socket_connect_timeout=5.0,
+                retry=RedisRetry(NoBackoff(), 0),
+            )
+            found = (client, client.register_script(_RECORD))
+            _clients[key] = found
+        return found
+
+
+def close_ledger_clients() -> None:
+    """Close the ledger's clients of this process (tests call it when they end)."""
+    with _clients_lock:
+        for client, _ in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def _ledger_key(queue: str, part: str) -> str:
+    return f"streamq:{{{queue}}}:ledger:{part}"
+
+
+def _record(ev: str) -> None:
+    """Write one event of the current job to the ledger (blocking)."""
+    job = current_job()
+    client, script = _client(os.environ[LEDGER_URL_ENV])
+    script(
+        keys=[
+            _ledger_key(job.queue, "starts" if ev == "start" else "done"),
+            _ledger_key(job.queue, "trace"),
+        ],
+        args=[job.id, ev, job.attempt, job.task_name or "", os.getpid()],
+        client=client,
+    )
+
+
+async def _arecord(ev: str) -> None:
+    # In a thread, so a slow ledger write never stalls the worker's event loop (and leases).
+    await asyncio.to_thread(_record, ev)
+
+
+tasks = TaskRegistry()
+
+
+@tasks.task(name="ok")
+async def ok(*args: Any, **kwargs: Any) -> None:
+    """Succeed at once."""
+    await _arecord("start")
+    await _arecord("done")
+
+
+@tasks.task(name="sleep")
+async def sleep(seconds: float) -> None:
+    """Succeed after `seconds` (cancellable: a timeout or a lost lease stops it)."""
+    await _arecord("start")
+    await asyncio.sleep(seconds)
+    await _arecord("done")
+
+
+@tasks.task(name="fail_times")
+async def fail_times(n: int) -> None:
+    """Fail transiently while the attempt is ≤ `n`, then succeed."""
+    await _arecord("start")
+    attempt = current_job().attempt
+    if attempt <= n:
+        raise RuntimeError(f"failing attempt {attempt} of {n}")
+    await _arecord("done")
+
+
+@tasks.task(name="permanent")
+async def permanent() -> None:
+    """Fail permanently."""
+    await _arecord("start")
+    raise PermanentError("this job can never succeed")
+
+
+@tasks.task(name="sync_block")
+def sync_block(seconds: float) -> None:
+    """A plain (sync) handler that blocks its thread for `seconds`."""
+    _record("start")
+    time.sleep(seconds)
+    _record("done")
+
+
+@tasks.task(name="retry_after")
+async def retry_after(delay_s: float) -> None:
+    """Ask for a retry after `delay_s` on the first attempt, then succeed."""
+    await _arecord("start")
+    if current_job().attempt == 1:
+        raise Retry(delay_s, reason=f"retry after {delay_s}s requested")
+    await _arecord("done")
+
+
+@tasks.task(name="kill_worker")
+async def kill_worker() -> None:
+    """Kill the worker process mid-job, as a segfault or the OOM killer would."""
+    await _arecord("start")
+    os._exit(137)
+
+
+class Ledger:
+    """Reads the ledger of one queue.
+
+    Args:
+        client: A synchronous client on the ledger's server.
+        queue: The queue name.
+    """
+
+    def __init__(self, client: redis.Redis, queue: str) -> None:
+        self.client = client
+        self.queue = queue
+
+    def _counts(self, part: str) -> dict[str, int]:
+        raw: Mapping[bytes, bytes] = self.client.hgetall(_ledger_key(self.queue, part))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def starts(self) -> dict[str, int]:
+        """Job id → executions started."""
+        return self._counts("starts")
+
+    def done(self) -> dict[str, int]:
+        """Job id → executions that finished their effect."""
+        return self._counts("done")
+
+    def trace(self) -> list[Event]:
+        """Every event, in the order Redis recorded them."""
+        return [
+            _events.decode(e) for e in self.client.lrange(_ledger_key(self.queue, "trace"), 0, -1)
+        ]
+
+    def starts_of(self, job_id: str) -> list[Event]:
+        """The start events of one job, in order."""
+        return [e for e in self.trace() if e.job == job_id and e.ev == "start"]
