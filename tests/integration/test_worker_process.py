@@ -1,0 +1,380 @@
+"""Real worker processes (`python -m cli worker`) killed, stopped, restarted, and cut off.
+
+Each worker runs `tasks_app` in its own process group with JSON logs in a file under
+`tmp_path`; the ledger in Redis shows which jobs ran, how often, and where. The checks are the
+queue's promises: no job is lost, and a job runs twice only if it was in flight when its
+worker died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from streamq import SyncQueue
+from streamq.keys import Keys
+from streamq.server import EmbeddedServer
+from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "tests.integration.tasks_app:tasks"
+#: Log events a worker writes when Redis fails under it (one per failed attempt or streak).
+REDIS_FAILURE_EVENTS = frozenset(
+    {"fetch_failed", "redis_error", "ack_failed", "settle_retry", "release_failed"}
+)
+
+
+def wait_until(predicate: Callable[[], Any], *, within: float = 20.0, what: str = "") -> Any:
+    """Poll `predicate` every 50 ms until it returns something truthy, or fail."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {within}s{': ' + what if what else ''}")
+        time.sleep(0.05)
+
+
+class WorkerProcess:
+    """One `python -m cli worker` process and its log file."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, consumer: str) -> None:
+        self.process = process
+        self.log = log
+        self.consumer = consumer
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (those of one event, if `name` is given)."""
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a traceback or a warning: not ours to parse
+            if isinstance(record, dict) and (name is None or record.get("event") == name):
+                out.append(record)
+        return out
+
+    def started(self) -> bool:
+        return bool(self.events("worker_started"))
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        os.kill(self.process.pid, sig)
+
+    def wait(self, within: float = 20.0) -> int:
+        return self.process.wait(within)
+
+
+Spawn = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start worker processes on the test's queue; any still running at the end are killed."""
+    made: list[WorkerProcess] = []
+
+    def start(
+        url: str,
+        queue: str,
+        *,
+        consumer: str,
+        claim_timeout: float = 2.0,
+        concurrency: int = 4,
+        max_deliveries: int = 5,
+        shutdown_grace: float = 2.0,
+        burst: bool = False,
+        wait_started: bool = True,
+    ) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(made) + 1}-{consumer}.log"
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            LEDGER_URL_ENV: url,
+        }
+        command = [
+            sys.executable, "-m", "cli", "worker",
+            "--group", queue,
+            "--app", APP,
+            "--url", url,
+            "--consumer", consumer,
+            "--concurrency", str(concurrency),
+            "--claim-timeout", str(claim_timeout),
+            "--job-timeout", "30",
+            "--max-deliveries", str(max_deliveries),
+            "--poll-interval-ms", "100",
+            "--block", "1",
+            "--shutdown-grace", str(shutdown_grace),
+            "--log-format", "json",
+        ]  # fmt: skip
+        if burst:
+            command.append("--burst")
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = WorkerProcess(process, log, consumer)
+        made.append(worker)
+        if wait_started:
+            wait_until(
+                lambda: worker.started() or worker.process.poll() is not None,
+                what=f"{consumer} to start",
+            )
+            assert worker.process.poll() is None, log.read_text()
+        return worker
+
+    yield start
+    for worker in made:
+        if worker.process.poll() is None:
+            worker.kill()
+            worker.process.wait()
+    for worker in made:  # shown when a test fails
+        print(f"--- {worker.log.name} (exit {worker.process.returncode})")
+        print("\n".join(worker.log.read_text(errors="replace").splitlines()[-40:]))
+
+
+@pytest.fixture
+def ledger(sredis: redis.Redis, queue_name: str) -> Ledger:
+    """The test queue's execution ledger on the session server."""
+    return Ledger(sredis, queue_name)
+
+
+@pytest.fixture
+def producer(redis_url: str, queue_name: str) -> Iterator[SyncQueue]:
+    """A producer on the test's queue."""
+    with SyncQueue(queue_name, url=redis_url) as queue:
+        yield queue
+
+
+def redis_ms(client: redis.Redis) -> int:
+    sec, usec = client.time()
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+def pending_jobs(client: redis.Redis, keys: Keys, group: str, consumer: str) -> set[str]:
+    """Job ids of the entries pending for `consumer` (delivered to it, not acked)."""
+    rows: Any = client.xpending_range(keys.stream, group, "-", "+", 1000, consumername=consumer)
+    jobs = set()
+    for row in rows:
+        entry_id = row["message_id"]
+        for _, fields in client.xrange(keys.stream, entry_id, entry_id):
+            jobs.add(fields[b"id"].decode())
+    return jobs
+
+
+def assert_drained(client: redis.Redis, keys: Keys, group: str) -> None:
+    assert client.xlen(keys.stream) == 0
+    assert client.xpending(keys.stream, group)["pending"] == 0
+    assert client.zcard(keys.delayed) == 0
+
+
+def test_a_killed_workers_jobs_run_on_another_worker_after_the_claim_timeout(
+    spawn: Spawn,
+    producer: SyncQueue,
+    ledger: Ledger,
+    sredis: redis.Redis,
+    redis_url: str,
+    queue_name: str,
+) -> None:
+    # Given a worker running 12 half-second jobs, four at a time
+    first = spawn(redis_url, queue_name, consumer="w1", claim_timeout=2.0)
+    ids = [producer.enqueue("sleep", args=[0.5]) for _ in range(12)]
+
+    # When it is killed with some jobs done and others in flight
+    wait_until(lambda: len(ledger.done()) >= 2 and len(ledger.starts()) > len(ledger.done()))
+    first.kill()
+    assert first.wait() == -signal.SIGKILL
+    killed_at = redis_ms(sredis)
+    in_flight = pending_jobs(sredis, producer.keys, queue_name, "w1")
+    assert in_flight
+
+    # Then a second worker runs every job: the in-flight ones once the claim timeout has passed
+    second = spawn(redis_url, queue_name, consumer="w2", claim_timeout=2.0)
+    wait_until(lambda: set(ledger.done()) == set(ids), within=30)
+    second_starts = {e.job: e.t for e in ledger.trace() if e.ev == "start" and e.pid == second.pid}
+    # (the lease was last renewed at most claim_timeout/4 = 0.5 s before the kill)
+    assert all(second_starts[j] - killed_at >= 1_300 for j in in_flight), second_starts
+
+    # And only jobs that were in flight ran twice
+    starts = ledger.starts()
+    assert {j for j, n in starts.items() if n > 1} <= in_flight
+    assert {j for j, n in ledger.done().items() if n > 1} <= in_flight
+    assert max(starts.values()) <= 2
+    wait_until(lambda: sredis.xlen(producer.keys.stream) == 0)
+    assert_drained(sredis, producer.keys, queue_name)
+    assert sum(e["count"] for e in second.events("reclaimed")) == len(in_flight)
+
+
+def test_a_restarted_worker_resumes_its_own_pending_entries_at_once(
+    spawn: Spawn,
+    producer: SyncQueue,
+    ledger: Ledger,
+    sredis: redis.Redis,
+    redis_url: str,
+    queue_name: str,
+) -> None:
+    # Given a worker with a 30 s claim timeout, killed with four one-second jobs in flight
+    first = spawn(redis_url, queue_name, consumer="w1", claim_timeout=30.0)
+    ids = [producer.enqueue("sleep", args=[1.0]) for _ in range(8)]
+    wait_until(lambda: len(ledger.starts()) == 4)
+    first.kill()
+    first.wait()
+    in_flight = pending_jobs(sredis, producer.keys, queue_name, "w1")
+    assert len(in_flight) == 4
+
+    # When it is restarted under the same consumer name
+    restarted_at = time.monotonic()
+    again = spawn(redis_url, queue_name, consumer="w1", claim_timeout=30.0)
+
+    # Then it re-reads its own pending entries at once, long before the claim timeout
+    wait_until(lambda: set(ledger.done()) == set(ids), within=10)
+    assert time.monotonic() - restarted_at < 10
+    assert sum(e["count"] for e in again.events("recovered_own_pending")) == 4
+    starts = ledger.starts()
+    assert {j for j, n in starts.items() if n > 1} == in_flight
+    wait_until(lambda: sredis.xlen(producer.keys.stream) == 0)
+    assert_drained(sredis, producer.keys, queue_name)
+
+
+def test_sigterm_with_jobs_in_flight_exits_0_and_loses_nothing(
+    spawn: Spawn,
+    producer: SyncQueue,
+    ledger: Ledger,
+    sredis: redis.Redis,
+    redis_url: str,
+    queue_name: str,
+) -> None:
+    # Given a worker (1 s grace) running one job that fits in the grace period and three that
+    # do not, with four more jobs waiting behind them
+    worker = spawn(redis_url, queue_name, consumer="w1", shutdown_grace=1.0)
+    short = producer.enqueue("sleep", args=[0.3])
+    long = [producer.enqueue("sleep", args=[3.0]) for _ in range(3)]
+    waiting = [producer.enqueue("ok") for _ in range(4)]
+    wait_until(lambda: len(ledger.starts()) == 4)
+
+    # When it gets SIGTERM
+    worker.kill(signal.SIGTERM)
+
+    # Then it exits with 0, the short job completed, and the rest are back in the stream
+    assert worker.wait(within=10) == 0
+    assert ledger.done() == {short: 1}
+    assert sredis.xlen(producer.keys.stream) == len(long) + len(waiting)
+    assert sredis.xpending(producer.keys.stream, queue_name)["pending"] == 0
+    assert sum(e["count"] for e in worker.events("released_unfinished")) == len(long)
+
+    # And a burst worker completes every one of them, once
+    successor = spawn(redis_url, queue_name, consumer="w2", burst=True, wait_started=False)
+    assert successor.wait(within=30) == 0
+    assert ledger.done() == dict.fromkeys([short, *long, *waiting], 1)
+    assert ledger.starts() == {short: 1, **dict.fromkeys(long, 2), **dict.fromkeys(waiting, 1)}
+    assert_drained(sredis, producer.keys, queue_name)
+
+
+def test_a_job_that_kills_its_worker_ends_in_the_dlq_as_poison(
+    spawn: Spawn,
+    producer: SyncQueue,
+    ledger: Ledger,
+    sredis: redis.Redis,
+    redis_url: str,
+    queue_name: str,
+) -> None:
+    # Given a job that kills whatever worker runs it, ahead of three good jobs
+    killer = producer.enqueue("kill_worker")
+    good = [producer.enqueue("ok") for _ in range(3)]
+
+    # When a supervisor restarts the worker under the same name each time it dies
+    deaths = 0
+    worker = None
+    for _ in range(6):
+        worker = spawn(
+            redis_url, queue_name, consumer="w1", concurrency=1, max_deliveries=3,
+            claim_timeout=30.0, wait_started=False,
+        )  # fmt: skip
+        wait_until(
+            lambda w=worker: w.process.poll() is not None or sredis.xlen(producer.keys.dlq),
+            what="the worker to die or the killer to be dead-lettered",
+        )
+        if worker.process.poll() is None:
+            break
+        assert worker.process.returncode == 137
+        deaths += 1
+    assert worker is not None
+
+    # Then after max_deliveries deliveries it is dead-lettered as poison, and the rest complete
+    assert deaths == 3
+    assert ledger.starts()[killer] == 3
+    wait_until(lambda: ledger.done() == dict.fromkeys(good, 1))
+    dead = sredis.xrange(producer.keys.dlq)
+    assert len(dead) == 1
+    fields = dead[0][1]
+    assert fields[b"id"].decode() == killer
+    assert fields[b"reason"] == b"poison"
+    assert fields[b"error"] == b"delivered 4 times (max_deliveries=3)"
+    worker.kill(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert_drained(sredis, producer.keys, queue_name)
+
+
+def test_a_worker_keeps_going_through_a_redis_restart(
+    spawn: Spawn, make_server: Callable[..., EmbeddedServer]
+) -> None:
+    # Given a worker on a private server that persists to its append-only file
+    server = make_server(appendonly=True, unix_socket=False)
+    queue_name = "restart-" + uuid.uuid4().hex[:8]
+    keys = Keys(queue_name)
+    worker = spawn(server.url, queue_name, consumer="w1", claim_timeout=6.0)
+    with redis.Redis.from_url(server.url) as client:
+        ledger = Ledger(client, queue_name)
+        with SyncQueue(queue_name, url=server.url) as producer:
+            before = [producer.enqueue("ok") for _ in range(5)]
+            in_flight = [producer.enqueue("sleep", args=[1.0]) for _ in range(3)]
+        wait_until(lambda: set(before) <= set(ledger.done()) and len(ledger.starts()) == 8)
+
+    # When the server goes away for about two seconds, with jobs running, and comes back
+    server.kill(signal.SIGTERM)
+    wait_until(lambda: not server.running, what="the server to exit")
+    outage_started = time.monotonic()
+    time.sleep(2.0)  # the length of the outage, not a synchronisation
+    server.restart()
+    outage_s = time.monotonic() - outage_started
+
+    # Then jobs from before and after the restart complete, and the worker is still running
+    with redis.Redis.from_url(server.url) as client:
+        ledger = Ledger(client, queue_name)
+        with SyncQueue(queue_name, url=server.url) as producer:
+            after = [producer.enqueue("ok") for _ in range(5)]
+        wait_until(lambda: set(before + in_flight + after) <= set(ledger.done()), within=30)
+        wait_until(lambda: client.xlen(keys.stream) == 0)
+        assert_drained(client, keys, queue_name)
+    assert worker.process.poll() is None
+
+    # And it reconnected with backoff instead of spinning: a handful of failures per loop
+    failures = [e for e in worker.events() if e.get("event") in REDIS_FAILURE_EVENTS]
+    assert failures, "the outage went unnoticed"
+    assert len(failures) < 25 * outage_s, Counter(e["event"] for e in failures)
+    worker.kill(signal.SIGTERM)
+    assert worker.wait() == 0
