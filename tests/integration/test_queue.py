@@ -19,15 +19,14 @@ from streamq import (
     Backoff,
     BackoffStrategy,
     ConfigError,
-    DeadReason,
     DecodeFailure,
+    FailOutcome,
     FakeClock,
     JobDefaults,
     JobState,
     Queue,
     SyncQueue,
     decode_job,
-    plan_failure,
 )
 from streamq.errors import ScriptCode
 from streamq.queue import ENQUEUE_CHUNK, Delivery
@@ -262,6 +261,8 @@ async def test_ack_by_a_stale_consumer_is_refused_and_changes_nothing(
     assert await queue.acknowledge(ME, [mine]) == [False]
     job = mine.decode()
     assert not await queue.retry(ME, mine, job, error="late", delay_ms=0)
+    assert not (await queue.fail(ME, mine, job, "late")).owned
+    assert not (await queue.fail(ME, mine, job, "late", permanent=True)).owned
     assert await queue.dead_letter(ME, mine, reason="permanent_error", error="late") == 0
     assert await queue.heartbeat(ME, [mine.entry_id], liveness_ttl_ms=1000, holder="h") == [
         ScriptCode.NOT_OWNER
@@ -308,15 +309,16 @@ async def test_entries_deleted_behind_the_engines_back_show_in_each_shape(
 async def test_retry_is_scheduled_at_redis_time_plus_delay_then_promoted(
     queue: Queue, aredis: redis.asyncio.Redis
 ) -> None:
-    # Given a delivered job
-    job_id = await queue.enqueue("flaky")
+    # Given a delivered job whose backoff starts at 400 ms
+    job_id = await queue.enqueue("flaky", backoff=Backoff(initial_delay_ms=400))
     delivery = await take_one(queue)
     job = delivery.decode()
 
-    # When its attempt fails and a retry is scheduled in 400 ms
+    # When its attempt fails
     before = await redis_ms(aredis)
-    assert await queue.retry(ME, delivery, job, error="boom", delay_ms=400)
+    outcome = await queue.fail(ME, delivery, job, "boom")
     after = await redis_ms(aredis)
+    assert outcome == FailOutcome(owned=True, retried=True, delay_ms=400)
 
     # Then the failed entry is gone, and attempt 2 waits in the delay set until Redis time + 400
     assert await aredis.xlen(queue.keys.stream) == 0
@@ -360,22 +362,17 @@ async def test_exhausted_retries_go_to_the_dlq_with_the_last_error(
     # Given a job allowed two attempts, whose first attempt failed and was retried
     job_id = await queue.enqueue("flaky", max_attempts=2)
     first = await take_one(queue)
-    plan = plan_failure(first.decode())
-    assert plan.retry
-    assert await queue.retry(ME, first, first.decode(), error="boom 1", delay_ms=0)
+    assert (await queue.fail(ME, first, first.decode(), "boom 1", delay_ms=0)).retried
 
     # When the second attempt fails too
     second = await take_one(queue)
     job = second.decode()
-    plan = plan_failure(job)
-    assert not plan.retry
-    assert plan.reason == DeadReason.RETRIES_EXHAUSTED
-    assert (
-        await queue.dead_letter(ME, second, reason=plan.reason, error="boom 2", attempt=job.attempt)
-        == 1
-    )
+    outcome = await queue.fail(ME, second, job, "boom 2")
 
-    # Then it is in the DLQ with its bytes, reason and last error, and nowhere else
+    # Then it is dead-lettered for exhausted retries
+    assert outcome == FailOutcome(owned=True, retried=False, reason="retries_exhausted")
+
+    # And it is in the DLQ with its bytes, reason and last error, and nowhere else
     [dead] = await queue.dead_letters()
     assert (dead.job_id, dead.reason, dead.error, dead.attempt) == (
         job_id,
@@ -396,6 +393,15 @@ async def test_exhausted_retries_go_to_the_dlq_with_the_last_error(
         "boom 2",
         2,
     )
+
+
+async def test_a_permanent_failure_goes_to_the_dlq_at_once(queue: Queue) -> None:
+    job_id = await queue.enqueue("doomed", max_attempts=5)
+    delivery = await take_one(queue)
+    outcome = await queue.fail(ME, delivery, delivery.decode(), "no", permanent=True)
+    assert outcome == FailOutcome(owned=True, retried=False, reason="permanent_error")
+    [dead] = await queue.dead_letters()
+    assert (dead.job_id, dead.reason, dead.attempt) == (job_id, "permanent_error", 1)
 
 
 async def _dead_jobs(queue: Queue, n: int) -> list[str]:
