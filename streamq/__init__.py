@@ -35,7 +35,8 @@ from .job import (
 )
 from .keys import Keys
 from .producer import JobDefaults
-from .queue import DeadLetter, Delivery, FailOutcome, Queue, QueueCounts
+from .queue import Queue
+from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
 from .registry import Task, TaskRegistry, current_job, load_registry
 from .settings import WorkerSettings
 from .stats import WorkerStats
