@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
-import functools
 import signal
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import redis.asyncio as aredis
@@ -21,25 +18,20 @@ import structlog
 
 from ._periodic import ReconnectBackoff, cancel_and_wait
 from .acker import Acker
-from .backoff import DeadReason
 from .connection import command_client, server_info
 from .consumer import acquire_consumer_name, holder_id
 from .errors import (
-    DecodeFailure,
-    PermanentError,
     QueueStateLost,
     RedisUnavailable,
-    Retry,
-    UnknownTask,
     map_redis_errors,
 )
+from .execution import JobRunner, Run
 from .heartbeat import LeaseKeeper
 from .janitor import Janitor
-from .job import Job
 from .producer import JobDefaults
 from .queue import Delivery, Queue
 from .recoverer import Reclaimer
-from .registry import TaskRegistry, _current_job
+from .registry import TaskRegistry
 from .scheduler import Promoter
 from .settings import WorkerSettings
 from .stats import WorkerStats
@@ -49,22 +41,6 @@ __all__ = ["Worker"]
 _log = structlog.get_logger("streamq.worker")
 
 T = TypeVar("T")
-
-#: Longest last_error kept with a job; error texts can be huge (response bodies, tracebacks).
-MAX_ERROR_CHARS = 2000
-
-
-class _Run:
-    """Book-keeping of one running delivery."""
-
-    __slots__ = ("delivery", "gone", "lease_lost", "stopping", "task")
-
-    def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-        self.task: asyncio.Task[None] | None = None
-        self.lease_lost = False
-        self.gone = False
-        self.stopping = False
 
 
 class Worker:
@@ -121,9 +97,10 @@ class Worker:
         self.stats = WorkerStats()
         self._free = self.settings.concurrency
         self._slot_freed = asyncio.Event()
-        self._running: dict[str, dict[str, _Run]] = {q.name: {} for q in self.queues}
+        self._running: dict[str, dict[str, Run]] = {q.name: {} for q in self.queues}
         self._fetchers: list[asyncio.Task[None]] = []
         self._ackers: dict[str, Acker] = {}
+        self._runner: JobRunner  # made in start(), once the consumer name is known
         self._stop = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -184,7 +161,7 @@ class Worker:
         """Start each delivery in its own task; each holds one reserved slot until settled."""
         for delivery in deliveries:
             queue = self._by_name[delivery.queue]
-            run = _Run(delivery)
+            run = Run(delivery)
             self._running[queue.name][delivery.entry_id] = run
             run.task = asyncio.create_task(self._process(queue, run))
 
@@ -221,9 +198,19 @@ class Worker:
             name=self._explicit_consumer,
             slot=self._slot,
         )
+        self._runner = JobRunner(
+            consumer=self.consumer,
+            registry=self.registry,
+            settings=self.settings,
+            stats=self.stats,
+            pool=self._pool,
+            submit_ack=lambda queue, delivery: self._ackers[queue.name].submit(delivery),
+            on_retry=self.promoter.due_in,
+            is_stopping=lambda: self._stopping,
+        )
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
         for queue in self.queues:
-            acker = Acker(queue, self.consumer, self._acked)
+            acker = Acker(queue, self.consumer, self._runner.acked)
             self._ackers[queue.name] = acker
             await acker.start()
         for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
@@ -410,10 +397,10 @@ class Worker:
 
     # -- running one job ------------------------------------------------------------------------
 
-    async def _process(self, queue: Queue, run: _Run) -> None:
+    async def _process(self, queue: Queue, run: Run) -> None:
         d = run.delivery
         try:
-            await self._settle(queue, run)
+            await self._runner.settle(queue, run)
         except asyncio.CancelledError:
             if run.gone:
                 self.stats.gone += 1
@@ -440,175 +427,3 @@ class Worker:
         finally:
             self._running[queue.name].pop(d.entry_id, None)
             self.unreserve(1)
-
-    async def _settle(self, queue: Queue, run: _Run) -> None:
-        d = run.delivery
-        if d.raw is None:
-            await self._write(lambda: queue.release(self.consumer, [d.entry_id]))
-            self.stats.gone += 1
-            _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
-            return
-        if d.deliveries > self.settings.max_deliveries:
-            await self._dead(
-                queue,
-                run,
-                DeadReason.POISON,
-                None,
-                f"delivered {d.deliveries} times (max_deliveries={self.settings.max_deliveries})",
-            )
-            return
-        try:
-            job = d.decode()
-        except DecodeFailure as exc:
-            await self._dead(queue, run, DeadReason.UNDECODABLE, None, str(exc))
-            return
-        if not d.job_id:
-            d.job_id = job.id  # an entry without the envelope field: the payload knows its id
-        try:
-            task = self.registry.get(job.task_name or f"<{job.action_type} action>")
-        except UnknownTask as exc:
-            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
-            return
-        timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
-        args, kwargs = job.action.args, job.action.kwargs
-        token = _current_job.set(job)
-        try:
-            if task.is_async:
-                await asyncio.wait_for(task.fn(*args, **kwargs), timeout)
-            else:
-                ctx = contextvars.copy_context()
-                call = functools.partial(ctx.run, task.fn, *args, **kwargs)
-                await asyncio.wait_for(
-                    asyncio.get_running_loop().run_in_executor(self._pool, call), timeout
-                )
-        except PermanentError as exc:
-            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
-        except Retry as exc:
-            delay = None if exc.delay_s is None else int(exc.delay_s * 1000)
-            await self._fail(queue, run, job, exc.reason, delay)
-        except TimeoutError:
-            self.stats.timeouts += 1
-            await self._fail(queue, run, job, f"timeout after {timeout:g}s", None)
-        except Exception as exc:
-            await self._fail(queue, run, job, _describe(exc), None)
-        else:
-            self._ackers[queue.name].submit(d)
-            return
-        finally:
-            _current_job.reset(token)
-
-    def _acked(self, delivery: Delivery, acked: bool) -> None:
-        if acked:
-            self.stats.completed += 1
-        else:
-            self.stats.lease_lost += 1
-            _log.warning(
-                "ack_refused_not_owner",
-                queue=delivery.queue,
-                entry_id=delivery.entry_id,
-                job_id=delivery.job_id,
-            )
-
-    async def _fail(
-        self, queue: Queue, run: _Run, job: Job, error: str, delay_ms: int | None
-    ) -> None:
-        outcome = await self._write(
-            lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
-        )
-        if not outcome.owned:
-            self._not_owner(queue, run)
-        elif outcome.retried:
-            self.stats.retried += 1
-            self.promoter.due_in(outcome.delay_ms / 1000)
-            _log.warning(
-                "job_retry",
-                queue=queue.name,
-                job_id=job.id,
-                event_id=job.event_id,
-                attempt=job.attempt,
-                consumer=self.consumer,
-                delay_ms=outcome.delay_ms,
-                error=error,
-            )
-        elif outcome.gone:
-            self.stats.gone += 1
-        else:
-            assert outcome.reason is not None
-            self._record_dead(queue, run, outcome.reason, job, error)
-
-    async def _dead(
-        self, queue: Queue, run: _Run, reason: DeadReason, job: Job | None, error: str
-    ) -> None:
-        code = await self._write(
-            lambda: queue.dead_letter(
-                self.consumer,
-                run.delivery,
-                reason=reason.value,
-                error=error,
-                attempt=job.attempt if job else None,
-            )
-        )
-        if code == 1:
-            self.stats.dead(reason.value)
-            _log.error(
-                "job_dead_lettered",
-                queue=queue.name,
-                job_id=run.delivery.job_id,
-                event_id=job.event_id if job else None,
-                attempt=job.attempt if job else None,
-                consumer=self.consumer,
-                reason=reason.value,
-                error=error,
-            )
-        elif code == -1:
-            self.stats.gone += 1
-        else:
-            self._not_owner(queue, run)
-
-    def _record_dead(
-        self, queue: Queue, run: _Run, reason: str, job: Job | None, error: str
-    ) -> None:
-        self.stats.dead(reason)
-        _log.error(
-            "job_dead_lettered",
-            queue=queue.name,
-            job_id=run.delivery.job_id,
-            event_id=job.event_id if job else None,
-            attempt=job.attempt if job else None,
-            consumer=self.consumer,
-            reason=reason,
-            error=error,
-        )
-
-    def _not_owner(self, queue: Queue, run: _Run) -> None:
-        self.stats.lease_lost += 1
-        _log.warning(
-            "write_refused_not_owner",
-            queue=queue.name,
-            entry_id=run.delivery.entry_id,
-            job_id=run.delivery.job_id,
-            consumer=self.consumer,
-        )
-
-    async def _write(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run a settling write, retrying through a Redis outage until most of a claim timeout
-        has passed (after that others may have reclaimed the entry anyway). Safe because every
-        settling script is ownership-checked: a replay of a write that did land answers
-        "not owner" and writes nothing.
-        """
-        backoff = ReconnectBackoff()
-        deadline = time.monotonic() + self.settings.claim_timeout_s * 0.75
-        while True:
-            try:
-                return await make()
-            except (RedisUnavailable, QueueStateLost) as exc:
-                # QueueStateLost: the group was just recreated; the retry answers "not owner".
-                if time.monotonic() > deadline or self._stopping:
-                    raise
-                _log.warning("settle_retry", error=str(exc))
-                await asyncio.sleep(backoff.next_delay())
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:MAX_ERROR_CHARS]

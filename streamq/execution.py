@@ -1,0 +1,258 @@
+"""JobRunner: runs one delivery's job and settles it — ack, retry with backoff, or dead-letter.
+
+Decisions come before execution where they must: an entry deleted behind the engine's back is
+acked and counted; one delivered more than `max_deliveries` times is poison and is dead-lettered
+before its payload is even decoded; an undecodable payload or an unknown task is dead-lettered
+at once. Every settling write is ownership-checked in Lua, so a worker that lost the entry writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+
+from ._periodic import ReconnectBackoff
+from .backoff import DeadReason
+from .errors import (
+    DecodeFailure,
+    PermanentError,
+    QueueStateLost,
+    RedisUnavailable,
+    Retry,
+    UnknownTask,
+)
+from .job import Job
+from .queue import Delivery, Queue
+from .registry import TaskRegistry, _current_job
+from .settings import WorkerSettings
+from .stats import WorkerStats
+
+__all__ = ["MAX_ERROR_CHARS", "JobRunner", "Run"]
+
+_log = structlog.get_logger("streamq.worker")
+
+T = TypeVar("T")
+
+#: Longest last_error kept with a job; error texts can be huge (response bodies, tracebacks).
+MAX_ERROR_CHARS = 2000
+
+
+class Run:
+    """Book-keeping of one running delivery: its task, and why it was cancelled, if it was."""
+
+    __slots__ = ("delivery", "gone", "lease_lost", "stopping", "task")
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        self.task: asyncio.Task[None] | None = None
+        self.lease_lost = False
+        self.gone = False
+        self.stopping = False
+
+
+class JobRunner:
+    """Runs jobs for one worker (one consumer name) and settles each attempt.
+
+    Args:
+        consumer: The worker's consumer name.
+        registry: The task handlers.
+        settings: The worker's settings (timeouts, max_deliveries, claim timeout).
+        stats: Where outcomes are counted.
+        pool: The thread pool for sync handlers.
+        submit_ack: Hands a finished delivery to the queue's acker.
+        on_retry: Told the delay of each scheduled retry (to wake the promoter in time).
+        is_stopping: Whether the worker is shutting down (settling writes stop retrying).
+    """
+
+    def __init__(
+        self,
+        *,
+        consumer: str,
+        registry: TaskRegistry,
+        settings: WorkerSettings,
+        stats: WorkerStats,
+        pool: concurrent.futures.ThreadPoolExecutor,
+        submit_ack: Callable[[Queue, Delivery], None],
+        on_retry: Callable[[float], None],
+        is_stopping: Callable[[], bool],
+    ) -> None:
+        self.consumer = consumer
+        self.registry = registry
+        self.settings = settings
+        self.stats = stats
+        self._pool = pool
+        self._submit_ack = submit_ack
+        self._on_retry = on_retry
+        self._is_stopping = is_stopping
+
+    async def settle(self, queue: Queue, run: Run) -> None:
+        """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
+        d = run.delivery
+        if d.raw is None:
+            await self._write(lambda: queue.release(self.consumer, [d.entry_id]))
+            self.stats.gone += 1
+            _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
+            return
+        if d.deliveries > self.settings.max_deliveries:
+            await self._dead(
+                queue,
+                run,
+                DeadReason.POISON,
+                None,
+                f"delivered {d.deliveries} times (max_deliveries={self.settings.max_deliveries})",
+            )
+            return
+        try:
+            job = d.decode()
+        except DecodeFailure as exc:
+            await self._dead(queue, run, DeadReason.UNDECODABLE, None, str(exc))
+            return
+        if not d.job_id:
+            d.job_id = job.id  # an entry without the envelope field: the payload knows its id
+        try:
+            task = self.registry.get(job.task_name or f"<{job.action_type} action>")
+        except UnknownTask as exc:
+            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
+            return
+        timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
+        args, kwargs = job.action.args, job.action.kwargs
+        token = _current_job.set(job)
+        try:
+            if task.is_async:
+                await asyncio.wait_for(task.fn(*args, **kwargs), timeout)
+            else:
+                ctx = contextvars.copy_context()
+                call = functools.partial(ctx.run, task.fn, *args, **kwargs)
+                await asyncio.wait_for(
+                    asyncio.get_running_loop().run_in_executor(self._pool, call), timeout
+                )
+        except PermanentError as exc:
+            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
+        except Retry as exc:
+            delay = None if exc.delay_s is None else int(exc.delay_s * 1000)
+            await self._fail(queue, run, job, exc.reason, delay)
+        except TimeoutError:
+            self.stats.timeouts += 1
+            await self._fail(queue, run, job, f"timeout after {timeout:g}s", None)
+        except Exception as exc:
+            await self._fail(queue, run, job, _describe(exc), None)
+        else:
+            self._submit_ack(queue, d)
+            return
+        finally:
+            _current_job.reset(token)
+
+    def acked(self, delivery: Delivery, acked: bool) -> None:
+        """Count an ack once it is settled (the acker calls this)."""
+        if acked:
+            self.stats.completed += 1
+        else:
+            self.stats.lease_lost += 1
+            _log.warning(
+                "ack_refused_not_owner",
+                queue=delivery.queue,
+                entry_id=delivery.entry_id,
+                job_id=delivery.job_id,
+            )
+
+    async def _fail(
+        self, queue: Queue, run: Run, job: Job, error: str, delay_ms: int | None
+    ) -> None:
+        outcome = await self._write(
+            lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
+        )
+        if not outcome.owned:
+            self._not_owner(queue, run)
+        elif outcome.retried:
+            self.stats.retried += 1
+            self._on_retry(outcome.delay_ms / 1000)
+            _log.warning(
+                "job_retry",
+                queue=queue.name,
+                job_id=job.id,
+                event_id=job.event_id,
+                attempt=job.attempt,
+                consumer=self.consumer,
+                delay_ms=outcome.delay_ms,
+                error=error,
+            )
+        elif outcome.gone:
+            self.stats.gone += 1
+        else:
+            assert outcome.reason is not None
+            self._record_dead(queue, run, outcome.reason, job, error)
+
+    async def _dead(
+        self, queue: Queue, run: Run, reason: DeadReason, job: Job | None, error: str
+    ) -> None:
+        code = await self._write(
+            lambda: queue.dead_letter(
+                self.consumer,
+                run.delivery,
+                reason=reason.value,
+                error=error,
+                attempt=job.attempt if job else None,
+            )
+        )
+        if code == 1:
+            self._record_dead(queue, run, reason.value, job, error)
+        elif code == -1:
+            self.stats.gone += 1
+        else:
+            self._not_owner(queue, run)
+
+    def _record_dead(
+        self, queue: Queue, run: Run, reason: str, job: Job | None, error: str
+    ) -> None:
+        self.stats.dead(reason)
+        _log.error(
+            "job_dead_lettered",
+            queue=queue.name,
+            job_id=run.delivery.job_id,
+            event_id=job.event_id if job else None,
+            attempt=job.attempt if job else None,
+            consumer=self.consumer,
+            reason=reason,
+            error=error,
+        )
+
+    def _not_owner(self, queue: Queue, run: Run) -> None:
+        self.stats.lease_lost += 1
+        _log.warning(
+            "write_refused_not_owner",
+            queue=queue.name,
+            entry_id=run.delivery.entry_id,
+            job_id=run.delivery.job_id,
+            consumer=self.consumer,
+        )
+
+    async def _write(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a settling write, retrying through a Redis outage until most of a claim timeout
+        has passed (after that others may have reclaimed the entry anyway). Safe because every
+        settling script is ownership-checked: a replay of a write that did land answers
+        "not owner" and writes nothing.
+        """
+        backoff = ReconnectBackoff()
+        deadline = time.monotonic() + self.settings.claim_timeout_s * 0.75
+        while True:
+            try:
+                return await make()
+            except (RedisUnavailable, QueueStateLost) as exc:
+                # QueueStateLost: the group was just recreated; the retry answers "not owner".
+                if time.monotonic() > deadline or self._is_stopping():
+                    raise
+                _log.warning("settle_retry", error=str(exc))
+                await asyncio.sleep(backoff.next_delay())
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:MAX_ERROR_CHARS]
