@@ -8,6 +8,7 @@ from collections.abc import Callable
 import structlog
 
 from ._periodic import ReconnectBackoff, cancel_and_wait
+from .consuming import SCRIPT_BATCH
 from .errors import QueueStateLost, RedisUnavailable
 from .queue import Delivery, Queue
 
@@ -68,8 +69,12 @@ class Acker:
             await cancel_and_wait(task)
 
     async def run_once(self) -> None:
-        """Ack everything buffered now, in one script call per 500 entries."""
-        batch, self._buffer = self._buffer, []
+        """Ack what is buffered now, up to one script call's worth (500 entries).
+
+        One call at a time keeps each step all-or-nothing: a failed call is retried whole, and
+        no entry acked by an earlier chunk is sent again (a replay would read "not owner").
+        """
+        batch, self._buffer = self._buffer[:SCRIPT_BATCH], self._buffer[SCRIPT_BATCH:]
         if not batch:
             return
         try:

@@ -125,23 +125,27 @@ class JobRunner:
         timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
         args, kwargs = job.action.args, job.action.kwargs
         token = _current_job.set(job)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the handler in a second task.
+        deadline = asyncio.timeout(timeout)
         try:
-            if task.is_async:
-                await asyncio.wait_for(task.fn(*args, **kwargs), timeout)
-            else:
-                ctx = contextvars.copy_context()
-                call = functools.partial(ctx.run, task.fn, *args, **kwargs)
-                await asyncio.wait_for(
-                    asyncio.get_running_loop().run_in_executor(self._pool, call), timeout
-                )
+            async with deadline:
+                if task.is_async:
+                    await task.fn(*args, **kwargs)
+                else:
+                    ctx = contextvars.copy_context()
+                    call = functools.partial(ctx.run, task.fn, *args, **kwargs)
+                    await asyncio.get_running_loop().run_in_executor(self._pool, call)
         except PermanentError as exc:
             await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
         except Retry as exc:
             delay = None if exc.delay_s is None else int(exc.delay_s * 1000)
             await self._fail(queue, run, job, exc.reason, delay)
-        except TimeoutError:
-            self.stats.timeouts += 1
-            await self._fail(queue, run, job, f"timeout after {timeout:g}s", None)
+        except TimeoutError as exc:
+            if deadline.expired():
+                self.stats.timeouts += 1
+                await self._fail(queue, run, job, f"timeout after {timeout:g}s", None)
+            else:  # the handler's own TimeoutError (a client's), not the job's timeout
+                await self._fail(queue, run, job, _describe(exc), None)
         except Exception as exc:
             await self._fail(queue, run, job, _describe(exc), None)
         else:
