@@ -167,6 +167,13 @@ async def retry_after(delay_s: float) -> None:
     await _arecord("done")
 
 
+@tasks.task(name="client_timeout")
+async def client_timeout() -> None:
+    """Fail with the handler's own TimeoutError (a client's), well within the job's timeout."""
+    await _arecord("start")
+    raise TimeoutError("upstream read timed out")
+
+
 @tasks.task(name="kill_worker")
 async def kill_worker() -> None:
     """Kill the worker process mid-job, as a segfault or the OOM killer would."""

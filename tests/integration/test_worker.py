@@ -250,6 +250,22 @@ async def test_an_attempt_over_its_timeout_is_cancelled_and_retried(
     assert (dead.reason, dead.error) == ("retries_exhausted", "timeout after 0.3s")
 
 
+async def test_a_handlers_own_timeout_error_is_not_the_jobs_timeout(
+    queue: Queue, make_worker: MakeWorker
+) -> None:
+    # Given a handler that raises TimeoutError itself (as a client library's timeout would)
+    await queue.enqueue("client_timeout", max_attempts=1)
+
+    # When a worker runs it
+    worker = make_worker(burst=True)
+    await drain(worker)
+
+    # Then it is an ordinary failure with its own message, not counted as a job timeout
+    assert worker.stats.timeouts == 0
+    [dead] = await queue.dead_letters()
+    assert dead.error == "TimeoutError: upstream read timed out"
+
+
 async def test_unknown_task_goes_to_the_dlq_as_a_permanent_error(
     queue: Queue, make_worker: MakeWorker, aredis: redis.asyncio.Redis
 ) -> None:
