@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import signal
 from collections.abc import Sequence
-from typing import TypeVar
 
 import redis.asyncio as aredis
 import structlog
@@ -39,8 +38,6 @@ from .stats import WorkerStats
 __all__ = ["Worker"]
 
 _log = structlog.get_logger("streamq.worker")
-
-T = TypeVar("T")
 
 
 class Worker:
@@ -287,7 +284,11 @@ class Worker:
                         run.stopping = True
                         run.task.cancel()
             if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                # A handler that swallows its cancellation must not hold shutdown for ever; its
+                # entry is handed back below like any other unfinished one.
+                _stuck, stuck = await asyncio.wait(pending, timeout=5.0)
+                if stuck:
+                    _log.error("handlers_ignore_cancellation", jobs=len(stuck))
         for acker in self._ackers.values():
             await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
         if self._started:
@@ -332,6 +333,7 @@ class Worker:
 
     async def _fetch_loop(self, queue: Queue) -> None:
         backoff = ReconnectBackoff()
+        failing = False  # log an outage once, not once per reconnect attempt
         own_after: str | None = "0"  # re-read our own PEL first: a restart resumes at once
         s = self.settings
         # In burst mode a short block notices a drained queue quickly.
@@ -360,9 +362,15 @@ class Worker:
                 else:
                     got = await queue.dequeue(self.consumer, slots, block_s)
                 backoff.reset()
+                if failing:
+                    failing = False
+                    _log.info("fetch_recovered", queue=queue.name)
             except (RedisUnavailable, QueueStateLost) as exc:
                 self.unreserve(slots)
-                _log.warning("fetch_failed", queue=queue.name, error=str(exc))
+                if not failing:
+                    failing = True
+                    _log.warning("fetch_failed", queue=queue.name, error=str(exc))
+                _log.debug("fetch_retry", queue=queue.name, error=str(exc))
                 await queue.discard_reader(self.consumer)
                 await asyncio.sleep(backoff.next_delay())
                 continue

@@ -32,9 +32,10 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tests.integration.tasks_app:tasks"
-#: Log events a worker writes when Redis fails under it (one per failed attempt or streak).
+#: Log events a worker writes when Redis fails under it (one per failed attempt or streak;
+#: `fetch_retry` is the debug event of every reconnect attempt of a fetch loop).
 REDIS_FAILURE_EVENTS = frozenset(
-    {"fetch_failed", "redis_error", "ack_failed", "settle_retry", "release_failed"}
+    {"fetch_failed", "fetch_retry", "redis_error", "ack_failed", "settle_retry", "release_failed"}
 )
 
 
@@ -124,6 +125,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
             "--block", "1",
             "--shutdown-grace", str(shutdown_grace),
             "--log-format", "json",
+            "--log-level", "debug",
         ]  # fmt: skip
         if burst:
             command.append("--burst")
