@@ -35,6 +35,7 @@ from .job import (
 )
 from .keys import Keys
 from .producer import JobDefaults
+from .protocol import JobQueue
 from .queue import Queue
 from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
 from .registry import Task, TaskRegistry, current_job, load_registry
@@ -66,6 +67,7 @@ __all__ = [
     "plan_failure",
     # producers
     "JobDefaults",
+    "JobQueue",
     "Queue",
     "SyncQueue",
     # queue contents

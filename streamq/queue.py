@@ -17,6 +17,7 @@ from .dead_letters import DeadLetterOps
 from .errors import map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .producer import due_args, status_from_hash
+from .protocol import JobQueue
 from .records import DeadLetter, Delivery, FailOutcome, QueueCounts, as_str
 
 __all__ = ["DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
@@ -145,3 +146,8 @@ class Queue(ConsumerOps, DeadLetterOps):
             dlq=int(replies[3]),
             dlq_dropped=int(replies[4] or 0),
         )
+
+
+def _implements_protocol(queue: Queue) -> JobQueue:
+    # mypy checks here that Queue's signatures satisfy the JobQueue protocol.
+    return queue

@@ -7,7 +7,8 @@ import streamq
 EXPECTED = {
     "TERMINAL_STATES", "Action", "Backoff", "BackoffStrategy", "Job", "JobState", "JobStatus",
     "TaskAction", "decode_job", "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
-    "JobDefaults", "Queue", "SyncQueue", "DeadLetter", "Delivery", "FailOutcome", "QueueCounts",
+    "JobDefaults", "JobQueue", "Queue", "SyncQueue", "DeadLetter", "Delivery", "FailOutcome",
+    "QueueCounts",
     "Task",
     "TaskRegistry", "Worker", "WorkerSettings", "WorkerStats", "current_job", "load_registry",
     "Clock", "FakeClock", "Keys", "RedisClock", "ServerInfo", "command_client", "server_info",
@@ -42,3 +43,9 @@ def test_every_error_derives_from_the_root() -> None:
     errors = [getattr(streamq, n) for n in streamq.__all__ if n.endswith(("Error", "Lost"))]
     for exc in errors:
         assert issubclass(exc, streamq.StreamQError), exc
+
+
+def test_queue_implements_the_job_queue_protocol() -> None:
+    # Structural check at run time; mypy checks the signatures where the library uses them.
+    queue = streamq.Queue("q", url="redis://127.0.0.1:1")
+    assert isinstance(queue, streamq.JobQueue)
