@@ -25,6 +25,7 @@ from streamq import (
     JobDefaults,
     JobState,
     Queue,
+    RedisUnavailable,
     SyncQueue,
     decode_job,
 )
@@ -592,3 +593,23 @@ def test_sync_queue_enqueues_with_delay(sync_queue: SyncQueue, sredis: redis.Red
     status = sync_queue.get_status(job_id)
     assert status is not None
     assert status.retry_at is not None
+
+
+async def test_enqueue_to_an_unreachable_redis_is_a_clear_error() -> None:
+    # Given nothing listening on the port, when a producer enqueues (async and sync)
+    async with Queue("q", url="redis://127.0.0.1:1") as unreachable:
+        with pytest.raises(RedisUnavailable, match="Redis unavailable"):
+            await unreachable.enqueue("t")
+    with (
+        SyncQueue("q", url="redis://127.0.0.1:1") as sync_unreachable,
+        pytest.raises(RedisUnavailable, match="Redis unavailable"),
+    ):
+        sync_unreachable.enqueue("t")
+
+
+@pytest.mark.parametrize("url", ["http://localhost:6379", "localhost:6379", ""])
+def test_a_malformed_url_is_refused_before_connecting(url: str) -> None:
+    with pytest.raises(ConfigError, match="must start with"):
+        Queue("q", url=url or "ftp://x")
+    with pytest.raises(ConfigError, match="must start with"):
+        SyncQueue("q", url=url or "ftp://x")
