@@ -1,24 +1,24 @@
 --[[
-  Enqueue one job: ready now (XADD to the stream) or later (into the delay set), at most once per
-  idempotency key, and record its status.
+  Enqueue a batch of jobs (one or many): each ready now (XADD to the stream) or later (into the
+  delay set), each at most once per idempotency key, each with its status recorded. A batch is
+  one script call, so bulk enqueue costs one command per batch instead of one per job.
 
   KEYS[1] stream        (STREAM) streamq:{q}:stream
   KEYS[2] delayed       (ZSET)   streamq:{q}:delayed; member job id, score due time in ms
   KEYS[3] delayed_jobs  (HASH)   streamq:{q}:delayed:jobs; job id -> payload
-  KEYS[4] status        (HASH)   streamq:{q}:job:<id>
-  KEYS[5] idempotency   (STRING) streamq:{q}:idem:<key> (any key of the queue when unused)
+  KEYS[4...] per job, two keys: status (HASH) streamq:{q}:job:<id>, then idempotency (STRING) streamq:{q}:idem:<key>
 
-  ARGV[1] job id
-  ARGV[2] payload, the msgspec JSON of the Job
-  ARGV[3] delay, ms from now (0 = ready now unless ARGV[4] is set)
-  ARGV[4] run at, epoch ms (0 = unused)
-  ARGV[5] track status, "1" or "0"
-  ARGV[6] idempotency key TTL, ms (0 = no idempotency check)
-  ARGV[7] now override, epoch ms (0 = the server's TIME; tests inject a clock here)
-  ARGV[8] created at, epoch ms
-  ARGV[9] attempt
+  ARGV[1] delay, ms from now (0 = ready now unless ARGV[2] is set)
+  ARGV[2] run at, epoch ms (0 = unused)
+  ARGV[3] track status, "1" or "0"
+  ARGV[4] idempotency key TTL, ms
+  ARGV[5] now override, epoch ms (0 = the server's TIME; tests inject a clock here)
+  ARGV[6...] per job, five values: job id, payload (the msgspec JSON of the Job), created at
+             (epoch ms), attempt, has an idempotency key ("1" or "0"; without one, the job's
+             idempotency key slot is left untouched)
 
-  Returns {job id, 1} when enqueued, {first job id, 0} when the idempotency key was already used.
+  Returns a flat list with two values per job, in order: the job id and 1 when it was enqueued,
+  or the first job's id and 0 when its idempotency key was already used (nothing added for it).
   The memory-growing write comes first, so under OOM the script fails before writing anything.
 ]]
 -- luacheck: globals redis KEYS ARGV
@@ -30,33 +30,42 @@ local function now_ms(override)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local job_id = ARGV[1]
-local idem_ttl = tonumber(ARGV[6])
-if idem_ttl > 0 then
-  local first = redis.call('GET', KEYS[5])
-  if first then return {first, 0} end
-end
-
-local now = now_ms(ARGV[7])
-local delay = tonumber(ARGV[3])
-local run_at = tonumber(ARGV[4])
+local now = now_ms(ARGV[5])
+local delay, run_at = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = 0
 if run_at > 0 then due = run_at elseif delay > 0 then due = now + delay end
+if due <= now then due = 0 end
+local track = ARGV[3] == '1'
+local idem_ttl = tonumber(ARGV[4])
 
-if due > now then
-  redis.call('HSET', KEYS[3], job_id, ARGV[2])
-  redis.call('ZADD', KEYS[2], due, job_id)
-else
-  due = 0
-  redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'id', job_id)
+local out = {}
+local k = 4
+for i = 6, #ARGV, 5 do
+  local job_id, payload = ARGV[i], ARGV[i + 1]
+  local status, idem = KEYS[k], KEYS[k + 1]
+  local has_idem = ARGV[i + 4] == '1'
+  k = k + 2
+  local first = has_idem and redis.call('GET', idem)
+  if first then
+    out[#out + 1] = first
+    out[#out + 1] = 0
+  else
+    if due > 0 then
+      redis.call('HSET', KEYS[3], job_id, payload)
+      redis.call('ZADD', KEYS[2], due, job_id)
+    else
+      redis.call('XADD', KEYS[1], '*', 'job', payload, 'id', job_id)
+    end
+    if has_idem then
+      redis.call('SET', idem, job_id, 'PX', idem_ttl)
+    end
+    if track then
+      redis.call('HSET', status, 'state', 'pending', 'attempt', ARGV[i + 3],
+        'created_at', ARGV[i + 2], 'updated_at', now)
+      if due > 0 then redis.call('HSET', status, 'retry_at', due) end
+    end
+    out[#out + 1] = job_id
+    out[#out + 1] = 1
+  end
 end
-
-if idem_ttl > 0 then
-  redis.call('SET', KEYS[5], job_id, 'PX', idem_ttl)
-end
-if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[4], 'state', 'pending', 'attempt', ARGV[9], 'created_at', ARGV[8],
-    'updated_at', now)
-  if due > 0 then redis.call('HSET', KEYS[4], 'retry_at', due) end
-end
-return {job_id, 1}
+return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
 
 import msgspec
 
@@ -13,9 +13,22 @@ from .clock import Clock
 from .errors import ConfigError
 from .job import Backoff, Job, JobState, JobStatus, TaskAction, encode_job
 from .keys import Keys
-from .scripts import enqueue_call
+from .scripts import EnqueueItem, enqueue_batch_call
 
-__all__ = ["JobDefaults", "ProducerBase", "build_job", "due_args", "status_from_hash"]
+__all__ = [
+    "ENQUEUE_BATCH",
+    "ENQUEUE_CHUNK",
+    "JobDefaults",
+    "ProducerBase",
+    "build_job",
+    "due_args",
+    "status_from_hash",
+]
+
+#: Jobs per `enqueue.lua` call in `enqueue_many`: one command per batch, not per job.
+ENQUEUE_BATCH: Final = 250
+#: Jobs per pipelined round trip in `enqueue_many` (several batches).
+ENQUEUE_CHUNK: Final = 1000
 
 
 class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,19 +199,35 @@ class ProducerBase:
     def _enqueue_args(
         self, job: Job, delay_ms: int, run_at_ms: int
     ) -> tuple[list[str], list[bytes | str | int]]:
-        return enqueue_call(
+        return self._batch_args([job], delay_ms, run_at_ms)
+
+    def _batch_args(
+        self, jobs: Sequence[Job], delay_ms: int, run_at_ms: int
+    ) -> tuple[list[str], list[bytes | str | int]]:
+        return enqueue_batch_call(
             self.keys,
-            job_id=job.id,
-            payload=encode_job(job),
+            [
+                EnqueueItem(j.id, encode_job(j), j.created_at, j.attempt, j.idempotency_key)
+                for j in jobs
+            ],
             delay_ms=delay_ms,
             run_at_ms=run_at_ms,
             track_status=self.defaults.track_status,
-            idempotency_key=job.idempotency_key,
             idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
             now_ms=self.clock.now_ms(),
-            created_at_ms=job.created_at,
-            attempt=job.attempt,
         )
+
+    def _batches(
+        self, jobs: Iterable[Job], delay_ms: int, run_at_ms: int
+    ) -> Iterator[list[tuple[list[str], list[bytes | str | int]]]]:
+        """`enqueue_many`'s plan: per pipelined round trip, the script calls it sends."""
+        own = self._own(jobs)
+        for start in range(0, len(own), ENQUEUE_CHUNK):
+            chunk = own[start : start + ENQUEUE_CHUNK]
+            yield [
+                self._batch_args(chunk[i : i + ENQUEUE_BATCH], delay_ms, run_at_ms)
+                for i in range(0, len(chunk), ENQUEUE_BATCH)
+            ]
 
     def _own(self, jobs: Iterable[Job]) -> list[Job]:
         """The jobs, each addressed to this queue."""

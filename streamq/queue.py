@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from .consuming import ConsumerOps
 from .dead_letters import DeadLetterOps
 from .errors import map_redis_errors
 from .job import Backoff, Job, JobStatus
-from .producer import due_args, status_from_hash
+from .producer import ENQUEUE_CHUNK, due_args, status_from_hash
 from .protocol import JobQueue
-from .records import DeadLetter, Delivery, FailOutcome, QueueCounts, as_str
+from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
+from .scripts import parse_enqueue_batch
 
-__all__ = ["DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
-
-#: Jobs per pipelined round trip in `enqueue_many`.
-ENQUEUE_CHUNK: Final = 1000
+__all__ = ["ENQUEUE_CHUNK", "DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
 
 
 class Queue(ConsumerOps, DeadLetterOps):
@@ -102,23 +100,23 @@ class Queue(ConsumerOps, DeadLetterOps):
         return job_id
 
     async def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
-        """Enqueue many jobs, pipelined: one round trip per chunk of 1,000.
+        """Enqueue many jobs: 250 per script call, 1,000 per pipelined round trip.
+
+        Each script call is atomic; a failure part-way (Redis lost mid-pipeline) may leave
+        earlier batches enqueued, so retry with idempotency keys to be safe.
 
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
         delay_ms, run_at_ms = due_args(delay_s, None)
         ids: list[str] = []
-        batch = self._own(jobs)
-        for start in range(0, len(batch), ENQUEUE_CHUNK):
-            chunk = batch[start : start + ENQUEUE_CHUNK]
+        for calls in self._batches(jobs, delay_ms, run_at_ms):
             with map_redis_errors():
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for job in chunk:
-                        keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
+                    for keys, argv in calls:
                         await self.scripts.enqueue_in(pipe, keys, argv)
                     replies = await pipe.execute()
-            ids.extend(as_str(r[0]) for r in replies)
+            ids.extend(job_id for reply in replies for job_id, _ in parse_enqueue_batch(reply))
         return ids
 
     async def get_status(self, job_id: str) -> JobStatus | None:

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 import msgspec
 import redis.asyncio as aredis
@@ -21,7 +21,18 @@ from redis.commands.core import AsyncScript
 from .errors import map_redis_errors
 from .keys import Keys
 
-__all__ = ["SCRIPT_NAMES", "ClaimedEntry", "ReclaimStep", "Scripts", "load_sources"]
+__all__ = [
+    "SCRIPT_NAMES",
+    "ClaimedEntry",
+    "EnqueueItem",
+    "ReclaimStep",
+    "Scripts",
+    "enqueue_batch_call",
+    "enqueue_call",
+    "load_sources",
+    "parse_enqueue",
+    "parse_enqueue_batch",
+]
 
 SCRIPT_NAMES: Final = (
     "ack",
@@ -76,6 +87,48 @@ def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+class EnqueueItem(NamedTuple):
+    """One job of an `enqueue.lua` batch."""
+
+    job_id: str
+    payload: bytes
+    created_at_ms: int
+    attempt: int
+    idempotency_key: str | None
+
+
+def enqueue_batch_call(
+    keys: Keys,
+    items: Sequence[EnqueueItem],
+    *,
+    delay_ms: int,
+    run_at_ms: int,
+    track_status: bool,
+    idempotency_ttl_ms: int,
+    now_ms: int,
+) -> tuple[list[str], list[bytes | str | int]]:
+    """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
+    k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
+    a: list[bytes | str | int] = [
+        delay_ms,
+        run_at_ms,
+        "1" if track_status else "0",
+        idempotency_ttl_ms,
+        now_ms,
+    ]
+    for item in items:
+        # Without a key, the job id's own idempotency slot stands in (same slot, never written).
+        k += (keys.status(item.job_id), keys.idempotency(item.idempotency_key or item.job_id))
+        a += (
+            item.job_id,
+            item.payload,
+            item.created_at_ms,
+            item.attempt,
+            "1" if item.idempotency_key else "0",
+        )
+    return k, a
+
+
 def enqueue_call(
     keys: Keys,
     *,
@@ -90,27 +143,27 @@ def enqueue_call(
     created_at_ms: int,
     attempt: int,
 ) -> tuple[list[str], list[bytes | str | int]]:
-    """Build the KEYS and ARGV of `enqueue.lua` (shared by the async and sync producers)."""
-    idem_key = keys.idempotency(idempotency_key or job_id)
-    return (
-        [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), idem_key],
-        [
-            job_id,
-            payload,
-            delay_ms,
-            run_at_ms,
-            "1" if track_status else "0",
-            idempotency_ttl_ms if idempotency_key else 0,
-            now_ms,
-            created_at_ms,
-            attempt,
-        ],
+    """Build the KEYS and ARGV of `enqueue.lua` for one job."""
+    item = EnqueueItem(job_id, payload, created_at_ms, attempt, idempotency_key)
+    return enqueue_batch_call(
+        keys,
+        [item],
+        delay_ms=delay_ms,
+        run_at_ms=run_at_ms,
+        track_status=track_status,
+        idempotency_ttl_ms=idempotency_ttl_ms,
+        now_ms=now_ms,
     )
 
 
+def parse_enqueue_batch(reply: Sequence[Any]) -> list[tuple[str, bool]]:
+    """Decode `enqueue.lua`'s reply into (job id, newly enqueued) per job."""
+    return [(_s(reply[i]), int(reply[i + 1]) == 1) for i in range(0, len(reply), 2)]
+
+
 def parse_enqueue(reply: Sequence[Any]) -> tuple[str, bool]:
-    """Decode `enqueue.lua`'s reply into (job id, newly enqueued)."""
-    return _s(reply[0]), int(reply[1]) == 1
+    """Decode `enqueue.lua`'s reply for one job into (job id, newly enqueued)."""
+    return parse_enqueue_batch(reply)[0]
 
 
 class Scripts:
@@ -149,8 +202,14 @@ class Scripts:
         await self._scripts["enqueue"](keys=keys, args=args, client=pipe)
 
     async def enqueue(self, keys: list[str], args: list[bytes | str | int]) -> tuple[str, bool]:
-        """Run `enqueue.lua` with arguments built by `enqueue_call`."""
+        """Run `enqueue.lua` for one job, with arguments built by `enqueue_call`."""
         return parse_enqueue(await self._run("enqueue", keys, args))
+
+    async def enqueue_batch(
+        self, keys: list[str], args: list[bytes | str | int]
+    ) -> list[tuple[str, bool]]:
+        """Run `enqueue.lua` for a batch built by `enqueue_batch_call`."""
+        return parse_enqueue_batch(await self._run("enqueue", keys, args))
 
     async def ack(
         self,

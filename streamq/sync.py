@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import msgspec
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -21,8 +20,7 @@ from .errors import map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .keys import Keys
 from .producer import JobDefaults, ProducerBase, due_args, status_from_hash
-from .queue import ENQUEUE_CHUNK
-from .scripts import load_sources, parse_enqueue
+from .scripts import load_sources, parse_enqueue, parse_enqueue_batch
 
 __all__ = ["SyncQueue"]
 
@@ -111,19 +109,15 @@ class SyncQueue(ProducerBase):
         return parse_enqueue(reply)[0]
 
     def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
-        """Enqueue many jobs, pipelined, one round trip per 1,000 (see `Queue.enqueue_many`)."""
+        """Enqueue many jobs: 250 per script call, 1,000 per round trip (see `Queue`)."""
         delay_ms, run_at_ms = due_args(delay_s, None)
-        batch = [
-            j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
-        ]
         ids: list[str] = []
-        for start in range(0, len(batch), ENQUEUE_CHUNK):
+        for calls in self._batches(jobs, delay_ms, run_at_ms):
             with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-                for job in batch[start : start + ENQUEUE_CHUNK]:
-                    keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
+                for keys, argv in calls:
                     self._enqueue(keys=keys, args=argv, client=pipe)
                 replies = pipe.execute()
-            ids.extend(parse_enqueue(r)[0] for r in replies)
+            ids.extend(job_id for reply in replies for job_id, _ in parse_enqueue_batch(reply))
         return ids
 
     def get_status(self, job_id: str) -> JobStatus | None:

@@ -1,4 +1,4 @@
-"""enqueue.lua: a job goes to the stream or the delay set, once per idempotency key."""
+"""enqueue.lua: jobs go to the stream or the delay set, once per idempotency key, in batches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio
 
 from streamq.keys import Keys
-from streamq.scripts import Scripts, enqueue_call
+from streamq.scripts import EnqueueItem, Scripts, enqueue_batch_call, enqueue_call
 
 NOW = 1_700_000_000_000
 CREATED = NOW - 7
@@ -236,3 +236,86 @@ async def test_enqueue_without_override_uses_the_server_clock(
     due = await aredis.zscore(keys.delayed, "a")
     assert due is not None
     assert before + 5_000 <= due <= after + 5_000
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+
+async def test_a_batch_enqueues_in_order_and_dedupes_within_itself(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given key "k-old" already used by job "old"
+    keys = Keys(queue_name)
+    await aredis.set(keys.idempotency("k-old"), "old", px=IDEM_TTL_MS)
+    items = [
+        EnqueueItem("a", b"pa", CREATED, 1, None),
+        EnqueueItem("b", b"pb", CREATED, 1, "k-new"),
+        EnqueueItem("c", b"pc", CREATED, 1, "k-new"),  # same key as "b" in the same batch
+        EnqueueItem("d", b"pd", CREATED, 2, "k-old"),  # key used before the batch
+        EnqueueItem("e", b"pe", CREATED, 3, None),
+    ]
+
+    # When the five are enqueued in one call
+    reply = await Scripts(aredis).enqueue_batch(
+        *enqueue_batch_call(
+            keys, items, delay_ms=0, run_at_ms=0, track_status=True,
+            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW,
+        )
+    )  # fmt: skip
+
+    # Then each is answered in order, and only the new ones were added, in order
+    assert reply == [("a", True), ("b", True), ("b", False), ("old", False), ("e", True)]
+    entries = [f for _, f in await aredis.xrange(keys.stream)]
+    assert entries == [
+        {b"job": b"pa", b"id": b"a"},
+        {b"job": b"pb", b"id": b"b"},
+        {b"job": b"pe", b"id": b"e"},
+    ]
+    assert await aredis.get(keys.idempotency("k-new")) == b"b"
+    assert await aredis.get(keys.idempotency("k-old")) == b"old"
+    for job_id, attempt in (("a", b"1"), ("b", b"1"), ("e", b"3")):
+        assert await aredis.hget(keys.status(job_id), "attempt") == attempt
+    for job_id in ("c", "d"):
+        assert await aredis.exists(keys.status(job_id)) == 0
+
+
+async def test_a_delayed_batch_lands_in_the_delay_set(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    keys = Keys(queue_name)
+    items = [EnqueueItem(f"j{i}", f"p{i}".encode(), CREATED, 1, None) for i in range(3)]
+
+    await Scripts(aredis).enqueue_batch(
+        *enqueue_batch_call(
+            keys, items, delay_ms=500, run_at_ms=0, track_status=False,
+            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW,
+        )
+    )  # fmt: skip
+
+    assert await aredis.xlen(keys.stream) == 0
+    assert await aredis.zrange(keys.delayed, 0, -1, withscores=True) == [
+        (b"j0", NOW + 500.0),
+        (b"j1", NOW + 500.0),
+        (b"j2", NOW + 500.0),
+    ]
+    assert await aredis.hgetall(keys.delayed_jobs) == {b"j0": b"p0", b"j1": b"p1", b"j2": b"p2"}
+    assert await aredis.exists(keys.status("j0")) == 0  # status tracking off
+
+
+async def test_a_batch_above_luas_unpack_limit(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    keys = Keys(queue_name)
+    n = 8_200
+    items = [EnqueueItem(f"j{i}", b"p", CREATED, 1, None) for i in range(n)]
+
+    reply = await Scripts(aredis).enqueue_batch(
+        *enqueue_batch_call(
+            keys, items, delay_ms=0, run_at_ms=0, track_status=True,
+            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW,
+        )
+    )  # fmt: skip
+
+    assert reply == [(f"j{i}", True) for i in range(n)]
+    assert await aredis.xlen(keys.stream) == n
+    assert await aredis.hget(keys.status(f"j{n - 1}"), "state") == b"pending"

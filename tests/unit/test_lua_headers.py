@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from streamq.keys import Keys
-from streamq.scripts import SCRIPT_NAMES, Scripts, enqueue_call, load_sources
+from streamq.scripts import (
+    SCRIPT_NAMES,
+    EnqueueItem,
+    Scripts,
+    enqueue_batch_call,
+    enqueue_call,
+    load_sources,
+)
 
 LUA_DIR = Path(__file__).resolve().parents[2] / "lua"
 QUEUE = "orders"
@@ -34,6 +41,7 @@ class Header:
     variadic_keys: bool
     variadic_args: bool
     key_patterns: list[str | None]  # one per declared KEYS line, None when not documented
+    item_patterns: list[str]  # the variadic line's keys, repeated per item in this order
 
 
 def parse_header(source: str) -> Header:
@@ -53,6 +61,8 @@ def parse_header(source: str) -> Header:
     for _, _, rest in declared["KEYS"]:
         found = _KEY_PATTERN.search(rest)
         patterns.append(found.group(0) if found else None)
+    # A variadic KEYS line may name several keys per item (`status ..., then idempotency ...`).
+    item_patterns = _KEY_PATTERN.findall(declared["KEYS"][-1][2]) if counts["KEYS"][1] else []
     return Header(
         text=text,
         keys=counts["KEYS"][0],
@@ -60,6 +70,7 @@ def parse_header(source: str) -> Header:
         variadic_keys=counts["KEYS"][1],
         variadic_args=counts["ARGV"][1],
         key_patterns=patterns,
+        item_patterns=item_patterns,
     )
 
 
@@ -106,7 +117,7 @@ _REPLIES: dict[str, Any] = {
     "ack": [],
     "dead_letter": 1,
     "delete_consumer": 1,
-    "enqueue": [b"j", 1],
+    "enqueue": [],
     "heartbeat": [],
     "promote": [0, 0],
     "reclaim": [b"0-0", [], []],
@@ -154,18 +165,14 @@ def invocations(
 ) -> dict[str, Invoke]:
     """One call of every method; batch methods get `n` items."""
     ids = [f"{i}-0" for i in range(1, n + 1)]
-    enqueue = enqueue_call(
+    enqueue = enqueue_batch_call(
         keys,
-        job_id=job_id,
-        payload=b"{}",
+        [EnqueueItem(f"{job_id}{i}", b"{}", 0, 1, "order-7" if n % 2 else None) for i in range(n)],
         delay_ms=0,
         run_at_ms=0,
         track_status=True,
-        idempotency_key="order-7",
         idempotency_ttl_ms=1000,
         now_ms=0,
-        created_at_ms=0,
-        attempt=1,
     )
     common: dict[str, Any] = {"group": "g", "consumer": consumer}
     return {
@@ -189,7 +196,7 @@ def invocations(
             **common,
         ),
         "delete_consumer": lambda s: s.delete_consumer(keys, **common),
-        "enqueue": lambda s: s.enqueue(*enqueue),
+        "enqueue": lambda s: s.enqueue_batch(*enqueue),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
@@ -242,9 +249,14 @@ async def test_method_passes_what_the_header_declares(name: str) -> None:
     for extra, variadic in ((extra_keys, header.variadic_keys), (extra_args, header.variadic_args)):
         assert extra % 3 == 0
         assert (extra > 0) is variadic
-    # Every key is the one the header names for its position (the order is right).
+    # Every key is the one the header names for its position (the order is right); the
+    # variadic tail repeats the item's keys in the order the header gives them.
     for i, key in enumerate(batch.keys):
-        pattern = header.key_patterns[min(i, len(header.key_patterns) - 1)]
+        if i < header.keys:
+            pattern = header.key_patterns[i]
+        else:
+            per_item = header.item_patterns
+            pattern = per_item[(i - header.keys) % len(per_item)]
         assert pattern is not None
         assert key_regex(pattern, QUEUE).fullmatch(key), (i + 1, key, pattern)
 
