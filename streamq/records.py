@@ -137,6 +137,7 @@ def as_str(value: bytes | str) -> str:
 def delivery_from_fields(
     queue: str, entry_id: str, fields: Mapping[bytes, bytes], count: int
 ) -> Delivery:
+    """Build a `Delivery` from a stream entry's fields."""
     # No fields at all: the entry was deleted behind the engine's back (`raw` None, acked and
     # counted as gone). Fields without `job`: an entry of another shape, undecodable (`b""`);
     # were it treated as gone, the worker would hand it back to the stream for ever.
