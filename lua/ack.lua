@@ -20,8 +20,9 @@
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local ttl = tonumber(ARGV[3])
 local track = ARGV[4] == '1'
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include now_ms
+
+local now = now_ms(nil)
 local codes = {}
 for i = 5, #ARGV do
   local id = ARGV[i]

@@ -26,6 +26,8 @@
 ]]
 -- luacheck: globals redis KEYS ARGV
 
+--- @include now_ms
+
 local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
   return 0
@@ -35,14 +37,7 @@ if #entry == 0 then
   redis.call('XACK', stream, group, id)
   return -1
 end
-local n = tonumber(ARGV[11])
-local now
-if n and n > 0 then
-  now = n
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[11])
 local fields = entry[1][2]
 local raw = ''
 for i = 1, #fields, 2 do

@@ -23,12 +23,7 @@
 ]]
 -- luacheck: globals redis KEYS ARGV
 
-local function now_ms(override)
-  local n = tonumber(override)
-  if n and n > 0 then return n end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--- @include now_ms
 
 local now = now_ms(ARGV[5])
 local delay, run_at = tonumber(ARGV[1]), tonumber(ARGV[2])

@@ -14,14 +14,9 @@
 ]]
 -- luacheck: globals redis KEYS ARGV
 
-local n = tonumber(ARGV[2])
-local now
-if n and n > 0 then
-  now = n
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--- @include now_ms
+
+local now = now_ms(ARGV[2])
 local due = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[1]))
 local moved, missing = 0, 0
 for _, job_id in ipairs(due) do

@@ -14,8 +14,9 @@
 ]]
 -- luacheck: globals redis KEYS ARGV
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include now_ms
+
+local now = now_ms(nil)
 local codes = {}
 local k = 3
 for i = 2, #ARGV, 3 do

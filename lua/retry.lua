@@ -25,18 +25,13 @@
 ]]
 -- luacheck: globals redis KEYS ARGV
 
+--- @include now_ms
+
 local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
   return {0, 0}
 end
-local n = tonumber(ARGV[10])
-local now
-if n and n > 0 then
-  now = n
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local now = now_ms(ARGV[10])
 local delay = tonumber(ARGV[6])
 local due = 0
 if delay > 0 then

@@ -8,6 +8,7 @@ scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a resta
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ import redis.asyncio as aredis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
-from .errors import map_redis_errors
+from .errors import ScriptError, map_redis_errors
 from .keys import Keys
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "load_sources",
     "parse_enqueue",
     "parse_enqueue_batch",
+    "resolve_includes",
 ]
 
 SCRIPT_NAMES: Final = (
@@ -56,11 +58,40 @@ def _lua_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "lua"
 
 
+_INCLUDE: Final = re.compile(r"^--- @include (\w+)[ \t]*$", re.MULTILINE)
+
+
+def resolve_includes(source: str, folder: Path, *, _seen: tuple[str, ...] = ()) -> str:
+    """Replace each `--- @include NAME` line with `folder/include/NAME.lua` (BullMQ-style).
+
+    Helpers shared by several scripts live once in `lua/include/`; the resolved text is what
+    Redis runs and what the SHA is taken of.
+
+    Raises:
+        ScriptError: for a missing or circular include.
+    """
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _seen:
+            raise ScriptError(f"circular Lua include: {' -> '.join((*_seen, name))}")
+        path = folder / "include" / f"{name}.lua"
+        if not path.is_file():
+            raise ScriptError(f"Lua include {name!r} not found at {path}")
+        text = path.read_text(encoding="utf-8")
+        return resolve_includes(text, folder, _seen=(*_seen, name)).rstrip("\n")
+
+    return _INCLUDE.sub(expand, source)
+
+
 @functools.cache
 def load_sources() -> Mapping[str, str]:
-    """Return the Lua source of every script by name, read once per process."""
+    """Return the Lua source of every script by name (includes resolved), read once."""
     folder = _lua_dir()
-    return {name: (folder / f"{name}.lua").read_text(encoding="utf-8") for name in SCRIPT_NAMES}
+    return {
+        name: resolve_includes((folder / f"{name}.lua").read_text(encoding="utf-8"), folder)
+        for name in SCRIPT_NAMES
+    }
 
 
 class ClaimedEntry(msgspec.Struct, frozen=True):

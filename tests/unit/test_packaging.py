@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LUA_SCRIPTS = sorted(path.name for path in (REPO_ROOT / "lua").glob("*.lua"))
+# Scripts and the helpers they include (lua/include/*.lua), as paths relative to lua/.
+LUA_SCRIPTS = sorted(
+    path.relative_to(REPO_ROOT / "lua").as_posix() for path in (REPO_ROOT / "lua").rglob("*.lua")
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""The `--- @include` step that shares Lua helpers between scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamq.errors import ScriptError
+from streamq.scripts import SCRIPT_NAMES, load_sources, resolve_includes
+
+LUA_DIR = Path(__file__).resolve().parents[2] / "lua"
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_every_script_is_loaded_with_its_includes_resolved(name: str) -> None:
+    source = load_sources()[name]
+    assert "@include" not in source
+    if "now_ms(" in source:
+        assert source.count("local function now_ms(") == 1
+
+
+def test_an_include_is_replaced_by_the_helper_in_place(tmp_path: Path) -> None:
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "helper.lua").write_text("local function helper() return 1 end\n")
+    source = "-- header\n--- @include helper\nreturn helper()\n"
+
+    resolved = resolve_includes(source, tmp_path)
+
+    assert resolved == "-- header\nlocal function helper() return 1 end\nreturn helper()\n"
+
+
+def test_nested_includes_resolve(tmp_path: Path) -> None:
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "a.lua").write_text("--- @include b\nlocal a = b\n")
+    (tmp_path / "include" / "b.lua").write_text("local b = 1\n")
+
+    assert resolve_includes("--- @include a\n", tmp_path) == "local b = 1\nlocal a = b\n"
+
+
+def test_a_missing_include_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError, match="'nope' not found"):
+        resolve_includes("--- @include nope\n", tmp_path)
+
+
+def test_a_circular_include_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "a.lua").write_text("--- @include b\n")
+    (tmp_path / "include" / "b.lua").write_text("--- @include a\n")
+
+    with pytest.raises(ScriptError, match="circular Lua include: a -> b -> a"):
+        resolve_includes("--- @include a\n", tmp_path)
+
+
+def test_only_whole_include_lines_count() -> None:
+    source = "-- see --- @include now_ms in the docs\nreturn 1\n"
+    assert resolve_includes(source, LUA_DIR) == source
