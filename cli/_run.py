@@ -12,7 +12,7 @@ import structlog
 import typer
 
 from streamq.errors import ConfigError, StreamQError
-from streamq.server import ServerNotFound, ServerStartError
+from streamq.server import ServerNotFound
 
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
@@ -64,7 +64,7 @@ def errors_as_exit(debug: bool = False) -> Iterator[None]:
         if debug:
             raise
         raise fail(str(exc), 2) from None
-    except (StreamQError, ServerStartError) as exc:
+    except StreamQError as exc:
         if debug:
             raise
         raise fail(str(exc), 1) from None

@@ -13,6 +13,8 @@ StreamQError
 │   ├── DecodeFailure           a stream entry that is not a valid job payload
 │   ├── UnknownTask             a job names a task no registry knows
 │   └── LeaseLost               this worker no longer owns the entry ("not owner")
+├── ServerNotFound              (streamq.server) no redis-server or Valkey binary to embed
+├── ServerStartError            (streamq.server) an embedded server would not start
 ├── PermanentError              raised by a handler: do not retry, dead-letter now
 └── Retry                       raised by a handler: retry, optionally after `delay_s`
 ```

@@ -22,6 +22,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .errors import StreamQError
+
 __all__ = [
     "EmbeddedServer",
     "ServerKind",
@@ -49,11 +51,11 @@ _VERSION_RE: Final = re.compile(r"^(?P<name>Redis|Valkey) server v=(?P<version>\
 _PORT_IN_USE: Final = "Address already in use"
 
 
-class ServerNotFound(RuntimeError):
+class ServerNotFound(StreamQError, RuntimeError):
     """No usable server binary: none installed, or the given path cannot be executed."""
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(StreamQError, RuntimeError):
     """A server binary was found but could not be identified, started, or reached."""
 
 
