@@ -6,6 +6,7 @@ import asyncio
 import os
 from typing import Annotated
 
+import structlog
 import typer
 
 from streamq.connection import redact_url
@@ -70,6 +71,12 @@ def worker(
     def body() -> None:
         configure_logging(log_level, log_format)
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
+        if not registry:
+            structlog.get_logger("streamq.cli").warning(
+                "no_tasks_registered",
+                hint="pass --app package.module:registry; task jobs without a handler are "
+                "dead-lettered as unknown tasks",
+            )
         settings = WorkerSettings(
             concurrency=concurrency,
             batch_size=batch_size,
