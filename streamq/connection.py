@@ -20,7 +20,6 @@ from .errors import ConfigError, map_redis_errors
 
 __all__ = [
     "ServerInfo",
-    "blocking_client",
     "blocking_client_like",
     "command_client",
     "redact_url",
@@ -88,25 +87,6 @@ def _owning(client: aredis.Redis) -> aredis.Redis:
     # `aclose()` must release the connections too.
     client.auto_close_connection_pool = True
     return client
-
-
-def blocking_client(url: str, *, block_s: float, **options: Any) -> aredis.Redis:
-    """Create a single-connection client for blocking XREADGROUP calls.
-
-    Its socket timeout is BLOCK plus a margin, so an idle queue never raises timeouts, while a
-    dead connection is still noticed.
-    """
-    _check_url(url)
-    timeout = block_s + BLOCK_MARGIN_S
-    return aredis.Redis.from_url(
-        url,
-        single_connection_client=True,
-        socket_timeout=timeout,
-        socket_connect_timeout=5.0,
-        retry=_no_retry(),
-        **_keepalive(url),
-        **options,
-    )
 
 
 def blocking_client_like(client: aredis.Redis, *, block_s: float) -> aredis.Redis:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -234,8 +233,3 @@ class ProducerBase:
         return [
             j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
         ]
-
-
-def now_ms() -> int:
-    """Local epoch milliseconds (informational timestamps only; due times use Redis's clock)."""
-    return time.time_ns() // 1_000_000
