@@ -21,6 +21,7 @@ from redis.commands.core import AsyncScript
 
 from .errors import ScriptError, map_redis_errors
 from .keys import Keys
+from .records import as_str
 
 __all__ = [
     "SCRIPT_NAMES",
@@ -110,10 +111,6 @@ class ReclaimStep(msgspec.Struct, frozen=True):
     deleted: list[str]
 
 
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -189,7 +186,7 @@ def enqueue_call(
 
 def parse_enqueue_batch(reply: Sequence[Any]) -> list[tuple[str, bool]]:
     """Decode `enqueue.lua`'s reply into (job id, newly enqueued) per job."""
-    return [(_s(reply[i]), int(reply[i + 1]) == 1) for i in range(0, len(reply), 2)]
+    return [(as_str(reply[i]), int(reply[i + 1]) == 1) for i in range(0, len(reply), 2)]
 
 
 def parse_enqueue(reply: Sequence[Any]) -> tuple[str, bool]:
@@ -343,10 +340,10 @@ class Scripts:
             "reclaim", [keys.stream], [group, consumer, min_idle_ms, cursor, count]
         )
         claimed = [
-            ClaimedEntry(_s(e[0]), int(e[1]), _pairs(cast("Sequence[bytes]", e[2] or [])))
+            ClaimedEntry(as_str(e[0]), int(e[1]), _pairs(cast("Sequence[bytes]", e[2] or [])))
             for e in reply[1]
         ]
-        return ReclaimStep(_s(reply[0]), claimed, [_s(d) for d in reply[2]])
+        return ReclaimStep(as_str(reply[0]), claimed, [as_str(d) for d in reply[2]])
 
     async def heartbeat(
         self,
