@@ -11,10 +11,12 @@ import re
 from typing import Any, Final
 
 import msgspec
+import redis
 import redis.asyncio as aredis
 import structlog
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.retry import Retry as SyncRetry
 
 from .errors import ConfigError, map_redis_errors
 
@@ -24,6 +26,7 @@ __all__ = [
     "command_client",
     "redact_url",
     "server_info",
+    "sync_command_client",
 ]
 
 _log = structlog.get_logger("streamq.connection")
@@ -87,6 +90,22 @@ def _owning(client: aredis.Redis) -> aredis.Redis:
     # `aclose()` must release the connections too.
     client.auto_close_connection_pool = True
     return client
+
+
+def sync_command_client(url: str, *, socket_timeout_s: float = 5.0) -> redis.Redis:
+    """Create the sync client of `SyncQueue`: the same explicit settings, no automatic retries.
+
+    Raises:
+        ConfigError: for an unsupported URL scheme.
+    """
+    _check_url(url)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=socket_timeout_s,
+        retry=SyncRetry(NoBackoff(), 0),
+        **_keepalive(url),
+    )
 
 
 def blocking_client_like(client: aredis.Redis, *, block_s: float) -> aredis.Redis:

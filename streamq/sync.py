@@ -11,11 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from .clock import Clock, RedisClock
-from .connection import _check_url, _keepalive
+from .connection import sync_command_client
 from .errors import map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .keys import Keys
@@ -58,9 +56,7 @@ class SyncQueue(ProducerBase):
         self.clock: Clock = clock or RedisClock()
         self._owns_client = redis is None
         if redis is None:
-            url = url or "redis://localhost:6379"
-            _check_url(url)
-            redis = _sync_client(url)
+            redis = sync_command_client(url or "redis://localhost:6379")
         self.redis = redis
         self._enqueue = redis.register_script(load_sources()["enqueue"])
 
@@ -125,13 +121,3 @@ class SyncQueue(ProducerBase):
         with map_redis_errors():
             raw: Any = self.redis.hgetall(self.keys.status(job_id))
         return status_from_hash(job_id, raw)
-
-
-def _sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=5.0,
-        socket_connect_timeout=5.0,
-        retry=Retry(NoBackoff(), 0),
-        **_keepalive(url),
-    )
