@@ -25,10 +25,6 @@ class WorkerHost(Protocol):
         were deleted behind the engine's back)."""
         ...
 
-    def try_reserve(self, most: int) -> int:
-        """Reserve up to `most` free execution slots without waiting; returns how many."""
-        ...
-
     async def reserve(self, most: int) -> int:
         """Reserve up to `most` free execution slots, waiting for one; 0 once stopping."""
         ...

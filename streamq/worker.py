@@ -130,7 +130,7 @@ class Worker:
                 run.gone = gone
                 run.task.cancel()
 
-    def try_reserve(self, most: int) -> int:
+    def _try_reserve(self, most: int) -> int:
         """Reserve up to `most` free slots without waiting."""
         if self._stopping:
             return 0
@@ -147,7 +147,7 @@ class Worker:
     async def reserve(self, most: int) -> int:
         """Reserve up to `most` free slots, waiting until one is free; 0 once stopping."""
         while not self._stopping:
-            n = self.try_reserve(most)
+            n = self._try_reserve(most)
             if n:
                 return n
             self._slot_freed.clear()
