@@ -10,6 +10,7 @@ import structlog
 import typer
 
 from streamq.connection import redact_url
+from streamq.observers.settings import load_action_settings
 from streamq.registry import TaskRegistry, load_registry
 from streamq.settings import WorkerSettings
 from streamq.worker import Worker
@@ -95,6 +96,9 @@ def worker(
             settings=settings,
             consumer=consumer,
             burst=burst,
+            # Observer actions (webhook, slack, email, log) run with no user code; their
+            # settings come from STREAMQ_ACTIONS_* until the config file is wired in.
+            action_settings=load_action_settings(env=os.environ),
         )
         asyncio.run(w.run())
 

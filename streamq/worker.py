@@ -27,6 +27,8 @@ from .errors import (
 from .execution import JobRunner, Run
 from .heartbeat import LeaseKeeper
 from .janitor import Janitor
+from .observers.runtime import ActionRuntime
+from .observers.settings import ActionSettings
 from .producer import JobDefaults
 from .queue import Delivery, Queue
 from .recoverer import Reclaimer
@@ -55,6 +57,8 @@ class Worker:
         slot: An explicit process slot for the default name.
         burst: Exit once every queue is drained.
         prefix: Key namespace.
+        action_settings: How observer actions (webhook, slack, email, log jobs) run: the SSRF
+            allow-list, HTTP and SMTP settings (default `ActionSettings()`).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -75,8 +79,10 @@ class Worker:
         slot: int | None = None,
         burst: bool = False,
         prefix: str = "streamq",
+        action_settings: ActionSettings | None = None,
     ) -> None:
         self.registry = registry
+        self.actions = ActionRuntime(action_settings)
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None
@@ -204,6 +210,7 @@ class Worker:
             submit_ack=lambda queue, delivery: self._ackers[queue.name].submit(delivery),
             on_retry=self.promoter.due_in,
             is_stopping=lambda: self._stopping,
+            actions=self.actions,
         )
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
         for queue in self.queues:
@@ -305,6 +312,7 @@ class Worker:
                 pass  # the key expires by itself
         for queue in self.queues:
             await queue.close()
+        await self.actions.aclose()
         if self._owns_client:
             await self.redis.aclose()
         self._pool.shutdown(wait=False, cancel_futures=True)
