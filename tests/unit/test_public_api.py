@@ -6,7 +6,8 @@ import streamq
 
 EXPECTED = {
     "TERMINAL_STATES", "Action", "Backoff", "BackoffStrategy", "Job", "JobState", "JobStatus",
-    "TaskAction", "WebhookAction", "SlackAction", "EmailAction", "LogAction", "decode_job", "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
+    "TaskAction", "WebhookAction", "SlackAction", "EmailAction", "LogAction", "decode_job",
+    "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
     "JobDefaults", "JobQueue", "Queue", "SyncQueue", "DeadLetter", "Delivery", "FailOutcome",
     "QueueCounts",
     "Event", "EventKind", "FieldChange", "decode_event", "encode_event", "Observer",
