@@ -166,3 +166,14 @@ def test_matcher_indexes_by_event_type_and_entity_plus_wildcard() -> None:
     assert [o.name for o in matcher.find(event("UPDATE", "Order"))] == ["c"]
     assert [o.name for o in matcher.find(event("INSERT", "order"))] == ["a"]  # case-sensitive
     assert [o.name for o in matcher.find(event("DELETE", "Order"))] == []
+
+
+def test_the_readme_example_loads() -> None:
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Observers") :]
+    example = re.findall(r"```toml\n(.*?)```", section, re.S)[0]
+    names = [o.name for o in parse_observers(tomllib.loads(example)["observers"], "README")]
+    assert names == ["order_shipped", "audit_deletes"]
