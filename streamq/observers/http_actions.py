@@ -21,7 +21,7 @@ from ..actions import SlackAction, WebhookAction, check_header
 from ..errors import ConfigError, PermanentActionError, TransientActionError
 from ..event import Event, encode_event
 from .signing import SIGNATURE_HEADER, sign
-from .targets import resolve_target
+from .targets import check_url
 from .templates import compile_template
 
 if TYPE_CHECKING:
@@ -100,19 +100,19 @@ async def _post(
     body: bytes,
     timeout_s: float,
 ) -> None:
-    target = await resolve_target(url, runtime.networks, shown=shown)
-    parsed = httpx.URL(url)
-    headers["Host"] = parsed.netloc.decode("ascii").rpartition("@")[2]
+    target = check_url(url, shown=shown)
     try:
         response = await runtime.http.request(
             method,
-            target.url,
+            target,
             content=body,
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=runtime.settings.http_connect_timeout_s),
-            # TLS is checked against the original name although we connect to the address.
-            extensions={"sni_hostname": target.host},
         )
+    except TransientActionError as exc:  # from the SSRF guard: the name does not resolve now
+        raise TransientActionError(exc.delay_s, reason=f"{shown}: {exc.reason}") from None
+    except PermanentActionError as exc:  # from the SSRF guard: a refused address
+        raise PermanentActionError(f"{shown}: {exc}") from None
     except httpx.TimeoutException as exc:
         raise TransientActionError(
             reason=f"{shown}: timed out after {timeout_s:g}s ({type(exc).__name__})"

@@ -1,9 +1,10 @@
 """`ActionRuntime`: runs observer actions for workers and the inline executor.
 
 One runtime per process holds the one pooled `httpx.AsyncClient` every webhook and Slack action
-shares (redirects off, proxies from the environment ignored so the SSRF guard's pinned address
-is the one connected to). Secrets are read from the environment when an action runs, so they
-never travel in a job or land in the DLQ.
+shares: redirects off, proxies from the environment ignored, and every connection made through
+the SSRF guard (`targets.GuardedBackend`), which connects only to addresses it has checked.
+Secrets are read from the environment when an action runs, so they never travel in a job or
+land in the DLQ.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..job import Action
 from .http_actions import send_slack, send_webhook
 from .mail import send_email
 from .settings import ActionSettings
+from .targets import guarded_transport
 from .templates import compile_template
 
 __all__ = ["ActionRuntime"]
@@ -69,14 +71,15 @@ class ActionRuntime:
         """The shared client, made on first use."""
         if self._http is None:
             s = self.settings
+            limits = httpx.Limits(
+                max_connections=s.http_max_connections,
+                max_keepalive_connections=s.http_max_keepalive_connections,
+            )
             self._http = httpx.AsyncClient(
+                transport=guarded_transport(self.networks, limits),
                 follow_redirects=False,
                 trust_env=False,
                 timeout=httpx.Timeout(s.http_timeout_s, connect=s.http_connect_timeout_s),
-                limits=httpx.Limits(
-                    max_connections=s.http_max_connections,
-                    max_keepalive_connections=s.http_max_keepalive_connections,
-                ),
             )
         return self._http
 

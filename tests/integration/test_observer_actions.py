@@ -308,3 +308,17 @@ async def test_log_action_writes_a_structured_line(runtime: ActionRuntime) -> No
             "event_id": EVENT.id, "entity_type": "Order", "entity_id": "o-42", "job_id": "j",
         }
     ]  # fmt: skip
+
+
+async def test_names_are_checked_on_the_addresses_they_resolve_to(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    url = f"http://localhost:{httpserver.port}/hook"
+    async with ActionRuntime(ActionSettings(), env=ENV) as rt:
+        with pytest.raises(PermanentActionError, match="refused target localhost"):
+            await rt.execute(WebhookAction(url=url), EVENT, job_id="j")
+    assert requests(httpserver) == []
+    loopback = ActionSettings(allow_private_targets=["127.0.0.0/8", "::1"])
+    async with ActionRuntime(loopback, env=ENV) as rt:
+        await rt.execute(WebhookAction(url=url), EVENT, job_id="j")
+    (request,) = requests(httpserver)
+    assert request.headers["Host"] == f"localhost:{httpserver.port}"  # the name, not the address

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from streamq.errors import ConfigError, PermanentActionError
+from streamq.errors import ConfigError, PermanentActionError, TransientActionError
 from streamq.observers import ActionSettings, load_action_settings, sign, verify_signature
-from streamq.observers.targets import check_address, resolve_target
+from streamq.observers.targets import check_address, check_url, resolve_checked
 
 
 def test_defaults_refuse_private_targets() -> None:
@@ -78,27 +78,43 @@ def test_allow_list_admits_networks() -> None:
     ("url", "message"),
     [
         ("ftp://example.com/x", "scheme must be http or https"),
-        ("http://127.0.0.1:8080/hook", "refused target 127.0.0.1 (127.0.0.1 is loopback)"),
-        ("http://localhost/hook", "is loopback"),  # the resolved address is checked
-        ("http://[::1]/hook", "is loopback"),
-        ("http://169.254.169.254/latest/meta-data", "is private"),
         ("http://" + "a" * 2050 + ".com/", "longer than 2048 bytes"),
         ("http:///nohost", "no host"),
     ],
 )
-async def test_refused_targets_are_permanent(url: str, message: str) -> None:
+def test_malformed_urls_are_permanent(url: str, message: str) -> None:
     with pytest.raises(PermanentActionError) as info:
-        await resolve_target(url, [], shown="webhook")
+        check_url(url, shown="webhook")
     assert message in str(info.value)
 
 
-async def test_an_allow_listed_target_is_pinned_to_the_checked_address() -> None:
-    target = await resolve_target(
-        "http://localhost:8080/hook?x=1", [ipaddress.ip_network("127.0.0.0/8")], shown="w"
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("127.0.0.1", "refused target 127.0.0.1 (127.0.0.1 is loopback)"),
+        ("localhost", "is loopback"),  # the resolved addresses are checked
+        ("[::1]", "is loopback"),
+        ("169.254.169.254", "is private"),
+        ("10.0.0.7", "is private"),
+    ],
+)
+async def test_refused_addresses_are_permanent(host: str, message: str) -> None:
+    with pytest.raises(PermanentActionError) as info:
+        await resolve_checked(host, 80, [])
+    assert message in str(info.value)
+
+
+async def test_allow_listed_names_resolve_to_checked_addresses() -> None:
+    addresses = await resolve_checked(
+        "localhost", 80, [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
     )
-    assert target.host == "localhost"
-    assert target.address.startswith("127.")
-    assert str(target.url) == f"http://{target.address}:8080/hook?x=1"
+    assert addresses
+    assert all(a.is_loopback for a in addresses)
+
+
+async def test_a_name_that_does_not_resolve_is_transient() -> None:
+    with pytest.raises(TransientActionError, match="cannot resolve"):
+        await resolve_checked("does-not-exist.invalid", 80, [])
 
 
 def test_signature_round_trip_and_refusals() -> None:
