@@ -12,8 +12,10 @@ reported in the summary's `errors`, never silently.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
+import tomllib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -326,8 +328,6 @@ class ObserverExecutor:
 
 def _document(config: Mapping[str, Any] | str | Path) -> tuple[Mapping[str, Any], str]:
     if isinstance(config, str | Path):
-        import tomllib
-
         try:
             with open(config, "rb") as f:
                 return tomllib.load(f), str(config)
@@ -380,8 +380,6 @@ class ExecutorFactory:
         Raises:
             ConfigError: when the configuration is invalid.
         """
-        import os
-
         document, source = _document(config)
         observers = parse_observers(document.get("observers", {}), source)
         env = os.environ if env is None else env

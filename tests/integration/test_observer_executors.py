@@ -77,7 +77,7 @@ def receiver(httpserver: HTTPServer) -> Callable[[list[int]], Receiver]:
     return make
 
 
-def observers(url: str, **overrides: Any) -> dict[str, Any]:
+def observers(**overrides: Any) -> dict[str, Any]:
     order: dict[str, Any] = {
         "event_type": "INSERT",
         "entity": "Order",
@@ -125,7 +125,7 @@ async def test_inline_retries_500_500_200_with_the_observers_backoff(
         slept.append(seconds)
 
     async with ActionRuntime(ALLOW, env=hook_env) as runtime:
-        executor = ObserverExecutor(parse_observers(observers("")), runtime, sleep=sleep)
+        executor = ObserverExecutor(parse_observers(observers()), runtime, sleep=sleep)
         summary = await executor.process_event(order())
 
     assert len(r.arrivals) == 3
@@ -146,7 +146,7 @@ async def test_inline_400_fails_once_and_follows_on_failure(
 ) -> None:
     r = receiver([400])
     async with ActionRuntime(ALLOW, env=hook_env) as runtime:
-        executor = ObserverExecutor(parse_observers(observers("", on_failure=on_failure)), runtime)
+        executor = ObserverExecutor(parse_observers(observers(on_failure=on_failure)), runtime)
         summary = await executor.process_event(order())
 
     assert len(r.arrivals) == 1
@@ -169,7 +169,7 @@ async def test_inline_condition_errors_skip_the_observer_and_are_reported(
 ) -> None:
     receiver([])
     async with ActionRuntime(ALLOW, env=hook_env) as runtime:
-        executor = ObserverExecutor(parse_observers(observers("")), runtime)
+        executor = ObserverExecutor(parse_observers(observers()), runtime)
         event = Event(event_type="INSERT", entity_type="Order", entity_id="o-2", data={"x": 1})
         summary = await executor.process_event(event)
 
@@ -194,7 +194,7 @@ async def queue(redis_url: str, queue_name: str) -> AsyncIterator[Queue]:
 async def test_queued_executor_enqueues_one_job_per_action_in_one_call(
     queue: Queue, aredis: redis.asyncio.Redis, hook_env: dict[str, str]
 ) -> None:
-    executor = QueuedObserverExecutor(parse_observers(observers("")), queue)
+    executor = QueuedObserverExecutor(parse_observers(observers()), queue)
     event = order()
 
     summary = await executor.process_event(event)
@@ -223,7 +223,7 @@ async def test_queued_executor_enqueues_one_job_per_action_in_one_call(
 async def test_queued_executor_dedupes_the_same_event(
     queue: Queue, aredis: redis.asyncio.Redis
 ) -> None:
-    executor = QueuedObserverExecutor(parse_observers(observers("")), queue)
+    executor = QueuedObserverExecutor(parse_observers(observers()), queue)
     event = order()
     first = await executor.process_event(event)
     again = await executor.process_event(event)
@@ -232,7 +232,7 @@ async def test_queued_executor_dedupes_the_same_event(
 
 
 async def test_queued_executor_reports_condition_errors(queue: Queue) -> None:
-    executor = QueuedObserverExecutor(parse_observers(observers("")), queue)
+    executor = QueuedObserverExecutor(parse_observers(observers()), queue)
     summary = await executor.process_event(
         Event(event_type="INSERT", entity_type="Order", entity_id="o-3", data={})
     )
@@ -243,7 +243,7 @@ async def test_queued_executor_reports_condition_errors(queue: Queue) -> None:
 async def test_factory_builds_a_queued_executor_from_configuration(
     redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
 ) -> None:
-    config = {"job_queue": {"url": redis_url}, "observers": observers("")}
+    config = {"job_queue": {"url": redis_url}, "observers": observers()}
     executor = ExecutorFactory.build_with_queue(config, queue=queue_name, env={})
     try:
         summary = await executor.process_event(order())
@@ -276,7 +276,7 @@ async def test_worker_retries_500_500_200_with_the_configured_backoff(
     queue: Queue, worker: Worker, receiver: Callable[[list[int]], Receiver], hook_env: Any
 ) -> None:
     r = receiver([500, 500])
-    executor = QueuedObserverExecutor(parse_observers(observers("")), queue)
+    executor = QueuedObserverExecutor(parse_observers(observers()), queue)
     summary = await executor.process_event(order())
     webhook_job = summary.job_ids[0]
 
@@ -297,7 +297,7 @@ async def test_worker_dead_letters_a_400_after_one_attempt_with_the_status(
     queue: Queue, worker: Worker, receiver: Callable[[list[int]], Receiver], hook_env: Any
 ) -> None:
     r = receiver([400])
-    executor = QueuedObserverExecutor(parse_observers(observers("")), queue)
+    executor = QueuedObserverExecutor(parse_observers(observers()), queue)
     summary = await executor.process_event(order())
 
     (dead,) = await wait_until(queue.dead_letters)
