@@ -53,7 +53,8 @@ async def wait_until(predicate: Callable[[], Any], *, within: float = 30.0) -> A
 class Receiver:
     """Answers each request with the next status of a script (then 200) and records arrivals."""
 
-    def __init__(self, statuses: list[int]) -> None:
+    def __init__(self, statuses: list[int], headers: dict[str, str] | None = None) -> None:
+        self.headers = headers or {}
         self.statuses = list(statuses)
         self.arrivals: list[float] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
@@ -64,13 +65,13 @@ class Receiver:
             self.arrivals.append(time.monotonic())
             self.requests.append((dict(request.headers), request.get_data()))
             status = self.statuses.pop(0) if self.statuses else 200
-        return Response(f"status {status}", status=status)
+        return Response(f"status {status}", status=status, headers=self.headers)
 
 
 @pytest.fixture
-def receiver(httpserver: HTTPServer) -> Callable[[list[int]], Receiver]:
-    def make(statuses: list[int]) -> Receiver:
-        r = Receiver(statuses)
+def receiver(httpserver: HTTPServer) -> Callable[..., Receiver]:
+    def make(statuses: list[int], headers: dict[str, str] | None = None) -> Receiver:
+        r = Receiver(statuses, headers)
         httpserver.expect_request("/hook").respond_with_handler(r)
         return r
 
@@ -307,3 +308,20 @@ async def test_worker_dead_letters_a_400_after_one_attempt_with_the_status(
     assert "HTTP 400" in dead.error
     assert SECRET.encode() not in dead.raw
     assert SECRET not in dead.error
+
+
+async def test_worker_waits_the_retry_after_of_a_429(
+    queue: Queue, worker: Worker, receiver: Callable[..., Receiver], hook_env: Any
+) -> None:
+    # Retry-After (1 s) replaces the observer's 200 ms backoff for the next attempt.
+    r = receiver([429], {"Retry-After": "1"})
+    executor = QueuedObserverExecutor(parse_observers(observers()), queue)
+    summary = await executor.process_event(order())
+
+    async def completed() -> bool:
+        status = await queue.get_status(summary.job_ids[0])
+        return status is not None and status.state is JobState.COMPLETED
+
+    await wait_until(completed)
+    assert len(r.arrivals) == 2
+    assert r.arrivals[1] - r.arrivals[0] >= 0.95
