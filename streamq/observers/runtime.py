@@ -76,7 +76,7 @@ class ActionRuntime:
                 max_keepalive_connections=s.http_max_keepalive_connections,
             )
             self._http = httpx.AsyncClient(
-                transport=guarded_transport(self.networks, limits),
+                transport=guarded_transport(self.networks, limits, ca_bundle=s.http_ca_bundle),
                 follow_redirects=False,
                 trust_env=False,
                 timeout=httpx.Timeout(s.http_timeout_s, connect=s.http_connect_timeout_s),

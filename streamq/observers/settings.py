@@ -35,6 +35,8 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         http_max_connections: Connections the shared HTTP client keeps open at most.
         http_max_keepalive_connections: Idle connections it keeps for reuse.
         max_retry_after_s: The longest Retry-After honoured; longer ones are capped.
+        http_ca_bundle: A PEM file of CA certificates that https targets are verified against
+            (an internal CA); certifi's bundle by default.
         smtp_host: The SMTP server; email actions fail permanently without one.
         smtp_port: Its port.
         smtp_tls: `starttls` (upgrade after connecting), `tls` (implicit TLS, port 465) or
@@ -51,6 +53,7 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     http_max_connections: int = 100
     http_max_keepalive_connections: int = 20
     max_retry_after_s: float = 3600.0
+    http_ca_bundle: str | None = None
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"

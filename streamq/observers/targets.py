@@ -23,7 +23,7 @@ import certifi
 import httpcore
 import httpx
 
-from ..errors import PermanentActionError, TransientActionError
+from ..errors import ConfigError, PermanentActionError, TransientActionError
 
 __all__ = [
     "MAX_URL_BYTES",
@@ -174,17 +174,24 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 def guarded_transport(
-    allowed: Sequence[IPNetwork], limits: httpx.Limits
+    allowed: Sequence[IPNetwork], limits: httpx.Limits, *, ca_bundle: str | None = None
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connections go through `GuardedBackend` (no proxies).
 
     httpx does not take a network backend, so the transport's connection pool is replaced by
     one built with the same settings and the guarded backend (`_pool` is what
     `AsyncHTTPTransport.handle_async_request` sends through).
+
+    Raises:
+        ConfigError: when `ca_bundle` cannot be loaded.
     """
+    try:
+        ssl_context = ssl.create_default_context(cafile=ca_bundle or certifi.where())
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"http_ca_bundle {ca_bundle!r} cannot be loaded: {exc}") from None
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl.create_default_context(cafile=certifi.where()),
+        ssl_context=ssl_context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,

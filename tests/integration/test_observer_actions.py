@@ -6,13 +6,16 @@ import asyncio
 import email
 import email.policy
 import json
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import trustme
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -322,3 +325,37 @@ async def test_names_are_checked_on_the_addresses_they_resolve_to(httpserver: HT
         await rt.execute(WebhookAction(url=url), EVENT, job_id="j")
     (request,) = requests(httpserver)
     assert request.headers["Host"] == f"localhost:{httpserver.port}"  # the name, not the address
+
+
+async def test_https_targets_are_verified_against_the_name(tmp_path: Path) -> None:
+    # The guarded transport connects to the checked address but does TLS for the URL's name.
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    server = HTTPServer(host="127.0.0.1", ssl_context=server_context)
+    server.expect_request("/hook").respond_with_data("ok")
+    server.start()
+    try:
+        allow = ["127.0.0.0/8", "::1"]
+        trusted = ActionSettings(allow_private_targets=allow, http_ca_bundle=str(bundle))
+        async with ActionRuntime(trusted, env=ENV) as rt:
+            await rt.execute(
+                WebhookAction(url=f"https://localhost:{server.port}/hook"), EVENT, job_id="j"
+            )
+            with pytest.raises(TransientActionError, match=r"CERTIFICATE_VERIFY_FAILED"):
+                # The certificate is for localhost, not for the address.
+                await rt.execute(
+                    WebhookAction(url=f"https://127.0.0.1:{server.port}/hook"), EVENT, job_id="j"
+                )
+        async with ActionRuntime(ActionSettings(allow_private_targets=allow), env=ENV) as rt:
+            with pytest.raises(TransientActionError, match="CERTIFICATE_VERIFY_FAILED"):
+                await rt.execute(
+                    WebhookAction(url=f"https://localhost:{server.port}/hook"), EVENT, job_id="j"
+                )
+        assert len(server.log) == 1
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
