@@ -12,6 +12,7 @@ from .errors import (
     DecodeFailure,
     JobError,
     LeaseLost,
+    NotFound,
     OutOfMemory,
     PermanentError,
     QueueStateLost,
@@ -21,6 +22,17 @@ from .errors import (
     StreamQError,
     UnknownTask,
 )
+from .inspection import (
+    ConsumerInfo,
+    DeadLetterDetail,
+    DeadLetterInfo,
+    JobInfo,
+    PendingEntry,
+    PurgeResult,
+    QueueInfo,
+    RequeueResult,
+)
+from .inspector import Inspector
 from .job import (
     TERMINAL_STATES,
     Action,
@@ -75,6 +87,16 @@ __all__ = [
     "Delivery",
     "FailOutcome",
     "QueueCounts",
+    # inspection and repair
+    "Inspector",
+    "ConsumerInfo",
+    "DeadLetterDetail",
+    "DeadLetterInfo",
+    "JobInfo",
+    "PendingEntry",
+    "PurgeResult",
+    "QueueInfo",
+    "RequeueResult",
     # workers and tasks
     "Task",
     "TaskRegistry",
@@ -97,6 +119,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotFound",
     "OutOfMemory",
     "PermanentError",
     "QueueStateLost",

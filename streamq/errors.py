@@ -13,6 +13,7 @@ StreamQError
 │   ├── DecodeFailure           a stream entry that is not a valid job payload
 │   ├── UnknownTask             a job names a task no registry knows
 │   └── LeaseLost               this worker no longer owns the entry ("not owner")
+├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
 ├── ServerNotFound              (streamq.server) no redis-server or Valkey binary to embed
 ├── ServerStartError            (streamq.server) an embedded server would not start
 ├── PermanentError              raised by a handler: do not retry, dead-letter now
@@ -37,6 +38,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotFound",
     "OutOfMemory",
     "PermanentError",
     "QueueStateLost",
@@ -76,6 +78,10 @@ class QueueStateLost(StreamQError):
     Jobs that were in it are gone: a data-loss incident, not a hiccup. Callers recreate the group
     at id 0 (never `$`, which would skip jobs added meanwhile) and carry on.
     """
+
+
+class NotFound(StreamQError, LookupError):
+    """An unknown queue, job or dead letter was asked for by name or id."""
 
 
 class ScriptError(StreamQError):
