@@ -154,6 +154,9 @@ def map_redis_errors() -> Iterator[None]:
         _rx.ReadOnlyError,
         OSError,
     ) as exc:
+        if isinstance(exc.__cause__, _rx.AuthenticationError):
+            # redis-py's connect() wraps a refused AUTH in a plain ConnectionError.
+            raise AccessDenied(f"Redis denied access: {exc.__cause__}") from exc
         raise RedisUnavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
     except _rx.ResponseError as exc:
         text = str(exc)

@@ -125,6 +125,14 @@ class JobRunner:
         timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
         args, kwargs = job.action.args, job.action.kwargs
         token = _current_job.set(job)
+        # The handler's own log lines carry the job (merged by an app's merge_contextvars).
+        log_context = structlog.contextvars.bind_contextvars(
+            queue=queue.name,
+            job_id=job.id,
+            event_id=job.event_id,
+            attempt=job.attempt,
+            consumer=self.consumer,
+        )
         # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the handler in a second task.
         deadline = asyncio.timeout(timeout)
         try:
@@ -153,6 +161,7 @@ class JobRunner:
             return
         finally:
             _current_job.reset(token)
+            structlog.contextvars.reset_contextvars(**log_context)
 
     def acked(self, delivery: Delivery, acked: bool) -> None:
         """Count an ack once it is settled (the acker calls this)."""

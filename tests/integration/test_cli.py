@@ -99,7 +99,7 @@ def test_a_bad_app_is_one_clear_line_and_exit_2(redis_url: str) -> None:
 def test_invalid_settings_are_one_clear_line_and_exit_2(redis_url: str) -> None:
     result = streamq("worker", "--group", "g", "--concurrency", "0", "--url", redis_url)
     assert result.returncode == 2
-    assert "concurrency must be > 0" in result.stderr
+    assert "invalid job_queue.worker_concurrency = 0 (from flag --concurrency)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
