@@ -15,6 +15,8 @@ from streamq.config import CONFIG_ENV, Config, Override, load_config
 from streamq.errors import ConfigError
 from streamq.inspector import Inspector
 
+from ._run import configure_logging
+
 T = TypeVar("T")
 
 ConfigOption = Annotated[
@@ -48,7 +50,10 @@ def load(path: Path | None, **flags: tuple[Any, str]) -> Config:
         **flags: field → (value or None, flag name).
     """
     overrides = {k: Override(value, flag) for k, (value, flag) in flags.items()}
-    return load_config(path, overrides={"job_queue": overrides})
+    config = load_config(path, overrides={"job_queue": overrides})
+    # Log lines go to stderr in the configured format, so they never mix with the output.
+    configure_logging(config.job_queue.log_level, config.job_queue.log_format)
+    return config
 
 
 def with_inspector(config: Config, work: Callable[[Inspector], Awaitable[T]]) -> T:

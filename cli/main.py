@@ -120,7 +120,6 @@ def worker(
             log_format=(log_format, "--log-format"),
         )
         jq = cfg.job_queue
-        configure_logging(jq.log_level, jq.log_format)
         if processes < 1:
             raise ConfigError(f"--processes must be >= 1, got {processes}")
         if processes > 1:

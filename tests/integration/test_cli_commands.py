@@ -8,14 +8,23 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from typer.testing import CliRunner, Result
 
 from cli.main import app
 from streamq import Queue
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """The commands configure structlog to print to CliRunner's stderr; undo it afterwards."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
