@@ -201,3 +201,9 @@ def test_load_table_plugs_in_any_struct() -> None:
     assert sources == {"webhook_timeout_secs": "env STREAMQ_ACTIONS_WEBHOOK_TIMEOUT_SECS",
                        "smtp_host": "file"}  # fmt: skip
     assert "job_queue" in TABLES
+
+
+def test_the_readme_lists_every_environment_variable() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in JobQueueConfig.__struct_fields__:
+        assert f"| `{name}` | `{env_name('job_queue', name)}` |" in readme, name
