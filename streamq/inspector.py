@@ -85,6 +85,7 @@ class Inspector:
         self._owns_client = redis is None
         self.redis = redis or command_client(url or "redis://localhost:6379")
         self._queues: dict[str, Queue] = {}
+        self._grouped: set[str] = set()
 
     async def close(self) -> None:
         """Close the client if this inspector created it."""
@@ -543,10 +544,13 @@ class Inspector:
         queue = self._queues.get(name)
         if queue is None:
             queue = Queue(name, redis=self.redis, prefix=self.prefix)
+            self._queues[name] = queue
+        if name not in self._grouped:
+            # Looked up until found: a long-lived inspector sees a group created after it.
             groups = await self._groups(queue)
             if groups:
                 queue.group = as_str(groups[0]["name"])
-            self._queues[name] = queue
+                self._grouped.add(name)
         return queue
 
     async def _groups(self, queue: Queue) -> Any:

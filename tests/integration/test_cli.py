@@ -83,7 +83,7 @@ def test_worker_burst_drains_a_queue(redis_url: str, queue_name: str) -> None:
     result = streamq(
         "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
         "--url", redis_url, "--burst", "--poll-interval-ms", "50", "--block", "0.2",
-        "--log-format", "json",
+        "--log-format", "json", "--metrics-port", "0",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert '"event": "worker_stopped"' in result.stderr

@@ -105,3 +105,17 @@ def test_processes_refuse_an_invalid_config_with_exit_2(redis_url: str, queue_na
     )  # fmt: skip
     assert result.returncode == 2
     assert "invalid job_queue.batch_size = 0 (from flag --batch-size)" in result.stderr
+
+
+def test_processes_stop_with_exit_2_when_a_child_refuses_its_app(
+    redis_url: str, queue_name: str
+) -> None:
+    # The supervisor itself does not import the app; its children do, and refuse with exit 2.
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
+         "--processes", "2", "--app", "no.such.module:tasks", "--metrics-port", "0"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=90, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot import 'no.such.module'" in result.stderr
