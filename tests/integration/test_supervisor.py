@@ -84,7 +84,14 @@ def test_processes_2_drains_a_queue_and_keeps_going_after_a_child_is_killed(
             wait_until(lambda: set(second) <= set(ledger.done()), within=60, what="second batch")
         died = events(log, "worker_process_died")
         assert [(e["slot"], e["exit_code"]) for e in died] == [(0, -signal.SIGKILL)]
-        assert len([e for e in events(log, "worker_started") if e["consumer"] == f"{host}:0"]) == 2
+        # and the restarted child runs under its old name (and so resumes what it held)
+        wait_until(
+            lambda: (
+                len([e for e in events(log, "worker_started") if e["consumer"] == f"{host}:0"]) == 2
+            ),
+            within=60,
+            what="the restarted child to start under its old name",
+        )
         # and SIGTERM is forwarded: every child stops gracefully and the supervisor exits 0
         os.kill(supervisor.pid, signal.SIGTERM)
         assert supervisor.wait(60) == 0
