@@ -24,7 +24,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         envvar=CONFIG_ENV,
-        help=f"TOML config file (env {CONFIG_ENV}).",
+        help="TOML config file.",
         show_default=False,
     ),
 ]

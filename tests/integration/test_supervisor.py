@@ -126,3 +126,22 @@ def test_processes_stop_with_exit_2_when_a_child_refuses_its_app(
     )  # fmt: skip
     assert result.returncode == 2
     assert "cannot import 'no.such.module'" in result.stderr
+
+
+def test_processes_with_burst_drain_and_exit_0(
+    redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    with SyncQueue(queue_name, url=redis_url) as producer:
+        ids = [producer.enqueue("ok") for _ in range(20)]
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
+         "--app", "tests.integration.tasks_app:tasks", "--processes", "2", "--burst",
+         "--poll-interval-ms", "50", "--block", "0.2", "--metrics-port", "0",
+         "--log-format", "json"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), LEDGER_URL_ENV: redis_url},
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert set(Ledger(sredis, queue_name).done()) == set(ids)
+    stopped = [line for line in result.stderr.splitlines() if '"worker_stopped"' in line]
+    assert len(stopped) == 2
