@@ -3,60 +3,35 @@
 Queues are discovered with `SCAN` for their keys (`<prefix>:{<queue>}:stream`, `:delayed`,
 `:dlq`); nothing registers them. Reads go straight to Redis; repairs reuse the queue's own
 operations (`requeue_dead`, `purge_dead`), so the DLQ scripts stay the only writers of a move.
-Every method returns the msgspec records of `streamq.inspection`.
+Every method returns the msgspec records of `streamq.inspection`. The class is assembled like
+`Queue`: `InspectorBase` (client, discovery, paging), `DeadLetterInspection` (the DLQ) and the
+queue, pending, consumer and job reads here.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Final, Self
+from typing import Any
 
-import redis.asyncio as aredis
-
-from .connection import command_client
-from .errors import ConfigError, DecodeFailure, NotFound, map_redis_errors
+from ._inspector_base import dead_letter_row, decode_payload, entry_ms, glob_escape
+from .dead_letter_inspection import DeadLetterInspection
+from .errors import ConfigError, NotFound, map_redis_errors
 from .inspection import (
     ConsumerInfo,
-    DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
     PendingEntry,
-    PurgeResult,
     QueueInfo,
-    RequeueResult,
     decoded,
     job_label,
 )
-from .job import Job, decode_job
 from .keys import Keys
 from .producer import status_from_hash
-from .queue import Queue
-from .records import DeadLetter, as_str, dead_letter_from_fields
+from .records import as_str
 
 __all__ = ["Inspector"]
 
-_PAGE: Final = 1000
-_ENTRY_ID: Final = re.compile(r"^\d+-\d+$")
-_QUEUE_KEY_SUFFIXES: Final = ("stream", "delayed", "dlq")
 
-
-def _glob_escape(text: str) -> str:
-    """Escape Redis glob metacharacters so `text` matches only itself in SCAN MATCH."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
-def _entry_ms(entry_id: str) -> int:
-    return int(entry_id.partition("-")[0])
-
-
-def _check_entry_ids(ids: Sequence[str]) -> None:
-    for dead_id in ids:
-        if not _ENTRY_ID.match(dead_id):
-            raise ConfigError(f"invalid DLQ entry id {dead_id!r} (expected <ms>-<seq>)")
-
-
-class Inspector:
+class Inspector(DeadLetterInspection):
     """Read and repair queues: sizes, pending entries, consumers, jobs and dead letters.
 
     Args:
@@ -71,52 +46,6 @@ class Inspector:
         ...     for q in await inspector.queues():
         ...         print(q.name, q.ready, q.pending, q.dlq)
     """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        redis: aredis.Redis | None = None,
-        prefix: str = "streamq",
-        scan_limit: int = 100_000,
-    ) -> None:
-        self.prefix = prefix
-        self.scan_limit = scan_limit
-        self._owns_client = redis is None
-        self.redis = redis or command_client(url or "redis://localhost:6379")
-        self._queues: dict[str, Queue] = {}
-        self._grouped: set[str] = set()
-
-    async def close(self) -> None:
-        """Close the client if this inspector created it."""
-        for queue in self._queues.values():
-            await queue.close()
-        self._queues.clear()
-        if self._owns_client:
-            await self.redis.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    # -- queues ---------------------------------------------------------------------------------
-
-    async def queue_names(self) -> list[str]:
-        """Every queue with a stream, delay set or DLQ under this prefix, sorted."""
-        pattern = re.compile(
-            rf"^{re.escape(self.prefix)}:\{{([^}}]+)\}}:({'|'.join(_QUEUE_KEY_SUFFIXES)})$"
-        )
-        names: set[str] = set()
-        with map_redis_errors():
-            async for key in self.redis.scan_iter(
-                match=f"{_glob_escape(self.prefix)}:{{*}}:*", count=1000
-            ):
-                found = pattern.match(as_str(key))
-                if found:
-                    names.add(found.group(1))
-        return sorted(names)
 
     async def queues(self) -> list[QueueInfo]:
         """Sizes, consumers and the oldest pending age of every queue."""
@@ -141,7 +70,7 @@ class Inspector:
             with map_redis_errors():
                 summary: Any = await self.redis.xpending(queue.keys.stream, queue.group)
             if summary.get("min"):
-                oldest = max(await self._now_ms() - _entry_ms(as_str(summary["min"])), 0)
+                oldest = max(await self._now_ms() - entry_ms(as_str(summary["min"])), 0)
         return QueueInfo(
             name=name,
             group=queue.group if groups else None,
@@ -264,8 +193,8 @@ class Inspector:
 
     async def _queues_with_status(self, job_id: str) -> list[str]:
         keys = Keys("x", self.prefix)
-        head = _glob_escape(keys.tag.removesuffix("{x}"))
-        pattern = f"{head}{{*}}:job:{_glob_escape(job_id)}"
+        head = glob_escape(keys.tag.removesuffix("{x}"))
+        pattern = f"{head}{{*}}:job:{glob_escape(job_id)}"
         names: list[str] = []
         with map_redis_errors():
             async for key in self.redis.scan_iter(match=pattern, count=1000):
@@ -287,7 +216,7 @@ class Inspector:
                 location="delayed",
                 status=status,
                 due_at=int(due),
-                job=_decode(payload),
+                job=decode_payload(payload),
             )
         entry = await self._find_in_stream(q.keys.stream, job_id)
         if entry is not None:
@@ -306,11 +235,11 @@ class Inspector:
                 entry_id=entry_id,
                 consumer=as_str(owner[0]["consumer"]) if owner else None,
                 deliveries=int(owner[0]["times_delivered"]) if owner else None,
-                job=_decode(fields.get(b"job")),
+                job=decode_payload(fields.get(b"job")),
             )
         dead = await self._find_in_stream(q.keys.dlq, job_id)
         if dead is not None:
-            row = _dead_letter(dead)
+            row = dead_letter_row(dead)
             return JobInfo(
                 job_id=job_id,
                 queue=name,
@@ -330,260 +259,6 @@ class Inspector:
                 return entry_id, fields
         return None
 
-    async def _entries(
-        self, key: str, *, before: str = "+"
-    ) -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
-        """Entries of a stream, oldest first, at most `scan_limit` of them."""
-        cursor, seen = "-", 0
-        while seen < self.scan_limit:
-            with map_redis_errors():
-                rows: Any = await self.redis.xrange(
-                    key, min=cursor, max=before, count=min(_PAGE, self.scan_limit - seen)
-                )
-            if not rows:
-                return
-            for entry_id, fields in rows:
-                yield as_str(entry_id), fields
-            seen += len(rows)
-            cursor = "(" + as_str(rows[-1][0])
-
-    # -- dead letters ---------------------------------------------------------------------------
-
-    async def dlq_list(
-        self,
-        queue: str | None = None,
-        *,
-        limit: int = 100,
-        reason: str | None = None,
-        action_type: str | None = None,
-    ) -> list[DeadLetterInfo]:
-        """Dead letters, oldest first per queue, optionally filtered.
-
-        Args:
-            queue: One queue, or every queue.
-            limit: Most entries returned in all.
-            reason: Only this dead-letter reason (`poison`, `retries_exhausted`, ...).
-            action_type: Only jobs of this action type (`task`, `webhook`, ...).
-
-        Raises:
-            NotFound: for an unknown queue.
-        """
-        if limit < 1:
-            raise ConfigError(f"limit must be >= 1, got {limit}")
-        keep = _dead_filter(reason, action_type)
-        found: list[DeadLetterInfo] = []
-        for name in await self._names(queue):
-            q = await self._queue(name)
-            async for entry_id, fields in self._entries(q.keys.dlq):
-                if len(found) >= limit:
-                    return found
-                info = DeadLetterInfo.of(name, _dead_letter((entry_id, fields)))
-                if keep(info):
-                    found.append(info)
-        return found
-
-    async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
-        """One dead letter in full: summary, decoded job and raw payload.
-
-        Raises:
-            ConfigError: for a malformed id.
-            NotFound: when no DLQ holds the id.
-        """
-        _check_entry_ids([dead_id])
-        for name in await self._names(queue):
-            row = await (await self._queue(name)).find_dead(dead_id)
-            if row is not None:
-                return DeadLetterDetail(
-                    entry=DeadLetterInfo.of(name, row),
-                    job=decoded(row),
-                    raw=row.raw.decode(errors="replace"),
-                )
-        raise NotFound(f"dead letter {dead_id!r} not found in any DLQ")
-
-    async def dlq_requeue(
-        self,
-        ids: Sequence[str] | None = None,
-        *,
-        queue: str | None = None,
-        reason: str | None = None,
-        action_type: str | None = None,
-    ) -> RequeueResult:
-        """Move dead letters back into their streams with their attempt reset to 1.
-
-        Args:
-            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
-            queue: One queue, or every queue.
-            reason: Only dead letters with this reason.
-            action_type: Only jobs of this action type.
-
-        Raises:
-            ConfigError: for a malformed id.
-            NotFound: for an unknown queue.
-        """
-        by_queue: dict[str, int] = {}
-        missing: list[str] = []
-        if ids is not None:
-            located, missing = await self._locate(ids, queue, reason, action_type)
-            for name, chosen in located.items():
-                by_queue[name] = await (await self._queue(name)).requeue_dead(chosen)
-        else:
-            for name in await self._names(queue):
-                q = await self._queue(name)
-                if reason is None and action_type is None:
-                    by_queue[name] = await q.requeue_dead(None)
-                else:
-                    chosen = await self._matching(q, _dead_filter(reason, action_type))
-                    by_queue[name] = await q.requeue_dead(chosen) if chosen else 0
-        by_queue = {k: v for k, v in by_queue.items() if v}
-        return RequeueResult(requeued=sum(by_queue.values()), by_queue=by_queue, missing=missing)
-
-    async def dlq_purge(
-        self,
-        ids: Sequence[str] | None = None,
-        *,
-        queue: str | None = None,
-        older_than_s: float | None = None,
-        reason: str | None = None,
-        action_type: str | None = None,
-    ) -> PurgeResult:
-        """Delete dead letters for good.
-
-        Args:
-            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
-            queue: One queue, or every queue.
-            older_than_s: Only dead letters that died longer ago than this (Redis clock).
-            reason: Only dead letters with this reason.
-            action_type: Only jobs of this action type.
-
-        Raises:
-            ConfigError: for a malformed id or a negative age.
-            NotFound: for an unknown queue.
-        """
-        if older_than_s is not None and older_than_s < 0:
-            raise ConfigError(f"older_than must be >= 0, got {older_than_s}")
-        matches = _dead_filter(reason, action_type)
-        cutoff = None
-        if older_than_s is not None:
-            cutoff = await self._now_ms() - round(older_than_s * 1000)
-
-        def keep(info: DeadLetterInfo) -> bool:
-            # The DLQ entry id is the time the job died, on Redis's clock.
-            return (cutoff is None or _entry_ms(info.dead_id) < cutoff) and matches(info)
-
-        by_queue: dict[str, int] = {}
-        missing: list[str] = []
-        if ids is not None:
-            located, missing = await self._locate(ids, queue, None, None)
-            for name, chosen in located.items():
-                q = await self._queue(name)
-                rows = [await q.find_dead(i) for i in chosen]
-                picked = [r.dead_id for r in rows if r and keep(DeadLetterInfo.of(name, r))]
-                by_queue[name] = await q.purge_dead(picked)
-        else:
-            for name in await self._names(queue):
-                q = await self._queue(name)
-                chosen = await self._matching(q, keep)
-                by_queue[name] = await q.purge_dead(chosen) if chosen else 0
-        by_queue = {k: v for k, v in by_queue.items() if v}
-        return PurgeResult(purged=sum(by_queue.values()), by_queue=by_queue, missing=missing)
-
-    async def _matching(self, q: Queue, keep: Callable[[DeadLetterInfo], bool]) -> list[str]:
-        chosen: list[str] = []
-        async for entry_id, fields in self._entries(q.keys.dlq):
-            if keep(DeadLetterInfo.of(q.name, _dead_letter((entry_id, fields)))):
-                chosen.append(entry_id)
-        return chosen
-
-    async def _locate(
-        self,
-        ids: Sequence[str],
-        queue: str | None,
-        reason: str | None,
-        action_type: str | None,
-    ) -> tuple[dict[str, list[str]], list[str]]:
-        """Which queue's DLQ holds each id (filtered); the ids none holds."""
-        _check_entry_ids(ids)
-        keep = _dead_filter(reason, action_type)
-        located: dict[str, list[str]] = {}
-        left = list(dict.fromkeys(ids))
-        for name in await self._names(queue):
-            q = await self._queue(name)
-            with map_redis_errors():
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for dead_id in left:
-                        pipe.xrange(q.keys.dlq, min=dead_id, max=dead_id)
-                    found: list[Any] = await pipe.execute()
-            here = [
-                dead_id
-                for dead_id, rows in zip(left, found, strict=True)
-                if rows and keep(DeadLetterInfo.of(name, _dead_letter(rows[0])))
-            ]
-            held = {dead_id for dead_id, rows in zip(left, found, strict=True) if rows}
-            if here:
-                located[name] = here
-            left = [i for i in left if i not in held]
-        return located, left
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    async def _names(self, queue: str | None) -> list[str]:
-        if queue is None:
-            return await self.queue_names()
-        await self._existing(queue)
-        return [queue]
-
-    async def _existing(self, name: str) -> None:
-        keys = Keys(name, self.prefix)
-        with map_redis_errors():
-            count = int(await self.redis.exists(keys.stream, keys.delayed, keys.dlq))
-        if not count:
-            raise NotFound(f"unknown queue {name!r} (no stream, delay set or DLQ)")
-
-    async def _queue(self, name: str) -> Queue:
-        """A `Queue` for `name` on this client, bound to the group its stream already has."""
-        queue = self._queues.get(name)
-        if queue is None:
-            queue = Queue(name, redis=self.redis, prefix=self.prefix)
-            self._queues[name] = queue
-        if name not in self._grouped:
-            # Looked up until found: a long-lived inspector sees a group created after it.
-            groups = await self._groups(queue)
-            if groups:
-                queue.group = as_str(groups[0]["name"])
-                self._grouped.add(name)
-        return queue
-
-    async def _groups(self, queue: Queue) -> Any:
-        with map_redis_errors():
-            return await queue._groups()
-
-    async def _now_ms(self) -> int:
-        with map_redis_errors():
-            seconds, micros = await self.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
-
-
-def _dead_letter(entry: tuple[Any, dict[bytes, bytes]]) -> DeadLetter:
-    return dead_letter_from_fields(as_str(entry[0]), entry[1])
-
-
-def _decode(raw: bytes | None) -> Job | None:
-    if not raw:
-        return None
-    try:
-        return decode_job(raw)
-    except DecodeFailure:
-        return None
-
 
 def _label(raw: bytes | None) -> str:
-    return job_label(_decode(raw))
-
-
-def _dead_filter(reason: str | None, action_type: str | None) -> Callable[[DeadLetterInfo], bool]:
-    def keep(info: DeadLetterInfo) -> bool:
-        return (reason is None or info.reason == reason) and (
-            action_type is None or info.action_type == action_type
-        )
-
-    return keep
+    return job_label(decode_payload(raw))
