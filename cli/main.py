@@ -1,38 +1,46 @@
-"""The `streamq` command: run workers and the demo (more commands arrive with the config issue)."""
+"""The `streamq` command: workers, inspection, the DLQ, enqueue, config check and the demo."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import structlog
 import typer
 
 from streamq.connection import redact_url
+from streamq.errors import ConfigError
 from streamq.observers.settings import load_action_settings
+from streamq.queue import Queue
 from streamq.registry import TaskRegistry, load_registry
-from streamq.settings import WorkerSettings
 from streamq.worker import Worker
 
+from . import config_cmd, dlq_cmd, inspect_cmd
+from ._options import ConfigOption, DebugOption, JsonOption, UrlOption, load, print_json
 from ._run import configure_logging, run_command
+from .supervisor import Supervisor, child_argv
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="streamq",
-    help="Durable jobs on Redis Streams: run workers, inspect queues, try the demo.",
+    help="Durable jobs on Redis Streams: run workers, inspect queues and the DLQ, try the demo.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 URL_ENV = "STREAMQ_JOB_QUEUE_URL"
-UrlOption = Annotated[
-    str | None,
-    typer.Option("--url", envvar=URL_ENV, help="Redis URL: redis://, rediss:// or unix://."),
+LogLevel = Annotated[
+    str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
 ]
-DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
-LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
-LogFormat = Annotated[str, typer.Option("--log-format", help="auto, json or console.")]
+LogFormat = Annotated[str | None, typer.Option("--log-format", help="auto, json or console.")]
+
+app.add_typer(inspect_cmd.app, name="inspect")
+app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(config_cmd.app, name="config")
 
 
 @app.command()
@@ -42,35 +50,81 @@ def worker(
         list[str] | None,
         typer.Option("--queue", help="Queue to serve (repeatable); defaults to the group name."),
     ] = None,
+    config: ConfigOption = None,
     app_spec: Annotated[
         str | None,
         typer.Option("--app", help="Task registry to load, as package.module:attribute."),
     ] = None,
     url: UrlOption = None,
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once.")] = 10,
-    batch_size: Annotated[int, typer.Option(help="Most entries per read.")] = 100,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (worker_concurrency).")
+    ] = None,
+    processes: Annotated[
+        int, typer.Option("--processes", help="Worker processes to run and supervise.")
+    ] = 1,
+    batch_size: Annotated[int | None, typer.Option(help="Most entries per read.")] = None,
     burst: Annotated[bool, typer.Option("--burst", help="Drain the queues, then exit.")] = False,
     consumer: Annotated[
         str | None, typer.Option(help="Consumer name (default <host>:<slot>, stable).")
     ] = None,
     claim_timeout: Annotated[
-        float, typer.Option(help="Seconds idle before others reclaim an entry.")
-    ] = 60.0,
-    job_timeout: Annotated[float, typer.Option(help="Default per-attempt timeout, s.")] = 300.0,
-    max_deliveries: Annotated[int, typer.Option(help="Deliveries before poison → DLQ.")] = 5,
-    poll_interval_ms: Annotated[int, typer.Option(help="Promote/reclaim interval, ms.")] = 1000,
-    block: Annotated[float, typer.Option(help="BLOCK of a read on an empty queue, s.")] = 5.0,
+        float | None, typer.Option(help="Seconds idle before others reclaim an entry.")
+    ] = None,
+    job_timeout: Annotated[
+        float | None, typer.Option(help="Default per-attempt timeout, s.")
+    ] = None,
+    max_deliveries: Annotated[
+        int | None, typer.Option(help="Deliveries before poison -> DLQ.")
+    ] = None,
+    poll_interval_ms: Annotated[
+        int | None, typer.Option(help="Promote/reclaim interval, ms.")
+    ] = None,
+    block: Annotated[
+        float | None,
+        typer.Option(help="BLOCK of a read on an empty queue, s (batch_timeout_secs)."),
+    ] = None,
     shutdown_grace: Annotated[
-        float, typer.Option(help="Seconds in-flight jobs may finish after SIGTERM.")
-    ] = 30.0,
-    log_level: LogLevel = "info",
-    log_format: LogFormat = "auto",
+        float | None, typer.Option(help="Seconds in-flight jobs may finish after SIGTERM.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Port of /metrics (0 = off).")
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option("--strict/--no-strict", help="Refuse to start unless noeviction."),
+    ] = None,
+    slot: Annotated[int | None, typer.Option("--slot", hidden=True)] = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
     debug: DebugOption = False,
 ) -> None:
-    """Run a worker until SIGTERM/SIGINT (or until the queues are drained, with --burst)."""
+    """Run a worker until SIGTERM/SIGINT (or until the queues are drained, with --burst).
 
-    def body() -> None:
-        configure_logging(log_level, log_format)
+    Settings come from flags, then STREAMQ_JOB_QUEUE_* variables, then --config, then defaults.
+    """
+
+    def body() -> int:
+        cfg = load(
+            config,
+            url=(url, "--url"),
+            worker_concurrency=(concurrency, "--concurrency"),
+            batch_size=(batch_size, "--batch-size"),
+            batch_timeout_secs=(block, "--block"),
+            poll_interval_ms=(poll_interval_ms, "--poll-interval-ms"),
+            claim_timeout_secs=(claim_timeout, "--claim-timeout"),
+            job_timeout_secs=(job_timeout, "--job-timeout"),
+            max_deliveries=(max_deliveries, "--max-deliveries"),
+            shutdown_grace_secs=(shutdown_grace, "--shutdown-grace"),
+            metrics_port=(metrics_port, "--metrics-port"),
+            strict=(strict, "--strict"),
+            log_level=(log_level, "--log-level"),
+            log_format=(log_format, "--log-format"),
+        )
+        jq = cfg.job_queue
+        if processes < 1:
+            raise ConfigError(f"--processes must be >= 1, got {processes}")
+        if processes > 1:
+            return _supervise(processes, jq.metrics_port)
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
         if not registry:
             structlog.get_logger("streamq.cli").warning(
@@ -78,31 +132,112 @@ def worker(
                 hint="pass --app package.module:registry; task jobs without a handler are "
                 "dead-lettered as unknown tasks",
             )
-        settings = WorkerSettings(
-            concurrency=concurrency,
-            batch_size=batch_size,
-            block_s=block,
-            poll_interval_ms=poll_interval_ms,
-            claim_timeout_s=claim_timeout,
-            job_timeout_s=job_timeout,
-            max_deliveries=max_deliveries,
-            shutdown_grace_s=shutdown_grace,
-        )
         w = Worker(
             registry,
             queues=queue or [group],
             group=group,
-            url=url or "redis://localhost:6379",
-            settings=settings,
+            url=jq.connection_url(),
+            settings=jq.worker_settings(),
+            defaults=jq.job_defaults(),
             consumer=consumer,
+            slot=slot,
             burst=burst,
             # Observer actions (webhook, slack, email, log) run with no user code; their
             # settings come from STREAMQ_ACTIONS_* until the config file is wired in.
             action_settings=load_action_settings(env=os.environ),
         )
         asyncio.run(w.run())
+        return 0
+
+    def _supervise(count: int, port: int) -> int:
+        def argv_for(i: int) -> list[str]:
+            args = ["worker", "--group", group, "--slot", str(i)]
+            for q in queue or []:
+                args += ["--queue", q]
+            given: list[tuple[str, object]] = [
+                ("--config", config), ("--app", app_spec), ("--url", url),
+                ("--concurrency", concurrency), ("--batch-size", batch_size),
+                ("--claim-timeout", claim_timeout), ("--job-timeout", job_timeout),
+                ("--max-deliveries", max_deliveries), ("--poll-interval-ms", poll_interval_ms),
+                ("--block", block), ("--shutdown-grace", shutdown_grace),
+                ("--log-level", log_level), ("--log-format", log_format),
+                ("--consumer", f"{consumer}-{i}" if consumer else None),
+                # One /metrics port per child: port, port + 1, ...
+                ("--metrics-port", port + i if port else None),
+            ]  # fmt: skip
+            for flag, value in given:
+                if value is not None:
+                    args += [flag, str(value)]
+            if strict is not None:
+                args.append("--strict" if strict else "--no-strict")
+            if burst:
+                args.append("--burst")
+            if debug:
+                args.append("--debug")
+            return child_argv(__package__ or "cli", args)
+
+        return Supervisor(argv_for, count, burst=burst).run()
 
     run_command(body, debug)
+
+
+@app.command()
+def enqueue(
+    task: Annotated[str, typer.Argument(help="The task name.")],
+    queue: Annotated[str, typer.Option("--queue", help="The queue.")] = "default",
+    args: Annotated[
+        str, typer.Option("--args", help="Positional arguments, a JSON array: '[1, \"a\"]'.")
+    ] = "[]",
+    kwargs: Annotated[
+        str, typer.Option("--kwargs", help="Keyword arguments, a JSON object: '{\"k\": 1}'.")
+    ] = "{}",
+    delay: Annotated[
+        float | None, typer.Option("--delay", help="Run no earlier than this many seconds.")
+    ] = None,
+    count: Annotated[int, typer.Option("--count", help="How many identical jobs.")] = 1,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Enqueue a task (for manual testing); prints the job ids.
+
+    Jobs get the configured retry policy (max_retries, initial_delay_ms, max_delay_ms).
+    """
+
+    def body() -> None:
+        positional = _json_arg(args, "--args", list)
+        named = _json_arg(kwargs, "--kwargs", dict)
+        if count < 1:
+            raise ConfigError(f"--count must be >= 1, got {count}")
+        jq = load(config, url=(url, "--url")).job_queue
+
+        async def run() -> list[str]:
+            async with Queue(queue, url=jq.connection_url(), defaults=jq.job_defaults()) as q:
+                if count == 1:
+                    return [await q.enqueue(task, args=positional, kwargs=named, delay_s=delay)]
+                jobs = [q.new_job(task, args=positional, kwargs=named) for _ in range(count)]
+                return await q.enqueue_many(jobs, delay_s=delay)
+
+        ids = asyncio.run(run())
+        if as_json:
+            print_json({"queue": queue, "job_ids": ids})
+        else:
+            for job_id in ids:
+                typer.echo(job_id)
+
+    run_command(body, debug)
+
+
+def _json_arg(text: str, option: str, kind: type[T]) -> T:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(value, kind):
+        want = "an array" if kind is list else "an object"
+        raise ConfigError(f"{option} must be {want} in JSON, got {text!r}")
+    return value
 
 
 @app.command()

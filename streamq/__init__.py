@@ -15,6 +15,7 @@ from .errors import (
     DecodeFailure,
     JobError,
     LeaseLost,
+    NotFound,
     OutOfMemory,
     PermanentActionError,
     PermanentError,
@@ -28,6 +29,17 @@ from .errors import (
     UnknownTask,
 )
 from .event import Event, EventKind, FieldChange, decode_event, encode_event
+from .inspection import (
+    ConsumerInfo,
+    DeadLetterDetail,
+    DeadLetterInfo,
+    JobInfo,
+    PendingEntry,
+    PurgeResult,
+    QueueInfo,
+    RequeueResult,
+)
+from .inspector import Inspector
 from .job import (
     TERMINAL_STATES,
     Action,
@@ -124,6 +136,16 @@ __all__ = [
     "Delivery",
     "FailOutcome",
     "QueueCounts",
+    # inspection and repair
+    "Inspector",
+    "ConsumerInfo",
+    "DeadLetterDetail",
+    "DeadLetterInfo",
+    "JobInfo",
+    "PendingEntry",
+    "PurgeResult",
+    "QueueInfo",
+    "RequeueResult",
     # workers and tasks
     "Task",
     "TaskRegistry",
@@ -148,6 +170,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotFound",
     "OutOfMemory",
     "PermanentActionError",
     "PermanentError",

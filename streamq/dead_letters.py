@@ -19,11 +19,35 @@ __all__ = ["DeadLetterOps"]
 class DeadLetterOps(QueueBase):
     """Read the DLQ and move dead letters back into the stream."""
 
-    async def dead_letters(self, *, count: int = 100, after: str = "-") -> list[DeadLetter]:
-        """Read DLQ entries, oldest first."""
+    async def dead_letters(
+        self, *, count: int = 100, after: str = "-", before: str = "+"
+    ) -> list[DeadLetter]:
+        """Read DLQ entries, oldest first.
+
+        Args:
+            count: Most entries returned.
+            after: Lowest entry id (inclusive; prefix `(` for exclusive), `-` for the start.
+            before: Highest entry id (inclusive; prefix `(` for exclusive), `+` for the end.
+        """
         with map_redis_errors():
-            rows: Any = await self.redis.xrange(self.keys.dlq, min=after, max="+", count=count)
+            rows: Any = await self.redis.xrange(self.keys.dlq, min=after, max=before, count=count)
         return [dead_letter_from_fields(as_str(i), f) for i, f in rows]
+
+    async def find_dead(self, dead_id: str) -> DeadLetter | None:
+        """The DLQ entry with this id, or `None` when it is not (or no longer) there."""
+        rows = await self.dead_letters(count=1, after=dead_id, before=dead_id)
+        return rows[0] if rows else None
+
+    async def purge_dead(self, dead_ids: Sequence[str]) -> int:
+        """Delete dead letters for good; returns how many were still there to delete."""
+        ids = list(dead_ids)
+        deleted = 0
+        for start in range(0, len(ids), SCRIPT_BATCH):
+            with map_redis_errors():
+                deleted += int(
+                    await self.redis.xdel(self.keys.dlq, *ids[start : start + SCRIPT_BATCH])
+                )
+        return deleted
 
     async def requeue_dead(self, dead_ids: Sequence[str] | None = None) -> int:
         """Move dead letters back into the stream with attempt reset to 1.

@@ -14,6 +14,7 @@ StreamQError
 │   ├── DecodeFailure           a stream entry that is not a valid job payload
 │   ├── UnknownTask             a job names a task no registry knows
 │   └── LeaseLost               this worker no longer owns the entry ("not owner")
+├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
 ├── ServerNotFound              (streamq.server) no redis-server or Valkey binary to embed
 ├── ServerStartError            (streamq.server) an embedded server would not start
 ├── ConditionError              a condition that cannot be evaluated against an event
@@ -45,6 +46,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotFound",
     "OutOfMemory",
     "PermanentActionError",
     "PermanentError",
@@ -87,6 +89,10 @@ class QueueStateLost(StreamQError):
     Jobs that were in it are gone: a data-loss incident, not a hiccup. Callers recreate the group
     at id 0 (never `$`, which would skip jobs added meanwhile) and carry on.
     """
+
+
+class NotFound(StreamQError, LookupError):
+    """An unknown queue, job or dead letter was asked for by name or id."""
 
 
 class ScriptError(StreamQError):
@@ -192,6 +198,9 @@ def map_redis_errors() -> Iterator[None]:
         _rx.ReadOnlyError,
         OSError,
     ) as exc:
+        if isinstance(exc.__cause__, _rx.AuthenticationError):
+            # redis-py's connect() wraps a refused AUTH in a plain ConnectionError.
+            raise AccessDenied(f"Redis denied access: {exc.__cause__}") from exc
         raise RedisUnavailable(f"Redis unavailable: {type(exc).__name__}: {exc}") from exc
     except _rx.ResponseError as exc:
         text = str(exc)

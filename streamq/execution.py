@@ -137,6 +137,14 @@ class JobRunner:
                 self.actions.execute, action, job.event, job_id=job.id, attempt=job.attempt
             )
         token = _current_job.set(job)
+        # The handler's own log lines carry the job (merged by an app's merge_contextvars).
+        log_context = structlog.contextvars.bind_contextvars(
+            queue=queue.name,
+            job_id=job.id,
+            event_id=job.event_id,
+            attempt=job.attempt,
+            consumer=self.consumer,
+        )
         # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the handler in a second task.
         deadline = asyncio.timeout(timeout)
         try:
@@ -160,6 +168,7 @@ class JobRunner:
             return
         finally:
             _current_job.reset(token)
+            structlog.contextvars.reset_contextvars(**log_context)
 
     async def _call_task(self, task: Task, action: TaskAction) -> None:
         if task.is_async:

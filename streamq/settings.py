@@ -25,6 +25,9 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         max_deliveries: An entry delivered more often than this is poison and goes to the DLQ.
         shutdown_grace_s: How long in-flight jobs may run on after SIGTERM.
         consumer_idle_s: Consumers idle this long with nothing pending are removed.
+        strict: Refuse to start unless the server's `maxmemory-policy` is `noeviction`.
+        metrics_port: Port of the Prometheus `/metrics` endpoint; `None` serves none.
+        metrics_prefix: Prefix of every metric name.
     """
 
     concurrency: int = 10
@@ -36,6 +39,9 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_deliveries: int = 5
     shutdown_grace_s: float = 30.0
     consumer_idle_s: float = 3600.0
+    strict: bool = False
+    metrics_port: int | None = None
+    metrics_prefix: str = "streamq"
 
     def __post_init__(self) -> None:
         positive = {
@@ -51,5 +57,7 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         for field, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{field} must be > 0, got {value!r}")
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise ConfigError(f"metrics_port must be 1-65535, got {self.metrics_port!r}")
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from streamq import TaskRegistry
+import structlog
+
+from streamq import TaskRegistry, current_job
 
 tasks = TaskRegistry()
 
@@ -10,3 +12,16 @@ tasks = TaskRegistry()
 @tasks.task(name="ok")
 async def ok(i: int) -> None:
     """Succeed at once."""
+
+
+@tasks.task(name="say")
+def say(text: str) -> None:
+    """Write one log line from inside a (sync, thread-pool) handler."""
+    structlog.get_logger("tests.cli_app").info("handler_said", text=text)
+
+
+@tasks.task(name="flaky")
+async def flaky() -> None:
+    """Fail on the first attempt, succeed on the next."""
+    if current_job().attempt == 1:
+        raise RuntimeError("first attempt fails")

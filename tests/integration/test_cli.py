@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -82,11 +83,48 @@ def test_worker_burst_drains_a_queue(redis_url: str, queue_name: str) -> None:
     result = streamq(
         "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
         "--url", redis_url, "--burst", "--poll-interval-ms", "50", "--block", "0.2",
-        "--log-format", "json",
+        "--log-format", "json", "--metrics-port", "0",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert '"event": "worker_stopped"' in result.stderr
     assert '"completed": 20' in result.stderr
+
+
+def test_worker_log_lines_carry_the_job_and_settings_come_from_the_config_file(
+    redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    # Given a config file with the worker's settings and a job that logs and one that retries
+    config = tmp_path / "streamq.toml"
+    config.write_text(
+        f'[job_queue]\nurl = "{redis_url}"\npoll_interval_ms = 50\nbatch_timeout_secs = 0.2\n'
+        'initial_delay_ms = 10\nmax_delay_ms = 20\nlog_format = "json"\nmetrics_port = 0\n'
+    )
+
+    async def fill() -> tuple[str, str]:
+        async with Queue(queue_name, url=redis_url) as queue:
+            said = await queue.enqueue("say", args=["hello"], event_id="ev-1")
+            flaky = await queue.enqueue("flaky", event_id="ev-2")
+            return said, flaky
+
+    import asyncio
+
+    said, flaky = asyncio.run(fill())
+    # when a burst worker runs with only --config
+    result = streamq(
+        "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
+        "--config", str(config), "--burst",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    # then the handler's own line and the retry line carry queue, job, event, attempt, consumer
+    [spoken] = [x for x in lines if x["event"] == "handler_said"]
+    assert spoken["job_id"] == said
+    assert (spoken["queue"], spoken["event_id"], spoken["attempt"]) == (queue_name, "ev-1", 1)
+    assert spoken["consumer"]
+    [retry] = [x for x in lines if x["event"] == "job_retry"]
+    assert (retry["job_id"], retry["event_id"], retry["attempt"]) == (flaky, "ev-2", 1)
+    assert retry["consumer"] == spoken["consumer"]
+    assert [x["completed"] for x in lines if x["event"] == "worker_stopped"] == [2]
 
 
 def test_a_bad_app_is_one_clear_line_and_exit_2(redis_url: str) -> None:
@@ -99,7 +137,7 @@ def test_a_bad_app_is_one_clear_line_and_exit_2(redis_url: str) -> None:
 def test_invalid_settings_are_one_clear_line_and_exit_2(redis_url: str) -> None:
     result = streamq("worker", "--group", "g", "--concurrency", "0", "--url", redis_url)
     assert result.returncode == 2
-    assert "concurrency must be > 0" in result.stderr
+    assert "invalid job_queue.worker_concurrency = 0 (from flag --concurrency)" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -126,6 +126,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
             "--shutdown-grace", str(shutdown_grace),
             "--log-format", "json",
             "--log-level", "debug",
+            "--metrics-port", "0",  # workers run side by side: no shared /metrics port
         ]  # fmt: skip
         if burst:
             command.append("--burst")

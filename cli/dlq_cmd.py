@@ -1,0 +1,214 @@
+"""`streamq dlq`: list, show, requeue and purge dead letters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from streamq.errors import ConfigError
+
+from ._options import (
+    ConfigOption,
+    DebugOption,
+    JsonOption,
+    QueueFilter,
+    UrlOption,
+    load,
+    parse_duration,
+    print_json,
+    print_table,
+    with_inspector,
+)
+from ._run import run_command
+
+app = typer.Typer(help="List, show, requeue and purge dead letters.", no_args_is_help=True)
+
+ReasonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reason",
+        help="Only this reason: permanent_error, retries_exhausted, undecodable, poison.",
+    ),
+]
+ActionTypeOption = Annotated[
+    str | None, typer.Option("--action-type", help="Only jobs of this action type (task, ...).")
+]
+
+
+@app.command("list")
+def list_(
+    queue: QueueFilter = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most entries shown.")] = 100,
+    reason: ReasonOption = None,
+    action_type: ActionTypeOption = None,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Dead letters, oldest first: DLQ id, queue, job id, action, reason, attempt, error."""
+
+    def body() -> None:
+        cfg = load(config, url=(url, "--url"))
+        rows = with_inspector(
+            cfg,
+            lambda i: i.dlq_list(queue, limit=limit, reason=reason, action_type=action_type),
+        )
+        if as_json:
+            print_json(rows)
+            return
+        print_table(
+            ["dlq id", "queue", "job id", "action", "reason", "attempt", "died", "error"],
+            [
+                [
+                    d.dead_id,
+                    d.queue,
+                    d.job_id,
+                    d.action,
+                    d.reason,
+                    d.attempt,
+                    _when(d.failed_at),
+                    _short(d.error),
+                ]
+                for d in rows
+            ],
+            "no dead letters",
+        )
+
+    run_command(body, debug)
+
+
+@app.command("show")
+def show(
+    dead_id: Annotated[str, typer.Argument(help="The DLQ entry id (from dlq list).")],
+    queue: QueueFilter = None,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """One dead letter in full: reason, error, attempt, and the payload as stored."""
+
+    def body() -> None:
+        cfg = load(config, url=(url, "--url"))
+        detail = with_inspector(cfg, lambda i: i.dlq_show(dead_id, queue))
+        if as_json:
+            print_json(detail)
+            return
+        d = detail.entry
+        for key, value in (
+            ("dlq id", d.dead_id),
+            ("queue", d.queue),
+            ("job", d.job_id or "-"),
+            ("action", d.action or "-"),
+            ("reason", d.reason),
+            ("attempt", d.attempt),
+            ("died", _when(d.failed_at)),
+            ("consumer", d.consumer),
+            ("entry id", d.entry_id),
+            ("error", d.error),
+            ("payload", detail.raw),
+        ):
+            typer.echo(f"{key.ljust(9)} {'-' if value is None else value}")
+
+    run_command(body, debug)
+
+
+@app.command("requeue")
+def requeue(
+    dead_ids: Annotated[
+        list[str] | None, typer.Argument(help="DLQ entry ids (or --all).", show_default=False)
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every dead letter that matches.")] = False,
+    queue: QueueFilter = None,
+    reason: ReasonOption = None,
+    action_type: ActionTypeOption = None,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Move dead letters back into their streams, attempt reset to 1.
+
+    Give DLQ ids, or --all (narrowed by --queue, --reason, --action-type).
+    """
+
+    def body() -> int:
+        if bool(dead_ids) == all_:
+            raise ConfigError("give DLQ entry ids or --all (not both)")
+        cfg = load(config, url=(url, "--url"))
+        result = with_inspector(
+            cfg,
+            lambda i: i.dlq_requeue(
+                dead_ids or None, queue=queue, reason=reason, action_type=action_type
+            ),
+        )
+        if as_json:
+            print_json(result)
+        else:
+            per = ", ".join(f"{n} from {q}" for q, n in sorted(result.by_queue.items()))
+            typer.echo(f"requeued {result.requeued}" + (f" ({per})" if per else ""))
+            if result.missing:
+                typer.echo(f"not in any DLQ: {' '.join(result.missing)}", err=True)
+        return 1 if result.missing else 0
+
+    run_command(body, debug)
+
+
+@app.command("purge")
+def purge(
+    dead_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="DLQ entry ids (default: every match).", show_default=False),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option("--older-than", help="Only those that died longer ago: 90s, 15m, 12h, 7d."),
+    ] = None,
+    queue: QueueFilter = None,
+    reason: ReasonOption = None,
+    action_type: ActionTypeOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete them.")] = False,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Delete dead letters for good (needs --yes)."""
+
+    def body() -> int:
+        age = parse_duration(older_than, "--older-than") if older_than is not None else None
+        if not yes:
+            raise ConfigError("dlq purge deletes dead letters for good; add --yes to confirm")
+        cfg = load(config, url=(url, "--url"))
+        result = with_inspector(
+            cfg,
+            lambda i: i.dlq_purge(
+                dead_ids or None,
+                queue=queue,
+                older_than_s=age,
+                reason=reason,
+                action_type=action_type,
+            ),
+        )
+        if as_json:
+            print_json(result)
+        else:
+            per = ", ".join(f"{n} from {q}" for q, n in sorted(result.by_queue.items()))
+            typer.echo(f"purged {result.purged}" + (f" ({per})" if per else ""))
+            if result.missing:
+                typer.echo(f"not in any DLQ: {' '.join(result.missing)}", err=True)
+        return 1 if result.missing else 0
+
+    run_command(body, debug)
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def _short(text: str, width: int = 60) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width else line[: width - 1] + "…"

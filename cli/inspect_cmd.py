@@ -1,0 +1,184 @@
+"""`streamq inspect`: queues, pending entries, one job, consumers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from ._options import (
+    ConfigOption,
+    DebugOption,
+    JsonOption,
+    QueueFilter,
+    UrlOption,
+    human_ms,
+    load,
+    print_json,
+    print_table,
+    with_inspector,
+)
+from ._run import run_command
+
+app = typer.Typer(help="Look at queues, pending entries, jobs and consumers.", no_args_is_help=True)
+
+
+@app.command("queues")
+def queues(
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age."""
+
+    def body() -> None:
+        cfg = load(config, url=(url, "--url"))
+        rows = with_inspector(cfg, lambda i: i.queues())
+        if as_json:
+            print_json(rows)
+            return
+        print_table(
+            ["queue", "ready", "pending", "delayed", "dlq", "consumers", "oldest pending"],
+            [
+                [
+                    q.name,
+                    q.ready,
+                    q.pending,
+                    q.delayed,
+                    q.dlq,
+                    q.consumers,
+                    human_ms(q.oldest_pending_age_ms),
+                ]
+                for q in rows
+            ],
+            "no queues",
+        )
+
+    run_command(body, debug)
+
+
+@app.command("pending")
+def pending(
+    queue: QueueFilter = None,
+    consumer: Annotated[
+        str | None, typer.Option("--consumer", help="Only entries this consumer holds.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most entries shown.")] = 100,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Delivered, unacknowledged entries: entry id, job id, action, consumer, idle, deliveries."""
+
+    def body() -> None:
+        cfg = load(config, url=(url, "--url"))
+        rows = with_inspector(cfg, lambda i: i.pending(queue, consumer=consumer, limit=limit))
+        if as_json:
+            print_json(rows)
+            return
+        print_table(
+            ["queue", "entry id", "job id", "action", "consumer", "idle", "deliveries"],
+            [
+                [
+                    p.queue,
+                    p.entry_id,
+                    p.job_id,
+                    p.action,
+                    p.consumer,
+                    human_ms(p.idle_ms),
+                    p.deliveries,
+                ]
+                for p in rows
+            ],
+            "nothing pending",
+        )
+
+    run_command(body, debug)
+
+
+@app.command("job")
+def job(
+    job_id: Annotated[str, typer.Argument(help="The job id.")],
+    queue: QueueFilter = None,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Where a job is (ready, pending, delayed, dead, finished) and its status and payload."""
+
+    def body() -> None:
+        cfg = load(config, url=(url, "--url"))
+        info = with_inspector(cfg, lambda i: i.job(job_id, queue))
+        if as_json:
+            print_json(info)
+            return
+        lines = [("job", info.job_id), ("queue", info.queue), ("location", info.location)]
+        if info.status is not None:
+            lines += [
+                ("state", info.status.state.value),
+                ("attempt", str(info.status.attempt)),
+                ("last error", info.status.last_error or "-"),
+                ("updated", _when(info.status.updated_at)),
+            ]
+        if info.entry_id:
+            lines.append(("entry id", info.entry_id))
+        if info.consumer:
+            lines += [("consumer", info.consumer), ("deliveries", str(info.deliveries))]
+        if info.due_at is not None:
+            lines.append(("due at", _when(info.due_at)))
+        if info.dead is not None:
+            lines += [("dead reason", info.dead.reason), ("dead id", info.dead.dead_id)]
+            lines.append(("error", info.dead.error))
+        if info.job is not None:
+            lines.append(("action", info.job.task_name or info.job.action_type))
+            lines.append(("max attempts", str(info.job.max_attempts)))
+        width = max(len(k) for k, _ in lines)
+        for key, value in lines:
+            typer.echo(f"{key.ljust(width)}  {value}")
+
+    run_command(body, debug)
+
+
+@app.command("consumers")
+def consumers(
+    queue: QueueFilter = None,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Consumers of each queue's group: pending entries, idle time, and whether alive."""
+
+    def body() -> None:
+        cfg = load(config, url=(url, "--url"))
+        rows = with_inspector(cfg, lambda i: i.consumers(queue))
+        if as_json:
+            print_json(rows)
+            return
+        print_table(
+            ["queue", "consumer", "pending", "idle", "alive", "holder"],
+            [
+                [
+                    c.queue,
+                    c.name,
+                    c.pending,
+                    human_ms(c.idle_ms),
+                    "yes" if c.alive else "no",
+                    c.holder,
+                ]
+                for c in rows
+            ],
+            "no consumers",
+        )
+
+    run_command(body, debug)
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")

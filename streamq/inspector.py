@@ -1,0 +1,264 @@
+"""`Inspector`: the read and repair operations behind `streamq inspect` and `streamq dlq`.
+
+Queues are discovered with `SCAN` for their keys (`<prefix>:{<queue>}:stream`, `:delayed`,
+`:dlq`); nothing registers them. Reads go straight to Redis; repairs reuse the queue's own
+operations (`requeue_dead`, `purge_dead`), so the DLQ scripts stay the only writers of a move.
+Every method returns the msgspec records of `streamq.inspection`. The class is assembled like
+`Queue`: `InspectorBase` (client, discovery, paging), `DeadLetterInspection` (the DLQ) and the
+queue, pending, consumer and job reads here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._inspector_base import dead_letter_row, decode_payload, entry_ms, glob_escape
+from .dead_letter_inspection import DeadLetterInspection
+from .errors import ConfigError, NotFound, map_redis_errors
+from .inspection import (
+    ConsumerInfo,
+    DeadLetterInfo,
+    JobInfo,
+    PendingEntry,
+    QueueInfo,
+    decoded,
+    job_label,
+)
+from .keys import Keys
+from .producer import status_from_hash
+from .records import as_str
+
+__all__ = ["Inspector"]
+
+
+class Inspector(DeadLetterInspection):
+    """Read and repair queues: sizes, pending entries, consumers, jobs and dead letters.
+
+    Args:
+        url: Redis URL, used when `redis` is not given.
+        redis: An existing async client (made with `command_client`); not closed by `close()`.
+        prefix: Key namespace of the queues.
+        scan_limit: Most stream or DLQ entries one lookup reads through (`job`, filtered DLQ
+            operations), so a huge backlog cannot make an inspection unbounded.
+
+    Example:
+        >>> async with Inspector("redis://localhost:6379") as inspector:
+        ...     for q in await inspector.queues():
+        ...         print(q.name, q.ready, q.pending, q.dlq)
+    """
+
+    async def queues(self) -> list[QueueInfo]:
+        """Sizes, consumers and the oldest pending age of every queue."""
+        return [await self._queue_info(name) for name in await self.queue_names()]
+
+    async def queue(self, name: str) -> QueueInfo:
+        """Sizes, consumers and the oldest pending age of one queue.
+
+        Raises:
+            NotFound: when the queue has no keys.
+        """
+        await self._existing(name)
+        return await self._queue_info(name)
+
+    async def _queue_info(self, name: str) -> QueueInfo:
+        queue = await self._queue(name)
+        counts = await queue.counts()
+        groups = await self._groups(queue)
+        consumers = sum(int(g["consumers"]) for g in groups)
+        oldest: int | None = None
+        if counts.pending and groups:
+            with map_redis_errors():
+                summary: Any = await self.redis.xpending(queue.keys.stream, queue.group)
+            if summary.get("min"):
+                oldest = max(await self._now_ms() - entry_ms(as_str(summary["min"])), 0)
+        return QueueInfo(
+            name=name,
+            group=queue.group if groups else None,
+            ready=counts.ready,
+            pending=counts.pending,
+            delayed=counts.delayed,
+            dlq=counts.dlq,
+            dlq_dropped=counts.dlq_dropped,
+            consumers=consumers,
+            oldest_pending_age_ms=oldest,
+        )
+
+    # -- pending entries and consumers ----------------------------------------------------------
+
+    async def pending(
+        self, queue: str | None = None, *, consumer: str | None = None, limit: int = 100
+    ) -> list[PendingEntry]:
+        """Delivered, unacknowledged entries, oldest first per queue.
+
+        Args:
+            queue: One queue, or every queue.
+            consumer: Only the entries this consumer holds.
+            limit: Most entries returned in all.
+
+        Raises:
+            NotFound: for an unknown queue.
+        """
+        if limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {limit}")
+        entries: list[PendingEntry] = []
+        for name in await self._names(queue):
+            if len(entries) >= limit:
+                break
+            q = await self._queue(name)
+            if not await self._groups(q):
+                continue
+            with map_redis_errors():
+                rows: Any = await self.redis.xpending_range(
+                    q.keys.stream,
+                    q.group,
+                    min="-",
+                    max="+",
+                    count=limit - len(entries),
+                    consumername=consumer,
+                )
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for row in rows:
+                        entry_id = as_str(row["message_id"])
+                        pipe.xrange(q.keys.stream, min=entry_id, max=entry_id)
+                    found: list[Any] = await pipe.execute()
+            for row, entry in zip(rows, found, strict=True):
+                fields: dict[bytes, bytes] = entry[0][1] if entry else {}
+                entries.append(
+                    PendingEntry(
+                        queue=name,
+                        entry_id=as_str(row["message_id"]),
+                        job_id=fields.get(b"id", b"").decode(errors="replace"),
+                        action=_label(fields.get(b"job")),
+                        consumer=as_str(row["consumer"]),
+                        idle_ms=int(row["time_since_delivered"]),
+                        deliveries=int(row["times_delivered"]),
+                    )
+                )
+        return entries
+
+    async def consumers(self, queue: str | None = None) -> list[ConsumerInfo]:
+        """The consumers of each queue's group, with what they hold and whether they are alive.
+
+        Raises:
+            NotFound: for an unknown queue.
+        """
+        result: list[ConsumerInfo] = []
+        for name in await self._names(queue):
+            q = await self._queue(name)
+            if not await self._groups(q):
+                continue
+            with map_redis_errors():
+                rows: Any = await self.redis.xinfo_consumers(q.keys.stream, q.group)
+                names = [as_str(r["name"]) for r in rows]
+                holders: list[Any] = (
+                    await self.redis.mget([q.keys.consumer(n) for n in names]) if names else []
+                )
+            for row, cname, holder in zip(rows, names, holders, strict=True):
+                result.append(
+                    ConsumerInfo(
+                        queue=name,
+                        group=q.group,
+                        name=cname,
+                        pending=int(row["pending"]),
+                        idle_ms=int(row["idle"]),
+                        alive=holder is not None,
+                        holder=as_str(holder) if holder is not None else None,
+                    )
+                )
+        return result
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def job(self, job_id: str, queue: str | None = None) -> JobInfo:
+        """Find a job: its status, and whether it is ready, pending, delayed, dead or finished.
+
+        Without `queue`, the queue is found from the job's status hash, else by looking
+        through every queue (up to `scan_limit` entries of each stream and DLQ).
+
+        Raises:
+            NotFound: when no queue knows the job (or its status expired after it finished).
+        """
+        if not job_id:
+            raise ConfigError("job id must be non-empty")
+        if queue is not None:
+            names = await self._names(queue)
+        else:
+            names = await self._queues_with_status(job_id) or await self.queue_names()
+        for name in names:
+            info = await self._job_in(name, job_id)
+            if info is not None:
+                return info
+        where = f"queue {queue!r}" if queue is not None else "any queue"
+        raise NotFound(f"job {job_id!r} not found in {where} (unknown, or finished and expired)")
+
+    async def _queues_with_status(self, job_id: str) -> list[str]:
+        keys = Keys("x", self.prefix)
+        head = glob_escape(keys.tag.removesuffix("{x}"))
+        pattern = f"{head}{{*}}:job:{glob_escape(job_id)}"
+        names: list[str] = []
+        with map_redis_errors():
+            async for key in self.redis.scan_iter(match=pattern, count=1000):
+                text = as_str(key)
+                names.append(text[text.index("{") + 1 : text.rindex("}")])
+        return sorted(set(names))
+
+    async def _job_in(self, name: str, job_id: str) -> JobInfo | None:
+        q = await self._queue(name)
+        with map_redis_errors():
+            raw_status: Any = await self.redis.hgetall(q.keys.status(job_id))
+            due: Any = await self.redis.zscore(q.keys.delayed, job_id)
+            payload: Any = await self.redis.hget(q.keys.delayed_jobs, job_id) if due else None
+        status = status_from_hash(job_id, raw_status)
+        if due is not None:
+            return JobInfo(
+                job_id=job_id,
+                queue=name,
+                location="delayed",
+                status=status,
+                due_at=int(due),
+                job=decode_payload(payload),
+            )
+        entry = await self._find_in_stream(q.keys.stream, job_id)
+        if entry is not None:
+            entry_id, fields = entry
+            owner: Any = []
+            if await self._groups(q):
+                with map_redis_errors():
+                    owner = await self.redis.xpending_range(
+                        q.keys.stream, q.group, min=entry_id, max=entry_id, count=1
+                    )
+            return JobInfo(
+                job_id=job_id,
+                queue=name,
+                location="pending" if owner else "ready",
+                status=status,
+                entry_id=entry_id,
+                consumer=as_str(owner[0]["consumer"]) if owner else None,
+                deliveries=int(owner[0]["times_delivered"]) if owner else None,
+                job=decode_payload(fields.get(b"job")),
+            )
+        dead = await self._find_in_stream(q.keys.dlq, job_id)
+        if dead is not None:
+            row = dead_letter_row(dead)
+            return JobInfo(
+                job_id=job_id,
+                queue=name,
+                location="dead",
+                status=status,
+                dead=DeadLetterInfo.of(name, row),
+                job=decoded(row),
+            )
+        if status is not None:
+            return JobInfo(job_id=job_id, queue=name, location="finished", status=status)
+        return None
+
+    async def _find_in_stream(self, key: str, job_id: str) -> tuple[str, dict[bytes, bytes]] | None:
+        wanted = job_id.encode()
+        async for entry_id, fields in self._entries(key):
+            if fields.get(b"id") == wanted:
+                return entry_id, fields
+        return None
+
+
+def _label(raw: bytes | None) -> str:
+    return job_label(decode_payload(raw))
