@@ -12,29 +12,29 @@ reported in the summary's `errors`, never silently.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
-import tomllib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import redis.asyncio as aredis
 import structlog
 
 from ..backoff import backoff_delay_ms
-from ..errors import ConditionError, ConfigError, PermanentError, Retry
+from ..errors import ConditionError, PermanentError, Retry
 from ..event import Event
 from ..job import Job, JobState
 from ..producer import JobDefaults
 from ..queue import Queue
-from .definitions import FailurePolicy, Observer, load_observers, parse_observers
+from .definitions import FailurePolicy, Observer
 from .matcher import Matcher
 from .runtime import ActionRuntime
-from .settings import load_action_settings
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -326,40 +326,41 @@ class ObserverExecutor:
             summary.dead_lettered += 1
 
 
-def _document(config: Mapping[str, Any] | str | Path) -> tuple[Mapping[str, Any], str]:
+def _config(
+    config: Config | Mapping[str, Any] | str | Path, env: Mapping[str, str] | None
+) -> Config:
+    # Imported here: streamq.config validates observer tables, so it imports this package.
+    from ..config import Config, load_config
+
+    if isinstance(config, Config):
+        return config
     if isinstance(config, str | Path):
-        try:
-            with open(config, "rb") as f:
-                return tomllib.load(f), str(config)
-        except OSError as exc:
-            raise ConfigError(f"cannot read {config}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config}: invalid TOML: {exc}") from None
-    return config, "<config>"
+        return load_config(config, env=env)
+    return load_config(document=config, env=env)
 
 
 class ExecutorFactory:
-    """Builds executors from a configuration document (a TOML file or its parsed mapping).
+    """Builds executors from the configuration: a `streamq.config.Config`, a TOML file, or a
+    parsed document.
 
-    It reads `[observers.<name>]` (see `parse_observers`), `[actions]` (see
-    `load_action_settings`, with `STREAMQ_ACTIONS_*` overrides) and `[job_queue] url`
-    (overridden by `STREAMQ_JOB_QUEUE_URL`).
+    Everything goes through `streamq.config.load_config`, so it is validated like a worker's
+    configuration: `[observers.<name>]` (see `parse_observers`), `[actions]` (with
+    `STREAMQ_ACTIONS_*` overrides) and `[job_queue]` (url, TLS, retry defaults; with
+    `STREAMQ_JOB_QUEUE_*` overrides).
     """
 
     @staticmethod
-    def observers(config: Mapping[str, Any] | str | Path) -> list[Observer]:
-        """The observers of a configuration document.
+    def observers(config: Config | Mapping[str, Any] | str | Path) -> list[Observer]:
+        """The observers of a configuration.
 
         Raises:
-            ConfigError: when the document or an observer is invalid.
+            ConfigError: when the configuration or an observer is invalid.
         """
-        if isinstance(config, str | Path):
-            return load_observers(config)
-        return parse_observers(config.get("observers", {}), "<config>")
+        return _config(config, None).observer_list
 
     @staticmethod
     def build_with_queue(
-        config: Mapping[str, Any] | str | Path,
+        config: Config | Mapping[str, Any] | str | Path,
         *,
         queue: str = DEFAULT_QUEUE,
         redis: aredis.Redis | None = None,
@@ -370,35 +371,34 @@ class ExecutorFactory:
         """Build a `QueuedObserverExecutor` enqueueing to `queue` (default `observers`).
 
         Args:
-            config: A TOML file path or a parsed document.
+            config: A loaded `Config`, a TOML file path or a parsed document.
             queue: The queue name; workers serve it with `streamq worker --group <queue>`.
-            redis: An existing client (else one is made from `[job_queue] url`).
-            defaults: Job defaults and retention of the queue.
+            redis: An existing client (else one is made from `[job_queue]`).
+            defaults: Job defaults and retention of the queue (else `[job_queue]`'s).
             env: The environment for overrides (default `os.environ`).
             dedupe: See `QueuedObserverExecutor`.
 
         Raises:
             ConfigError: when the configuration is invalid.
         """
-        document, source = _document(config)
-        observers = parse_observers(document.get("observers", {}), source)
-        env = os.environ if env is None else env
-        job_queue = document.get("job_queue", {})
-        url = env.get("STREAMQ_JOB_QUEUE_URL") or job_queue.get("url") or "redis://localhost:6379"
-        return QueuedObserverExecutor(
-            observers, Queue(queue, url=url, redis=redis, defaults=defaults), dedupe=dedupe
+        loaded = _config(config, env)
+        jq = loaded.job_queue
+        q = Queue(
+            queue,
+            url=jq.connection_url(),
+            redis=redis,
+            defaults=defaults or jq.job_defaults(),
         )
+        return QueuedObserverExecutor(loaded.observer_list, q, dedupe=dedupe)
 
     @staticmethod
     def build(
-        config: Mapping[str, Any] | str | Path, *, env: Mapping[str, str] | None = None
+        config: Config | Mapping[str, Any] | str | Path, *, env: Mapping[str, str] | None = None
     ) -> ObserverExecutor:
         """Build an inline `ObserverExecutor` with a runtime from `[actions]`.
 
         Raises:
             ConfigError: when the configuration is invalid.
         """
-        document, source = _document(config)
-        observers = parse_observers(document.get("observers", {}), source)
-        settings = load_action_settings(document.get("actions", {}), env=env, source=source)
-        return ObserverExecutor(observers, ActionRuntime(settings, env=env))
+        loaded = _config(config, env)
+        return ObserverExecutor(loaded.observer_list, ActionRuntime(loaded.actions, env=env))
