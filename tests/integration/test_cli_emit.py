@@ -127,7 +127,8 @@ def test_emit_refuses_a_bad_event_with_one_line_and_exit_2(
     result = run("emit", '{"id": 1}', "--config", str(config_file), "--queue", queue_name)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert len(lines) == 1
+    assert "Traceback" not in result.stderr
     assert "not valid EntityEvent JSON" in lines[0]
 
 
@@ -136,7 +137,8 @@ def test_config_check_validates_observers_and_names_the_field(run: Any, tmp_path
     path.write_text(CONFIG.replace("total > 100", "total >> 100"))
     result = run("config", "check", "--config", str(path))
     assert result.exit_code == 2
-    assert "big_order" in result.stderr and "condition" in result.stderr
+    assert "big_order" in result.stderr
+    assert "condition" in result.stderr
     assert "Traceback" not in result.stderr
 
 

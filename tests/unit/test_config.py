@@ -138,7 +138,7 @@ def test_missing_and_malformed_files_are_clear(tmp_path: Path) -> None:
 def test_observers_and_actions_tables_are_validated_at_load(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        '[actions]\nsmtp_port = 2525\n'
+        "[actions]\nsmtp_port = 2525\n"
         '[observers.new_order]\nevent_type = "INSERT"\nentity = "Order"\n'
         '[[observers.new_order.actions]]\ntype = "log"\nmessage_template = "hi"\n',
     )
