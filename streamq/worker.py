@@ -339,6 +339,10 @@ class Worker:
 
     # -- fetching -------------------------------------------------------------------------------
 
+    def _busy_entry_ids(self, queue: Queue) -> set[str]:
+        """Entries of `queue` this worker is running or has finished and not yet acked."""
+        return set(self._running[queue.name]) | self._ackers[queue.name].unsettled()
+
     async def _fetch_loop(self, queue: Queue) -> None:
         backoff = ReconnectBackoff()
         failing = False  # log an outage once, not once per reconnect attempt
@@ -358,11 +362,15 @@ class Worker:
             got: list[Delivery] = []
             try:
                 if own_after is not None:
+                    # Entries running or finished-but-unacked when the read starts are still
+                    # pending under our name; they may settle while it is in flight, so take
+                    # the snapshot before it as well as after, or a job could run again.
+                    busy = self._busy_entry_ids(queue)
                     got = await queue.read_own_pending(self.consumer, after=own_after, count=slots)
                     if got:
                         own_after = got[-1].entry_id
-                        running = self._running[queue.name]
-                        got = [d for d in got if d.entry_id not in running]
+                        busy |= self._busy_entry_ids(queue)
+                        got = [d for d in got if d.entry_id not in busy]
                         self.stats.recovered += len(got)
                         _log.info("recovered_own_pending", queue=queue.name, count=len(got))
                     else:
