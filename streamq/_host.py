@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .queue import Delivery, Queue
 from .stats import WorkerStats
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 
 class WorkerHost(Protocol):
@@ -15,6 +18,7 @@ class WorkerHost(Protocol):
     consumer: str
     holder: str
     stats: WorkerStats
+    metrics: Metrics | None
 
     def running_entry_ids(self, queue: Queue) -> list[str]:
         """Entry ids of `queue` this worker is running now."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import redis.asyncio as aredis
 import redis.exceptions as rx
@@ -17,6 +17,9 @@ from .keys import Keys
 from .producer import JobDefaults, ProducerBase
 from .records import as_str
 from .scripts import Scripts
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["QueueBase"]
 
@@ -35,6 +38,7 @@ class QueueBase(ProducerBase):
         prefix: Key namespace.
         defaults: Job defaults and retention settings.
         clock: Time source for due times; the server's clock by default.
+        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
     """
 
     def __init__(
@@ -47,8 +51,10 @@ class QueueBase(ProducerBase):
         prefix: str = "streamq",
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = name
+        self.metrics = metrics
         self.keys = Keys(name, prefix)
         self.group = group or name
         self.defaults = defaults or JobDefaults()

@@ -15,7 +15,7 @@ import contextvars
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -30,11 +30,15 @@ from .errors import (
     UnknownTask,
 )
 from .job import Job, TaskAction
+from .metrics.recorder import action_label
 from .observers.runtime import ActionRuntime
 from .queue import Delivery, Queue
 from .registry import Task, TaskRegistry, _current_job
 from .settings import WorkerSettings
 from .stats import WorkerStats
+
+if TYPE_CHECKING:
+    from .metrics.recorder import Metrics
 
 __all__ = ["MAX_ERROR_CHARS", "JobRunner", "Run"]
 
@@ -72,6 +76,7 @@ class JobRunner:
         on_retry: Told the delay of each scheduled retry (to wake the promoter in time).
         is_stopping: Whether the worker is shutting down (settling writes stop retrying).
         actions: Runs observer actions (webhook, slack, email, log); the worker owns it.
+        metrics: Where outcomes are recorded for Prometheus (None: not recorded).
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class JobRunner:
         on_retry: Callable[[float], None],
         is_stopping: Callable[[], bool],
         actions: ActionRuntime,
+        metrics: Metrics | None = None,
     ) -> None:
         self.consumer = consumer
         self.registry = registry
@@ -96,6 +102,7 @@ class JobRunner:
         self._on_retry = on_retry
         self._is_stopping = is_stopping
         self.actions = actions
+        self.metrics = metrics
 
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
@@ -147,6 +154,7 @@ class JobRunner:
         )
         # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the handler in a second task.
         deadline = asyncio.timeout(timeout)
+        started = time.perf_counter()
         try:
             async with deadline:
                 await body()
@@ -158,12 +166,17 @@ class JobRunner:
         except TimeoutError as exc:
             if deadline.expired():
                 self.stats.timeouts += 1
-                await self._fail(queue, run, job, f"timeout after {timeout:g}s", None)
+                await self._fail(
+                    queue, run, job, f"timeout after {timeout:g}s", None, timed_out=True
+                )
             else:  # the handler's own TimeoutError (a client's), not the job's timeout
                 await self._fail(queue, run, job, _describe(exc), None)
         except Exception as exc:
             await self._fail(queue, run, job, _describe(exc), None)
         else:
+            if self.metrics is not None:
+                elapsed = time.perf_counter() - started
+                self.metrics.executed(queue.name, action_label(job.action), elapsed)
             self._submit_ack(queue, d)
             return
         finally:
@@ -192,7 +205,14 @@ class JobRunner:
             )
 
     async def _fail(
-        self, queue: Queue, run: Run, job: Job, error: str, delay_ms: int | None
+        self,
+        queue: Queue,
+        run: Run,
+        job: Job,
+        error: str,
+        delay_ms: int | None,
+        *,
+        timed_out: bool = False,
     ) -> None:
         outcome = await self._write(
             lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
@@ -201,6 +221,8 @@ class JobRunner:
             self._not_owner(queue, run)
         elif outcome.retried:
             self.stats.retried += 1
+            if self.metrics is not None:
+                self.metrics.retried(queue.name, action_label(job.action))
             self._on_retry(outcome.delay_ms / 1000)
             _log.warning(
                 "job_retry",
@@ -216,7 +238,7 @@ class JobRunner:
             self.stats.gone += 1
         else:
             assert outcome.reason is not None
-            self._record_dead(queue, run, outcome.reason, job, error)
+            self._record_dead(queue, run, outcome.reason, job, error, timed_out=timed_out)
 
     async def _dead(
         self, queue: Queue, run: Run, reason: DeadReason, job: Job | None, error: str
@@ -238,9 +260,22 @@ class JobRunner:
             self._not_owner(queue, run)
 
     def _record_dead(
-        self, queue: Queue, run: Run, reason: str, job: Job | None, error: str
+        self,
+        queue: Queue,
+        run: Run,
+        reason: str,
+        job: Job | None,
+        error: str,
+        *,
+        timed_out: bool = False,
     ) -> None:
         self.stats.dead(reason)
+        if self.metrics is not None:
+            # A job whose last allowed attempt timed out is counted as `timeout`, not as
+            # `retries_exhausted` (its DLQ entry says retries_exhausted).
+            exhausted = timed_out and reason == DeadReason.RETRIES_EXHAUSTED
+            action = action_label(job.action) if job else None
+            self.metrics.failed(queue.name, action, "timeout" if exhausted else reason)
         _log.error(
             "job_dead_lettered",
             queue=queue.name,

@@ -36,6 +36,7 @@ class Queue(ConsumerOps, DeadLetterOps):
         prefix: Key namespace.
         defaults: Job defaults and retention settings.
         clock: Time source for due times; the server's clock by default.
+        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
 
     Example:
         >>> queue = Queue("emails", url="redis://localhost:6379")
@@ -96,7 +97,9 @@ class Queue(ConsumerOps, DeadLetterOps):
         )
         delay_ms, run_at_ms = due_args(delay_s, run_at)
         keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
-        job_id, _ = await self.scripts.enqueue(keys, argv)
+        job_id, added = await self.scripts.enqueue(keys, argv)
+        if added and self.metrics is not None:
+            self.metrics.queued(self.name)
         return job_id
 
     async def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
@@ -122,7 +125,10 @@ class Queue(ConsumerOps, DeadLetterOps):
                     for keys, argv in calls:
                         await self.scripts.enqueue_in(pipe, keys, argv)
                     replies = await pipe.execute()
-            ids.extend(job_id for reply in replies for job_id, _ in parse_enqueue_batch(reply))
+            results = [r for reply in replies for r in parse_enqueue_batch(reply)]
+            ids.extend(job_id for job_id, _ in results)
+            if self.metrics is not None:
+                self.metrics.queued(self.name, sum(1 for _, added in results if added))
         return ids
 
     async def get_status(self, job_id: str) -> JobStatus | None:

@@ -64,6 +64,8 @@ class Reclaimer(Periodic):
                 self._host.unreserve(slots - len(fresh))
                 if fresh:
                     self._host.stats.reclaimed += len(fresh)
+                    if self._host.metrics is not None:
+                        self._host.metrics.reclaimed(queue.name, len(fresh))
                     _log.info("reclaimed", queue=queue.name, count=len(fresh))
                     self._host.dispatch(fresh)
                 if deleted:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
 import msgspec
 
 from .errors import ConfigError
 
 __all__ = ["WorkerSettings"]
+
+# The same rule as `streamq.metrics.names.check_prefix` (settings must not import prometheus).
+_METRIC_PREFIX: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,8 +32,9 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         shutdown_grace_s: How long in-flight jobs may run on after SIGTERM.
         consumer_idle_s: Consumers idle this long with nothing pending are removed.
         strict: Refuse to start unless the server's `maxmemory-policy` is `noeviction`.
-        metrics_port: Port of the Prometheus `/metrics` endpoint; `None` serves none.
-        metrics_prefix: Prefix of every metric name.
+        metrics_port: Port of the Prometheus `/metrics` endpoint; `None` serves none. Used by
+            the CLI (`streamq.metrics.setup_worker_metrics`); the `Worker` opens no port.
+        metrics_prefix: Prefix of every metric name (`fraiseql_observer`: the seed's names).
     """
 
     concurrency: int = 10
@@ -59,5 +66,9 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(f"{field} must be > 0, got {value!r}")
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigError(f"metrics_port must be 1-65535, got {self.metrics_port!r}")
+        if not _METRIC_PREFIX.match(self.metrics_prefix):
+            raise ConfigError(
+                f"metrics_prefix must match [a-zA-Z_:][a-zA-Z0-9_:]*, got {self.metrics_prefix!r}"
+            )
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -19,6 +19,9 @@ from .job import Backoff, Job, JobStatus
 from .keys import Keys
 from .producer import JobDefaults, ProducerBase, due_args, status_from_hash
 from .scripts import load_sources, parse_enqueue, parse_enqueue_batch
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["SyncQueue"]
 
@@ -34,6 +37,7 @@ class SyncQueue(ProducerBase):
         prefix: Key namespace.
         defaults: Job defaults and retention, as for `Queue`.
         clock: Time source for due times (the server's clock by default).
+        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
 
     Example:
         >>> queue = SyncQueue("emails", url="redis://localhost:6379")
@@ -49,8 +53,10 @@ class SyncQueue(ProducerBase):
         prefix: str = "streamq",
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = name
+        self.metrics = metrics
         self.keys = Keys(name, prefix)
         self.defaults = defaults or JobDefaults()
         self.clock: Clock = clock or RedisClock()
@@ -102,7 +108,10 @@ class SyncQueue(ProducerBase):
         keys, argv = self._enqueue_args(job, *due_args(delay_s, run_at))
         with map_redis_errors():
             reply = self._enqueue(keys=keys, args=argv)
-        return parse_enqueue(reply)[0]
+        job_id, added = parse_enqueue(reply)
+        if added and self.metrics is not None:
+            self.metrics.queued(self.name)
+        return job_id
 
     def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
         """Enqueue many jobs: 250 per script call, 1,000 per round trip (see `Queue`)."""
@@ -113,7 +122,10 @@ class SyncQueue(ProducerBase):
                 for keys, argv in calls:
                     self._enqueue(keys=keys, args=argv, client=pipe)
                 replies = pipe.execute()
-            ids.extend(job_id for reply in replies for job_id, _ in parse_enqueue_batch(reply))
+            results = [r for reply in replies for r in parse_enqueue_batch(reply)]
+            ids.extend(job_id for job_id, _ in results)
+            if self.metrics is not None:
+                self.metrics.queued(self.name, sum(1 for _, added in results if added))
         return ids
 
     def get_status(self, job_id: str) -> JobStatus | None:

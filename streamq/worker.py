@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aredis
 import structlog
@@ -37,6 +38,9 @@ from .scheduler import Promoter
 from .settings import WorkerSettings
 from .stats import WorkerStats
 
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
 __all__ = ["Worker"]
 
 _log = structlog.get_logger("streamq.worker")
@@ -59,6 +63,8 @@ class Worker:
         prefix: Key namespace.
         action_settings: How observer actions (webhook, slack, email, log jobs) run: the SSRF
             allow-list, HTTP and SMTP settings (default `ActionSettings()`).
+        metrics: Where outcomes are recorded for Prometheus (`streamq.metrics.Metrics`);
+            None turns recording off.
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -80,9 +86,11 @@ class Worker:
         burst: bool = False,
         prefix: str = "streamq",
         action_settings: ActionSettings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
+        self.metrics = metrics
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None
@@ -211,6 +219,7 @@ class Worker:
             on_retry=self.promoter.due_in,
             is_stopping=lambda: self._stopping,
             actions=self.actions,
+            metrics=self.metrics,
         )
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
         for queue in self.queues:

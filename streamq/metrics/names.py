@@ -1,0 +1,168 @@
+"""The catalogue of streamq's metrics: one place names, types, labels and help text live.
+
+The recorder, the Redis collector, the dashboard, the alert rules and the README's table are all
+built from `CATALOGUE`, so a name cannot drift between the code and what reads it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Final, NamedTuple
+
+from ..errors import ConfigError
+
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_PREFIX",
+    "DURATION_BUCKETS",
+    "ERROR_TYPES",
+    "SEED_PREFIX",
+    "MetricKind",
+    "MetricSpec",
+    "check_prefix",
+    "exported_names",
+    "metric",
+]
+
+#: The default prefix; `fraiseql_observer` reproduces the seed's names exactly.
+DEFAULT_PREFIX: Final = "streamq"
+SEED_PREFIX: Final = "fraiseql_observer"
+
+#: The seed's histogram buckets, 1 ms to 5 min.
+DURATION_BUCKETS: Final = (0.001, 0.01, 0.1, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+#: `error_type` values of `job_failed_total`: why a job failed for good.
+ERROR_TYPES: Final = ("permanent_error", "retries_exhausted", "timeout", "poison", "undecodable")
+
+_PREFIX: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+class MetricKind(enum.StrEnum):
+    """Prometheus metric types streamq exports."""
+
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+    GAUGE = "gauge"
+
+
+class MetricSpec(NamedTuple):
+    """One metric: its name without the prefix, type, labels, help, and who produces it.
+
+    Attributes:
+        suffix: The name after `<prefix>_` (counters include `_total`, as exported).
+        kind: counter, histogram or gauge.
+        labels: Label names, in order.
+        help: The HELP text.
+        from_redis: Read from Redis at scrape time (the same value from every worker) rather
+            than recorded by the process that did the work.
+        seed: One of the seed's seven job metrics.
+    """
+
+    suffix: str
+    kind: MetricKind
+    labels: tuple[str, ...]
+    help: str
+    from_redis: bool = False
+    seed: bool = False
+
+    def name(self, prefix: str) -> str:
+        """The full metric name under `prefix`."""
+        return f"{prefix}_{self.suffix}"
+
+
+_Q = ("queue",)
+CATALOGUE: Final = (
+    # -- recorded by the process that did the work (counters survive child restarts) ----------
+    MetricSpec(
+        "job_queued_total", MetricKind.COUNTER, _Q, "Jobs enqueued (new, not deduplicated)",
+        seed=True,
+    ),
+    MetricSpec(
+        "job_executed_total", MetricKind.COUNTER, (*_Q, "action_type"),
+        "Job executions that succeeded", seed=True,
+    ),
+    MetricSpec(
+        "job_duration_seconds", MetricKind.HISTOGRAM, (*_Q, "action_type"),
+        "Duration of successful job executions in seconds", seed=True,
+    ),
+    MetricSpec(
+        "job_failed_total", MetricKind.COUNTER, (*_Q, "action_type", "error_type"),
+        "Jobs that failed for good and went to the dead-letter queue, by why", seed=True,
+    ),
+    MetricSpec(
+        "job_retry_attempts_total", MetricKind.COUNTER, (*_Q, "action_type"),
+        "Failed attempts scheduled for another try", seed=True,
+    ),
+    MetricSpec(
+        "job_reclaimed_total", MetricKind.COUNTER, _Q,
+        "Entries taken over from consumers idle longer than the claim timeout",
+    ),
+    # -- read from Redis at scrape time --------------------------------------------------------
+    MetricSpec(
+        "job_queue_depth", MetricKind.GAUGE, _Q, "Jobs in the stream not yet delivered",
+        from_redis=True, seed=True,
+    ),
+    MetricSpec(
+        "job_dlq_items", MetricKind.GAUGE, _Q, "Entries in the dead-letter queue",
+        from_redis=True, seed=True,
+    ),
+    MetricSpec(
+        "job_pending", MetricKind.GAUGE, _Q, "Entries delivered to a consumer and not yet acked",
+        from_redis=True,
+    ),
+    MetricSpec(
+        "job_delayed", MetricKind.GAUGE, _Q, "Scheduled retries and delayed jobs not yet due",
+        from_redis=True,
+    ),
+    MetricSpec(
+        "job_oldest_pending_age_seconds", MetricKind.GAUGE, _Q,
+        "Longest time a pending entry has gone without its lease being renewed (XPENDING idle)",
+        from_redis=True,
+    ),
+    MetricSpec(
+        "live_consumers", MetricKind.GAUGE, _Q,
+        "Consumers of the queue's group whose liveness key exists (running workers)",
+        from_redis=True,
+    ),
+    MetricSpec(
+        "metrics_scrape_error", MetricKind.GAUGE, (),
+        "1 when this scrape could not read the queue gauges from Redis, else 0",
+        from_redis=True,
+    ),
+)  # fmt: skip
+
+_BY_SUFFIX: Final = {spec.suffix: spec for spec in CATALOGUE}
+
+
+def metric(suffix: str) -> MetricSpec:
+    """The catalogue entry named `suffix` (e.g. `job_queue_depth`).
+
+    Raises:
+        KeyError: for a name that is not in the catalogue.
+    """
+    return _BY_SUFFIX[suffix]
+
+
+def check_prefix(prefix: str) -> str:
+    """Return `prefix` if it is a valid metric-name prefix.
+
+    Raises:
+        ConfigError: when it is not (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+    """
+    if not _PREFIX.match(prefix):
+        raise ConfigError(f"metrics prefix must match [a-zA-Z_:][a-zA-Z0-9_:]*, got {prefix!r}")
+    return prefix
+
+
+def exported_names(prefix: str = DEFAULT_PREFIX) -> frozenset[str]:
+    """Every sample name the exporter can emit under `prefix` (with histogram series)."""
+    check_prefix(prefix)
+    names: set[str] = set()
+    for spec in CATALOGUE:
+        name = spec.name(prefix)
+        if spec.kind is MetricKind.HISTOGRAM:
+            names.update({f"{name}_bucket", f"{name}_sum", f"{name}_count"})
+        else:
+            names.add(name)
+    return frozenset(names)

@@ -1,0 +1,149 @@
+"""`Metrics`: what a worker (and a producer) records as it goes, with label children cached."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
+
+from ..errors import ConfigError
+from .names import DEFAULT_PREFIX, DURATION_BUCKETS, check_prefix, metric
+
+__all__ = ["MULTIPROC_ENV", "Metrics", "action_label", "multiprocess_mode"]
+
+#: prometheus-client's multiprocess directory variable: set, every process writes its values
+#: to files there and one exporter sums them.
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+#: Label of entries whose action is unknown because they were never decoded (poison,
+#: undecodable): the seed's label for failures without a job.
+UNKNOWN_ACTION: Final = "unknown"
+
+_tags: dict[type, str] = {}
+
+
+def action_label(action: object) -> str:
+    """The `action_type` label of an action: its msgspec tag (`task`, `webhook`, ...).
+
+    Read from the struct's `__struct_config__.tag`, so every action of the tagged union gets
+    its label without a table to keep up to date; cached per class.
+    """
+    cls = type(action)
+    label = _tags.get(cls)
+    if label is None:
+        tag = getattr(getattr(cls, "__struct_config__", None), "tag", None)
+        label = str(tag) if tag is not None else str(getattr(action, "action_type", UNKNOWN_ACTION))
+        _tags[cls] = label
+    return label
+
+
+def multiprocess_mode() -> bool:
+    """Whether this process records into a multiprocess directory.
+
+    Raises:
+        ConfigError: when `PROMETHEUS_MULTIPROC_DIR` is set but prometheus-client was imported
+            before it was (it chooses its storage at import): the process would keep its values
+            to itself and the exporter would under-report without a word.
+    """
+    active = bool(getattr(values.ValueClass, "_multiprocess", False))
+    wanted = bool(os.environ.get(MULTIPROC_ENV))
+    if wanted and not active:
+        raise ConfigError(
+            f"{MULTIPROC_ENV} was set after prometheus_client was imported; set it in the "
+            "environment the process starts with"
+        )
+    return active
+
+
+class Metrics:
+    """The counters and the duration histogram of the jobs this process handles.
+
+    Every metric carries a `queue` label (a worker may serve several queues; the label set stays
+    the same whatever the deployment, so dashboards and multiprocess sums never mix shapes).
+    Label children are cached: recording is a dict lookup and an increment.
+
+    In multiprocess mode (`PROMETHEUS_MULTIPROC_DIR` in the environment the process started
+    with) values go to this process's files in that directory and the metrics are registered
+    nowhere; an exporter sums the files (`serve_metrics(multiprocess_dir=...)`). Otherwise they
+    are registered in `registry` (a new private one by default).
+
+    Args:
+        prefix: Metric-name prefix (`fraiseql_observer` gives the seed's names).
+        registry: Where to register the metrics outside multiprocess mode.
+
+    Raises:
+        ConfigError: for an invalid prefix, or a multiprocess directory set too late.
+    """
+
+    def __init__(
+        self, prefix: str = DEFAULT_PREFIX, *, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.prefix = check_prefix(prefix)
+        self.multiprocess = multiprocess_mode()
+        self.registry: CollectorRegistry | None = (
+            None if self.multiprocess else (registry or CollectorRegistry())
+        )
+        reg = self.registry
+
+        def make(cls: Any, suffix: str, **extra: Any) -> Any:
+            spec = metric(suffix)
+            return cls(spec.name(prefix), spec.help, list(spec.labels), registry=reg, **extra)
+
+        self._queued = make(Counter, "job_queued_total")
+        self._executed = make(Counter, "job_executed_total")
+        self._duration = make(Histogram, "job_duration_seconds", buckets=DURATION_BUCKETS)
+        self._failed = make(Counter, "job_failed_total")
+        self._retries = make(Counter, "job_retry_attempts_total")
+        self._reclaimed = make(Counter, "job_reclaimed_total")
+        self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._by_error: dict[tuple[str, str, str], Any] = {}
+        self._by_queue: dict[str, tuple[Any, Any]] = {}
+
+    def _action(self, queue: str, action_type: str) -> tuple[Any, Any, Any]:
+        key = (queue, action_type)
+        found = self._by_action.get(key)
+        if found is None:
+            found = (
+                self._executed.labels(queue, action_type),
+                self._duration.labels(queue, action_type),
+                self._retries.labels(queue, action_type),
+            )
+            self._by_action[key] = found
+        return found
+
+    def _queue(self, queue: str) -> tuple[Any, Any]:
+        found = self._by_queue.get(queue)
+        if found is None:
+            found = (self._queued.labels(queue), self._reclaimed.labels(queue))
+            self._by_queue[queue] = found
+        return found
+
+    def queued(self, queue: str, count: int = 1) -> None:
+        """Count jobs newly enqueued to `queue`."""
+        if count:
+            self._queue(queue)[0].inc(count)
+
+    def executed(self, queue: str, action_type: str, seconds: float) -> None:
+        """Count a successful execution and observe its duration."""
+        executed, duration, _ = self._action(queue, action_type)
+        executed.inc()
+        duration.observe(seconds)
+
+    def retried(self, queue: str, action_type: str) -> None:
+        """Count a failed attempt that was scheduled for another try."""
+        self._action(queue, action_type)[2].inc()
+
+    def failed(self, queue: str, action_type: str | None, error_type: str) -> None:
+        """Count a job that failed for good (`error_type` is one of `ERROR_TYPES`)."""
+        key = (queue, action_type or UNKNOWN_ACTION, error_type)
+        child = self._by_error.get(key)
+        if child is None:
+            child = self._failed.labels(*key)
+            self._by_error[key] = child
+        child.inc()
+
+    def reclaimed(self, queue: str, count: int) -> None:
+        """Count entries taken over from idle consumers."""
+        if count:
+            self._queue(queue)[1].inc(count)
