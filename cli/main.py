@@ -14,13 +14,20 @@ import typer
 from streamq.connection import redact_url
 from streamq.errors import ConfigError, DecodeFailure
 from streamq.event import decode_event
+from streamq.metrics import (
+    child_exited,
+    prepare_multiprocess_dir,
+    remove_multiprocess_dir,
+    serve_metrics,
+    setup_worker_metrics,
+)
 from streamq.observers.executor import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.observers.executor import ExecutorFactory, QueuedExecutionSummary
 from streamq.queue import Queue
 from streamq.registry import TaskRegistry, load_registry
 from streamq.worker import Worker
 
-from . import config_cmd, dlq_cmd, inspect_cmd
+from . import config_cmd, dlq_cmd, inspect_cmd, metrics_cmd
 from ._options import ConfigOption, DebugOption, JsonOption, UrlOption, load, print_json
 from ._run import configure_logging, run_command
 from .supervisor import Supervisor, child_argv
@@ -44,6 +51,7 @@ LogFormat = Annotated[str | None, typer.Option("--log-format", help="auto, json 
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(metrics_cmd.app, name="metrics")
 
 
 @app.command()
@@ -92,6 +100,12 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Port of /metrics (0 = off).")
     ] = None,
+    metrics_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-prefix", help="Metric name prefix (fraiseql_observer: the seed's)."
+        ),
+    ] = None,
     strict: Annotated[
         bool | None,
         typer.Option("--strict/--no-strict", help="Refuse to start unless noeviction."),
@@ -119,6 +133,7 @@ def worker(
             max_deliveries=(max_deliveries, "--max-deliveries"),
             shutdown_grace_secs=(shutdown_grace, "--shutdown-grace"),
             metrics_port=(metrics_port, "--metrics-port"),
+            metrics_prefix=(metrics_prefix, "--metrics-prefix"),
             strict=(strict, "--strict"),
             log_level=(log_level, "--log-level"),
             log_format=(log_format, "--log-format"),
@@ -127,7 +142,7 @@ def worker(
         if processes < 1:
             raise ConfigError(f"--processes must be >= 1, got {processes}")
         if processes > 1:
-            return _supervise(processes, jq.metrics_port)
+            return _supervise(processes, jq.metrics_port, jq.metrics_prefix, jq.connection_url())
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
         if not registry and group != DEFAULT_OBSERVER_QUEUE:
             structlog.get_logger("streamq.cli").warning(
@@ -135,12 +150,22 @@ def worker(
                 hint="pass --app package.module:registry; task jobs without a handler are "
                 "dead-lettered as unknown tasks",
             )
+        settings = jq.worker_settings()
+        # In a --processes child (PROMETHEUS_MULTIPROC_DIR set, --metrics-port 0) this records
+        # into the supervisor's directory; alone, it serves its own /metrics.
+        metrics, server = setup_worker_metrics(
+            settings.metrics_port,
+            queues=queue or [group],
+            group=group,
+            url=jq.connection_url(),
+            prefix=settings.metrics_prefix,
+        )
         w = Worker(
             registry,
             queues=queue or [group],
             group=group,
             url=jq.connection_url(),
-            settings=jq.worker_settings(),
+            settings=settings,
             defaults=jq.job_defaults(),
             consumer=consumer,
             slot=slot,
@@ -148,11 +173,16 @@ def worker(
             # Observer actions (webhook, slack, email, log) run with no user code; their
             # settings come from [actions] and STREAMQ_ACTIONS_*.
             action_settings=cfg.actions,
+            metrics=metrics,
         )
-        asyncio.run(w.run())
+        try:
+            asyncio.run(w.run())
+        finally:
+            if server is not None:
+                server.close()
         return 0
 
-    def _supervise(count: int, port: int) -> int:
+    def _supervise(count: int, port: int, prefix: str, redis_url: str) -> int:
         def argv_for(i: int) -> list[str]:
             args = ["worker", "--group", group, "--slot", str(i)]
             for q in queue or []:
@@ -165,8 +195,8 @@ def worker(
                 ("--block", block), ("--shutdown-grace", shutdown_grace),
                 ("--log-level", log_level), ("--log-format", log_format),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
-                # One /metrics port per child: port, port + 1, ...
-                ("--metrics-port", port + i if port else None),
+                # Children record into the supervisor's multiprocess directory; it serves /metrics.
+                ("--metrics-port", 0), ("--metrics-prefix", metrics_prefix),
             ]  # fmt: skip
             for flag, value in given:
                 if value is not None:
@@ -179,7 +209,32 @@ def worker(
                 args.append("--debug")
             return child_argv(__package__ or "cli", args)
 
-        return Supervisor(argv_for, count, burst=burst).run()
+        if not port:
+            return Supervisor(argv_for, count, burst=burst).run()
+        # One endpoint for all children: they write their counters to files in one directory
+        # (inherited through the environment), summed here; a reaped child's files are folded.
+        directory = prepare_multiprocess_dir()
+        try:
+            server = serve_metrics(
+                port,
+                queues=queue or [group],
+                group=group,
+                url=redis_url,
+                prefix=prefix,
+                multiprocess_dir=directory,
+            )
+            try:
+                supervisor = Supervisor(
+                    argv_for,
+                    count,
+                    burst=burst,
+                    on_exit=lambda pid: child_exited(pid, directory),
+                )
+                return supervisor.run()
+            finally:
+                server.close()
+        finally:
+            remove_multiprocess_dir(directory)
 
     run_command(body, debug)
 

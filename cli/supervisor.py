@@ -49,6 +49,7 @@ class Supervisor:
         processes: How many children.
         burst: Children exit 0 once drained; those are not restarted.
         poll_s: How often children are checked.
+        on_exit: Called with the pid of each child once it has exited (metrics bookkeeping).
     """
 
     def __init__(
@@ -58,10 +59,12 @@ class Supervisor:
         *,
         burst: bool = False,
         poll_s: float = 0.2,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.children = [_Child(slot, list(argv_for(slot))) for slot in range(processes)]
         self.burst = burst
         self.poll_s = poll_s
+        self.on_exit = on_exit
         self._stop = threading.Event()
         self._signal: int | None = None
 
@@ -98,6 +101,10 @@ class Supervisor:
         child.started = time.monotonic()
         _log.info("worker_process_started", slot=child.slot, pid=child.process.pid)
 
+    def _reaped(self, process: subprocess.Popen[bytes]) -> None:
+        if self.on_exit is not None:
+            self.on_exit(process.pid)
+
     def _check(self) -> int:
         now = time.monotonic()
         for child in self.children:
@@ -111,6 +118,7 @@ class Supervisor:
             code = child.process.poll()
             if code is None:
                 continue
+            self._reaped(child.process)
             child.process = None
             if code == 0 and self.burst:
                 child.done = True
@@ -143,6 +151,7 @@ class Supervisor:
                     process.send_signal(forward)
         for process in live:
             process.wait()
+            self._reaped(process)
         if live:
             _log.info("worker_processes_stopped", count=len(live))
 

@@ -14,6 +14,8 @@ import pytest
 from streamq import Queue
 
 REPO = Path(__file__).resolve().parents[2]
+#: Workers started by these tests serve no /metrics: the default port (9090) is shared.
+NO_METRICS = ("--metrics-port", "0")
 
 
 def streamq(
@@ -128,34 +130,40 @@ def test_worker_log_lines_carry_the_job_and_settings_come_from_the_config_file(
 
 
 def test_a_bad_app_is_one_clear_line_and_exit_2(redis_url: str) -> None:
-    result = streamq("worker", "--group", "g", "--app", "no.such.module:tasks", "--url", redis_url)
+    result = streamq(
+        "worker", "--group", "g", "--app", "no.such.module:tasks", "--url", redis_url, *NO_METRICS
+    )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("streamq: error: cannot import 'no.such.module'")
     assert "Traceback" not in result.stderr
 
 
 def test_invalid_settings_are_one_clear_line_and_exit_2(redis_url: str) -> None:
-    result = streamq("worker", "--group", "g", "--concurrency", "0", "--url", redis_url)
+    result = streamq(
+        "worker", "--group", "g", "--concurrency", "0", "--url", redis_url, *NO_METRICS
+    )
     assert result.returncode == 2
     assert "invalid job_queue.worker_concurrency = 0 (from flag --concurrency)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_unreachable_redis_is_one_clear_line_and_exit_1() -> None:
-    result = streamq("worker", "--group", "g", "--url", "redis://127.0.0.1:1")
+    result = streamq("worker", "--group", "g", "--url", "redis://127.0.0.1:1", *NO_METRICS)
     assert result.returncode == 1
     assert "streamq: error: Redis unavailable" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_malformed_url_is_refused_with_exit_2() -> None:
-    result = streamq("worker", "--group", "g", "--url", "http://nope")
+    result = streamq("worker", "--group", "g", "--url", "http://nope", *NO_METRICS)
     assert result.returncode == 2
     assert "must start with redis://, rediss:// or unix://" in result.stderr
 
 
 def test_debug_shows_the_traceback() -> None:
-    result = streamq("worker", "--group", "g", "--url", "redis://127.0.0.1:1", "--debug")
+    result = streamq(
+        "worker", "--group", "g", "--url", "redis://127.0.0.1:1", "--debug", *NO_METRICS
+    )
     assert result.returncode != 0
     assert "Traceback" in result.stderr
 
