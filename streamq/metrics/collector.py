@@ -106,7 +106,7 @@ class QueueCollector(Collector):
         try:
             with self._lock:
                 rows = self._read()
-        except (rx.RedisError, OSError) as exc:
+        except Exception as exc:  # a scrape reports the failure; it never fails itself
             failed = 1.0
             _log.warning("metrics_scrape_failed", error=str(exc) or type(exc).__name__)
         else:

@@ -183,6 +183,7 @@ def setup_worker_metrics(
     if not port and not multiprocess:
         return None, None
     metrics = Metrics(prefix)
+    metrics.prepare(queues)
     if not port:
         return metrics, None
     server = serve_metrics(

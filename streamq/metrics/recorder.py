@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
@@ -118,6 +119,12 @@ class Metrics:
             found = (self._queued.labels(queue), self._reclaimed.labels(queue))
             self._by_queue[queue] = found
         return found
+
+    def prepare(self, queues: Iterable[str]) -> None:
+        """Export the per-queue counters at 0 before anything happens, so `rate()` and
+        `increase()` see the first increment (label sets with an action appear on first use)."""
+        for queue in queues:
+            self._queue(queue)
 
     def queued(self, queue: str, count: int = 1) -> None:
         """Count jobs newly enqueued to `queue`."""

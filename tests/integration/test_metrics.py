@@ -1,0 +1,211 @@
+"""Metrics of an in-process worker and producer, and the queue gauges read from a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis
+import redis.asyncio
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamq import (
+    Backoff,
+    ConfigError,
+    JobDefaults,
+    Queue,
+    SyncQueue,
+    Worker,
+    WorkerSettings,
+)
+from streamq.metrics import Metrics, QueueCollector, serve_metrics
+from tests.integration.tasks_app import LEDGER_URL_ENV, close_ledger_clients, tasks
+
+
+@pytest.fixture
+def ledger_env(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv(LEDGER_URL_ENV, redis_url)
+    yield
+    close_ledger_clients()
+
+
+@pytest_asyncio.fixture
+async def queue(redis_url: str, queue_name: str) -> AsyncIterator[Queue]:
+    defaults = JobDefaults(backoff=Backoff(initial_delay_ms=20, max_delay_ms=200))
+    async with Queue(queue_name, url=redis_url, defaults=defaults) as q:
+        await q.ensure_group()
+        yield q
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    found = registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def gauges(collector: QueueCollector) -> dict[tuple[str, str], float]:
+    """(metric, queue) → value of one scrape of the collector."""
+    out = {}
+    for family in collector.collect():
+        for sample in family.samples:
+            out[(sample.name, sample.labels.get("queue", ""))] = sample.value
+    return out
+
+
+async def test_a_worker_records_each_outcome_once(
+    queue: Queue, redis_url: str, queue_name: str, aredis: redis.asyncio.Redis, ledger_env: None
+) -> None:
+    # Given successes, jobs failing once then succeeding, permanent failures, a job whose only
+    # attempt times out, an undecodable entry, and two entries left by a dead consumer
+    n, m, k = 7, 4, 3
+    for i in range(n):
+        await queue.enqueue("ok", args=[i])
+    for _ in range(m):
+        await queue.enqueue("fail_times", args=[1])
+    for _ in range(k):
+        await queue.enqueue("permanent")
+    await queue.enqueue("sleep", args=[5.0], timeout_s=0.2, max_attempts=1)
+    await aredis.xadd(queue.keys.stream, {"job": b"not json"})
+    await aredis.xreadgroup(queue.group, "dead-one", {queue.keys.stream: ">"}, count=2)
+
+    # When a worker with metrics drains the queue
+    registry = CollectorRegistry()
+    metrics = Metrics("streamq", registry=registry)
+    settings = WorkerSettings(
+        concurrency=8, block_s=0.3, poll_interval_ms=50, claim_timeout_s=1.0, job_timeout_s=10
+    )
+    worker = Worker(
+        tasks, queues=[queue_name], url=redis_url, settings=settings, burst=True, metrics=metrics
+    )
+    await asyncio.wait_for(worker.run(), 60)
+
+    # Then every counter says what happened, exactly
+    q = {"queue": queue_name}
+    task = {**q, "action_type": "task"}
+    assert value(registry, "streamq_job_executed_total", **task) == n + m
+    assert value(registry, "streamq_job_duration_seconds_count", **task) == n + m
+    assert value(registry, "streamq_job_retry_attempts_total", **task) == m
+    failed = "streamq_job_failed_total"
+    assert value(registry, failed, **task, error_type="permanent_error") == k
+    assert value(registry, failed, **task, error_type="timeout") == 1
+    assert value(registry, failed, **q, action_type="unknown", error_type="undecodable") == 1
+    assert value(registry, failed, **task, error_type="retries_exhausted") == 0
+    assert value(registry, "streamq_job_reclaimed_total", **q) == 2
+    assert worker.stats.reclaimed == 2
+    # (the worker enqueued nothing itself)
+    assert value(registry, "streamq_job_queued_total", **q) == 0
+
+
+async def test_producers_count_the_jobs_they_add(redis_url: str, queue_name: str) -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics("shop", registry=registry)
+    async with Queue(queue_name, url=redis_url, metrics=metrics) as queue:
+        await queue.enqueue("ok", idempotency_key="once")
+        await queue.enqueue("ok", idempotency_key="once")  # a duplicate adds nothing
+        await queue.enqueue_many([queue.new_job("ok") for _ in range(5)])
+    with SyncQueue(queue_name, url=redis_url, metrics=metrics) as sync:
+        sync.enqueue("ok")
+        sync.enqueue_many([sync.new_job("ok") for _ in range(2)])
+    assert value(registry, "shop_job_queued_total", queue=queue_name) == 1 + 5 + 1 + 2
+
+
+async def test_the_collector_reports_what_redis_holds(
+    queue: Queue, sredis: redis.Redis, redis_url: str, queue_name: str
+) -> None:
+    # Given 6 ready jobs, 3 of them delivered to "c1" (alive) and 1 to "c2" (dead), 2 delayed
+    # jobs and one dead letter
+    for i in range(6):
+        await queue.enqueue("ok", args=[i])
+    await queue.enqueue("ok", delay_s=3600)
+    await queue.enqueue("ok", delay_s=3600)
+    got = await queue.dequeue("c1", 3, 0.1)
+    await queue.dequeue("c2", 1, 0.1)
+    await queue.redis.set(queue.keys.consumer("c1"), "host:1", px=60_000)
+    await queue.dead_letter("c1", got[0], reason="permanent_error", error="boom")
+    collector = QueueCollector([queue_name], url=redis_url, prefix="streamq")
+    try:
+        # When it is scraped after the entries have been idle a while
+        await asyncio.sleep(0.3)
+        first = gauges(collector)
+        # Then each gauge equals what Redis reports
+        pending: Any = sredis.xpending(queue.keys.stream, queue_name)
+        assert first[("streamq_job_pending", queue_name)] == pending["pending"] == 3
+        depth = sredis.xlen(queue.keys.stream) - pending["pending"]
+        assert first[("streamq_job_queue_depth", queue_name)] == depth == 2
+        assert first[("streamq_job_delayed", queue_name)] == sredis.zcard(queue.keys.delayed) == 2
+        assert first[("streamq_job_dlq_items", queue_name)] == sredis.xlen(queue.keys.dlq) == 1
+        assert first[("streamq_live_consumers", queue_name)] == 1
+        rows: Any = sredis.xpending_range(queue.keys.stream, queue_name, "-", "+", 100)
+        oldest = max(r["time_since_delivered"] for r in rows) / 1000
+        assert 0.3 <= first[("streamq_job_oldest_pending_age_seconds", queue_name)] <= oldest
+        assert first[("streamq_metrics_scrape_error", "")] == 0
+
+        # And a scrape that knows the consumers is one round trip
+        calls = []
+        pipeline = collector.client.pipeline
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            return pipeline(*args, **kwargs)
+
+        collector.client.pipeline = counting  # type: ignore[method-assign]
+        second = gauges(collector)
+        assert len(calls) == 1
+        assert second[("streamq_live_consumers", queue_name)] == 1
+
+        # And a consumer whose liveness key expires is no longer live
+        await queue.redis.delete(queue.keys.consumer("c1"))
+        assert gauges(collector)[("streamq_live_consumers", queue_name)] == 0
+    finally:
+        collector.close()
+
+
+def test_a_queue_never_used_reports_zeros(redis_url: str, queue_name: str) -> None:
+    collector = QueueCollector([queue_name], url=redis_url)
+    try:
+        found = gauges(collector)
+    finally:
+        collector.close()
+    assert found[("streamq_metrics_scrape_error", "")] == 0
+    for name in ("job_queue_depth", "job_pending", "job_delayed", "job_dlq_items"):
+        assert found[(f"streamq_{name}", queue_name)] == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def scrape(port: int) -> dict[str, list[Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def test_an_unreachable_redis_is_a_scrape_error_not_a_failed_scrape() -> None:
+    # Given an endpoint whose Redis refuses connections
+    metrics = Metrics(registry=CollectorRegistry())
+    metrics.executed("q", "task", 0.1)
+    with serve_metrics(0, queues=["q"], url="redis://127.0.0.1:1", metrics=metrics) as server:
+        # When it is scraped
+        families = scrape(server.port)
+    # Then the scrape succeeds: the error gauge is 1, queue gauges are absent, counters remain
+    assert families["streamq_metrics_scrape_error"][0].value == 1
+    assert "streamq_job_queue_depth" not in families
+    assert any(s.value == 1 for s in families["streamq_job_executed"])
+
+
+def test_a_port_in_use_is_a_clear_config_error(redis_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot serve metrics on 0.0.0.0:{port}"):
+            serve_metrics(port, queues=["q"], url=redis_url)

@@ -1,0 +1,256 @@
+"""`/metrics` of real worker processes, scraped over HTTP and parsed with prometheus-client.
+
+One worker serving its own endpoint, and two worker processes writing to one multiprocess
+directory summed by one `streamq metrics serve` endpoint (the pieces `--processes N` uses),
+with a worker restarted in between: the sums neither split nor reset.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamq import Backoff, JobDefaults, SyncQueue
+from streamq.metrics import MULTIPROC_ENV, exported_names, prepare_multiprocess_dir
+from tests.integration.tasks_app import LEDGER_URL_ENV
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "tests.integration.tasks_app:tasks"
+N, M, K = 12, 5, 3  # successes, transient-then-success, permanent failures
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def wait_until(predicate: Callable[[], Any], *, within: float = 40.0, what: str = "") -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {within}s{': ' + what if what else ''}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def scrape(port: int) -> Samples | None:
+    """Every sample of the endpoint, or None while it does not answer yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return None
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def get(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+class Processes:
+    """Processes started by a test, with their output in files; killed at the end."""
+
+    def __init__(self, tmp_path: Path, redis_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            LEDGER_URL_ENV: redis_url,
+        }
+        self.env.pop(MULTIPROC_ENV, None)
+        self.made: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = self.tmp_path / f"process-{len(self.made) + 1}.log"
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cli", *args],
+                cwd=REPO,
+                env={**self.env, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.made.append((process, log))
+        return process
+
+    def worker(
+        self, url: str, queue: str, *, consumer: str, metrics_port: int, env: dict[str, str] | None
+    ) -> subprocess.Popen[bytes]:
+        return self.start(
+            "worker", "--group", queue, "--app", APP, "--url", url, "--consumer", consumer,
+            "--concurrency", "4", "--claim-timeout", "5", "--poll-interval-ms", "100",
+            "--block", "1", "--shutdown-grace", "2", "--log-format", "json",
+            "--metrics-port", str(metrics_port),
+            env=env,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        for process, _ in self.made:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for process, log in self.made:  # shown when a test fails
+            print(f"--- {log.name} (exit {process.returncode})")
+            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+
+
+@pytest.fixture
+def processes(tmp_path: Path, redis_url: str) -> Iterator[Processes]:
+    made = Processes(tmp_path, redis_url)
+    yield made
+    made.close()
+
+
+def enqueue_script(url: str, queue: str, *, n: int = N, m: int = M, k: int = K) -> None:
+    defaults = JobDefaults(backoff=Backoff(initial_delay_ms=20, max_delay_ms=100))
+    with SyncQueue(queue, url=url, defaults=defaults) as producer:
+        for i in range(n):
+            producer.enqueue("ok", args=[i])
+        for _ in range(m):
+            producer.enqueue("fail_times", args=[1])
+        for _ in range(k):
+            producer.enqueue("permanent")
+
+
+def counters(samples: Samples, queue: str) -> tuple[float, float, float, float]:
+    """(executed, retried, permanently failed, duration count) of task jobs on `queue`."""
+    task = {"queue": queue, "action_type": "task"}
+    return (
+        get(samples, "streamq_job_executed_total", **task),
+        get(samples, "streamq_job_retry_attempts_total", **task),
+        get(samples, "streamq_job_failed_total", **task, error_type="permanent_error"),
+        get(samples, "streamq_job_duration_seconds_count", **task),
+    )
+
+
+def settled(port: int, queue: str, expected: tuple[float, float, float, float]) -> Samples | None:
+    samples = scrape(port)
+    if samples is None:
+        return None
+    got = counters(samples, queue)
+    assert all(g <= e for g, e in zip(got, expected, strict=True)), (got, expected)
+    return samples if got == expected else None
+
+
+def assert_gauges_match_redis(samples: Samples, client: redis.Redis, queue: str) -> None:
+    stream, delayed, dlq = (
+        f"streamq:{{{queue}}}:stream",
+        f"streamq:{{{queue}}}:delayed",
+        f"streamq:{{{queue}}}:dlq",
+    )
+    pending = int(client.xpending(stream, queue)["pending"])  # type: ignore[index]
+    q = {"queue": queue}
+    assert get(samples, "streamq_job_pending", **q) == pending
+    assert get(samples, "streamq_job_queue_depth", **q) == client.xlen(stream) - pending
+    assert get(samples, "streamq_job_delayed", **q) == client.zcard(delayed)
+    assert get(samples, "streamq_job_dlq_items", **q) == client.xlen(dlq)
+    assert get(samples, "streamq_metrics_scrape_error") == 0
+
+
+def test_a_workers_endpoint_counts_a_scripted_run_exactly(
+    processes: Processes, redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    # Given a worker process serving /metrics
+    port = free_port()
+    worker = processes.worker(redis_url, queue_name, consumer="w1", metrics_port=port, env=None)
+    wait_until(lambda: scrape(port) is not None or worker.poll() is not None, what="endpoint")
+    assert worker.poll() is None
+
+    # When it runs N successes, M jobs failing once then succeeding, and K permanent failures
+    enqueue_script(redis_url, queue_name)
+
+    # Then its counters reach N + M executions, M retries and K failures, exactly
+    samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+    assert get(samples, "streamq_job_failed_total", queue=queue_name, action_type="task",
+               error_type="retries_exhausted") == 0  # fmt: skip
+
+    # And with jobs running and waiting, each gauge equals what Redis reports
+    for _ in range(6):
+        SyncQueue(queue_name, url=redis_url).enqueue("sleep", args=[30.0])
+    SyncQueue(queue_name, url=redis_url).enqueue("ok", delay_s=3600)
+    wait_until(lambda: sredis.xpending(f"streamq:{{{queue_name}}}:stream", queue_name)["pending"])
+    wait_until(
+        lambda: get(scrape(port) or {}, "streamq_job_pending", queue=queue_name) == 4,
+        what="four running jobs",
+    )
+    samples = scrape(port)
+    assert samples is not None
+    assert_gauges_match_redis(samples, sredis, queue_name)
+    q = {"queue": queue_name}
+    assert get(samples, "streamq_job_queue_depth", **q) == 2
+    assert get(samples, "streamq_job_delayed", **q) == 1
+    assert get(samples, "streamq_job_dlq_items", **q) == K
+    assert get(samples, "streamq_live_consumers", **q) == 1
+    assert 0 <= get(samples, "streamq_job_oldest_pending_age_seconds", **q) < 5
+
+    # And every name the catalogue promises is exported (the dashboard and alerts use those)
+    names = {name for name, _ in samples}
+    assert exported_names("streamq") <= names
+
+
+def test_two_worker_processes_are_summed_by_one_endpoint_across_a_restart(
+    processes: Processes, redis_url: str, queue_name: str, sredis: redis.Redis, tmp_path: Path
+) -> None:
+    # Given two worker processes writing to one multiprocess directory (no endpoint of their
+    # own), and one exporter summing that directory
+    directory = prepare_multiprocess_dir(tmp_path / "metrics")
+    os.environ.pop(MULTIPROC_ENV)  # (the test process itself does not record)
+    child_env = {MULTIPROC_ENV: str(directory)}
+    first = processes.worker(redis_url, queue_name, consumer="w1", metrics_port=0, env=child_env)
+    processes.worker(redis_url, queue_name, consumer="w2", metrics_port=0, env=child_env)
+    port = free_port()
+    exporter = processes.start(
+        "metrics", "serve", "--group", queue_name, "--url", redis_url, "--port", str(port),
+        "--multiprocess-dir", str(directory), "--log-format", "json",
+    )  # fmt: skip
+    wait_until(lambda: scrape(port) is not None or exporter.poll() is not None, what="endpoint")
+    wait_until(
+        lambda: get(scrape(port) or {}, "streamq_live_consumers", queue=queue_name) == 2,
+        what="both workers live",
+    )
+
+    # When they share a scripted run
+    enqueue_script(redis_url, queue_name)
+
+    # Then the endpoint's sums are exact (one counter file per process)
+    samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+    assert len(list(directory.glob("counter_*.db"))) == 2
+    assert_gauges_match_redis(samples, sredis, queue_name)
+
+    # When one worker is killed outright and a new process takes its place, and more jobs run
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(30)
+    processes.worker(redis_url, queue_name, consumer="w3", metrics_port=0, env=child_env)
+    wait_until(lambda: len(list(directory.glob("counter_*.db"))) == 3, what="w3's files")
+    enqueue_script(redis_url, queue_name, n=N, m=0, k=0)
+
+    # Then the sums continue from where they were: nothing reset, nothing counted twice
+    wait_until(lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)), what="counts")
+    # (the killed process's file is still there, and still counted)
