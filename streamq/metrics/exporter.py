@@ -21,6 +21,7 @@ from wsgiref.simple_server import WSGIServer
 
 import redis
 from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
@@ -37,6 +38,22 @@ __all__ = [
     "serve_metrics",
     "setup_worker_metrics",
 ]
+
+
+#: Serialises reading a multiprocess directory with folding a dead child's files into the
+#: archive files, so no scrape sees a child's counts twice or not at all.
+_directory_lock = threading.Lock()
+
+
+class _MultiProcess(MultiProcessCollector):
+    """prometheus-client's collector of a multiprocess directory, under `_directory_lock`."""
+
+    def __init__(self, registry: CollectorRegistry, path: str) -> None:
+        super().__init__(registry, path=path)  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Any]:
+        with _directory_lock:
+            return list(super().collect())  # type: ignore[no-untyped-call]
 
 
 class _Registered(Collector):
@@ -129,7 +146,7 @@ def serve_metrics(
         path = Path(multiprocess_dir)
         if not path.is_dir():
             raise ConfigError(f"metrics multiprocess directory {str(path)!r} does not exist")
-        MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
+        _MultiProcess(registry, path=str(path))
     elif metrics is not None:
         if metrics.registry is None:
             raise ConfigError(
@@ -224,13 +241,38 @@ def prepare_multiprocess_dir(path: str | os.PathLike[str] | None = None) -> Path
     return directory
 
 
-def child_exited(pid: int, directory: str | os.PathLike[str]) -> None:
+def child_exited(pid: int, directory: str | os.PathLike[str], *, fold: bool = True) -> None:
     """Tell the multiprocess bookkeeping that a child has exited (call it when reaping one).
 
-    Its counter and histogram files stay and keep counting in the sums; only live-gauge files
-    are removed (streamq records none; this keeps gauges added later correct).
+    Its counts stay in the sums. With `fold` (the default), its counter and histogram files are
+    added into `counter_archive.db` / `histogram_archive.db` and removed, so a child restarted a
+    thousand times leaves two files, not two thousand for every scrape to read. Folding is
+    serialised with scrapes served by this process: call it in the process that serves the
+    directory (the supervisor), not beside a separate exporter process.
+
+    Args:
+        pid: The exited child's process id.
+        directory: The multiprocess directory.
+        fold: Fold its files into the archive files.
     """
-    mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    path = Path(directory)
+    mark_process_dead(pid, str(path))  # type: ignore[no-untyped-call]
+    if not fold:
+        return
+    with _directory_lock:
+        for kind in ("counter", "histogram"):
+            dead = path / f"{kind}_{pid}.db"
+            if not dead.exists():
+                continue
+            archive = MmapedDict(str(path / f"{kind}_archive.db"))  # type: ignore[no-untyped-call]
+            try:
+                entries = MmapedDict.read_all_values_from_file(str(dead))  # type: ignore[no-untyped-call]
+                for key, value, *_ in entries:  # (key, value, timestamp, position)
+                    current, _ts = archive.read_value(key)  # type: ignore[no-untyped-call]
+                    archive.write_value(key, current + value, 0.0)  # type: ignore[no-untyped-call]
+            finally:
+                archive.close()  # type: ignore[no-untyped-call]
+            dead.unlink()
 
 
 def remove_multiprocess_dir(directory: str | os.PathLike[str]) -> None:

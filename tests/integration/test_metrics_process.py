@@ -1,8 +1,9 @@
 """`/metrics` of real worker processes, scraped over HTTP and parsed with prometheus-client.
 
-One worker serving its own endpoint, and two worker processes writing to one multiprocess
-directory summed by one `streamq metrics serve` endpoint (the pieces `--processes N` uses),
-with a worker restarted in between: the sums neither split nor reset.
+One worker serving its own endpoint; two worker processes writing to one multiprocess
+directory summed by one endpoint served with the library pieces a `--processes N` supervisor
+uses, with a worker killed and replaced in between (the sums neither split nor reset); and
+`streamq metrics serve` summing workers started by a process manager.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamq import Backoff, JobDefaults, SyncQueue
-from streamq.metrics import MULTIPROC_ENV, exported_names, prepare_multiprocess_dir
+from streamq.metrics import (
+    MULTIPROC_ENV,
+    child_exited,
+    exported_names,
+    prepare_multiprocess_dir,
+    serve_metrics,
+)
 from tests.integration.tasks_app import LEDGER_URL_ENV
 
 pytestmark = pytest.mark.slow
@@ -218,39 +225,71 @@ def test_a_workers_endpoint_counts_a_scripted_run_exactly(
 def test_two_worker_processes_are_summed_by_one_endpoint_across_a_restart(
     processes: Processes, redis_url: str, queue_name: str, sredis: redis.Redis, tmp_path: Path
 ) -> None:
-    # Given two worker processes writing to one multiprocess directory (no endpoint of their
-    # own), and one exporter summing that directory
+    # Given what a supervisor of `--processes 2` does with the library: a fresh multiprocess
+    # directory, two worker processes writing to it (no endpoint of their own), and one
+    # endpoint, served by the supervisor's process, summing the directory
     directory = prepare_multiprocess_dir(tmp_path / "metrics")
-    os.environ.pop(MULTIPROC_ENV)  # (the test process itself does not record)
+    os.environ.pop(MULTIPROC_ENV)  # (this test process is not a child: it only serves)
     child_env = {MULTIPROC_ENV: str(directory)}
     first = processes.worker(redis_url, queue_name, consumer="w1", metrics_port=0, env=child_env)
     processes.worker(redis_url, queue_name, consumer="w2", metrics_port=0, env=child_env)
+    with serve_metrics(
+        0, queues=[queue_name], url=redis_url, multiprocess_dir=directory, addr="127.0.0.1"
+    ) as server:
+        port = server.port
+        wait_until(
+            lambda: get(scrape(port) or {}, "streamq_live_consumers", queue=queue_name) == 2,
+            what="both workers live",
+        )
+
+        # When they share a scripted run
+        enqueue_script(redis_url, queue_name)
+
+        # Then the endpoint's sums are exact (one counter file per process)
+        samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+        assert len(list(directory.glob("counter_*.db"))) == 2
+        assert_gauges_match_redis(samples, sredis, queue_name)
+
+        # When one worker is killed outright, reaped, and a new process takes its place
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+        child_exited(first.pid, directory)
+        processes.worker(redis_url, queue_name, consumer="w3", metrics_port=0, env=child_env)
+
+        # Then its counts were folded into the archive files: the sums did not move
+        assert not (directory / f"counter_{first.pid}.db").exists()
+        assert (directory / "counter_archive.db").exists()
+        assert counters(scrape(port) or {}, queue_name) == (N + M, M, K, N + M)
+
+        # And as more jobs run, the sums continue from there: nothing reset, nothing twice
+        wait_until(lambda: len(list(directory.glob("counter_*.db"))) == 3, what="w3's files")
+        enqueue_script(redis_url, queue_name, n=N, m=0, k=0)
+        wait_until(lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)), what="counts")
+
+
+def test_streamq_metrics_serve_sums_workers_started_by_a_process_manager(
+    processes: Processes, redis_url: str, queue_name: str, sredis: redis.Redis, tmp_path: Path
+) -> None:
+    # Given workers started by a process manager with a shared PROMETHEUS_MULTIPROC_DIR and
+    # --metrics-port 0, and one `streamq metrics serve` on that directory
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    child_env = {MULTIPROC_ENV: str(directory)}
+    for name in ("w1", "w2"):
+        processes.worker(redis_url, queue_name, consumer=name, metrics_port=0, env=child_env)
     port = free_port()
     exporter = processes.start(
         "metrics", "serve", "--group", queue_name, "--url", redis_url, "--port", str(port),
-        "--multiprocess-dir", str(directory), "--log-format", "json",
+        "--log-format", "json",
+        env=child_env,  # the directory comes from the environment, as the workers' does
     )  # fmt: skip
     wait_until(lambda: scrape(port) is not None or exporter.poll() is not None, what="endpoint")
-    wait_until(
-        lambda: get(scrape(port) or {}, "streamq_live_consumers", queue=queue_name) == 2,
-        what="both workers live",
-    )
 
-    # When they share a scripted run
+    # When they run the script, then the one endpoint reports the sums exactly
     enqueue_script(redis_url, queue_name)
-
-    # Then the endpoint's sums are exact (one counter file per process)
     samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
-    assert len(list(directory.glob("counter_*.db"))) == 2
     assert_gauges_match_redis(samples, sredis, queue_name)
 
-    # When one worker is killed outright and a new process takes its place, and more jobs run
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(30)
-    processes.worker(redis_url, queue_name, consumer="w3", metrics_port=0, env=child_env)
-    wait_until(lambda: len(list(directory.glob("counter_*.db"))) == 3, what="w3's files")
-    enqueue_script(redis_url, queue_name, n=N, m=0, k=0)
-
-    # Then the sums continue from where they were: nothing reset, nothing counted twice
-    wait_until(lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)), what="counts")
-    # (the killed process's file is still there, and still counted)
+    # And SIGTERM stops the exporter cleanly
+    exporter.send_signal(signal.SIGTERM)
+    assert exporter.wait(20) == 0
