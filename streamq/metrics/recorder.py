@@ -57,6 +57,24 @@ def multiprocess_mode() -> bool:
     return active
 
 
+def _families(prefix: str, registry: CollectorRegistry | None) -> tuple[Any, ...]:
+    def make(cls: Any, suffix: str, **extra: Any) -> Any:
+        spec = metric(suffix)
+        return cls(spec.name(prefix), spec.help, list(spec.labels), registry=registry, **extra)
+
+    return (
+        make(Counter, "job_queued_total"),
+        make(Counter, "job_executed_total"),
+        make(Histogram, "job_duration_seconds", buckets=DURATION_BUCKETS),
+        make(Counter, "job_failed_total"),
+        make(Counter, "job_retry_attempts_total"),
+        make(Counter, "job_reclaimed_total"),
+    )
+
+
+_multiprocess_families: dict[str, tuple[Any, ...]] = {}
+
+
 class Metrics:
     """The counters and the duration histogram of the jobs this process handles.
 
@@ -66,8 +84,9 @@ class Metrics:
 
     In multiprocess mode (`PROMETHEUS_MULTIPROC_DIR` in the environment the process started
     with) values go to this process's files in that directory and the metrics are registered
-    nowhere; an exporter sums the files (`serve_metrics(multiprocess_dir=...)`). Otherwise they
-    are registered in `registry` (a new private one by default).
+    nowhere; an exporter sums the files (`serve_metrics(multiprocess_dir=...)`), and every
+    `Metrics` of one prefix in a process shares the same metrics. Otherwise they are registered
+    in `registry` (a new private one by default).
 
     Args:
         prefix: Metric-name prefix (`fraiseql_observer` gives the seed's names).
@@ -85,18 +104,22 @@ class Metrics:
         self.registry: CollectorRegistry | None = (
             None if self.multiprocess else (registry or CollectorRegistry())
         )
-        reg = self.registry
-
-        def make(cls: Any, suffix: str, **extra: Any) -> Any:
-            spec = metric(suffix)
-            return cls(spec.name(prefix), spec.help, list(spec.labels), registry=reg, **extra)
-
-        self._queued = make(Counter, "job_queued_total")
-        self._executed = make(Counter, "job_executed_total")
-        self._duration = make(Histogram, "job_duration_seconds", buckets=DURATION_BUCKETS)
-        self._failed = make(Counter, "job_failed_total")
-        self._retries = make(Counter, "job_retry_attempts_total")
-        self._reclaimed = make(Counter, "job_reclaimed_total")
+        if self.multiprocess:
+            # One set per prefix and process: two metric objects of one name would each keep
+            # their own value and overwrite each other's in the process's file.
+            families = _multiprocess_families.get(prefix)
+            if families is None:
+                families = _multiprocess_families[prefix] = _families(prefix, None)
+        else:
+            families = _families(prefix, self.registry)
+        (
+            self._queued,
+            self._executed,
+            self._duration,
+            self._failed,
+            self._retries,
+            self._reclaimed,
+        ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._by_error: dict[tuple[str, str, str], Any] = {}
         self._by_queue: dict[str, tuple[Any, Any]] = {}

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import msgspec
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamq import ConfigError, TaskAction, WorkerSettings
@@ -301,3 +303,31 @@ def test_promtool_accepts_composes_prometheus_config_with_the_generated_rules(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 1 rule files found" in result.stdout
+
+
+def test_a_multiprocess_directory_set_after_import_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # prometheus-client chose in-memory values when this process imported it
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="set after prometheus_client was imported"):
+        Metrics()
+
+
+def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -> None:
+    # Given a process started with a multiprocess directory, recording through two recorders
+    script = (
+        "from streamq.metrics import Metrics\n"
+        "a, b = Metrics('p'), Metrics('p')\n"
+        "a.queued('q'); b.queued('q', 2)\n"
+        "a.executed('q', 'task', 0.5); b.executed('q', 'task', 1)\n"
+    )
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(REPO), "PATH": ""}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=REPO)
+    # Then the directory holds the sum of both
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    assert registry.get_sample_value("p_job_queued_total", {"queue": "q"}) == 3
+    labels = {"queue": "q", "action_type": "task"}
+    assert registry.get_sample_value("p_job_executed_total", labels) == 2
+    assert registry.get_sample_value("p_job_duration_seconds_sum", labels) == 1.5
