@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -331,3 +333,39 @@ def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -
     labels = {"queue": "q", "action_type": "task"}
     assert registry.get_sample_value("p_job_executed_total", labels) == 2
     assert registry.get_sample_value("p_job_duration_seconds_sum", labels) == 1.5
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_cli_prints_the_dashboard_and_the_rules_for_a_prefix() -> None:
+    board = run_cli("metrics", "dashboard", "--prefix", "shop")
+    assert board.returncode == 0, board.stderr
+    assert json.loads(board.stdout) == dashboard("shop")
+    rules = run_cli("metrics", "alerts", "--prefix", "shop", "--claim-timeout", "30")
+    assert rules.returncode == 0, rules.stderr
+    assert yaml.safe_load(rules.stdout) == alert_rules("shop", claim_timeout_s=30)
+    bad = run_cli("metrics", "alerts", "--prefix", "no-dashes")
+    assert bad.returncode == 2
+    assert "prefix must match" in bad.stderr
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_with_one_line_and_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run_cli("worker", "--group", "g", "--url", "redis://127.0.0.1:1",
+                         "--metrics-port", port)  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot serve metrics on 0.0.0.0:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
