@@ -25,6 +25,7 @@ from streamq import (
     WorkerSettings,
 )
 from streamq.metrics import Metrics, QueueCollector, serve_metrics
+from tests.conftest import delete_queue_keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, close_ledger_clients, tasks
 
 
@@ -209,3 +210,74 @@ def test_a_port_in_use_is_a_clear_config_error(redis_url: str) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"cannot serve metrics on 0.0.0.0:{port}"):
             serve_metrics(port, queues=["q"], url=redis_url)
+
+
+async def test_a_worker_serving_two_queues_labels_each_outcome_with_its_queue(
+    redis_url: str, queue_name: str, sredis: redis.Redis, ledger_env: None
+) -> None:
+    # Given jobs on two queues served by one worker (one group)
+    other = queue_name + "-b"
+    try:
+        async with Queue(queue_name, url=redis_url) as a, Queue(other, url=redis_url) as b:
+            for _ in range(3):
+                await a.enqueue("ok")
+            for _ in range(5):
+                await b.enqueue("ok")
+            await b.enqueue("permanent")
+        registry = CollectorRegistry()
+        worker = Worker(
+            tasks,
+            queues=[queue_name, other],
+            group=queue_name,
+            url=redis_url,
+            settings=WorkerSettings(block_s=0.3, poll_interval_ms=50),
+            burst=True,
+            metrics=Metrics(registry=registry),
+        )
+        # When it drains them
+        await asyncio.wait_for(worker.run(), 60)
+        # Then each outcome carries the queue it came from
+        executed = "streamq_job_executed_total"
+        assert value(registry, executed, queue=queue_name, action_type="task") == 3
+        assert value(registry, executed, queue=other, action_type="task") == 5
+        assert value(registry, "streamq_job_failed_total", queue=other, action_type="task",
+                     error_type="permanent_error") == 1  # fmt: skip
+    finally:
+        delete_queue_keys(sredis, other)
+
+
+async def test_the_collector_keeps_queues_apart_in_its_one_pipeline(
+    redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    # Given two queues of one group with different consumers, live and dead, in each
+    other = queue_name + "-b"
+    try:
+        async with (
+            Queue(queue_name, url=redis_url) as a,
+            Queue(other, url=redis_url, group=queue_name) as b,
+        ):
+            for q, n, consumers in ((a, 2, ["a1", "a2"]), (b, 5, ["b1", "b2", "b3"])):
+                await q.ensure_group()
+                for i in range(n):
+                    await q.enqueue("ok", args=[i])
+                for consumer in consumers:
+                    await q.dequeue(consumer, 1, 0.1)
+            await a.redis.set(a.keys.consumer("a1"), "h:1", px=60_000)
+            for consumer in ("b1", "b3"):
+                await b.redis.set(b.keys.consumer(consumer), "h:1", px=60_000)
+        collector = QueueCollector([queue_name, other], url=redis_url)
+        try:
+            # When it is scraped twice (the second time with every consumer name known)
+            for _ in range(2):
+                found = gauges(collector)
+                # Then each queue gets its own values
+                assert found[("streamq_live_consumers", queue_name)] == 1
+                assert found[("streamq_live_consumers", other)] == 2
+                assert found[("streamq_job_pending", queue_name)] == 2
+                assert found[("streamq_job_pending", other)] == 3
+                assert found[("streamq_job_queue_depth", queue_name)] == 0
+                assert found[("streamq_job_queue_depth", other)] == 2
+        finally:
+            collector.close()
+    finally:
+        delete_queue_keys(sredis, other)
