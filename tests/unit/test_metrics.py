@@ -132,8 +132,8 @@ def test_an_invalid_prefix_is_refused(prefix: str) -> None:
 
 
 def test_worker_settings_check_the_metrics_port() -> None:
-    assert WorkerSettings().metrics_port == 9090
-    assert WorkerSettings(metrics_port=None).metrics_port is None
+    assert WorkerSettings().metrics_port is None  # the Worker class opens no port itself
+    assert WorkerSettings(metrics_port=9090).metrics_port == 9090
     with pytest.raises(ConfigError, match="metrics_port"):
         WorkerSettings(metrics_port=70000)
 
