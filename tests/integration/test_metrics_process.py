@@ -3,11 +3,13 @@
 One worker serving its own endpoint; two worker processes writing to one multiprocess
 directory summed by one endpoint served with the library pieces a `--processes N` supervisor
 uses, with a worker killed and replaced in between (the sums neither split nor reset); and
-`streamq metrics serve` summing workers started by a process manager.
+`streamq metrics serve` summing workers started by a process manager; and `streamq worker
+--processes 2` itself, with a child killed and restarted by its supervisor.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -293,3 +295,50 @@ def test_streamq_metrics_serve_sums_workers_started_by_a_process_manager(
     # And SIGTERM stops the exporter cleanly
     exporter.send_signal(signal.SIGTERM)
     assert exporter.wait(20) == 0
+
+
+def supervisor_pids(log: Path) -> list[int]:
+    """Pids of the children a supervisor reported starting, in order."""
+    pids = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "worker_process_started":
+            pids.append(int(record["pid"]))
+    return pids
+
+
+def test_processes_2_serves_one_endpoint_whose_sums_survive_a_child_restart(
+    processes: Processes, redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    # Given `streamq worker --processes 2` with one metrics port
+    port = free_port()
+    processes.start(
+        "worker", "--group", queue_name, "--app", APP, "--url", redis_url, "--processes", "2",
+        "--concurrency", "4", "--claim-timeout", "5", "--poll-interval-ms", "100", "--block", "1",
+        "--shutdown-grace", "2", "--log-format", "json", "--metrics-port", str(port),
+    )  # fmt: skip
+    log = processes.made[-1][1]
+    wait_until(
+        lambda: get(scrape(port) or {}, "streamq_live_consumers", queue=queue_name) == 2,
+        what="both children live",
+    )
+
+    # When the children share the scripted run
+    enqueue_script(redis_url, queue_name)
+
+    # Then the one endpoint reports their sums exactly, and the queue gauges
+    samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+    assert_gauges_match_redis(samples, sredis, queue_name)
+
+    # When a child is killed and the supervisor restarts it, and more jobs run
+    first = supervisor_pids(log)[0]
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: len(supervisor_pids(log)) == 3, what="the child's restart")
+    assert counters(scrape(port) or {}, queue_name) == (N + M, M, K, N + M)
+    enqueue_script(redis_url, queue_name, n=N, m=0, k=0)
+
+    # Then the sums continue from where they were
+    wait_until(lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)), what="counts")
