@@ -118,7 +118,10 @@ class Queue(ConsumerOps, DeadLetterOps):
             # One script call (up to 250 jobs, the observers' case): send it without a
             # pipeline, which costs a buffer and a second layer of reply handling.
             keys, argv = plan[0][0]
-            return [job_id for job_id, _ in await self.scripts.enqueue_batch(keys, argv)]
+            results = await self.scripts.enqueue_batch(keys, argv)
+            if self.metrics is not None:
+                self.metrics.queued(self.name, sum(1 for _, added in results if added))
+            return [job_id for job_id, _ in results]
         for calls in plan:
             with map_redis_errors():
                 async with self.redis.pipeline(transaction=False) as pipe:

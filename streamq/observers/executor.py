@@ -35,6 +35,7 @@ from .runtime import ActionRuntime
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..metrics import Metrics
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -367,6 +368,7 @@ class ExecutorFactory:
         defaults: JobDefaults | None = None,
         env: Mapping[str, str] | None = None,
         dedupe: bool = True,
+        metrics: Metrics | None = None,
     ) -> QueuedObserverExecutor:
         """Build a `QueuedObserverExecutor` enqueueing to `queue` (default `observers`).
 
@@ -377,6 +379,7 @@ class ExecutorFactory:
             defaults: Job defaults and retention of the queue (else `[job_queue]`'s).
             env: The environment for overrides (default `os.environ`).
             dedupe: See `QueuedObserverExecutor`.
+            metrics: Counts the jobs enqueued (`job_queued_total`, as the seed's executor).
 
         Raises:
             ConfigError: when the configuration is invalid.
@@ -388,6 +391,7 @@ class ExecutorFactory:
             url=jq.connection_url(),
             redis=redis,
             defaults=defaults or jq.job_defaults(),
+            metrics=metrics,
         )
         return QueuedObserverExecutor(loaded.observer_list, q, dedupe=dedupe)
 

@@ -25,8 +25,11 @@ from streamq import (
     WorkerSettings,
 )
 from streamq.metrics import Metrics, QueueCollector, serve_metrics
+from streamq.observers.executor import ExecutorFactory
+from streamq.registry import TaskRegistry
 from tests.conftest import delete_queue_keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, close_ledger_clients, tasks
+from tests.integration.test_observer_executors import observers, order
 
 
 @pytest.fixture
@@ -281,3 +284,37 @@ async def test_the_collector_keeps_queues_apart_in_its_one_pipeline(
             collector.close()
     finally:
         delete_queue_keys(sredis, other)
+
+
+async def test_observer_jobs_are_counted_by_their_action_type(
+    redis_url: str, queue_name: str
+) -> None:
+    # Given the seed's queued executor, built with metrics, enqueueing an order event that
+    # calls for a webhook (whose URL variable is missing) and a log action
+    registry = CollectorRegistry()
+    metrics = Metrics(registry=registry)
+    config = {"job_queue": {"url": redis_url}, "observers": observers()}
+    executor = ExecutorFactory.build_with_queue(config, queue=queue_name, env={}, metrics=metrics)
+    try:
+        summary = await executor.process_event(order())
+        # When a worker with no user code runs the jobs
+        worker = Worker(
+            TaskRegistry(),
+            queues=[queue_name],
+            url=redis_url,
+            settings=WorkerSettings(block_s=0.3, poll_interval_ms=50),
+            burst=True,
+            metrics=metrics,
+        )
+        await asyncio.wait_for(worker.run(), 60)
+        dead = await executor.queue.dead_letters()
+    finally:
+        await executor.close()
+    # Then the enqueue was counted, and each outcome carries its action's type
+    q = {"queue": queue_name}
+    assert summary.jobs_queued == 2
+    assert value(registry, "streamq_job_queued_total", **q) == 2
+    assert value(registry, "streamq_job_executed_total", **q, action_type="log") == 1
+    [webhook] = dead
+    assert value(registry, "streamq_job_failed_total", **q, action_type="webhook",
+                 error_type=webhook.reason) == 1  # fmt: skip
