@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..dashboard_config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
 from ..inspector import Inspector
+from ..job import Job
 from ._auth import Denied, Operator, check_origin, check_token
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
@@ -216,8 +217,7 @@ class Dashboard:
     async def _job(self, request: Request) -> Response:
         info = await self.inspector.job(request.path_params["job_id"], _param(request, "queue"))
         document: dict[str, Any] = msgspec.to_builtins(info)
-        if document.get("job") is not None:
-            document["job"] = mask_secrets(document["job"])
+        document["job"] = _job_document(info.job)
         return _json(document)
 
     async def _dlq(self, request: Request) -> Response:
@@ -234,8 +234,7 @@ class Dashboard:
             request.path_params["dead_id"], _param(request, "queue")
         )
         document: dict[str, Any] = msgspec.to_builtins(detail)
-        if document.get("job") is not None:
-            document["job"] = mask_secrets(document["job"])
+        document["job"] = _job_document(detail.job)
         document["raw"] = mask_payload(detail.raw)
         return _json(document)
 
@@ -307,6 +306,16 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _job_document(job: Job | None) -> dict[str, Any] | None:
+    """A job as JSON with every top-level field (defaults too: the page shows max_attempts),
+    its arguments' secrets masked."""
+    if job is None:
+        return None
+    document = {name: getattr(job, name) for name in job.__struct_fields__}
+    masked: dict[str, Any] = mask_secrets(msgspec.to_builtins(document))
+    return masked
 
 
 def _json(value: Any) -> Response:
