@@ -35,6 +35,12 @@ def dashboard(
             help="Allow requeue and purge (needs dashboard.token). Read-only by default.",
         ),
     ] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="auto, json or console.")
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Serve the web dashboard: queues, pending entries, jobs, consumers and the DLQ.
@@ -47,7 +53,11 @@ def dashboard(
         cfg = load_config(
             config,
             overrides={
-                "job_queue": {"url": Override(url, "--url")},
+                "job_queue": {
+                    "url": Override(url, "--url"),
+                    "log_level": Override(log_level, "--log-level"),
+                    "log_format": Override(log_format, "--log-format"),
+                },
                 "dashboard": {
                     "host": Override(host, "--host"),
                     "port": Override(port, "--port"),
