@@ -1,7 +1,8 @@
 """Recent throughput of each queue, measured from the stream's `entries-added` counter.
 
 Redis counts every entry ever added to a stream (`XINFO STREAM` → `entries-added`, Redis 7.0+).
-Sampled with the stream's length at two moments on Redis's clock, it gives two honest rates:
+Read with the stream's length at two moments on Redis's clock (`Inspector.stream_counters`),
+it gives two honest rates:
 
 * *added/s* — entries added: new jobs, due retries promoted back, requeued dead letters;
 * *done/s* — entries that left the stream: acked after success, or moved to the delay set or
@@ -14,13 +15,12 @@ watched; until two samples a second apart exist, a rate is unknown (`None`), nev
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Final
+from typing import Final
 
 import msgspec
-import redis.asyncio as aredis
 
-from ..errors import map_redis_errors
-from ..keys import Keys
+from ..inspection import StreamCounters
+from ..inspector import Inspector
 
 __all__ = ["Sampler", "Throughput"]
 
@@ -44,10 +44,7 @@ class Throughput(msgspec.Struct, frozen=True, kw_only=True):
     entries_added: int | None
 
 
-class _Sample(msgspec.Struct, frozen=True):
-    at_ms: int
-    added: int
-    length: int
+_UNKNOWN: Final = Throughput(added_per_s=None, done_per_s=None, window_s=None, entries_added=None)
 
 
 class Sampler:
@@ -55,55 +52,44 @@ class Sampler:
 
     Args:
         window_s: The span rates are measured over.
-        prefix: Key namespace of the queues.
     """
 
-    def __init__(self, window_s: float, prefix: str = "streamq") -> None:
+    def __init__(self, window_s: float) -> None:
         self.window_ms = round(window_s * 1000)
-        self.prefix = prefix
-        self._history: dict[str, deque[_Sample]] = {}
+        self._history: dict[str, deque[StreamCounters]] = {}
 
-    async def sample(self, redis: aredis.Redis, queues: list[str]) -> dict[str, Throughput]:
+    async def sample(self, inspector: Inspector, queues: list[str]) -> dict[str, Throughput]:
         """Read every queue's counters once (one round trip) and return its rates."""
-        if not queues:
-            return {}
-        with map_redis_errors():
-            async with redis.pipeline(transaction=False) as pipe:
-                for name in queues:
-                    pipe.xinfo_stream(Keys(name, self.prefix).stream)
-                pipe.time()
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-        seconds, micros = replies[-1]
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
-        return {
-            name: self._record(name, now_ms, reply)
-            for name, reply in zip(queues, replies, strict=False)
-        }
+        counters = await inspector.stream_counters(queues)
+        return {name: self.record(name, counters.get(name)) for name in queues}
 
-    def _record(self, name: str, now_ms: int, reply: Any) -> Throughput:
-        if isinstance(reply, Exception) or "entries-added" not in reply:
+    def record(self, name: str, sample: StreamCounters | None) -> Throughput:
+        """Add one reading of `name` (`None`: it has no stream) and return its rates."""
+        if sample is None or sample.entries_added is None:
             # No stream (a queue with only a DLQ or delay set), or a server without the counter.
             self._history.pop(name, None)
-            return Throughput(added_per_s=None, done_per_s=None, window_s=None, entries_added=None)
-        sample = _Sample(now_ms, int(reply["entries-added"]), int(reply["length"]))
+            return _UNKNOWN
         history = self._history.setdefault(name, deque())
-        if history and (sample.added < history[-1].added or sample.at_ms < history[-1].at_ms):
+        if history and (
+            sample.entries_added < (history[-1].entries_added or 0)
+            or sample.at_ms < history[-1].at_ms
+        ):
             history.clear()  # the stream was deleted and made again: its counter restarted
         history.append(sample)
         # Keep one sample at or before the window's start as the baseline.
-        while len(history) > 2 and history[1].at_ms <= now_ms - self.window_ms:
+        while len(history) > 2 and history[1].at_ms <= sample.at_ms - self.window_ms:
             history.popleft()
         first = history[0]
         span_ms = sample.at_ms - first.at_ms
-        if span_ms < _MIN_SPAN_MS:
+        if span_ms < _MIN_SPAN_MS or first.entries_added is None:
             return Throughput(
-                added_per_s=None, done_per_s=None, window_s=None, entries_added=sample.added
+                added_per_s=None, done_per_s=None, window_s=None, entries_added=sample.entries_added
             )
-        added = sample.added - first.added
+        added = sample.entries_added - first.entries_added
         done = added - (sample.length - first.length)
         return Throughput(
             added_per_s=round(added * 1000 / span_ms, 3),
             done_per_s=round(max(done, 0) * 1000 / span_ms, 3),
             window_s=round(span_ms / 1000, 3),
-            entries_added=sample.added,
+            entries_added=sample.entries_added,
         )

@@ -76,7 +76,7 @@ class Dashboard:
         self.url = url or "redis://localhost:6379"
         self._inspector = inspector
         self._owns_inspector = inspector is None
-        self._sampler = Sampler(self.config.throughput_window_secs, self.config.key_prefix)
+        self._sampler = Sampler(self.config.throughput_window_secs)
         self._index = (
             importlib.resources.files(__package__).joinpath("static/index.html").read_bytes()
         )
@@ -195,12 +195,12 @@ class Dashboard:
 
     async def _queues(self, request: Request) -> Response:
         infos = await self.inspector.queues()
-        rates = await self._sampler.sample(self.inspector.redis, [q.name for q in infos])
+        rates = await self._sampler.sample(self.inspector, [q.name for q in infos])
         return _json([QueueSummary(queue=q, throughput=rates[q.name]) for q in infos])
 
     async def _queue(self, request: Request) -> Response:
         info = await self.inspector.queue(request.path_params["queue"])
-        rates = await self._sampler.sample(self.inspector.redis, [info.name])
+        rates = await self._sampler.sample(self.inspector, [info.name])
         return _json(QueueSummary(queue=info, throughput=rates[info.name]))
 
     async def _pending(self, request: Request) -> Response:

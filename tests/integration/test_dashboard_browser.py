@@ -266,16 +266,24 @@ def test_an_operator_sees_the_run_and_requeues_a_dead_letter_that_then_completes
             expect(page.locator(f'tr[data-job-id="{target}"]')).to_have_count(0)
             _shot(page, artifacts, "6-dlq-after-requeue")
 
+            # The one left, in full: its reason and the payload as stored, secret masked
+            other = charges[1]
+            page.locator(f'tr[data-job-id="{other}"] td a').first.click()
+            expect(page.get_by_test_id("dead-reason")).to_have_text("permanent_error")
+            expect(page.get_by_test_id("dead-payload")).to_contain_text('"api_key": "***"')
+            expect(page.get_by_test_id("dead-payload")).not_to_contain_text(SECRET)
+            _shot(page, artifacts, "7-dead-letter")
+
             # and a worker completes it; its page says so
             workers.start()
             page.goto(f"{dashboard_url}#/jobs/{target}?queue={queue_name}")
             expect(page.get_by_test_id("job-state")).to_have_text("completed")
             expect(page.get_by_test_id("job-location")).to_have_text("finished")
-            _shot(page, artifacts, "7-job-completed")
+            _shot(page, artifacts, "8-job-completed")
 
             page.goto(dashboard_url)
             expect(row.locator("td.dlq")).to_have_text("1")
-            _shot(page, artifacts, "8-overview-after")
+            _shot(page, artifacts, "9-overview-after")
             assert errors == []
         finally:
             browser.close()

@@ -8,6 +8,7 @@ import pytest
 
 from streamq.dashboard._masking import mask_payload, mask_secrets
 from streamq.dashboard._throughput import Sampler
+from streamq.inspection import StreamCounters
 
 
 @pytest.mark.parametrize(
@@ -36,8 +37,8 @@ def test_mask_payload_masks_json_and_leaves_other_text() -> None:
     assert mask_payload("\x00not json") == "\x00not json"
 
 
-def _reply(added: int, length: int) -> dict[str, int]:
-    return {"entries-added": added, "length": length}
+def _reading(at_ms: int, added: int | None, length: int) -> StreamCounters:
+    return StreamCounters(queue="q", at_ms=at_ms, entries_added=added, length=length)
 
 
 @pytest.mark.parametrize(
@@ -60,13 +61,14 @@ def test_rates_come_from_entries_added_and_length(
     sampler = Sampler(window_s=5)
     result = None
     for at_ms, added, length in samples:
-        result = sampler._record("q", at_ms, _reply(added, length))
+        result = sampler.record("q", _reading(at_ms, added, length))
     assert result is not None
     assert (result.added_per_s, result.done_per_s, result.window_s) == expected
 
 
-def test_a_queue_without_a_stream_has_no_rate() -> None:
+def test_a_queue_without_a_stream_or_counter_has_no_rate() -> None:
     sampler = Sampler(window_s=5)
-    result = sampler._record("q", 0, Exception("no such key"))
-    assert result.added_per_s is None
-    assert result.entries_added is None
+    for reading in (None, _reading(0, None, 3), _reading(5000, None, 3)):
+        result = sampler.record("q", reading)
+        assert result.added_per_s is None
+        assert result.entries_added is None

@@ -3,7 +3,7 @@
 "use strict";
 
 const REASONS = ["permanent_error", "retries_exhausted", "undecodable", "poison"];
-const state = { info: null, timer: null, view: null, selected: new Set() };
+const state = { info: null, timer: null, flash: null, selected: new Set() };
 
 // -- helpers -------------------------------------------------------------------------------------
 
@@ -258,9 +258,10 @@ function writeActions(ids, queue) {
     if (op === "purge" && !confirm(`Delete ${ids.length} dead letter(s) for good?`)) return;
     try {
       const result = await post(`dlq/${op}`, { ids, queue });
-      message(`${op === "requeue" ? "requeued" : "purged"} ${result.requeued ?? result.purged}`,
-        "good");
-      render();
+      // The dead letter is gone from the DLQ: say so on the DLQ's page.
+      state.flash = [`${op === "requeue" ? "requeued" : "purged"} ${result.requeued ?? result.purged}`,
+        "good"];
+      location.hash = `#/dlq${query({ queue })}`;
     } catch (err) {
       message(String(err.message || err), "bad");
     }
@@ -401,6 +402,10 @@ async function render(fresh) {
     else if (name === "consumers") await consumersView(root, params);
     else await overview(root);
     if (keptText) message(...keptText);
+    if (state.flash) {
+      message(...state.flash);
+      state.flash = null;
+    }
     status("");
     document.getElementById("updated").textContent =
       `updated ${new Date().toLocaleTimeString()}`;
