@@ -13,6 +13,8 @@ directory `STREAMQ_TEST_ARTIFACTS` names). Without Chromium (`apt-get install ch
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import importlib.util
 import os
 import shutil
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
-from streamq import SyncQueue
+from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
 from streamq.keys import Keys
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
@@ -291,3 +293,122 @@ def test_an_operator_sees_the_run_and_requeues_a_dead_letter_that_then_completes
         status = q.get_status(target)
     assert status is not None
     assert status.state == "completed"
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="f" method="POST" action="{dlq}/purge" enctype="text/plain" target="sink">
+  <input name='{{"all_matching": true, "pad": "' value='"}}'>
+</form>
+<iframe name="sink"></iframe>
+<script>
+  const results = [];
+  async function attempt(name, options) {{
+    try {{
+      const r = await fetch("{dlq}/" + name, Object.assign({{method: "POST"}}, options));
+      results.push(name + ":" + r.type + ":" + r.status);
+    }} catch (e) {{
+      results.push(name + ":blocked");
+    }}
+  }}
+  (async () => {{
+    // a simple request: no preflight, the browser's cached credentials go along
+    await attempt("purge", {{mode: "no-cors", credentials: "include",
+      headers: {{"Content-Type": "text/plain"}}, body: '{{"all_matching": true}}'}});
+    // a JSON request with the token needs a preflight, which the dashboard never grants
+    await attempt("requeue", {{headers: {{"Content-Type": "application/json",
+      "Authorization": "Bearer {token}"}}, body: '{{"all_matching": true}}'}});
+    document.getElementById("f").submit();
+    document.title = "done " + results.join(" ");
+  }})();
+</script></body></html>"""
+
+
+@pytest.fixture
+def evil_site(dashboard_url: str) -> Iterator[str]:
+    """A page on another site (localhost, not 127.0.0.1) that tries to write to the dashboard."""
+    import http.server
+
+    page = EVIL_PAGE.format(dlq=f"{dashboard_url}api/dlq", token=TOKEN).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+async def _dead_letters(url: str, queue: str, n: int) -> None:
+    async with Queue(queue, url=url) as q:
+        for i in range(n):
+            await q.enqueue("charge", args=[i], kwargs={"api_key": SECRET})
+        for delivery in await q.dequeue("c1", n, 1.0):
+            await q.dead_letter("c1", delivery, reason="permanent_error", error="bug #42")
+
+
+def test_a_page_on_another_site_cannot_write_even_with_the_operators_credentials(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, evil_site: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    # Given two dead letters, and an operator whose browser sends the token on its own
+    # (ambient credentials, as basic auth cached by a browser or a proxy would be)
+    keys = Keys(queue_name)
+    asyncio.run(_dead_letters(redis_url, queue_name, 2))
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.xlen(keys.dlq) == 2
+        basic = base64.b64encode(f"ann:{TOKEN}".encode()).decode()
+        statuses: list[tuple[str, int]] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+            try:
+                context = browser.new_context(
+                    extra_http_headers={"Authorization": f"Basic {basic}"}
+                )
+                page = context.new_page()
+                page.on(
+                    "response",
+                    lambda resp: statuses.append((resp.url, resp.status))
+                    if resp.url.startswith(dashboard_url) else None,
+                )  # fmt: skip
+                # when the operator visits the other site
+                page.goto(evil_site)
+                page.wait_for_function("document.title.startsWith('done')", timeout=WAIT_MS)
+                wait_until(
+                    lambda: (
+                        any(url.endswith("/purge") for url, _ in statuses) and len(statuses) >= 2
+                    ),
+                    what="the browser sent the cross-site posts",
+                )
+                # sanity: the same credentials do work from the dashboard's own page
+                own = context.new_page()
+                own.goto(dashboard_url)
+                answer = own.evaluate(
+                    """async () => (await fetch("api/dlq/requeue", {method: "POST",
+                       headers: {"Content-Type": "application/json"},
+                       body: JSON.stringify({ids: ["1-1"]})})).status"""
+                )
+                assert answer == 200
+            finally:
+                browser.close()
+        # then every write that reached the dashboard was refused, and the DLQ is intact
+        print(f"cross-site posts answered: {statuses}")
+        posted = [status for url, status in statuses if "/api/dlq/" in url]
+        assert posted
+        assert all(status == 403 for status in posted), statuses
+        assert r.xlen(keys.dlq) == 2
+        assert r.xlen(keys.stream) == 0
