@@ -511,6 +511,9 @@ async def test_it_mounts_as_a_sub_application(queue: Queue, redis_url: str) -> N
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         # then its pages, assets and API answer under the prefix, and the host app is intact
         assert (await client.get("/")).text == "the host app"
+        bare = await client.get("/ops/queues")  # relative URLs need the trailing slash
+        assert bare.status_code in (301, 302, 307, 308)
+        assert bare.headers["location"].endswith("/ops/queues/")
         page = await client.get("/ops/queues/")
         assert "streamq dashboard" in page.text
         assert (await client.get("/ops/queues/static/app.js")).status_code == 200
