@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from typing import Annotated, TypeVar
 
 import structlog
 import typer
 
 from streamq.connection import redact_url
-from streamq.errors import ConfigError
+from streamq.errors import ConfigError, DecodeFailure
+from streamq.event import decode_event
+from streamq.observers.executor import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
+from streamq.observers.executor import ExecutorFactory, QueuedExecutionSummary
 from streamq.queue import Queue
 from streamq.registry import TaskRegistry, load_registry
 from streamq.worker import Worker
@@ -126,7 +130,7 @@ def worker(
         if processes > 1:
             return _supervise(processes, jq.metrics_port)
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
-        if not registry:
+        if not registry and group != DEFAULT_OBSERVER_QUEUE:
             structlog.get_logger("streamq.cli").warning(
                 "no_tasks_registered",
                 hint="pass --app package.module:registry; task jobs without a handler are "
@@ -142,6 +146,9 @@ def worker(
             consumer=consumer,
             slot=slot,
             burst=burst,
+            # Observer actions (webhook, slack, email, log) run with no user code; their
+            # settings come from [actions] and STREAMQ_ACTIONS_*.
+            action_settings=cfg.actions,
         )
         asyncio.run(w.run())
         return 0
@@ -222,6 +229,60 @@ def enqueue(
         else:
             for job_id in ids:
                 typer.echo(job_id)
+
+    run_command(body, debug)
+
+
+@app.command()
+def emit(
+    event: Annotated[
+        str, typer.Argument(help="The event as EntityEvent JSON, or - to read it from stdin.")
+    ],
+    queue: Annotated[
+        str, typer.Option("--queue", help="The queue observer jobs go to.")
+    ] = DEFAULT_OBSERVER_QUEUE,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Push an event through the queued observer executor (for manual testing).
+
+    Matches the configured observers, evaluates their conditions and enqueues one job per
+    action; prints the job ids, the observers whose condition was false and any condition
+    errors. Exits 1 when a condition failed to evaluate.
+    """
+
+    def body() -> int:
+        text = sys.stdin.read() if event == "-" else event
+        cfg = load(config, url=(url, "--url"))
+        try:
+            parsed = decode_event(text.encode())
+        except DecodeFailure as exc:
+            raise ConfigError(f"the event is not valid EntityEvent JSON: {exc}") from None
+
+        async def run() -> QueuedExecutionSummary:
+            executor = ExecutorFactory.build_with_queue(cfg, queue=queue)
+            try:
+                return await executor.process_event(parsed)
+            finally:
+                await executor.close()
+
+        summary = asyncio.run(run())
+        if as_json:
+            print_json(summary)
+        else:
+            typer.echo(
+                f"event {parsed.id}: {summary.observers_matched} observer(s) matched, "
+                f"{summary.jobs_queued} job(s) queued on {queue!r}"
+            )
+            for job_id in summary.job_ids:
+                typer.echo(f"  job {job_id}")
+            if summary.conditions_skipped:
+                typer.echo(f"  {summary.conditions_skipped} observer(s) skipped: condition false")
+            for failure in summary.errors:
+                typer.echo(f"  error {failure.observer}: {failure.error}")
+        return 0 if summary.is_success() else 1
 
     run_command(body, debug)
 

@@ -3,25 +3,32 @@
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
+from .actions import EmailAction, LogAction, SlackAction, WebhookAction
 from .backoff import DeadReason, backoff_delay_ms, plan_failure
 from .clock import Clock, FakeClock, RedisClock
 from .connection import ServerInfo, command_client, server_info
 from .errors import (
     AccessDenied,
+    ConditionError,
+    ConditionSyntaxError,
     ConfigError,
     DecodeFailure,
     JobError,
     LeaseLost,
     NotFound,
     OutOfMemory,
+    PermanentActionError,
     PermanentError,
     QueueStateLost,
     RedisUnavailable,
     Retry,
     ScriptError,
     StreamQError,
+    TemplateError,
+    TransientActionError,
     UnknownTask,
 )
+from .event import Event, EventKind, FieldChange, decode_event, encode_event
 from .inspection import (
     ConsumerInfo,
     DeadLetterDetail,
@@ -46,6 +53,23 @@ from .job import (
     encode_job,
 )
 from .keys import Keys
+from .observers import (
+    ActionRuntime,
+    ActionSettings,
+    ExecutionSummary,
+    ExecutorFactory,
+    FailurePolicy,
+    Observer,
+    ObserverExecutor,
+    ObserverFailure,
+    QueuedExecutionSummary,
+    QueuedObserverExecutor,
+    RetryConfig,
+    load_action_settings,
+    load_observers,
+    parse_observers,
+    verify_signature,
+)
 from .producer import JobDefaults
 from .protocol import JobQueue
 from .queue import Queue
@@ -71,8 +95,33 @@ __all__ = [
     "JobState",
     "JobStatus",
     "TaskAction",
+    "WebhookAction",
+    "SlackAction",
+    "EmailAction",
+    "LogAction",
     "decode_job",
     "encode_job",
+    # events and observers
+    "Event",
+    "EventKind",
+    "FieldChange",
+    "decode_event",
+    "encode_event",
+    "Observer",
+    "RetryConfig",
+    "FailurePolicy",
+    "load_observers",
+    "parse_observers",
+    "QueuedObserverExecutor",
+    "ObserverExecutor",
+    "ExecutorFactory",
+    "QueuedExecutionSummary",
+    "ExecutionSummary",
+    "ObserverFailure",
+    "ActionRuntime",
+    "ActionSettings",
+    "load_action_settings",
+    "verify_signature",
     # retry maths
     "DeadReason",
     "backoff_delay_ms",
@@ -115,18 +164,23 @@ __all__ = [
     "server_info",
     # errors
     "AccessDenied",
+    "ConditionError",
+    "ConditionSyntaxError",
     "ConfigError",
     "DecodeFailure",
     "JobError",
     "LeaseLost",
     "NotFound",
     "OutOfMemory",
+    "PermanentActionError",
     "PermanentError",
     "QueueStateLost",
     "RedisUnavailable",
     "Retry",
     "ScriptError",
     "StreamQError",
+    "TemplateError",
+    "TransientActionError",
     "UnknownTask",
     # metadata
     "__version__",

@@ -37,6 +37,7 @@ class Acker:
         self._consumer = consumer
         self._on_done = on_done
         self._buffer: list[Delivery] = []
+        self._unsettled: set[str] = set()  # entry ids submitted and not yet settled
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -46,8 +47,13 @@ class Acker:
     def submit(self, delivery: Delivery) -> None:
         """Queue a finished delivery for acknowledgment."""
         self._buffer.append(delivery)
+        self._unsettled.add(delivery.entry_id)
         self._idle.clear()
         self._ready.set()
+
+    def unsettled(self) -> set[str]:
+        """Entry ids submitted and not yet acked: finished, though still pending in Redis."""
+        return set(self._unsettled)
 
     async def start(self) -> None:
         """Start the flushing loop."""
@@ -83,6 +89,7 @@ class Acker:
             self._buffer[:0] = batch  # keep order; retried by the loop
             raise
         for delivery, ok in zip(batch, acked, strict=True):
+            self._unsettled.discard(delivery.entry_id)
             self._on_done(delivery, ok)
 
     async def _loop(self) -> None:

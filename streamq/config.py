@@ -7,8 +7,10 @@ of range, an unknown key, an environment value that does not parse — raises on
 naming the field, the value and where it came from; nothing is silently ignored.
 
 A table is any msgspec Struct registered in `TABLES`; `load_table` loads one on its own, so other
-components plug their tables in without a loader of their own. The `[observers]` table is kept
-raw here and validated by the observers module.
+components plug their tables in without a loader of their own. The `[observers.<name>]` tables
+and the `[actions]` table belong to the observers module, which validates them here at load
+(`parse_observers`, `load_action_settings`), so a bad observer fails `streamq config check` and
+a worker's start like any other field.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from .connection import redact_url
 from .dashboard_config import DashboardConfig
 from .errors import ConfigError
 from .job_queue_config import FieldError, JobQueueConfig
+from .observers.definitions import Observer, parse_observers
+from .observers.settings import ENV_PREFIX as ACTIONS_ENV_PREFIX
+from .observers.settings import ActionSettings, load_action_settings
 
 __all__ = [
     "CONFIG_ENV",
@@ -47,8 +52,9 @@ TABLES: dict[str, type[msgspec.Struct]] = {
     "job_queue": JobQueueConfig,
     "dashboard": DashboardConfig,
 }
-#: Tables kept as raw mappings, validated by their own module (`[observers.<name>]`).
-RAW_TABLES: Final = frozenset({"observers"})
+#: Tables kept as raw mappings, validated by the observers module (`[observers.<name>]`,
+#: `[actions]`).
+RAW_TABLES: Final = frozenset({"observers", "actions"})
 _MASK: Final = "***"
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -84,14 +90,18 @@ class Config:
     Attributes:
         path: The config file, if one was read.
         tables: Typed tables by name.
-        raw: Raw tables by name (`observers`), validated by their own modules.
+        raw: Raw tables by name (`observers`, `actions`), as read from the file.
         sources: `table` → field → source.
+        observer_list: The validated observers, in definition order.
+        actions: The `[actions]` settings with `STREAMQ_ACTIONS_*` overrides applied.
     """
 
     path: Path | None
     tables: dict[str, msgspec.Struct]
     raw: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    observer_list: list[Observer] = field(default_factory=list)
+    actions: ActionSettings = field(default_factory=ActionSettings)
 
     @property
     def job_queue(self) -> JobQueueConfig:
@@ -119,9 +129,17 @@ class Config:
             for fname in value.__struct_fields__:
                 shown = _display(fname, getattr(value, fname), secret)
                 rows.append(ConfigEntry(f"{name}.{fname}", shown, self.sources[name][fname]))
-        for name, value in self.raw.items():
-            source = f"file {self.path}" if self.path else "default"
-            rows.append(ConfigEntry(name, f"<{len(value)} entries>", source))
+        for fname in self.actions.__struct_fields__:
+            rows.append(
+                ConfigEntry(
+                    f"actions.{fname}",
+                    _display(fname, getattr(self.actions, fname), frozenset()),
+                    self.sources.get("actions", {}).get(fname, "default"),
+                )
+            )
+        if "observers" in self.raw:
+            names = ", ".join(o.name for o in self.observer_list) or "none"
+            rows.append(ConfigEntry("observers", names, f"file {self.path}"))
         return rows
 
 
@@ -203,6 +221,7 @@ def load_table(
 def load_config(
     path: str | Path | None = None,
     *,
+    document: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Override]] | None = None,
     tables: Mapping[str, type[msgspec.Struct]] | None = None,
@@ -211,6 +230,7 @@ def load_config(
 
     Args:
         path: The TOML file; `None` reads none (the caller passes `$STREAMQ_CONFIG` if set).
+        document: An already parsed document, validated the same way (instead of `path`).
         env: The environment (default `os.environ`).
         overrides: Command-line values: table → field → `Override`.
         tables: The typed tables to load (default `TABLES`).
@@ -220,8 +240,8 @@ def load_config(
             or an invalid value (the message names field, value and source).
     """
     tables = TABLES if tables is None else tables
-    document: dict[str, Any] = {}
-    file_label = "defaults"
+    file_label = "defaults" if document is None else "<config>"
+    document = dict(document or {})
     resolved: Path | None = None
     if path is not None:
         resolved = Path(path)
@@ -253,7 +273,34 @@ def load_config(
             overrides=(overrides or {}).get(name),
         )
     raw = {name: document[name] for name in RAW_TABLES if name in document}
-    return Config(path=resolved, tables=loaded, raw=raw, sources=sources)
+    label = str(resolved) if resolved is not None else "<defaults>"
+    observers = parse_observers(raw.get("observers", {}), label)
+    actions = load_action_settings(raw.get("actions"), env=env, source=label)
+    sources["actions"] = _actions_sources(raw.get("actions", {}), file_label, env)
+    return Config(
+        path=resolved,
+        tables=loaded,
+        raw=raw,
+        sources=sources,
+        observer_list=observers,
+        actions=actions,
+    )
+
+
+def _actions_sources(
+    table: Mapping[str, Any], file_label: str, env: Mapping[str, str] | None
+) -> dict[str, str]:
+    env = os.environ if env is None else env
+    sources: dict[str, str] = {}
+    for fname in ActionSettings.__struct_fields__:
+        var = ACTIONS_ENV_PREFIX + fname.upper()
+        if var in env:
+            sources[fname] = f"env {var}"
+        elif fname in table:
+            sources[fname] = file_label
+        else:
+            sources[fname] = "default"
+    return sources
 
 
 def _convert(

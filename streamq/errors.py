@@ -3,6 +3,7 @@
 ```
 StreamQError
 ├── ConfigError                 invalid settings or arguments, named field and value
+│   └── ConditionSyntaxError    an observer condition that does not parse (with its position)
 ├── AccessDenied                wrong password or missing ACL permission (not retried)
 ├── RedisUnavailable            the server cannot be reached or answered with a transport error
 │   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
@@ -16,8 +17,13 @@ StreamQError
 ├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
 ├── ServerNotFound              (streamq.server) no redis-server or Valkey binary to embed
 ├── ServerStartError            (streamq.server) an embedded server would not start
+├── ConditionError              a condition that cannot be evaluated against an event
 ├── PermanentError              raised by a handler: do not retry, dead-letter now
+│   └── PermanentActionError    an observer action that retrying cannot fix (4xx, bad config,
+│       └── TemplateError       a missing secret, SSRF refusal); a template that cannot render
 └── Retry                       raised by a handler: retry, optionally after `delay_s`
+    └── TransientActionError    an observer action that may succeed later (timeout, connection
+                                error, 5xx, 429 with its Retry-After as the delay)
 ```
 
 `PermanentError` and `Retry` are control-flow exceptions for task handlers; every other
@@ -34,12 +40,15 @@ import redis.exceptions as _rx
 
 __all__ = [
     "AccessDenied",
+    "ConditionError",
+    "ConditionSyntaxError",
     "ConfigError",
     "DecodeFailure",
     "JobError",
     "LeaseLost",
     "NotFound",
     "OutOfMemory",
+    "PermanentActionError",
     "PermanentError",
     "QueueStateLost",
     "RedisUnavailable",
@@ -47,6 +56,8 @@ __all__ = [
     "ScriptCode",
     "ScriptError",
     "StreamQError",
+    "TemplateError",
+    "TransientActionError",
     "UnknownTask",
     "map_redis_errors",
 ]
@@ -120,6 +131,39 @@ class Retry(StreamQError):
         super().__init__(reason)
         self.delay_s = delay_s
         self.reason = reason
+
+
+class ConditionSyntaxError(ConfigError):
+    """An observer condition that does not parse.
+
+    Attributes:
+        position: The 0-based character offset in the condition where the error was found.
+        condition: The condition text.
+    """
+
+    def __init__(self, message: str, *, position: int, condition: str) -> None:
+        super().__init__(f"{message} at position {position} in {condition!r}")
+        self.position = position
+        self.condition = condition
+
+
+class ConditionError(StreamQError):
+    """A condition that cannot be evaluated against an event (a missing field, a type
+    mismatch); its observer is skipped and the error is reported in the summary."""
+
+
+class PermanentActionError(PermanentError):
+    """An observer action that cannot succeed by retrying: a 4xx answer (other than 408, 425
+    and 429), a redirect, invalid configuration, a missing secret or a refused target."""
+
+
+class TemplateError(PermanentActionError):
+    """A template placeholder that matches nothing in the event, or a body that is not JSON."""
+
+
+class TransientActionError(Retry):
+    """An observer action that may succeed later: a timeout, a connection error, a 5xx, a 429
+    (whose Retry-After header becomes `delay_s`), an SMTP 4xx."""
 
 
 class ScriptCode(IntEnum):

@@ -29,9 +29,10 @@ from .errors import (
     Retry,
     UnknownTask,
 )
-from .job import Job
+from .job import Job, TaskAction
+from .observers.runtime import ActionRuntime
 from .queue import Delivery, Queue
-from .registry import TaskRegistry, _current_job
+from .registry import Task, TaskRegistry, _current_job
 from .settings import WorkerSettings
 from .stats import WorkerStats
 
@@ -70,6 +71,7 @@ class JobRunner:
         submit_ack: Hands a finished delivery to the queue's acker.
         on_retry: Told the delay of each scheduled retry (to wake the promoter in time).
         is_stopping: Whether the worker is shutting down (settling writes stop retrying).
+        actions: Runs observer actions (webhook, slack, email, log); the worker owns it.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class JobRunner:
         submit_ack: Callable[[Queue, Delivery], None],
         on_retry: Callable[[float], None],
         is_stopping: Callable[[], bool],
+        actions: ActionRuntime,
     ) -> None:
         self.consumer = consumer
         self.registry = registry
@@ -92,6 +95,7 @@ class JobRunner:
         self._submit_ack = submit_ack
         self._on_retry = on_retry
         self._is_stopping = is_stopping
+        self.actions = actions
 
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
@@ -117,13 +121,21 @@ class JobRunner:
             return
         if not d.job_id:
             d.job_id = job.id  # an entry without the envelope field: the payload knows its id
-        try:
-            task = self.registry.get(job.task_name or f"<{job.action_type} action>")
-        except UnknownTask as exc:
-            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
-            return
-        timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
-        args, kwargs = job.action.args, job.action.kwargs
+        action = job.action
+        if isinstance(action, TaskAction):
+            try:
+                task = self.registry.get(action.name)
+            except UnknownTask as exc:
+                await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
+                return
+            timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
+            body = functools.partial(self._call_task, task, action)
+        else:
+            # An observer action: data only, run by the built-in runtime (no user code).
+            timeout = job.timeout_s or self.settings.job_timeout_s
+            body = functools.partial(
+                self.actions.execute, action, job.event, job_id=job.id, attempt=job.attempt
+            )
         token = _current_job.set(job)
         # The handler's own log lines carry the job (merged by an app's merge_contextvars).
         log_context = structlog.contextvars.bind_contextvars(
@@ -137,12 +149,7 @@ class JobRunner:
         deadline = asyncio.timeout(timeout)
         try:
             async with deadline:
-                if task.is_async:
-                    await task.fn(*args, **kwargs)
-                else:
-                    ctx = contextvars.copy_context()
-                    call = functools.partial(ctx.run, task.fn, *args, **kwargs)
-                    await asyncio.get_running_loop().run_in_executor(self._pool, call)
+                await body()
         except PermanentError as exc:
             await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
         except Retry as exc:
@@ -162,6 +169,14 @@ class JobRunner:
         finally:
             _current_job.reset(token)
             structlog.contextvars.reset_contextvars(**log_context)
+
+    async def _call_task(self, task: Task, action: TaskAction) -> None:
+        if task.is_async:
+            await task.fn(*action.args, **action.kwargs)
+        else:
+            ctx = contextvars.copy_context()
+            call = functools.partial(ctx.run, task.fn, *action.args, **action.kwargs)
+            await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     def acked(self, delivery: Delivery, acked: bool) -> None:
         """Count an ack once it is settled (the acker calls this)."""

@@ -14,7 +14,9 @@ from typing import Any, Final, TypeAlias
 
 import msgspec
 
+from .actions import EmailAction, LogAction, SlackAction, WebhookAction
 from .errors import DecodeFailure
+from .event import Event
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -110,8 +112,9 @@ class TaskAction(
         return "task"
 
 
-#: The tagged union of actions a job can carry. The observers add webhook, email, slack, log.
-Action: TypeAlias = TaskAction
+#: The tagged union of actions a job can carry (tag field `type`): a registered task, or one of
+#: the observer actions the worker runs itself (`streamq.actions`).
+Action: TypeAlias = TaskAction | WebhookAction | SlackAction | EmailAction | LogAction
 
 
 def new_job_id() -> str:
@@ -140,6 +143,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         created_at: When the job was created (epoch milliseconds, producer clock).
         timeout_s: Per-attempt timeout in seconds; `None` uses the worker's default.
         idempotency_key: The producer's key that deduplicated this enqueue, if any.
+        event: The event an observer action renders its templates from (observer jobs only).
     """
 
     id: str = msgspec.field(default_factory=new_job_id)
@@ -155,6 +159,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     created_at: int = msgspec.field(default_factory=_now_ms)
     timeout_s: float | None = None
     idempotency_key: str | None = None
+    event: Event | None = None
 
     @property
     def action_type(self) -> str:

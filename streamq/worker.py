@@ -27,6 +27,8 @@ from .errors import (
 from .execution import JobRunner, Run
 from .heartbeat import LeaseKeeper
 from .janitor import Janitor
+from .observers.runtime import ActionRuntime
+from .observers.settings import ActionSettings
 from .producer import JobDefaults
 from .queue import Delivery, Queue
 from .recoverer import Reclaimer
@@ -55,6 +57,8 @@ class Worker:
         slot: An explicit process slot for the default name.
         burst: Exit once every queue is drained.
         prefix: Key namespace.
+        action_settings: How observer actions (webhook, slack, email, log jobs) run: the SSRF
+            allow-list, HTTP and SMTP settings (default `ActionSettings()`).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -75,8 +79,10 @@ class Worker:
         slot: int | None = None,
         burst: bool = False,
         prefix: str = "streamq",
+        action_settings: ActionSettings | None = None,
     ) -> None:
         self.registry = registry
+        self.actions = ActionRuntime(action_settings)
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None
@@ -204,6 +210,7 @@ class Worker:
             submit_ack=lambda queue, delivery: self._ackers[queue.name].submit(delivery),
             on_retry=self.promoter.due_in,
             is_stopping=lambda: self._stopping,
+            actions=self.actions,
         )
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
         for queue in self.queues:
@@ -305,6 +312,7 @@ class Worker:
                 pass  # the key expires by itself
         for queue in self.queues:
             await queue.close()
+        await self.actions.aclose()
         if self._owns_client:
             await self.redis.aclose()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -331,6 +339,10 @@ class Worker:
 
     # -- fetching -------------------------------------------------------------------------------
 
+    def _busy_entry_ids(self, queue: Queue) -> set[str]:
+        """Entries of `queue` this worker is running or has finished and not yet acked."""
+        return set(self._running[queue.name]) | self._ackers[queue.name].unsettled()
+
     async def _fetch_loop(self, queue: Queue) -> None:
         backoff = ReconnectBackoff()
         failing = False  # log an outage once, not once per reconnect attempt
@@ -350,11 +362,15 @@ class Worker:
             got: list[Delivery] = []
             try:
                 if own_after is not None:
+                    # Entries running or finished-but-unacked when the read starts are still
+                    # pending under our name; they may settle while it is in flight, so take
+                    # the snapshot before it as well as after, or a job could run again.
+                    busy = self._busy_entry_ids(queue)
                     got = await queue.read_own_pending(self.consumer, after=own_after, count=slots)
                     if got:
                         own_after = got[-1].entry_id
-                        running = self._running[queue.name]
-                        got = [d for d in got if d.entry_id not in running]
+                        busy |= self._busy_entry_ids(queue)
+                        got = [d for d in got if d.entry_id not in busy]
                         self.stats.recovered += len(got)
                         _log.info("recovered_own_pending", queue=queue.name, count=len(got))
                     else:

@@ -135,10 +135,22 @@ def test_missing_and_malformed_files_are_clear(tmp_path: Path) -> None:
         load_config(path, env={})
 
 
-def test_observers_table_is_kept_raw_for_the_observers_module(tmp_path: Path) -> None:
-    path = _write(tmp_path, '[observers.new_order]\nevent_type = "INSERT"\nentity = "Order"\n')
-    config = load_config(path, env={})
-    assert config.observers == {"new_order": {"event_type": "INSERT", "entity": "Order"}}
+def test_observers_and_actions_tables_are_validated_at_load(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[actions]\nsmtp_port = 2525\n"
+        '[observers.new_order]\nevent_type = "INSERT"\nentity = "Order"\n'
+        '[[observers.new_order.actions]]\ntype = "log"\nmessage_template = "hi"\n',
+    )
+    config = load_config(path, env={"STREAMQ_ACTIONS_SMTP_HOST": "mx"})
+    assert [o.name for o in config.observer_list] == ["new_order"]
+    assert config.actions.smtp_port == 2525
+    assert config.actions.smtp_host == "mx"
+    bad = _write(tmp_path, path.read_text().replace('"INSERT"', '"UPSERT"'))
+    with pytest.raises(ConfigError, match=r"new_order.*event_type"):
+        load_config(bad, env={})
+    with pytest.raises(ConfigError, match="smtp_port"):
+        load_config(env={"STREAMQ_ACTIONS_SMTP_PORT": "many"})
 
 
 def test_passwords_are_masked_everywhere() -> None:

@@ -6,9 +6,17 @@ import streamq
 
 EXPECTED = {
     "TERMINAL_STATES", "Action", "Backoff", "BackoffStrategy", "Job", "JobState", "JobStatus",
-    "TaskAction", "decode_job", "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
+    "TaskAction", "WebhookAction", "SlackAction", "EmailAction", "LogAction", "decode_job",
+    "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
     "JobDefaults", "JobQueue", "Queue", "SyncQueue", "DeadLetter", "Delivery", "FailOutcome",
     "QueueCounts",
+    "Event", "EventKind", "FieldChange", "decode_event", "encode_event", "Observer",
+    "RetryConfig", "FailurePolicy", "load_observers", "parse_observers",
+    "QueuedObserverExecutor", "ObserverExecutor", "ExecutorFactory", "QueuedExecutionSummary",
+    "ExecutionSummary", "ObserverFailure", "ActionRuntime", "ActionSettings",
+    "load_action_settings", "verify_signature",
+    "ConditionError", "ConditionSyntaxError", "PermanentActionError", "TemplateError",
+    "TransientActionError",
     "Inspector", "ConsumerInfo", "DeadLetterDetail", "DeadLetterInfo", "JobInfo", "PendingEntry",
     "PurgeResult", "QueueInfo", "RequeueResult",
     "Task",

@@ -1,0 +1,60 @@
+"""Observers: events matched to observers, conditions evaluated, one job per action.
+
+Load observer definitions (`load_observers` / `parse_observers`), then hand events to a
+`QueuedObserverExecutor` (enqueue and return; workers run the actions) or an `ObserverExecutor`
+(run inline). Workers run webhook, slack, email and log actions with the built-in
+`ActionRuntime`, configured by `ActionSettings` (the `[actions]` table).
+"""
+
+from .conditions import Condition, compile_condition
+from .definitions import (
+    FailurePolicy,
+    Observer,
+    ObserverAction,
+    RetryConfig,
+    load_observers,
+    parse_observers,
+)
+from .executor import (
+    DEFAULT_QUEUE,
+    ExecutionSummary,
+    ExecutorFactory,
+    ObserverExecutor,
+    ObserverFailure,
+    QueuedExecutionSummary,
+    QueuedObserverExecutor,
+    action_job_id,
+)
+from .matcher import Matcher
+from .runtime import ActionRuntime
+from .settings import ActionSettings, load_action_settings
+from .signing import SIGNATURE_HEADER, sign, verify_signature
+from .templates import Template, compile_template
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "SIGNATURE_HEADER",
+    "ActionRuntime",
+    "ActionSettings",
+    "Condition",
+    "ExecutionSummary",
+    "ExecutorFactory",
+    "FailurePolicy",
+    "Matcher",
+    "Observer",
+    "ObserverAction",
+    "ObserverExecutor",
+    "ObserverFailure",
+    "QueuedExecutionSummary",
+    "QueuedObserverExecutor",
+    "RetryConfig",
+    "Template",
+    "action_job_id",
+    "compile_condition",
+    "compile_template",
+    "load_action_settings",
+    "load_observers",
+    "parse_observers",
+    "sign",
+    "verify_signature",
+]

@@ -1,0 +1,128 @@
+"""`[actions]` settings with STREAMQ_ACTIONS_* overrides, the SSRF address check, signatures."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from streamq.errors import ConfigError, PermanentActionError, TransientActionError
+from streamq.observers import ActionSettings, load_action_settings, sign, verify_signature
+from streamq.observers.targets import check_address, check_url, resolve_checked
+
+
+def test_defaults_refuse_private_targets() -> None:
+    settings = load_action_settings({}, env={})
+    assert settings == ActionSettings()
+    assert settings.allow_private_targets == []
+
+
+def test_environment_overrides_the_table() -> None:
+    settings = load_action_settings(
+        {"smtp_port": 25, "http_timeout_s": 3},
+        env={
+            "STREAMQ_ACTIONS_ALLOW_PRIVATE_TARGETS": "127.0.0.1, 10.0.0.0/8",
+            "STREAMQ_ACTIONS_HTTP_TIMEOUT_S": "7.5",
+            "STREAMQ_ACTIONS_SMTP_TLS": "none",
+        },
+    )
+    assert settings.allow_private_targets == ["127.0.0.1", "10.0.0.0/8"]
+    assert settings.http_timeout_s == 7.5
+    assert settings.smtp_port == 25
+    assert settings.smtp_tls == "none"
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "message"),
+    [
+        ({"smtp_port": "x"}, {}, "actions.smtp_port (from app.toml actions.smtp_port)"),
+        ({}, {"STREAMQ_ACTIONS_HTTP_TIMEOUT_S": "-1"},
+         "actions.http_timeout_s (from environment variable STREAMQ_ACTIONS_HTTP_TIMEOUT_S)"),
+        ({"bogus": 1}, {}, "unknown field(s) in [actions]: bogus"),
+        ({"allow_private_targets": ["not-an-ip"]}, {}, "not an IP address or CIDR"),
+        ({"smtp_tls": "ssl"}, {}, "actions.smtp_tls"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_field_and_its_source(
+    table: dict[str, Any], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_action_settings(table, env=env, source="app.toml")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("8.8.8.8", None), ("127.0.0.1", "loopback"), ("10.1.2.3", "private"),
+        ("192.168.0.1", "private"), ("172.16.0.1", "private"), ("169.254.169.254", "private"),
+        ("100.64.0.1", "not global"), ("0.0.0.0", "private"), ("224.0.0.1", "multicast"),
+        ("::1", "loopback"), ("fe80::1", "private"), ("fc00::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"), ("2606:4700::1111", None),
+    ],
+)  # fmt: skip
+def test_address_check(address: str, refused: str | None) -> None:
+    assert check_address(ipaddress.ip_address(address), []) == refused
+
+
+def test_allow_list_admits_networks() -> None:
+    allowed = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")]
+    assert check_address(ipaddress.ip_address("127.0.0.1"), allowed) is None
+    assert check_address(ipaddress.ip_address("10.9.9.9"), allowed) is None
+    assert check_address(ipaddress.ip_address("::ffff:127.0.0.1"), allowed) is None
+    assert check_address(ipaddress.ip_address("127.0.0.2"), allowed) == "loopback"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/x", "scheme must be http or https"),
+        ("http://" + "a" * 2050 + ".com/", "longer than 2048 bytes"),
+        ("http:///nohost", "no host"),
+    ],
+)
+def test_malformed_urls_are_permanent(url: str, message: str) -> None:
+    with pytest.raises(PermanentActionError) as info:
+        check_url(url, shown="webhook")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("127.0.0.1", "refused target 127.0.0.1 (127.0.0.1 is loopback)"),
+        ("localhost", "is loopback"),  # the resolved addresses are checked
+        ("[::1]", "is loopback"),
+        ("169.254.169.254", "is private"),
+        ("10.0.0.7", "is private"),
+    ],
+)
+async def test_refused_addresses_are_permanent(host: str, message: str) -> None:
+    with pytest.raises(PermanentActionError) as info:
+        await resolve_checked(host, 80, [])
+    assert message in str(info.value)
+
+
+async def test_allow_listed_names_resolve_to_checked_addresses() -> None:
+    addresses = await resolve_checked(
+        "localhost", 80, [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    )
+    assert addresses
+    assert all(a.is_loopback for a in addresses)
+
+
+async def test_a_name_that_does_not_resolve_is_transient() -> None:
+    with pytest.raises(TransientActionError, match="cannot resolve"):
+        await resolve_checked("does-not-exist.invalid", 80, [])
+
+
+def test_signature_round_trip_and_refusals() -> None:
+    body = b'{"a": 1}'
+    header = sign("s3cret", body, 1_700_000_000)
+    assert header.startswith("t=1700000000,v1=")
+    assert verify_signature("s3cret", body, header, now=1_700_000_100)
+    assert not verify_signature("other", body, header, now=1_700_000_100)
+    assert not verify_signature("s3cret", body + b" ", header, now=1_700_000_100)
+    assert not verify_signature("s3cret", body, header, now=1_700_000_000 + 301)  # replay
+    assert not verify_signature("s3cret", body, "garbage", now=1_700_000_000)
