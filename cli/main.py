@@ -27,7 +27,7 @@ from streamq.queue import Queue
 from streamq.registry import TaskRegistry, load_registry
 from streamq.worker import Worker
 
-from . import config_cmd, dlq_cmd, inspect_cmd, metrics_cmd
+from . import config_cmd, dashboard_cmd, dlq_cmd, inspect_cmd, metrics_cmd
 from ._options import ConfigOption, DebugOption, JsonOption, UrlOption, load, print_json
 from ._run import configure_logging, run_command
 from .supervisor import Supervisor, child_argv
@@ -52,6 +52,7 @@ app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.command("dashboard")(dashboard_cmd.dashboard)
 
 
 @app.command()

@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from .connection import redact_url
+from .dashboard_config import DashboardConfig
 from .errors import ConfigError
 from .job_queue_config import FieldError, JobQueueConfig
 from .observers.definitions import Observer, parse_observers
@@ -47,7 +48,10 @@ __all__ = [
 #: The environment variable naming the config file (what `--config` defaults to).
 CONFIG_ENV: Final = "STREAMQ_CONFIG"
 #: Typed tables: name → Struct type. Components add theirs here.
-TABLES: dict[str, type[msgspec.Struct]] = {"job_queue": JobQueueConfig}
+TABLES: dict[str, type[msgspec.Struct]] = {
+    "job_queue": JobQueueConfig,
+    "dashboard": DashboardConfig,
+}
 #: Tables kept as raw mappings, validated by the observers module (`[observers.<name>]`,
 #: `[actions]`).
 RAW_TABLES: Final = frozenset({"observers", "actions"})

@@ -22,6 +22,7 @@ __all__ = [
     "PurgeResult",
     "QueueInfo",
     "RequeueResult",
+    "StreamCounters",
 ]
 
 
@@ -186,6 +187,23 @@ class JobInfo(msgspec.Struct, frozen=True, kw_only=True):
     due_at: int | None = None
     dead: DeadLetterInfo | None = None
     job: Job | None = None
+
+
+class StreamCounters(msgspec.Struct, frozen=True, kw_only=True):
+    """A queue stream's counters at one moment, for rates measured between two readings.
+
+    Attributes:
+        queue: The queue.
+        at_ms: When they were read, epoch ms on Redis's clock.
+        entries_added: Entries ever added to the stream (`XINFO STREAM` `entries-added`,
+            Redis 7.0+); `None` when the server does not report it.
+        length: Entries in the stream now.
+    """
+
+    queue: str
+    at_ms: int
+    entries_added: int | None
+    length: int
 
 
 class RequeueResult(msgspec.Struct, frozen=True, kw_only=True):

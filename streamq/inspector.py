@@ -10,6 +10,7 @@ queue, pending, consumer and job reads here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ._inspector_base import dead_letter_row, decode_payload, entry_ms, glob_escape
@@ -21,6 +22,7 @@ from .inspection import (
     JobInfo,
     PendingEntry,
     QueueInfo,
+    StreamCounters,
     decoded,
     job_label,
 )
@@ -82,6 +84,38 @@ class Inspector(DeadLetterInspection):
             consumers=consumers,
             oldest_pending_age_ms=oldest,
         )
+
+    async def stream_counters(self, names: Sequence[str]) -> dict[str, StreamCounters | None]:
+        """Each queue's stream counters (`XINFO STREAM`) and Redis's time, in one round trip.
+
+        A queue without a stream (only a DLQ or delay set) maps to `None`.
+        """
+        if not names:
+            return {}
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.xinfo_stream(Keys(name, self.prefix).stream)
+                pipe.time()
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+        seconds, micros = replies[-1]
+        at_ms = int(seconds) * 1000 + int(micros) // 1000
+        found: dict[str, StreamCounters | None] = {}
+        for name, reply in zip(names, replies, strict=False):
+            if isinstance(reply, Exception):
+                if "no such key" in str(reply).lower():
+                    found[name] = None  # the queue has no stream right now
+                    continue
+                with map_redis_errors():
+                    raise reply
+            added = reply.get("entries-added")
+            found[name] = StreamCounters(
+                queue=name,
+                at_ms=at_ms,
+                entries_added=int(added) if added is not None else None,
+                length=int(reply["length"]),
+            )
+        return found
 
     # -- pending entries and consumers ----------------------------------------------------------
 

@@ -82,6 +82,7 @@ async def test_an_event_reaches_the_webhook_exactly_once_through_a_worker_proces
         command = [
             sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
             "--burst", "--poll-interval-ms", "100", "--block", "1", "--log-format", "json",
+            "--metrics-port", "0",
         ]  # fmt: skip
         code = await asyncio.to_thread(run_worker, command, env, log)
         assert code == 0, log.read_text()

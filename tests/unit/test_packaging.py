@@ -73,3 +73,11 @@ def test_the_package_is_marked_typed(wheel: Wheel) -> None:
 
 def test_the_streamq_command_runs_the_cli_main(wheel: Wheel) -> None:
     assert wheel.entry_points["console_scripts"]["streamq"] == "streamq_cli.main:main"
+
+
+def test_the_dashboard_pages_ship_inside_the_package(wheel: Wheel) -> None:
+    static = REPO_ROOT / "streamq" / "dashboard" / "static"
+    shipped = sorted(p.name for p in static.iterdir())
+    assert {"index.html", "app.js", "style.css"} <= set(shipped)
+    missing = [n for n in shipped if f"streamq/dashboard/static/{n}" not in wheel.names]
+    assert missing == []

@@ -1,0 +1,82 @@
+"""The dashboard API's own records: what it adds to the `Inspector`'s, and the write requests."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..errors import ConfigError
+from ..inspection import QueueInfo
+from ._throughput import Throughput
+
+__all__ = ["DashboardInfo", "PurgeRequest", "QueueSummary", "RequeueRequest"]
+
+
+class DashboardInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What the pages need to know about the dashboard itself.
+
+    Attributes:
+        version: The streamq version.
+        writes_allowed: Requeue and purge are enabled.
+        auth_reads: Reads need the token too.
+        refresh_secs: How often pages refresh themselves.
+        throughput_window_secs: The span rates are measured over.
+    """
+
+    version: str
+    writes_allowed: bool
+    auth_reads: bool
+    refresh_secs: float
+    throughput_window_secs: float
+
+
+class QueueSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One queue on the overview: the Inspector's sizes and the dashboard's measured rates.
+
+    Attributes:
+        queue: Sizes, consumers and oldest pending age.
+        throughput: Recent rates of the queue's stream.
+    """
+
+    queue: QueueInfo
+    throughput: Throughput
+
+
+class _Selection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    ids: list[str] | None = None
+    all_matching: bool = False
+    queue: str | None = None
+    reason: str | None = None
+    action_type: str | None = None
+
+    def selected_ids(self) -> list[str] | None:
+        """The ids to act on, or `None` for every match; refuses an ambiguous request."""
+        if self.all_matching == bool(self.ids):
+            raise ConfigError("give a non-empty `ids` list or `all_matching: true` (not both)")
+        return None if self.all_matching else self.ids
+
+
+class RequeueRequest(_Selection, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Dead letters to move back into their streams.
+
+    Attributes:
+        ids: DLQ entry ids (a selection), or
+        all_matching: `true` for every dead letter that matches the filters below.
+        queue: Only this queue.
+        reason: Only this dead-letter reason.
+        action_type: Only jobs of this action type.
+    """
+
+
+class PurgeRequest(_Selection, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Dead letters to delete for good.
+
+    Attributes:
+        ids: DLQ entry ids (a selection), or
+        all_matching: `true` for every dead letter that matches the filters below.
+        queue: Only this queue.
+        reason: Only this dead-letter reason.
+        action_type: Only jobs of this action type.
+        older_than_s: Only those that died longer ago than this.
+    """
+
+    older_than_s: float | None = None

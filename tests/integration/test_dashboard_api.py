@@ -1,0 +1,522 @@
+"""The dashboard's JSON API through its ASGI app, against a real server.
+
+Requests go through httpx's ASGI transport: the same Starlette app `streamq dashboard` serves,
+without a socket. Writes are checked at every gate: read-only mode, the token, the origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from structlog.testing import capture_logs
+
+from streamq import Queue
+from streamq.dashboard import Dashboard, DashboardConfig
+
+TOKEN = "correct-horse-battery-staple"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+BASE = "http://dash.test"
+STATIC = Path(__file__).resolve().parents[2] / "streamq" / "dashboard" / "static"
+
+MakeClient = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+async def queue(redis_url: str, queue_name: str) -> AsyncIterator[Queue]:
+    async with Queue(queue_name, url=redis_url) as q:
+        await q.ensure_group()
+        yield q
+
+
+@pytest.fixture
+async def make_client(redis_url: str) -> AsyncIterator[MakeClient]:
+    """Clients on dashboards with the given settings; every dashboard is closed afterwards."""
+    made: list[tuple[Dashboard, httpx.AsyncClient]] = []
+
+    def make(**settings: Any) -> httpx.AsyncClient:
+        dashboard = Dashboard(DashboardConfig(**settings), url=redis_url)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=dashboard.app), base_url=BASE)
+        made.append((dashboard, client))
+        return client
+
+    yield make
+    for dashboard, client in made:
+        await client.aclose()
+        await dashboard.close()
+
+
+@pytest.fixture
+def reader(make_client: MakeClient) -> httpx.AsyncClient:
+    """A client of a dashboard with default settings: read-only, no token."""
+    return make_client()
+
+
+@pytest.fixture
+def writer(make_client: MakeClient) -> httpx.AsyncClient:
+    """A client of a dashboard started with writes allowed."""
+    return make_client(allow_writes=True, token=TOKEN)
+
+
+async def _dead(queue: Queue, task: str, reason: str, n: int = 1, **kwargs: Any) -> list[str]:
+    """Enqueue `n` jobs of `task` and dead-letter each with `reason`; returns the job ids."""
+    ids = [await queue.enqueue(task, args=[i], kwargs=kwargs) for i in range(n)]
+    got = await queue.dequeue("killer", n, 0.5)
+    assert len(got) == n
+    for delivery in got:
+        assert await queue.dead_letter("killer", delivery, reason=reason, error=f"{task} broke")
+    return ids
+
+
+async def _get(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
+    response = await client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _dead_ids(client: httpx.AsyncClient, queue: Queue, **filters: str) -> list[str]:
+    rows = await _get(client, "/api/dlq", queue=queue.name, **filters)
+    return [r["dead_id"] for r in rows]
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+async def test_queues_show_every_count_of_a_scripted_run(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    # Given 3 ready, 2 pending with one consumer, 1 delayed and 2 dead
+    for i in range(5):
+        await queue.enqueue("resize", args=[i])
+    await queue.enqueue("later", delay_s=600)
+    assert len(await queue.dequeue("c1", 2, 0.5)) == 2
+    await _dead(queue, "charge", "permanent_error", n=2)
+    # when the overview asks
+    rows = await _get(reader, "/api/queues")
+    # then the queue is there with every count
+    [mine] = [r for r in rows if r["queue"]["name"] == queue.name]
+    q = mine["queue"]
+    assert (q["ready"], q["pending"], q["delayed"], q["dlq"]) == (3, 2, 1, 2)
+    assert q["consumers"] == 2
+    assert q["oldest_pending_age_ms"] >= 0
+    # and one queue alone gives the same
+    one = await _get(reader, f"/api/queues/{queue.name}")
+    same = ("ready", "pending", "delayed", "dlq", "consumers")
+    assert [one["queue"][k] for k in same] == [q[k] for k in same]
+
+
+async def test_throughput_is_measured_from_the_streams_entries_added_counter(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    # A first look has nothing to compare with: the rate is unknown, not zero
+    first = (await _get(reader, f"/api/queues/{queue.name}"))["throughput"]
+    assert first["added_per_s"] is None
+    assert first["done_per_s"] is None
+    # Given 10 new jobs, 4 of them then acknowledged (they leave the stream)
+    for i in range(10):
+        await queue.enqueue("t", args=[i])
+    got = await queue.dequeue("c1", 4, 0.5)
+    await queue.acknowledge("c1", got)
+    # when the dashboard looks again at least a second later (rates need a second of span)
+    deadline = time.monotonic() + 30
+    while True:
+        later = (await _get(reader, f"/api/queues/{queue.name}"))["throughput"]
+        if later["window_s"] is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    # then the rates count exactly those entries over the measured window
+    assert later["entries_added"] == first["entries_added"] + 10
+    assert later["added_per_s"] * later["window_s"] == pytest.approx(10, abs=0.05)
+    assert later["done_per_s"] * later["window_s"] == pytest.approx(4, abs=0.05)
+
+
+async def test_pending_entries_show_job_consumer_idle_and_deliveries(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    ids = [await queue.enqueue("resize", args=[i]) for i in range(3)]
+    await queue.dequeue("alpha", 2, 0.5)
+    await queue.dequeue("beta", 1, 0.5)
+    rows = await _get(reader, f"/api/queues/{queue.name}/pending")
+    assert [(r["job_id"], r["consumer"]) for r in rows] == list(
+        zip(ids, ["alpha", "alpha", "beta"], strict=True)
+    )
+    assert all(r["deliveries"] == 1 and r["idle_ms"] >= 0 for r in rows)
+    only_beta = await _get(reader, f"/api/queues/{queue.name}/pending", consumer="beta")
+    assert [r["job_id"] for r in only_beta] == ids[2:]
+    assert len(await _get(reader, f"/api/queues/{queue.name}/pending", limit=1)) == 1
+
+
+async def test_consumers_show_pending_counts_idle_times_and_liveness(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    for _ in range(3):
+        await queue.enqueue("t")
+    await queue.dequeue("alive-one", 2, 0.5)
+    await queue.redis.set(queue.keys.consumer("alive-one"), "host:123", px=60_000)
+    await queue.dequeue("quiet-one", 1, 0.5)
+    rows = {c["name"]: c for c in await _get(reader, "/api/consumers", queue=queue.name)}
+    assert (rows["alive-one"]["pending"], rows["alive-one"]["alive"]) == (2, True)
+    assert (rows["quiet-one"]["pending"], rows["quiet-one"]["alive"]) == (1, False)
+    assert all(r["idle_ms"] >= 0 for r in rows.values())
+
+
+async def test_a_job_shows_state_attempts_error_and_a_masked_payload(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    # Given a dead job whose payload carries secrets in its keyword arguments
+    [job_id] = await _dead(
+        queue,
+        "charge",
+        "permanent_error",
+        api_key="sk_live_123",
+        card={"number": "4242", "password": "hunter2"},
+        callback="https://user:pa55@example.com/hook",
+    )
+    # when its detail is read
+    info = await _get(reader, f"/api/jobs/{job_id}")
+    # then state, attempt, last error and reason are there
+    assert info["location"] == "dead"
+    assert info["status"]["state"] == "dead_lettered"
+    assert info["status"]["attempt"] == 1
+    assert info["status"]["last_error"] == "charge broke"
+    assert info["dead"]["reason"] == "permanent_error"
+    assert info["job"]["max_attempts"] >= 1
+    # and the payload has its secrets masked, the rest intact
+    kwargs = info["job"]["action"]["kwargs"]
+    assert kwargs["api_key"] == "***"
+    assert kwargs["card"] == {"number": "4242", "password": "***"}
+    assert kwargs["callback"] == "https://user:***@example.com/hook"
+    body = (await reader.get(f"/api/jobs/{job_id}")).text
+    assert "sk_live_123" not in body
+    assert "hunter2" not in body
+    assert "pa55" not in body
+
+
+async def test_a_scheduled_retry_shows_its_retry_time(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    job_id = await queue.enqueue("flaky", max_attempts=3)
+    [delivery] = await queue.dequeue("c1", 1, 0.5)
+    outcome = await queue.fail(
+        "c1", delivery, delivery.decode(), "timeout talking to S3", delay_ms=600_000
+    )
+    assert outcome.retried
+    info = await _get(reader, f"/api/jobs/{job_id}", queue=queue.name)
+    assert info["location"] == "delayed"
+    assert info["status"]["state"] == "pending"
+    assert info["status"]["last_error"] == "timeout talking to S3"
+    assert info["status"]["retry_at"] == info["due_at"]
+    assert info["job"]["attempt"] == 2
+
+
+async def test_dlq_filters_by_reason_and_action_type(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    await _dead(queue, "charge", "permanent_error", n=2)
+    await _dead(queue, "resize", "retries_exhausted")
+    everything = await _get(reader, "/api/dlq", queue=queue.name)
+    assert len(everything) == 3
+    by_reason = await _get(reader, "/api/dlq", queue=queue.name, reason="retries_exhausted")
+    assert [r["action"] for r in by_reason] == ["resize"]
+    tasks = await _get(reader, "/api/dlq", queue=queue.name, action_type="task")
+    assert len(tasks) == 3
+    assert await _get(reader, "/api/dlq", queue=queue.name, action_type="webhook") == []
+
+
+async def test_a_dead_letter_shows_its_stored_payload_masked(
+    queue: Queue, reader: httpx.AsyncClient
+) -> None:
+    await _dead(queue, "charge", "permanent_error", token="tok-very-secret")
+    [dead_id] = await _dead_ids(reader, queue)
+    detail = await _get(reader, f"/api/dlq/{dead_id}")
+    assert detail["entry"]["reason"] == "permanent_error"
+    assert "tok-very-secret" not in detail["raw"]
+    assert msgspec.json.decode(detail["raw"])["action"]["kwargs"]["token"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/api/queues/no-such-queue", 404, "unknown queue 'no-such-queue'"),
+        ("/api/queues/no-such-queue/pending", 404, "unknown queue"),
+        ("/api/jobs/no-such-job", 404, "job 'no-such-job' not found"),
+        ("/api/dlq/1-1", 404, "dead letter '1-1' not found"),
+        ("/api/dlq/not-an-id", 400, "invalid DLQ entry id"),
+        ("/api/dlq?limit=zero", 400, "limit must be an integer"),
+        ("/api/dlq?limit=0", 400, "limit must be between 1 and"),
+    ],
+)
+async def test_bad_reads_get_a_clear_json_error(
+    reader: httpx.AsyncClient, path: str, status: int, message: str
+) -> None:
+    response = await reader.get(path)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+async def test_an_unreachable_redis_is_a_503_not_a_crash() -> None:
+    dashboard = Dashboard(url="redis://127.0.0.1:1")
+    transport = httpx.ASGITransport(app=dashboard.app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        response = await client.get("/api/queues")
+    await dashboard.close()
+    assert response.status_code == 503
+    assert response.json()["error"]
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+async def test_the_default_dashboard_is_read_only(queue: Queue, reader: httpx.AsyncClient) -> None:
+    await _dead(queue, "charge", "permanent_error")
+    [dead_id] = await _dead_ids(reader, queue)
+    info = await _get(reader, "/api/info")
+    assert info["writes_allowed"] is False
+    response = await reader.post("/api/dlq/requeue", json={"ids": [dead_id]}, headers=BEARER)
+    assert response.status_code == 403
+    assert "read-only" in response.json()["error"]
+    assert await _dead_ids(reader, queue) == [dead_id]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-token"),
+        pytest.param({"Authorization": "Bearer not-the-token-at-all"}, id="wrong-bearer"),
+        pytest.param(
+            {"Authorization": "Basic " + base64.b64encode(b"ann:nope").decode()}, id="wrong-basic"
+        ),
+        pytest.param({"Authorization": "Basic !!!"}, id="malformed-basic"),
+        pytest.param({"Cookie": f"token={TOKEN}"}, id="cookie-is-not-auth"),
+    ],
+)
+async def test_a_write_without_the_token_is_refused(
+    queue: Queue, writer: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    await _dead(queue, "charge", "permanent_error")
+    [dead_id] = await _dead_ids(writer, queue)
+    with capture_logs() as logs:
+        response = await writer.post("/api/dlq/purge", json={"ids": [dead_id]}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert await _dead_ids(writer, queue) == [dead_id]
+    assert [e["event"] for e in logs] == ["dashboard_write_refused"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Origin": "https://evil.example"}, id="foreign-origin"),
+        pytest.param({"Origin": "null"}, id="opaque-origin"),
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="sec-fetch-cross-site"),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, id="sec-fetch-same-site"),
+    ],
+)
+async def test_a_cross_site_post_is_refused_even_with_the_token(
+    queue: Queue, writer: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    await _dead(queue, "charge", "permanent_error")
+    [dead_id] = await _dead_ids(writer, queue)
+    response = await writer.post(
+        "/api/dlq/requeue", json={"ids": [dead_id]}, headers={**BEARER, **headers}
+    )
+    assert response.status_code == 403
+    assert "cross-" in response.json()["error"]
+    assert await _dead_ids(writer, queue) == [dead_id]
+
+
+async def test_a_form_post_is_refused(queue: Queue, writer: httpx.AsyncClient) -> None:
+    # An HTML form on another site can post without a CORS preflight, but never as JSON.
+    await _dead(queue, "charge", "permanent_error")
+    [dead_id] = await _dead_ids(writer, queue)
+    response = await writer.post(
+        "/api/dlq/purge",
+        content=f"ids={dead_id}",
+        headers={**BEARER, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415
+    assert await _dead_ids(writer, queue) == [dead_id]
+
+
+async def test_a_same_origin_requeue_of_one_entry_is_done_and_logged_with_who(
+    queue: Queue, writer: httpx.AsyncClient
+) -> None:
+    # Given two dead letters
+    await _dead(queue, "charge", "permanent_error", n=2)
+    first, second = await _dead_ids(writer, queue)
+    # when one is requeued from the dashboard's own page, by basic auth user "ann"
+    basic = base64.b64encode(f"ann:{TOKEN}".encode()).decode()
+    with capture_logs() as logs:
+        response = await writer.post(
+            "/api/dlq/requeue",
+            json={"ids": [first]},
+            headers={
+                "Authorization": f"Basic {basic}",
+                "Origin": BASE,
+                "Sec-Fetch-Site": "same-origin",
+            },
+        )
+    # then it left the DLQ for the stream, and the log says who did what
+    assert response.status_code == 200, response.text
+    assert response.json() == {"requeued": 1, "by_queue": {queue.name: 1}, "missing": []}
+    assert await _dead_ids(writer, queue) == [second]
+    assert (await queue.counts()).ready == 1
+    [entry] = [e for e in logs if e["event"] == "dashboard_dlq_requeue"]
+    assert entry["who"] == "ann"
+    assert entry["ids"] == [first]
+    assert entry["requeued"] == 1
+    assert entry["client"]
+
+
+async def test_requeue_a_selection_and_everything_matching_a_filter(
+    queue: Queue, writer: httpx.AsyncClient
+) -> None:
+    await _dead(queue, "charge", "permanent_error", n=3)
+    await _dead(queue, "resize", "retries_exhausted", n=2)
+    charge = await _dead_ids(writer, queue, reason="permanent_error")
+    # a selection of two
+    response = await writer.post(
+        "/api/dlq/requeue", json={"ids": charge[:2], "queue": queue.name}, headers=BEARER
+    )
+    assert response.json()["requeued"] == 2
+    # then every dead letter matching a filter
+    with capture_logs() as logs:
+        response = await writer.post(
+            "/api/dlq/requeue",
+            json={"all_matching": True, "queue": queue.name, "reason": "retries_exhausted"},
+            headers=BEARER,
+        )
+    assert response.json()["requeued"] == 2
+    assert await _dead_ids(writer, queue) == charge[2:]
+    assert (await queue.counts()).ready == 4
+    [entry] = [e for e in logs if e["event"] == "dashboard_dlq_requeue"]
+    assert (entry["who"], entry["all_matching"], entry["reason"]) == (
+        "token",
+        True,
+        "retries_exhausted",
+    )
+
+
+async def test_purge_one_a_selection_and_everything_matching(
+    queue: Queue, writer: httpx.AsyncClient
+) -> None:
+    await _dead(queue, "charge", "permanent_error", n=4)
+    await _dead(queue, "resize", "poison", n=2)
+    ids = await _dead_ids(writer, queue, reason="permanent_error")
+    with capture_logs() as logs:
+        one = await writer.post("/api/dlq/purge", json={"ids": ids[:1]}, headers=BEARER)
+        two = await writer.post("/api/dlq/purge", json={"ids": ids[1:3]}, headers=BEARER)
+        rest = await writer.post(
+            "/api/dlq/purge",
+            json={"all_matching": True, "queue": queue.name, "reason": "poison"},
+            headers=BEARER,
+        )
+    assert [r.json()["purged"] for r in (one, two, rest)] == [1, 2, 2]
+    assert await _dead_ids(writer, queue) == ids[3:]
+    assert (await queue.counts()).ready == 0  # purged, not requeued
+    purges = [e for e in logs if e["event"] == "dashboard_dlq_purge"]
+    assert [e["purged"] for e in purges] == [1, 2, 2]
+    # an id already gone is reported as missing, not an error
+    again = await writer.post("/api/dlq/purge", json={"ids": ids[:1]}, headers=BEARER)
+    assert again.json() == {"purged": 0, "by_queue": {}, "missing": ids[:1]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "give a non-empty `ids` list or `all_matching: true`"),
+        ({"ids": []}, "give a non-empty `ids` list"),
+        ({"ids": ["1-1"], "all_matching": True}, "not both"),
+        ({"ids": ["nonsense"]}, "invalid DLQ entry id"),
+        ({"everything": True}, "unknown field"),
+        ({"ids": "1-1"}, "got `str` - at `$.ids`"),
+    ],
+)
+async def test_an_ambiguous_or_malformed_write_is_refused(
+    queue: Queue, writer: httpx.AsyncClient, body: dict[str, Any], message: str
+) -> None:
+    await _dead(queue, "charge", "permanent_error")
+    response = await writer.post("/api/dlq/purge", json=body, headers=BEARER)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert len(await _dead_ids(writer, queue)) == 1
+
+
+async def test_auth_reads_guards_reads_but_not_the_info(
+    queue: Queue, make_client: MakeClient
+) -> None:
+    client = make_client(auth_reads=True, token=TOKEN)
+    assert (await client.get("/api/info")).json()["auth_reads"] is True
+    assert (await client.get("/api/queues")).status_code == 401
+    assert (await client.get("/api/queues", headers=BEARER)).status_code == 200
+    assert (await client.get("/")).status_code == 200  # the page itself holds no data
+
+
+# -- documentation, pages, mounting ------------------------------------------------------------
+
+
+async def test_every_api_route_is_in_the_openapi_document(reader: httpx.AsyncClient) -> None:
+    document = await _get(reader, "/api/openapi.json")
+    assert document["openapi"].startswith("3.1")
+    dashboard = Dashboard()
+    served = {
+        (route.path, method.lower())
+        for route in dashboard.app.routes
+        if isinstance(route, Route) and route.path.startswith("/api/")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert served == documented
+    # and each referenced schema is defined
+    refs = set(re.findall(r'"#/components/schemas/(\w+)"', msgspec.json.encode(document).decode()))
+    assert refs <= set(document["components"]["schemas"])
+
+
+async def test_pages_ship_their_own_assets_and_forbid_others(reader: httpx.AsyncClient) -> None:
+    page = await reader.get("/")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    for asset in ("static/app.js", "static/style.css"):
+        assert f'"{asset}"' in page.text
+        assert (await reader.get(f"/{asset}")).status_code == 200
+    # no URL in the shipped files points off the dashboard (no CDN)
+    for path in STATIC.iterdir():
+        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", path.read_text()), path
+
+
+async def test_it_mounts_as_a_sub_application(queue: Queue, redis_url: str) -> None:
+    # Given an existing application that mounts the dashboard under /ops/queues
+    dashboard = Dashboard(url=redis_url)
+
+    async def home(request: Any) -> Any:
+        from starlette.responses import PlainTextResponse
+
+        return PlainTextResponse("the host app")
+
+    host = Starlette(routes=[Route("/", home), Mount("/ops/queues", app=dashboard.app)])
+    await queue.enqueue("t")
+    transport = httpx.ASGITransport(app=host)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        # then its pages, assets and API answer under the prefix, and the host app is intact
+        assert (await client.get("/")).text == "the host app"
+        bare = await client.get("/ops/queues")  # relative URLs need the trailing slash
+        assert bare.status_code in (301, 302, 307, 308)
+        assert bare.headers["location"].endswith("/ops/queues/")
+        page = await client.get("/ops/queues/")
+        assert "streamq dashboard" in page.text
+        assert (await client.get("/ops/queues/static/app.js")).status_code == 200
+        names = [r["queue"]["name"] for r in await _get(client, "/ops/queues/api/queues")]
+        assert queue.name in names
+    await dashboard.close()

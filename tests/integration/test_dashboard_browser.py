@@ -1,0 +1,414 @@
+"""The dashboard in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+A scripted run fills a queue — jobs completed by a real worker process, two dead-lettered by a
+bug, some ready, one delayed, one stuck with a consumer — and the operator's path is followed:
+the overview shows the counts, the queue page its pending entry, the consumers page who holds
+it, the DLQ its two dead letters, a job page the masked payload and the error. After the "fix",
+one dead letter is requeued from the page; it leaves the DLQ and a worker completes it.
+
+Every page is saved as a screenshot under `test-artifacts/dashboard/<server>/` (or the
+directory `STREAMQ_TEST_ARTIFACTS` names). Without Chromium (`apt-get install chromium`; CI's
+`.ci/run` installs it) or Playwright, the test skips and says which is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import redis
+
+from streamq import Queue, SyncQueue
+from streamq.dashboard import Dashboard, DashboardConfig
+from streamq.keys import Keys
+from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("STREAMQ_TEST_CHROMIUM", "/usr/bin/chromium")
+TOKEN = "browser-test-token-0123456789"
+SECRET = "sk_live_do_not_show_me"
+WAIT_MS = 30_000
+
+
+def wait_until(predicate: Callable[[], Any], *, within: float = 30.0, what: str = "") -> Any:
+    """Poll `predicate` every 50 ms until it returns something truthy, or fail."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {within}s: {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("Playwright for Python is not installed (pip install '.[dev]')")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does), "
+            "or point STREAMQ_TEST_CHROMIUM at one"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture
+def artifacts(redis_server: Any) -> Path:
+    root = Path(os.environ.get("STREAMQ_TEST_ARTIFACTS", REPO / "test-artifacts"))
+    directory = root / "dashboard" / redis_server.kind
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    print(f"dashboard screenshots: {directory}")
+    return directory
+
+
+@pytest.fixture
+def dashboard_url(redis_url: str) -> Iterator[str]:
+    """The dashboard, writes allowed, served by uvicorn on a socket bound before it starts."""
+    import uvicorn
+
+    board = Dashboard(
+        DashboardConfig(allow_writes=True, token=TOKEN, refresh_secs=1.0), url=redis_url
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(board.app, lifespan="on", ws="none", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, what="the dashboard serves")
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+class Workers:
+    """`python -m cli worker` processes on one queue, stopped with SIGTERM."""
+
+    def __init__(self, url: str, queue: str, logs: Path) -> None:
+        self.url, self.queue, self.logs = url, queue, logs
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            FLAG_URL_ENV: self.url,
+        }
+        command = [
+            sys.executable, "-m", "cli", "worker",
+            "--group", self.queue,
+            "--app", "tests.integration.dashboard_tasks:tasks",
+            "--url", self.url,
+            "--consumer", "worker-1",
+            "--poll-interval-ms", "100",
+            "--block", "1",
+            "--shutdown-grace", "5",
+            "--metrics-port", "0",
+            "--log-format", "json",
+        ]  # fmt: skip
+        with (self.logs / f"worker-{len(self.running) + 1}.log").open("ab") as out:
+            self.running.append(
+                subprocess.Popen(
+                    command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                )
+            )
+
+    def stop(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+        self.running.clear()
+
+
+@pytest.fixture
+def workers(redis_url: str, queue_name: str, tmp_path: Path) -> Iterator[Workers]:
+    made = Workers(redis_url, queue_name, tmp_path)
+    yield made
+    made.stop()
+
+
+def _scripted_run(r: redis.Redis, url: str, queue: str, workers: Workers) -> list[str]:
+    """5 jobs done and 2 dead by a real worker; then 2 ready, 1 pending, 1 delayed."""
+    keys = Keys(queue)
+    with SyncQueue(queue, url=url) as q:
+        for i in range(5):
+            q.enqueue("resize", args=[i])
+        charges = [
+            q.enqueue("charge", args=[100 + i], kwargs={"api_key": SECRET}) for i in range(2)
+        ]
+        workers.start()
+        wait_until(
+            lambda: r.xlen(keys.dlq) == 2 and r.xlen(keys.stream) == 0,
+            what="the worker finished the first batch",
+        )
+        workers.stop()
+        for i in range(3):
+            q.enqueue("resize", args=[10 + i])
+        q.enqueue("resize", args=[99], delay_s=600)
+    # A consumer that took one job and went quiet (a stuck worker).
+    r.xreadgroup(queue, "stuck-worker", {keys.stream: ">"}, count=1)
+    return charges
+
+
+def _shot(page: Page, directory: Path, name: str) -> None:
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+
+
+def test_an_operator_sees_the_run_and_requeues_a_dead_letter_that_then_completes(
+    chromium: str,
+    redis_url: str,
+    queue_name: str,
+    dashboard_url: str,
+    workers: Workers,
+    artifacts: Path,
+    sredis: redis.Redis,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)  # a loaded machine: generous, never a fixed sleep
+    charges = _scripted_run(sredis, redis_url, queue_name, workers)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("request", lambda req: None if req.url.startswith(dashboard_url)
+                    else errors.append(f"request off the dashboard: {req.url}"))  # fmt: skip
+
+            # The overview shows what the run produced
+            page.goto(dashboard_url)
+            row = page.locator(f'tr[data-queue="{queue_name}"]')
+            expect(row.locator("td.ready")).to_have_text("2")
+            expect(row.locator("td.pending")).to_have_text("1")
+            expect(row.locator("td.delayed")).to_have_text("1")
+            expect(row.locator("td.dlq")).to_have_text("2")
+            expect(row.locator("td.consumers")).to_have_text("2")
+            expect(page.locator("#mode")).to_have_text("writes allowed")
+            _shot(page, artifacts, "1-overview")
+
+            # The queue's page lists the stuck entry with its consumer and deliveries
+            row.get_by_role("link", name=queue_name).click()
+            expect(page.get_by_test_id("queue-name")).to_have_text(queue_name)
+            pending = page.get_by_test_id("pending").locator("tbody tr")
+            expect(pending).to_have_count(1)
+            expect(pending.first).to_contain_text("stuck-worker")
+            expect(pending.first.locator("td.deliveries")).to_have_text("1")
+            _shot(page, artifacts, "2-queue")
+
+            # The consumers page shows who holds it
+            page.locator('nav a[data-nav="consumers"]').click()
+            stuck = page.locator('tr[data-consumer="stuck-worker"]')
+            expect(stuck.locator("td.pending")).to_have_text("1")
+            expect(page.locator('tr[data-consumer="worker-1"] td.pending')).to_have_text("0")
+            _shot(page, artifacts, "3-consumers")
+
+            # The DLQ, filtered by reason, has both dead charges
+            page.locator('nav a[data-nav="dlq"]').click()
+            page.get_by_test_id("filter-reason").select_option("permanent_error")
+            expect(page).to_have_url(f"{dashboard_url}#/dlq?reason=permanent_error")
+            dead_rows = page.get_by_test_id("dlq").locator("tbody tr")
+            expect(dead_rows).to_have_count(2)
+            page.get_by_test_id("filter-queue").select_option(queue_name)
+            expect(dead_rows).to_have_count(2)
+            _shot(page, artifacts, "4-dlq")
+
+            # A dead job's page: state, attempts, error, and the payload with its secret masked
+            target = charges[0]
+            page.locator(f'tr[data-job-id="{target}"]').get_by_role("link", name=target).click()
+            expect(page.get_by_test_id("job-state")).to_have_text("dead_lettered")
+            expect(page.get_by_test_id("job-attempts")).to_have_text("1 of 6")
+            expect(page.get_by_test_id("job-error")).to_contain_text("bug #42")
+            expect(page.get_by_test_id("job-payload")).to_contain_text('"api_key": "***"')
+            expect(page.get_by_test_id("job-payload")).not_to_contain_text(SECRET)
+            _shot(page, artifacts, "5-job-dead")
+
+            # After the fix, the operator requeues that one dead letter with the token
+            sredis.set(fixed_flag(queue_name), 1)
+            page.go_back()
+            expect(dead_rows).to_have_count(2)
+            page.locator("#token").fill(TOKEN)
+            page.locator(f'tr[data-job-id="{target}"]').get_by_test_id("requeue-row").click()
+            expect(page.locator("#message")).to_have_text("requeued 1")
+            expect(dead_rows).to_have_count(1)
+            expect(page.locator(f'tr[data-job-id="{target}"]')).to_have_count(0)
+            _shot(page, artifacts, "6-dlq-after-requeue")
+
+            # The one left, in full: its reason and the payload as stored, secret masked
+            other = charges[1]
+            page.locator(f'tr[data-job-id="{other}"] td a').first.click()
+            expect(page.get_by_test_id("dead-reason")).to_have_text("permanent_error")
+            expect(page.get_by_test_id("dead-payload")).to_contain_text('"api_key": "***"')
+            expect(page.get_by_test_id("dead-payload")).not_to_contain_text(SECRET)
+            _shot(page, artifacts, "7-dead-letter")
+
+            # and a worker completes it; its page says so
+            workers.start()
+            page.goto(f"{dashboard_url}#/jobs/{target}?queue={queue_name}")
+            expect(page.get_by_test_id("job-state")).to_have_text("completed")
+            expect(page.get_by_test_id("job-location")).to_have_text("finished")
+            _shot(page, artifacts, "8-job-completed")
+
+            page.goto(dashboard_url)
+            expect(row.locator("td.dlq")).to_have_text("1")
+            _shot(page, artifacts, "9-overview-after")
+            assert errors == []
+        finally:
+            browser.close()
+    with SyncQueue(queue_name, url=redis_url) as q:
+        status = q.get_status(target)
+    assert status is not None
+    assert status.state == "completed"
+
+
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="f" method="POST" action="{dlq}/purge" enctype="text/plain" target="sink">
+  <input name='{{"all_matching": true, "pad": "' value='"}}'>
+</form>
+<iframe name="sink"></iframe>
+<script>
+  const results = [];
+  async function attempt(name, options) {{
+    try {{
+      const r = await fetch("{dlq}/" + name, Object.assign({{method: "POST"}}, options));
+      results.push(name + ":" + r.type + ":" + r.status);
+    }} catch (e) {{
+      results.push(name + ":blocked");
+    }}
+  }}
+  (async () => {{
+    // a simple request: no preflight, the browser's cached credentials go along
+    await attempt("purge", {{mode: "no-cors", credentials: "include",
+      headers: {{"Content-Type": "text/plain"}}, body: '{{"all_matching": true}}'}});
+    // a JSON request with the token needs a preflight, which the dashboard never grants
+    await attempt("requeue", {{headers: {{"Content-Type": "application/json",
+      "Authorization": "Bearer {token}"}}, body: '{{"all_matching": true}}'}});
+    document.getElementById("f").submit();
+    document.title = "done " + results.join(" ");
+  }})();
+</script></body></html>"""
+
+
+@pytest.fixture
+def evil_site(dashboard_url: str) -> Iterator[str]:
+    """A page on another site (localhost, not 127.0.0.1) that tries to write to the dashboard."""
+    import http.server
+
+    page = EVIL_PAGE.format(dlq=f"{dashboard_url}api/dlq", token=TOKEN).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+async def _dead_letters(url: str, queue: str, n: int) -> None:
+    async with Queue(queue, url=url) as q:
+        for i in range(n):
+            await q.enqueue("charge", args=[i], kwargs={"api_key": SECRET})
+        for delivery in await q.dequeue("c1", n, 1.0):
+            await q.dead_letter("c1", delivery, reason="permanent_error", error="bug #42")
+
+
+def test_a_page_on_another_site_cannot_write_even_with_the_operators_credentials(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, evil_site: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    # Given two dead letters, and an operator whose browser sends the token on its own
+    # (ambient credentials, as basic auth cached by a browser or a proxy would be)
+    keys = Keys(queue_name)
+    asyncio.run(_dead_letters(redis_url, queue_name, 2))
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.xlen(keys.dlq) == 2
+        basic = base64.b64encode(f"ann:{TOKEN}".encode()).decode()
+        statuses: list[tuple[str, int]] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+            try:
+                context = browser.new_context(
+                    extra_http_headers={"Authorization": f"Basic {basic}"}
+                )
+                page = context.new_page()
+                page.on(
+                    "response",
+                    lambda resp: statuses.append((resp.url, resp.status))
+                    if resp.url.startswith(dashboard_url) else None,
+                )  # fmt: skip
+                # when the operator visits the other site
+                page.goto(evil_site)
+                page.wait_for_function("document.title.startsWith('done')", timeout=WAIT_MS)
+                wait_until(
+                    lambda: (
+                        any(url.endswith("/purge") for url, _ in statuses) and len(statuses) >= 2
+                    ),
+                    what="the browser sent the cross-site posts",
+                )
+                # sanity: the same credentials do work from the dashboard's own page
+                own = context.new_page()
+                own.goto(dashboard_url)
+                answer = own.evaluate(
+                    """async () => (await fetch("api/dlq/requeue", {method: "POST",
+                       headers: {"Content-Type": "application/json"},
+                       body: JSON.stringify({ids: ["1-1"]})})).status"""
+                )
+                assert answer == 200
+            finally:
+                browser.close()
+        # then every write that reached the dashboard was refused, and the DLQ is intact
+        print(f"cross-site posts answered: {statuses}")
+        posted = [status for url, status in statuses if "/api/dlq/" in url]
+        assert posted
+        assert all(status == 403 for status in posted), statuses
+        assert r.xlen(keys.dlq) == 2
+        assert r.xlen(keys.stream) == 0
