@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Self
 
-import redis.asyncio as aredis
 import redis.exceptions as rx
 import structlog
 
@@ -17,6 +16,7 @@ from .keys import Keys
 from .producer import JobDefaults, ProducerBase
 from .records import as_str
 from .scripts import Scripts
+from .topology import AsyncClient
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -46,7 +46,7 @@ class QueueBase(ProducerBase):
         name: str = "default",
         *,
         url: str | None = None,
-        redis: aredis.Redis | None = None,
+        redis: AsyncClient | None = None,
         group: str | None = None,
         prefix: str = "streamq",
         defaults: JobDefaults | None = None,
@@ -65,7 +65,7 @@ class QueueBase(ProducerBase):
             redis = command_client(url or "redis://localhost:6379")
         self.redis = redis
         self.scripts = Scripts(redis)
-        self._readers: dict[str, tuple[float, aredis.Redis]] = {}
+        self._readers: dict[str, tuple[float, AsyncClient]] = {}
         self._group_ready = False
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -14,11 +14,26 @@ import msgspec
 import redis
 import redis.asyncio as aredis
 import structlog
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from .errors import ConfigError, map_redis_errors
+from .topology import (
+    CLUSTER_SCHEMES,
+    SENTINEL_SCHEMES,
+    AsyncClient,
+    blocking_cluster_like,
+    blocking_sentinel_like,
+    cluster_client,
+    is_cluster_url,
+    is_sentinel_url,
+    sentinel_client,
+    sync_cluster_client,
+    sync_sentinel_client,
+)
 
 __all__ = [
     "ServerInfo",
@@ -33,7 +48,7 @@ _log = structlog.get_logger("streamq.connection")
 
 #: Extra seconds a blocking read's socket waits beyond BLOCK before calling the server lost.
 BLOCK_MARGIN_S: Final = 2.0
-_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+_SCHEMES: Final = ("redis://", "rediss://", "unix://", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES)
 
 
 def _no_retry() -> Retry:
@@ -48,7 +63,8 @@ def redact_url(url: str) -> str:
 def _check_url(url: str) -> None:
     if not url.startswith(_SCHEMES):
         raise ConfigError(
-            f"Redis URL {redact_url(url)!r} must start with redis://, rediss:// or unix://"
+            f"Redis URL {redact_url(url)!r} must start with redis://, rediss://, unix://, "
+            "redis+cluster:// or redis+sentinel://"
         )
 
 
@@ -59,11 +75,15 @@ def _keepalive(url: str) -> dict[str, Any]:
 
 def command_client(
     url: str, *, socket_timeout_s: float = 5.0, max_connections: int = 64, **options: Any
-) -> aredis.Redis:
+) -> AsyncClient:
     """Create the client for commands and scripts: a blocking pool, no automatic retries.
 
+    A `redis+cluster://` URL gives a `RedisCluster` and a `redis+sentinel://` URL a client of
+    the primary Sentinel names (see `streamq.topology`).
+
     Args:
-        url: `redis://`, `rediss://` or `unix://` URL (credentials allowed).
+        url: `redis://`, `rediss://`, `unix://`, `redis+cluster://` or `redis+sentinel://`
+            URL (credentials allowed).
         socket_timeout_s: Per-command socket timeout.
         max_connections: Pool size; callers wait for a free connection instead of failing.
         **options: Further `redis.asyncio.Redis` options (TLS files, credentials).
@@ -72,6 +92,14 @@ def command_client(
         ConfigError: for an unsupported URL scheme.
     """
     _check_url(url)
+    if is_cluster_url(url):
+        return cluster_client(
+            url, socket_timeout_s=socket_timeout_s, max_connections=max_connections, **options
+        )
+    if is_sentinel_url(url):
+        return sentinel_client(
+            url, socket_timeout_s=socket_timeout_s, max_connections=max_connections, **options
+        )
     pool = aredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -92,13 +120,19 @@ def _owning(client: aredis.Redis) -> aredis.Redis:
     return client
 
 
-def sync_command_client(url: str, *, socket_timeout_s: float = 5.0) -> redis.Redis:
+def sync_command_client(
+    url: str, *, socket_timeout_s: float = 5.0
+) -> redis.Redis | redis.RedisCluster:
     """Create the sync client of `SyncQueue`: the same explicit settings, no automatic retries.
 
     Raises:
         ConfigError: for an unsupported URL scheme.
     """
     _check_url(url)
+    if is_cluster_url(url):
+        return sync_cluster_client(url, socket_timeout_s=socket_timeout_s)
+    if is_sentinel_url(url):
+        return sync_sentinel_client(url, socket_timeout_s=socket_timeout_s)
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
@@ -108,9 +142,13 @@ def sync_command_client(url: str, *, socket_timeout_s: float = 5.0) -> redis.Red
     )
 
 
-def blocking_client_like(client: aredis.Redis, *, block_s: float) -> aredis.Redis:
+def blocking_client_like(client: AsyncClient, *, block_s: float) -> AsyncClient:
     """Create a blocking-read client with the same server and credentials as `client`."""
+    if isinstance(client, RedisCluster):
+        return blocking_cluster_like(client, socket_timeout_s=block_s + BLOCK_MARGIN_S)
     source = client.connection_pool
+    if isinstance(source, SentinelConnectionPool):
+        return blocking_sentinel_like(source, socket_timeout_s=block_s + BLOCK_MARGIN_S)
     kwargs = dict(source.connection_kwargs)
     kwargs.update(socket_timeout=block_s + BLOCK_MARGIN_S, retry=_no_retry())
     pool = aredis.ConnectionPool(
@@ -144,13 +182,32 @@ class ServerInfo(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(int(p) for p in re.findall(r"\d+", self.version)[:3])
 
 
-async def server_info(client: aredis.Redis) -> ServerInfo:
+async def server_info(client: AsyncClient) -> ServerInfo:
     """Read the server kind, version, memory policy and persistence from `INFO`.
 
-    `INFO` rather than `CONFIG GET`, because least-privilege ACL users may not run CONFIG.
+    `INFO` rather than `CONFIG GET`, because least-privilege ACL users may not run CONFIG. On a
+    cluster every primary is asked and the weakest answer wins: one node that evicts keys, or
+    lacks `WAITAOF`, is what a queue must be warned about.
     """
     with map_redis_errors():
-        info: dict[str, Any] = await client.info()
+        if isinstance(client, RedisCluster):
+            await client.initialize()
+            infos = [await client.info(target_nodes=node) for node in client.get_primaries()]
+        else:
+            infos = [await client.info()]
+    found = [_server_info(info) for info in infos]
+    unsafe = [f for f in found if f.maxmemory_policy != "noeviction"]
+    oldest = min(found, key=lambda f: f.version_tuple)
+    return ServerInfo(
+        server=oldest.server,
+        version=oldest.version,
+        maxmemory_policy=(unsafe or found)[0].maxmemory_policy,
+        appendonly=all(f.appendonly for f in found),
+        has_waitaof=all(f.has_waitaof for f in found),
+    )
+
+
+def _server_info(info: dict[str, Any]) -> ServerInfo:
     server = "valkey" if "valkey_version" in info else "redis"
     version = str(info.get("valkey_version") or info.get("redis_version", "0"))
     parts = tuple(int(p) for p in re.findall(r"\d+", str(info.get("redis_version", "0")))[:2])

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-import redis.asyncio as aredis
 import structlog
+from redis.asyncio.cluster import RedisCluster
 
 from ._queue_base import QueueBase
 from .backoff import plan_failure
@@ -15,6 +15,7 @@ from .connection import blocking_client_like
 from .errors import QueueStateLost, ScriptCode, map_redis_errors
 from .job import Job, JobState, encode_job
 from .records import Delivery, FailOutcome, as_str, delivery_from_fields
+from .topology import AsyncClient
 
 __all__ = ["SCRIPT_BATCH", "ConsumerOps"]
 
@@ -28,7 +29,7 @@ SCRIPT_BATCH = 500
 class ConsumerOps(QueueBase):
     """Dequeue, acknowledge, fail, heartbeat, promote, reclaim and release (what workers call)."""
 
-    def _reader(self, consumer: str, block_s: float) -> aredis.Redis:
+    def _reader(self, consumer: str, block_s: float) -> AsyncClient:
         current = self._readers.get(consumer)
         if current is not None and current[0] >= block_s:
             return current[1]
@@ -52,8 +53,14 @@ class ConsumerOps(QueueBase):
     async def interrupt_reader(self, consumer: str) -> None:
         """Close the socket under a consumer's blocked read, so the read fails at once."""
         current = self._readers.get(consumer)
-        if current is not None and current[1].connection is not None:
-            await current[1].connection.disconnect(nowait=True)
+        if current is None:
+            return
+        reader = current[1]
+        if isinstance(reader, RedisCluster):
+            # A cluster reader is this consumer's alone: closing it drops every node's socket.
+            await reader.aclose()
+        elif reader.connection is not None:
+            await reader.connection.disconnect(nowait=True)
 
     async def dequeue(self, consumer: str, batch_size: int, timeout_s: float) -> list[Delivery]:
         """Read up to `batch_size` new entries for `consumer`, blocking up to `timeout_s`.

@@ -181,8 +181,10 @@ def map_redis_errors() -> Iterator[None]:
     Raises:
         AccessDenied: for authentication failures and `NOPERM` replies.
         OutOfMemory: for `OOM` replies.
-        RedisUnavailable: for connection, timeout, loading and read-only-replica errors.
+        RedisUnavailable: for connection, timeout, loading and read-only-replica errors, and
+            for a cluster between states (CLUSTERDOWN, TRYAGAIN, an uncovered slot).
         QueueStateLost: for `NOGROUP` and `UNBLOCKED` (the stream or group was deleted).
+        ConfigError: for a cluster URL that names a server without cluster mode.
         ScriptError: for other errors raised inside a script.
     """
     try:
@@ -191,6 +193,18 @@ def map_redis_errors() -> Iterator[None]:
         raise AccessDenied(f"Redis denied access: {exc}") from exc
     except _rx.OutOfMemoryError as exc:
         raise OutOfMemory(f"Redis refused the write (out of memory): {exc}") from exc
+    except (_rx.ClusterError, _rx.TryAgainError, _rx.AskError, _rx.SlotNotCoveredError) as exc:
+        # A cluster between states (failover, resharding): the command did not run.
+        raise RedisUnavailable(f"Redis Cluster unavailable: {type(exc).__name__}: {exc}") from exc
+    except _rx.RedisClusterException as exc:
+        text = str(exc)
+        if "not enabled" in text:
+            raise ConfigError(
+                f"a redis+cluster:// URL names a server that is not a cluster: {text}"
+            )
+        if text.startswith(("Redis Cluster cannot be connected", "All slots are not covered")):
+            raise RedisUnavailable(f"Redis Cluster unavailable: {text}") from exc
+        raise
     except (
         _rx.ConnectionError,
         _rx.TimeoutError,

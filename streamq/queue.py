@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from .consuming import ConsumerOps
 from .dead_letters import DeadLetterOps
 from .errors import map_redis_errors
@@ -123,6 +125,15 @@ class Queue(ConsumerOps, DeadLetterOps):
                 self.metrics.queued(self.name, sum(1 for _, added in results if added))
             return [job_id for job_id, _ in results]
         for calls in plan:
+            if isinstance(self.redis, RedisCluster):
+                # Cluster pipelines refuse EVALSHA; one call already carries 250 jobs.
+                results = []
+                for keys, argv in calls:
+                    results += await self.scripts.enqueue_batch(keys, argv)
+                ids.extend(job_id for job_id, _ in results)
+                if self.metrics is not None:
+                    self.metrics.queued(self.name, sum(1 for _, added in results if added))
+                continue
             with map_redis_errors():
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for keys, argv in calls:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple, cast
 
 import msgspec
-import redis.asyncio as aredis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from .errors import ScriptError, map_redis_errors
 from .keys import Keys
 from .records import as_str
+from .topology import AsyncClient
 
 __all__ = [
     "SCRIPT_NAMES",
@@ -201,7 +201,7 @@ class Scripts:
         client: The client the scripts run on (a pool without automatic retries).
     """
 
-    def __init__(self, client: aredis.Redis) -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self._client = client
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(src) for name, src in load_sources().items()
@@ -212,7 +212,7 @@ class Scripts:
         name: str,
         keys: Sequence[str],
         args: Sequence[bytes | str | int | float],
-        client: aredis.Redis | Pipeline | None = None,
+        client: AsyncClient | Pipeline | None = None,
     ) -> Any:
         with map_redis_errors():
             return await self._scripts[name](keys=list(keys), args=list(args), client=client)

@@ -49,7 +49,7 @@ class SyncQueue(ProducerBase):
         name: str = "default",
         *,
         url: str | None = None,
-        redis: redis.Redis | None = None,
+        redis: redis.Redis | redis.RedisCluster | None = None,
         prefix: str = "streamq",
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
@@ -61,10 +61,8 @@ class SyncQueue(ProducerBase):
         self.defaults = defaults or JobDefaults()
         self.clock: Clock = clock or RedisClock()
         self._owns_client = redis is None
-        if redis is None:
-            redis = sync_command_client(url or "redis://localhost:6379")
-        self.redis = redis
-        self._enqueue = redis.register_script(load_sources()["enqueue"])
+        self.redis = redis or sync_command_client(url or "redis://localhost:6379")
+        self._enqueue = self.redis.register_script(load_sources()["enqueue"])
 
     def close(self) -> None:
         """Close the client if this queue created it."""

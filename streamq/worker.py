@@ -13,7 +13,6 @@ import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import redis.asyncio as aredis
 import structlog
 
 from ._periodic import ReconnectBackoff, cancel_and_wait
@@ -37,6 +36,7 @@ from .registry import TaskRegistry
 from .scheduler import Promoter
 from .settings import WorkerSettings
 from .stats import WorkerStats
+from .topology import AsyncClient
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -78,7 +78,7 @@ class Worker:
         queues: Sequence[str] = ("default",),
         group: str | None = None,
         url: str | None = None,
-        redis: aredis.Redis | None = None,
+        redis: AsyncClient | None = None,
         settings: WorkerSettings | None = None,
         defaults: JobDefaults | None = None,
         consumer: str | None = None,
