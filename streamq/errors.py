@@ -201,7 +201,7 @@ def map_redis_errors() -> Iterator[None]:
         if "not enabled" in text:
             raise ConfigError(
                 f"a redis+cluster:// URL names a server that is not a cluster: {text}"
-            )
+            ) from exc
         if text.startswith(("Redis Cluster cannot be connected", "All slots are not covered")):
             raise RedisUnavailable(f"Redis Cluster unavailable: {text}") from exc
         raise
