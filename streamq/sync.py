@@ -116,6 +116,13 @@ class SyncQueue(ProducerBase):
         delay_ms, run_at_ms = due_args(delay_s, None)
         ids: list[str] = []
         for calls in self._batches(jobs, delay_ms, run_at_ms):
+            if isinstance(self.redis, redis.RedisCluster):
+                # Cluster pipelines refuse EVALSHA; one call already carries 250 jobs.
+                for keys, argv in calls:
+                    with map_redis_errors():
+                        reply = self._enqueue(keys=keys, args=argv)
+                    ids.extend(job_id for job_id, _ in parse_enqueue_batch(reply))
+                continue
             with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
                 for keys, argv in calls:
                     self._enqueue(keys=keys, args=argv, client=pipe)

@@ -17,6 +17,7 @@ import pytest_asyncio
 import redis
 import redis.asyncio
 
+from streamq.connection import sync_command_client
 from streamq.server import EmbeddedServer, available_servers, server_version
 
 # CI must test both servers, so a missing one fails there instead of skipping.
@@ -128,11 +129,18 @@ def queue_name(redis_url: str) -> Iterator[str]:
     """A queue name no other test uses; its keys (and only its keys) are deleted afterwards."""
     name = "t-" + uuid.uuid4().hex[:12]
     yield name
-    client = redis.Redis.from_url(redis_url)
+    client = client_for(redis_url)
     try:
         delete_queue_keys(client, name)
     finally:
         client.close()
+
+
+def client_for(url: str) -> Any:
+    """A sync client on `url`: a `RedisCluster` for a cluster URL, the primary for Sentinel."""
+    if url.startswith(("redis+cluster://", "redis+sentinel://")):
+        return sync_command_client(url)
+    return redis.Redis.from_url(url)
 
 
 def delete_queue_keys(client: redis.Redis, queue: str) -> None:

@@ -32,6 +32,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
 
 from streamq import PermanentError, Retry, TaskRegistry, current_job
+from streamq.connection import sync_command_client
+from streamq.topology import is_cluster_url, is_sentinel_url
 
 __all__ = ["LEDGER_URL_ENV", "Event", "Ledger", "close_ledger_clients", "tasks"]
 
@@ -72,12 +74,17 @@ def _client(url: str) -> tuple[redis.Redis, Any]:
     with _clients_lock:
         found = _clients.get(key)
         if found is None:
-            # No automatic retries: a replayed RPUSH would invent an execution.
-            client = redis.Redis.from_url(
-                url,
-                socket_timeout=5.0,
-                socket_connect_timeout=5.0,
-                retry=RedisRetry(NoBackoff(), 0),
+            # No automatic retries: a replayed RPUSH would invent an execution. A cluster URL
+            # gets a cluster client (the ledger shares the queue's hash tag, so its slot).
+            client: Any = (
+                sync_command_client(url, socket_timeout_s=5.0)
+                if is_cluster_url(url) or is_sentinel_url(url)
+                else redis.Redis.from_url(
+                    url,
+                    socket_timeout=5.0,
+                    socket_connect_timeout=5.0,
+                    retry=RedisRetry(NoBackoff(), 0),
+                )
             )
             found = (client, client.register_script(_RECORD))
             _clients[key] = found

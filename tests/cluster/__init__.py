@@ -1,0 +1,1 @@
+"""Tests on a real local Redis Cluster and a Sentinel-managed primary."""
