@@ -289,6 +289,28 @@ class ConsumerOps(QueueBase):
                 break
         return total
 
+    async def next_due_in_ms(self) -> float | None:
+        """Milliseconds until the first delayed job falls due (Redis clock), `None` if none.
+
+        The time is read on the node that holds the delay set: on a cluster, `TIME` would
+        otherwise go to an arbitrary node (and cluster pipelines refuse it).
+        """
+        with map_redis_errors():
+            if isinstance(self.redis, RedisCluster):
+                head: Any = await self.redis.zrange(self.keys.delayed, 0, 0, withscores=True)
+                if not head:
+                    return None
+                node = self.redis.get_node_from_key(self.keys.delayed)
+                sec, usec = await self.redis.time(target_nodes=node)
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.zrange(self.keys.delayed, 0, 0, withscores=True)
+                    pipe.time()
+                    head, (sec, usec) = await pipe.execute()
+        if not head:
+            return None
+        return float(head[0][1]) - (int(sec) * 1000 + int(usec) // 1000)
+
     async def reclaim(
         self, consumer: str, *, min_idle_ms: int, cursor: str = "0-0", count: int = 100
     ) -> tuple[str, list[Delivery], list[str]]:

@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 
 from ._periodic import Periodic
-from .errors import map_redis_errors
 from .queue import Queue
 
 __all__ = ["Promoter"]
@@ -34,14 +33,9 @@ class Promoter(Periodic):
         self._next_due = None
         for queue in self._queues:
             await queue.promote_due()
-            with map_redis_errors():
-                async with queue.redis.pipeline(transaction=False) as pipe:
-                    pipe.zrange(queue.keys.delayed, 0, 0, withscores=True)
-                    pipe.time()
-                    head, (sec, usec) = await pipe.execute()
-            if head:
-                wait_s = (float(head[0][1]) - (sec * 1000 + usec // 1000)) / 1000
-                self.due_in(max(wait_s, 0.0), wake=False)
+            wait_ms = await queue.next_due_in_ms()
+            if wait_ms is not None:
+                self.due_in(max(wait_ms / 1000, 0.0), wake=False)
 
     def due_in(self, delay_s: float, *, wake: bool = True) -> None:
         """Note that a job falls due in `delay_s`; wake earlier than planned if needed."""
