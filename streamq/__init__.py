@@ -70,6 +70,7 @@ from .observers import (
     parse_observers,
     verify_signature,
 )
+from .partitions import PartitionedQueue, partition_names
 from .producer import JobDefaults
 from .protocol import JobQueue
 from .queue import Queue
@@ -129,8 +130,10 @@ __all__ = [
     # producers
     "JobDefaults",
     "JobQueue",
+    "PartitionedQueue",
     "Queue",
     "SyncQueue",
+    "partition_names",
     # queue contents
     "DeadLetter",
     "Delivery",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,6 +29,7 @@ from .heartbeat import LeaseKeeper
 from .janitor import Janitor
 from .observers.runtime import ActionRuntime
 from .observers.settings import ActionSettings
+from .partitions import declare_partitions, expand_partitions
 from .producer import JobDefaults
 from .queue import Delivery, Queue
 from .recoverer import Reclaimer
@@ -65,6 +66,9 @@ class Worker:
             allow-list, HTTP and SMTP settings (default `ActionSettings()`).
         metrics: Where outcomes are recorded for Prometheus (`streamq.metrics.Metrics`);
             None turns recording off.
+        partitions: Partition count of the queues served: one count for all, or a count per
+            queue name (absent: 1). A queue of P partitions is served as its P partition
+            queues (`q#0` … `q#<P-1>`), each with its own fetch loop.
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -87,6 +91,7 @@ class Worker:
         prefix: str = "streamq",
         action_settings: ActionSettings | None = None,
         metrics: Metrics | None = None,
+        partitions: Mapping[str, int] | int = 1,
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
@@ -96,9 +101,13 @@ class Worker:
         self._owns_client = redis is None
         self.redis = redis or command_client(url or "redis://localhost:6379")
         self.group = group or queues[0]
+        self._prefix = prefix
+        self._declared = {
+            q: partitions if isinstance(partitions, int) else partitions.get(q, 1) for q in queues
+        }
         self.queues = [
             Queue(q, redis=self.redis, group=self.group, prefix=prefix, defaults=defaults)
-            for q in queues
+            for q in expand_partitions(queues, partitions)
         ]
         self._by_name = {q.name: q for q in self.queues}
         self._explicit_consumer = consumer
@@ -199,6 +208,15 @@ class Worker:
                 "unsafe_maxmemory_policy",
                 policy=info.maxmemory_policy,
                 hint="queues need maxmemory-policy noeviction; evicted keys are lost jobs",
+            )
+        for logical, count in self._declared.items():
+            await declare_partitions(self.redis, logical, count, self._prefix)
+        if len(self.queues) > self.settings.concurrency:
+            _log.warning(
+                "fewer_slots_than_queues",
+                queues=len(self.queues),
+                concurrency=self.settings.concurrency,
+                hint="each queue or partition needs a free slot to wait on; raise concurrency",
             )
         for queue in self.queues:
             await queue.ensure_group()
@@ -356,6 +374,7 @@ class Worker:
         backoff = ReconnectBackoff()
         failing = False  # log an outage once, not once per reconnect attempt
         own_after: str | None = "0"  # re-read our own PEL first: a restart resumes at once
+        idle = False  # the last read found nothing
         s = self.settings
         # In burst mode a short block notices a drained queue quickly.
         block_s = min(s.block_s, s.poll_interval_ms / 1000) if self.burst else s.block_s
@@ -365,7 +384,7 @@ class Worker:
             # every free slot through each blocking read and takes them back at once, would
             # starve it, and a crashed worker's entries would never be reclaimed.
             await asyncio.sleep(0)
-            slots = await self.reserve(s.batch_size)
+            slots = await self.reserve(self._read_size(idle))
             if not slots:
                 return
             got: list[Delivery] = []
@@ -414,10 +433,27 @@ class Worker:
                 await asyncio.sleep(max(backoff.next_delay(), 1.0))
                 continue
             self.unreserve(slots - len(got))
+            idle = not got
             if got:
                 self.dispatch(got)
             elif self.burst and own_after is None:
                 await self._stop_if_drained()
+
+    def _read_size(self, idle: bool) -> int:
+        """How many slots one fetch loop reserves for its next read.
+
+        A loop holds its reserved slots through a blocking read. With one queue it takes all it
+        may. With several (partitions), an idle loop waits on one slot, so every queue keeps a
+        reader and an arriving job is seen at once; a busy loop takes at most a fair share per
+        read, and the slot waiters are woken in turn, so one busy partition cannot take every
+        slot while the others have jobs.
+        """
+        s = self.settings
+        if len(self.queues) == 1:
+            return s.batch_size
+        if idle:
+            return 1
+        return min(s.batch_size, max(1, -(-s.concurrency // len(self.queues))))
 
     async def _stop_if_drained(self) -> None:
         if any(self._running.values()):
