@@ -16,6 +16,7 @@ from .errors import (
     JobError,
     LeaseLost,
     NotFound,
+    NotReplicated,
     OutOfMemory,
     PermanentActionError,
     PermanentError,
@@ -76,6 +77,7 @@ from .protocol import JobQueue
 from .queue import Queue
 from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
 from .registry import Task, TaskRegistry, current_job, load_registry
+from .replication import ReplicaWait
 from .settings import WorkerSettings
 from .stats import WorkerStats
 from .sync import SyncQueue
@@ -132,6 +134,7 @@ __all__ = [
     "JobQueue",
     "PartitionedQueue",
     "Queue",
+    "ReplicaWait",
     "SyncQueue",
     "partition_names",
     # queue contents
@@ -173,6 +176,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotReplicated",
     "NotFound",
     "OutOfMemory",
     "PermanentActionError",

@@ -15,6 +15,7 @@ from .errors import ConfigError, QueueStateLost, map_redis_errors
 from .keys import Keys
 from .producer import JobDefaults, ProducerBase
 from .records import as_str
+from .replication import ReplicaWait
 from .scripts import Scripts
 from .topology import AsyncClient
 
@@ -39,6 +40,8 @@ class QueueBase(ProducerBase):
         defaults: Job defaults and retention settings.
         clock: Time source for due times; the server's clock by default.
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
+        replica_wait: Make every enqueue wait for this many replicas (`WAIT`), so a returned
+            enqueue survives a failover; `None` returns once the primary has the job.
     """
 
     def __init__(
@@ -52,9 +55,11 @@ class QueueBase(ProducerBase):
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
+        replica_wait: ReplicaWait | None = None,
     ) -> None:
         self.name = name
         self.metrics = metrics
+        self.replica_wait = replica_wait
         self.keys = Keys(name, prefix)
         self.group = group or name
         self.defaults = defaults or JobDefaults()

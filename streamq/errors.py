@@ -6,7 +6,8 @@ StreamQError
 │   └── ConditionSyntaxError    an observer condition that does not parse (with its position)
 ├── AccessDenied                wrong password or missing ACL permission (not retried)
 ├── RedisUnavailable            the server cannot be reached or answered with a transport error
-│   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
+│   ├── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
+│   └── NotReplicated           an enqueue with `ReplicaWait` reached too few replicas in time
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
 ├── ScriptError                 a Lua script failed in a way the engine did not expect
@@ -47,6 +48,7 @@ __all__ = [
     "JobError",
     "LeaseLost",
     "NotFound",
+    "NotReplicated",
     "OutOfMemory",
     "PermanentActionError",
     "PermanentError",
@@ -81,6 +83,12 @@ class RedisUnavailable(StreamQError):
 
 class OutOfMemory(RedisUnavailable):
     """The server refused a write because it reached `maxmemory` under `noeviction`."""
+
+
+class NotReplicated(RedisUnavailable):
+    """An enqueue that waits for replicas (`ReplicaWait`) was not acknowledged by enough of
+    them in time: the job is on the primary only, and lost if the primary fails before
+    replicating it. Enqueueing again with the same idempotency key is safe."""
 
 
 class QueueStateLost(StreamQError):

@@ -29,6 +29,7 @@ from .keys import Keys
 from .producer import JobDefaults
 from .queue import Queue
 from .records import DeadLetter, QueueCounts
+from .replication import ReplicaWait
 from .topology import AsyncClient
 
 __all__ = [
@@ -100,6 +101,7 @@ class PartitionedQueue:
         prefix: Key namespace.
         defaults: Job defaults and retention, shared by the partitions.
         clock: Time source for due times.
+        replica_wait: Make every enqueue wait for replicas (see `Queue`).
 
     Example:
         >>> orders = PartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
@@ -117,6 +119,7 @@ class PartitionedQueue:
         prefix: str = "streamq",
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
+        replica_wait: ReplicaWait | None = None,
     ) -> None:
         self.name = name
         self.group = group or name
@@ -130,6 +133,7 @@ class PartitionedQueue:
                 prefix=prefix,
                 defaults=defaults,
                 clock=clock,
+                replica_wait=replica_wait,
             )
             for part in partition_names(name, partitions)
         ]

@@ -21,6 +21,7 @@ from .job import Backoff, Job, JobStatus
 from .producer import ENQUEUE_CHUNK, due_args, status_from_hash
 from .protocol import JobQueue
 from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
+from .replication import check_replicated, enqueue_waiting
 from .scripts import parse_enqueue_batch
 
 __all__ = ["ENQUEUE_CHUNK", "DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
@@ -99,7 +100,11 @@ class Queue(ConsumerOps, DeadLetterOps):
         )
         delay_ms, run_at_ms = due_args(delay_s, run_at)
         keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
-        job_id, added = await self.scripts.enqueue(keys, argv)
+        if self.replica_wait is not None:
+            reply = await enqueue_waiting(self.redis, self.scripts, keys, argv, self.replica_wait)
+            job_id, added = parse_enqueue_batch(reply)[0]
+        else:
+            job_id, added = await self.scripts.enqueue(keys, argv)
         if added and self.metrics is not None:
             self.metrics.queued(self.name)
         return job_id
@@ -116,7 +121,7 @@ class Queue(ConsumerOps, DeadLetterOps):
         delay_ms, run_at_ms = due_args(delay_s, None)
         ids: list[str] = []
         plan = list(self._batches(jobs, delay_ms, run_at_ms))
-        if len(plan) == 1 and len(plan[0]) == 1:
+        if len(plan) == 1 and len(plan[0]) == 1 and self.replica_wait is None:
             # One script call (up to 250 jobs, the observers' case): send it without a
             # pipeline, which costs a buffer and a second layer of reply handling.
             keys, argv = plan[0][0]
@@ -129,7 +134,14 @@ class Queue(ConsumerOps, DeadLetterOps):
                 # Cluster pipelines refuse EVALSHA; one call already carries 250 jobs.
                 results = []
                 for keys, argv in calls:
-                    results += await self.scripts.enqueue_batch(keys, argv)
+                    if self.replica_wait is None:
+                        results += await self.scripts.enqueue_batch(keys, argv)
+                    else:
+                        results += parse_enqueue_batch(
+                            await enqueue_waiting(
+                                self.redis, self.scripts, keys, argv, self.replica_wait
+                            )
+                        )
                 ids.extend(job_id for job_id, _ in results)
                 if self.metrics is not None:
                     self.metrics.queued(self.name, sum(1 for _, added in results if added))
@@ -138,7 +150,12 @@ class Queue(ConsumerOps, DeadLetterOps):
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for keys, argv in calls:
                         await self.scripts.enqueue_in(pipe, keys, argv)
+                    if self.replica_wait is not None:
+                        w = self.replica_wait
+                        pipe.execute_command("WAIT", w.replicas, w.timeout_ms)
                     replies = await pipe.execute()
+            if self.replica_wait is not None:
+                check_replicated(int(replies.pop()), self.replica_wait)
             results = [r for reply in replies for r in parse_enqueue_batch(reply)]
             ids.extend(job_id for job_id, _ in results)
             if self.metrics is not None:

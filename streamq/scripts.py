@@ -217,6 +217,11 @@ class Scripts:
         with map_redis_errors():
             return await self._scripts[name](keys=list(keys), args=list(args), client=client)
 
+    def sha(self, name: str) -> tuple[str, str]:
+        """The SHA1 under which script `name` runs, and its source (to load it)."""
+        script = self._scripts[name]
+        return str(script.sha), str(script.script)
+
     async def preload(self) -> None:
         """Load every script into the server's cache (saves a NOSCRIPT round trip later)."""
         with map_redis_errors():
