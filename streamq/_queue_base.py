@@ -17,7 +17,7 @@ from .producer import JobDefaults, ProducerBase
 from .records import as_str
 from .replication import ReplicaWait
 from .scripts import Scripts
-from .topology import AsyncClient
+from .topology import AsyncClient, close_client
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -78,10 +78,10 @@ class QueueBase(ProducerBase):
     async def close(self) -> None:
         """Close the blocking readers and, if this queue created it, the command client."""
         for _, reader in self._readers.values():
-            await reader.aclose()
+            await close_client(reader)
         self._readers.clear()
         if self._owns_client:
-            await self.redis.aclose()
+            await close_client(self.redis)
 
     async def __aenter__(self) -> Self:
         return self

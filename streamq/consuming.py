@@ -15,7 +15,7 @@ from .connection import blocking_client_like
 from .errors import QueueStateLost, ScriptCode, map_redis_errors
 from .job import Job, JobState, encode_job
 from .records import Delivery, FailOutcome, as_str, delivery_from_fields
-from .topology import AsyncClient
+from .topology import AsyncClient, close_client
 
 __all__ = ["SCRIPT_BATCH", "ConsumerOps"]
 
@@ -48,7 +48,7 @@ class ConsumerOps(QueueBase):
         """
         current = self._readers.pop(consumer, None)
         if current is not None:
-            await current[1].aclose()
+            await close_client(current[1])
 
     async def interrupt_reader(self, consumer: str) -> None:
         """Close the socket under a consumer's blocked read, so the read fails at once."""
@@ -58,7 +58,7 @@ class ConsumerOps(QueueBase):
         reader = current[1]
         if isinstance(reader, RedisCluster):
             # A cluster reader is this consumer's alone: closing it drops every node's socket.
-            await reader.aclose()
+            await close_client(reader)
         elif reader.connection is not None:
             await reader.connection.disconnect(nowait=True)
 

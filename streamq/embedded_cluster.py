@@ -157,6 +157,18 @@ class EmbeddedCluster:
                         return node
         raise LookupError(f"no running primary serves slot {slot} of {key!r}")
 
+    def replicas_of(self, primary: EmbeddedServer) -> list[EmbeddedServer]:
+        """The running nodes that replicate `primary` now."""
+        port = self.port_of(primary)
+        found = []
+        for replica_port, node in self._ports.items():
+            if node.running and node is not primary:
+                with contextlib.closing(_client(replica_port)) as client:
+                    info = client.info("replication")
+                if info.get("role") == "slave" and int(info.get("master_port", 0)) == port:
+                    found.append(node)
+        return found
+
     def kill(self, node: EmbeddedServer) -> None:
         """SIGKILL one node, as a crash would."""
         node.kill(signal.SIGKILL)

@@ -30,7 +30,7 @@ from .producer import JobDefaults
 from .queue import Queue
 from .records import DeadLetter, QueueCounts
 from .replication import ReplicaWait
-from .topology import AsyncClient
+from .topology import AsyncClient, close_client
 
 __all__ = [
     "MAX_PARTITIONS",
@@ -163,7 +163,7 @@ class PartitionedQueue:
         for queue in self.partitions:
             await queue.close()
         if self._owns_client:
-            await self.redis.aclose()
+            await close_client(self.redis)
 
     async def __aenter__(self) -> Self:
         return self

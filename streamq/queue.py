@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import redis.exceptions as rx
 from redis.asyncio.cluster import RedisCluster
 
 from .consuming import ConsumerOps
@@ -23,6 +24,7 @@ from .protocol import JobQueue
 from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
 from .replication import check_replicated, enqueue_waiting
 from .scripts import parse_enqueue_batch
+from .topology import refresh_on_failure
 
 __all__ = ["ENQUEUE_CHUNK", "DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
 
@@ -171,13 +173,23 @@ class Queue(ConsumerOps, DeadLetterOps):
     async def counts(self) -> QueueCounts:
         """Sizes of the stream, PEL, delay set and DLQ, read in one pipelined round trip."""
         with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with (
+                refresh_on_failure(self.redis),
+                self.redis.pipeline(transaction=False) as pipe,
+            ):
                 pipe.xlen(self.keys.stream)
                 pipe.xpending(self.keys.stream, self.group)
                 pipe.zcard(self.keys.delayed)
                 pipe.xlen(self.keys.dlq)
                 pipe.get(self.keys.dlq_dropped)
                 replies = await pipe.execute(raise_on_error=False)
+                for reply in replies:
+                    # Only the XPENDING of a missing group may fail; a cluster pipeline returns
+                    # a lost connection in place instead of raising it.
+                    if isinstance(reply, Exception) and reply is not replies[1]:
+                        raise reply
+                    if isinstance(reply, rx.ConnectionError | rx.TimeoutError):
+                        raise reply
         pending = replies[1]
         pending_count = 0 if isinstance(pending, Exception) else int(pending["pending"])
         return QueueCounts(

@@ -23,7 +23,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from .errors import ConfigError, NotReplicated, map_redis_errors
 from .scripts import Scripts
-from .topology import AsyncClient
+from .topology import AsyncClient, refresh_on_failure
 
 __all__ = ["ReplicaWait", "check_replicated", "enqueue_waiting"]
 
@@ -98,13 +98,8 @@ async def _cluster(
     sha, source = scripts.sha("enqueue")
     for attempt in range(1, _ATTEMPTS + 1):
         with map_redis_errors():
-            await client.initialize()
-            node = client.get_node_from_key(keys[0])
-            pipe = client.pipeline()
-            # Both commands go to `node` in one `execute_pipeline`: one connection, in order.
-            pipe.execute_command("EVALSHA", sha, len(keys), *keys, *argv, target_nodes=node)
-            pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms, target_nodes=node)
-            reply, acked = await pipe.execute(raise_on_error=False, allow_redirections=False)
+            async with refresh_on_failure(client):
+                reply, acked = await _send(client, sha, keys, argv, wait)
             if isinstance(reply, _REDIRECTED) and attempt < _ATTEMPTS:
                 # The script did not run: load it (a promoted replica has an empty script
                 # cache) or follow the new slot owner, then send both again.
@@ -118,3 +113,24 @@ async def _cluster(
                     raise result
             return reply, acked
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _send(
+    client: RedisCluster,
+    sha: str,
+    keys: Sequence[str],
+    argv: Sequence[bytes | str | int],
+    wait: ReplicaWait,
+) -> tuple[Any, Any]:
+    await client.initialize()
+    node = client.get_node_from_key(keys[0])
+    pipe = client.pipeline()
+    # Both commands go to `node` in one `execute_pipeline`: one connection, in order.
+    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *argv, target_nodes=node)
+    pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms, target_nodes=node)
+    reply, acked = await pipe.execute(raise_on_error=False, allow_redirections=False)
+    for result in (reply, acked):
+        # A lost connection comes back in place; raise it so the slot map is refreshed.
+        if isinstance(result, rx.ConnectionError | rx.TimeoutError):
+            raise result
+    return reply, acked

@@ -18,14 +18,16 @@ run the command) and stay on.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
 import redis.asyncio as aredis
 import redis.cluster as sync_cluster
+import redis.exceptions as rx
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -42,12 +44,14 @@ __all__ = [
     "SentinelAddress",
     "blocking_cluster_like",
     "blocking_sentinel_like",
+    "close_client",
     "cluster_client",
     "is_cluster",
     "is_cluster_url",
     "is_sentinel_url",
     "parse_cluster_url",
     "parse_sentinel_url",
+    "refresh_on_failure",
     "sentinel_client",
     "sync_cluster_client",
     "sync_sentinel_client",
@@ -225,6 +229,36 @@ def _tls(address: ClusterAddress) -> dict[str, Any]:
         return {}
     tls = {k: v for k, v in address.options.items() if k.startswith("ssl_")}
     return {"ssl": True, **tls}
+
+
+async def close_client(client: AsyncClient) -> None:
+    """Close a client and every connection it holds.
+
+    A cluster client that lost a node is marked for re-initialisation, and its `aclose()` then
+    does nothing (redis-py closes only an initialised client); its nodes' connections are
+    closed here directly.
+    """
+    await client.aclose()
+    if isinstance(client, RedisCluster):
+        await client.nodes_manager.aclose()
+        await client.nodes_manager.aclose("startup_nodes")
+
+
+@contextlib.asynccontextmanager
+async def refresh_on_failure(client: AsyncClient) -> AsyncIterator[None]:
+    """Refresh a cluster client's slot map when a pipeline inside fails to reach a node.
+
+    redis-py marks the map stale when a single command loses its node, but not when a
+    pipeline does: without this, a client that only pipelines would keep dialling a dead
+    primary after its replica took over.
+    """
+    try:
+        yield
+    except (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError):
+        if isinstance(client, RedisCluster):
+            with contextlib.suppress(rx.RedisError, rx.RedisClusterException, OSError):
+                await client.nodes_manager.initialize()
+        raise
 
 
 def _node(host: str, port: int) -> ClusterNode:

@@ -37,7 +37,7 @@ from .registry import TaskRegistry
 from .scheduler import Promoter
 from .settings import WorkerSettings
 from .stats import WorkerStats
-from .topology import AsyncClient
+from .topology import AsyncClient, close_client
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -341,7 +341,7 @@ class Worker:
             await queue.close()
         await self.actions.aclose()
         if self._owns_client:
-            await self.redis.aclose()
+            await close_client(self.redis)
         self._pool.shutdown(wait=False, cancel_futures=True)
         _log.info(
             "worker_stopped",
