@@ -232,7 +232,7 @@ def _tls(address: ClusterAddress) -> dict[str, Any]:
 
 
 async def close_client(client: AsyncClient) -> None:
-    """Close a client and every connection it holds.
+    """Close a client and every connection it holds (a Sentinel's connections too).
 
     A cluster client that lost a node is marked for re-initialisation, and its `aclose()` then
     does nothing (redis-py closes only an initialised client); its nodes' connections are
@@ -242,6 +242,10 @@ async def close_client(client: AsyncClient) -> None:
     if isinstance(client, RedisCluster):
         await client.nodes_manager.aclose()
         await client.nodes_manager.aclose("startup_nodes")
+    elif isinstance(client.connection_pool, SentinelConnectionPool):
+        # The Sentinel's own clients (it asks them for the primary) outlive the pool.
+        for sentinel in client.connection_pool.sentinel_manager.sentinels:
+            await sentinel.aclose()
 
 
 @contextlib.asynccontextmanager
