@@ -111,6 +111,10 @@ def worker(
         bool | None,
         typer.Option("--strict/--no-strict", help="Refuse to start unless noeviction."),
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option("--partitions", help="Partitions of each queue served (q#0 ... q#P-1)."),
+    ] = None,
     slot: Annotated[int | None, typer.Option("--slot", hidden=True)] = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
@@ -136,6 +140,7 @@ def worker(
             metrics_port=(metrics_port, "--metrics-port"),
             metrics_prefix=(metrics_prefix, "--metrics-prefix"),
             strict=(strict, "--strict"),
+            partitions=(partitions, "--partitions"),
             log_level=(log_level, "--log-level"),
             log_format=(log_format, "--log-format"),
         )
@@ -175,6 +180,7 @@ def worker(
             # settings come from [actions] and STREAMQ_ACTIONS_*.
             action_settings=cfg.actions,
             metrics=metrics,
+            partitions=jq.partitions,
         )
         try:
             asyncio.run(w.run())
@@ -195,6 +201,7 @@ def worker(
                 ("--max-deliveries", max_deliveries), ("--poll-interval-ms", poll_interval_ms),
                 ("--block", block), ("--shutdown-grace", shutdown_grace),
                 ("--log-level", log_level), ("--log-format", log_format),
+                ("--partitions", partitions),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
                 # Children record into the supervisor's multiprocess directory; it serves /metrics.
                 ("--metrics-port", 0), ("--metrics-prefix", metrics_prefix),

@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .job import Backoff
 from .producer import JobDefaults
 from .settings import WorkerSettings
+from .topology import CLUSTER_SCHEMES, SENTINEL_SCHEMES, parse_cluster_url, parse_sentinel_url
 
 __all__ = ["FieldError", "JobQueueConfig"]
 
@@ -42,7 +43,9 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """The `[job_queue]` table.
 
     Attributes:
-        url: Redis URL: `redis://`, `rediss://` (TLS, certificates verified) or `unix://`;
+        url: Redis URL: `redis://`, `rediss://` (TLS, certificates verified), `unix://`,
+            `redis+cluster://host:port[,host:port...]` (Redis Cluster) or
+            `redis+sentinel://host:port[,...]/service` (the primary Sentinel names);
             may carry `user:password@` for ACL users.
         username: ACL user, if not in the URL.
         password: Password, if not in the URL (never printed).
@@ -68,6 +71,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         metrics_prefix: Prefix of every metric name.
         log_format: `auto` (JSON off a terminal), `json` or `console`.
         log_level: `debug`, `info`, `warning`, `error` or `critical`.
+        partitions: Partitions of every queue a worker serves (`q#0` … `q#<P-1>`; 1 = plain).
     """
 
     __secret_fields__: ClassVar[frozenset[str]] = frozenset({"password"})
@@ -96,11 +100,12 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     metrics_prefix: str = "streamq"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
 
     def __post_init__(self) -> None:
         _check_url(self.url)
         if self.tls_ca_file is not None:
-            if not self.url.startswith("rediss://"):
+            if not self.url.startswith(("rediss://", "rediss+cluster://", "rediss+sentinel://")):
                 raise FieldError("tls_ca_file", "needs a rediss:// url (TLS)")
             if not Path(self.tls_ca_file).is_file():
                 raise FieldError("tls_ca_file", "no such file")
@@ -168,13 +173,25 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 def _check_url(url: str) -> None:
+    if url.startswith((*CLUSTER_SCHEMES, *SENTINEL_SCHEMES)):
+        try:
+            if url.startswith(CLUSTER_SCHEMES):
+                parse_cluster_url(url)
+            else:
+                parse_sentinel_url(url)
+        except ConfigError as exc:
+            raise FieldError("url", str(exc)) from None
+        return
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError as exc:
         raise FieldError("url", f"malformed URL ({exc})") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise FieldError("url", "must start with redis://, rediss:// or unix://")
+        raise FieldError(
+            "url",
+            "must start with redis://, rediss://, unix://, redis+cluster:// or redis+sentinel://",
+        )
     if parts.scheme == "unix":
         if not parts.path:
             raise FieldError("url", "a unix:// URL needs a socket path (unix:///path/to.sock)")

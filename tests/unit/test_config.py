@@ -81,7 +81,7 @@ def _env_text(name: str) -> str:
         ({"STREAMQ_JOB_QUEUE_BATCH_SIZE": "ten"}, "expected int, got str"),
         ({"STREAMQ_JOB_QUEUE_INITIAL_DELAY_MS": "-5"}, "expected int >= 0"),
         ({"STREAMQ_JOB_QUEUE_STRICT": "maybe"}, "invalid job_queue.strict = 'maybe'"),
-        ({"STREAMQ_JOB_QUEUE_URL": "http://x"}, "must start with redis://, rediss:// or unix://"),
+        ({"STREAMQ_JOB_QUEUE_URL": "http://x"}, "must start with redis://, rediss://, unix://"),
         ({"STREAMQ_JOB_QUEUE_URL": "redis://h:notaport"}, "malformed URL"),
         ({"STREAMQ_JOB_QUEUE_URL": "unix://"}, "needs a socket path"),
         ({"STREAMQ_JOB_QUEUE_BATCHSIZE": "3"}, "unknown setting STREAMQ_JOB_QUEUE_BATCHSIZE"),
