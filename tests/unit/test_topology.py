@@ -60,5 +60,5 @@ def test_the_config_accepts_cluster_and_sentinel_urls() -> None:
     for url in ("redis+cluster://a:1,b:2", "redis+sentinel://a:26379/svc"):
         config = load_config(None, env={"STREAMQ_JOB_QUEUE_URL": url})
         assert config.job_queue.connection_url() == url
-    with pytest.raises(ConfigError, match="job_queue.url .* must name the service"):
+    with pytest.raises(ConfigError, match=r"job_queue\.url .* must name the service"):
         load_config(None, env={"STREAMQ_JOB_QUEUE_URL": "redis+sentinel://a:1"})
