@@ -1,0 +1,132 @@
+"""One partitioned queue on a one-shard cluster versus a three-shard cluster, same workers.
+
+    python benchmarks/cluster.py [--jobs 30000] [--partitions 6] [--processes 3] [--repeat 3]
+
+For each layout a private Redis Cluster is started on loopback (primaries only: replicas add
+nothing to throughput and would double the servers on a small machine), a queue of
+`--partitions` partitions is filled with `--jobs` no-op jobs through `PartitionedQueue`, and
+`--processes` worker processes (burst mode, `--concurrency` each) drain it. Prints a markdown
+table of medians: bulk enqueue (jobs/s) and end to end (jobs/s, worker start-up included), with
+the share of partitions each shard holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import structlog
+
+from streamq import PartitionedQueue, TaskRegistry, Worker, WorkerSettings
+from streamq.embedded_cluster import EmbeddedCluster
+
+tasks = TaskRegistry()
+
+
+@tasks.task(name="noop")
+async def noop(i: int) -> None:
+    """The engine body: nothing, so the figure measures the queue itself."""
+
+
+def _quiet() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+
+
+def _work(url: str, queue: str, partitions: int, concurrency: int, slot: int) -> None:
+    _quiet()
+    worker = Worker(
+        tasks,
+        queues=[queue],
+        partitions=partitions,
+        url=url,
+        settings=WorkerSettings(concurrency=concurrency, block_s=0.2, poll_interval_ms=200),
+        consumer=f"bench-{slot}",
+        burst=True,
+    )
+    asyncio.run(worker.run())
+
+
+async def _fill(url: str, queue: str, partitions: int, jobs: int) -> float:
+    async with PartitionedQueue(queue, partitions, url=url) as pq:
+        await pq.ensure_group()
+        batch = [pq.new_job("noop", args=[i]) for i in range(jobs)]
+        started = time.perf_counter()
+        await pq.enqueue_many(batch)
+        return time.perf_counter() - started
+
+
+async def _left(url: str, queue: str, partitions: int) -> int:
+    async with PartitionedQueue(queue, partitions, url=url) as pq:
+        counts = await pq.counts()
+        return counts.stream + counts.pending + counts.delayed
+
+
+def _one_run(cluster: EmbeddedCluster, args: argparse.Namespace) -> tuple[float, float, str]:
+    queue = "bench-" + uuid.uuid4().hex[:6]
+    enqueue_s = asyncio.run(_fill(cluster.url, queue, args.partitions, args.jobs))
+    context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    workers = [
+        context.Process(
+            target=_work, args=(cluster.url, queue, args.partitions, args.concurrency, slot)
+        )
+        for slot in range(args.processes)
+    ]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+    drain_s = time.perf_counter() - started
+    left = asyncio.run(_left(cluster.url, queue, args.partitions))
+    if left:
+        raise SystemExit(f"{left} jobs left in {queue}: the run is not a valid figure")
+    return args.jobs / enqueue_s, args.jobs / drain_s, _spread(cluster, queue, args.partitions)
+
+
+def _spread(cluster: EmbeddedCluster, queue: str, partitions: int) -> str:
+    names = [f"streamq:{{{queue}#{i}}}:stream" for i in range(partitions)]
+    owners = [cluster.port_of(cluster.primary_of(name)) for name in names]
+    return "/".join(str(owners.count(port)) for port in sorted(set(owners)))
+
+
+def main() -> None:
+    """Run both layouts and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=30_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    _quiet()
+    rows = []
+    for shards in (1, 3):
+        with EmbeddedCluster(primaries=shards, replicas=0) as cluster:
+            runs = [_one_run(cluster, args) for _ in range(args.repeat)]
+        enqueue = statistics.median(r[0] for r in runs)
+        drain = statistics.median(r[1] for r in runs)
+        spread = ", ".join(r[2] for r in runs)
+        rows.append((shards, spread, enqueue, drain))
+    print(
+        f"\n{args.jobs} jobs, {args.partitions} partitions, {args.processes} worker processes "
+        f"x {args.concurrency} slots, median of {args.repeat}\n"
+    )
+    print(
+        "| shards | partitions per shard (each run) | bulk enqueue (jobs/s) | end to end (jobs/s) |"
+    )
+    print("| ---: | --- | ---: | ---: |")
+    for shards, spread, enqueue, drain in rows:
+        print(f"| {shards} | {spread} | {enqueue:,.0f} | {drain:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
