@@ -156,28 +156,22 @@ async def test_workers_ride_through_a_primary_failover_and_the_queue_drains(
 
             # When the primary of partition 0 is SIGKILLed mid-run
             victim = cluster.primary_of(pq.partitions[0].keys.stream)
+            killed_at = time.monotonic()
             cluster.kill(victim)
             await asyncio.to_thread(cluster.wait_for_failover, victim)
+            takeover_s = time.monotonic() - killed_at
 
             # Then every job runs (the worker rides through; jobs acked only on the dead
             # primary come back from the replica's PEL and run again) and the queue drains
             await wait_until(lambda: set(ids) <= set(runs), within=120.0)
-            try:
-                await wait_until(lambda: _drained(pq), within=30.0)
-            except BaseException:
-                print("DEBUG", await pq.partition_counts())
-                for q in pq.partitions:
-                    print(
-                        "DEBUG",
-                        q.name,
-                        await q.redis.xinfo_groups(q.keys.stream),
-                        await q.redis.xpending_range(q.keys.stream, q.group, "-", "+", 5),
-                    )
-                raise
+            await wait_until(lambda: _drained(pq), within=60.0)
         finally:
             await worker.shutdown()
     reruns = sum(runs.values()) - len(runs)
-    print(f"\nfailover under load: {len(ids)} jobs, 0 lost, {reruns} ran twice or more")
+    print(
+        f"\nfailover under load: replica took over in {takeover_s:.1f} s; {len(ids)} jobs, "
+        f"0 lost, {reruns} ran twice or more"
+    )
     assert set(runs) == set(ids)
 
 
