@@ -70,9 +70,21 @@ async def _left(url: str, queue: str, partitions: int) -> int:
         return counts.stream + counts.pending + counts.delayed
 
 
-def _one_run(cluster: EmbeddedCluster, args: argparse.Namespace) -> tuple[float, float, str]:
+def _cpu_s(cluster: EmbeddedCluster) -> dict[int, float]:
+    """CPU seconds each node's server process has used (INFO cpu)."""
+    used = {}
+    for node in cluster.nodes:
+        port = cluster.port_of(node)
+        with redis.Redis(port=port) as client:
+            info = client.info("cpu")
+        used[port] = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return used
+
+
+def _one_run(cluster: EmbeddedCluster, args: argparse.Namespace) -> tuple[float, float, str, float]:
     queue = "bench-" + uuid.uuid4().hex[:6]
     enqueue_s = asyncio.run(_fill(cluster.url, queue, args.partitions, args.jobs))
+    cpu_before = _cpu_s(cluster)
     context = multiprocessing.get_context("spawn")
     started = time.perf_counter()
     workers = [
@@ -86,10 +98,13 @@ def _one_run(cluster: EmbeddedCluster, args: argparse.Namespace) -> tuple[float,
     for process in workers:
         process.join()
     drain_s = time.perf_counter() - started
+    cpu_after = _cpu_s(cluster)
+    busiest = max(cpu_after[p] - cpu_before[p] for p in cpu_after) / drain_s
     left = asyncio.run(_left(cluster.url, queue, args.partitions))
     if left:
         raise SystemExit(f"{left} jobs left in {queue}: the run is not a valid figure")
-    return args.jobs / enqueue_s, args.jobs / drain_s, _spread(cluster, queue, args.partitions)
+    spread = _spread(cluster, queue, args.partitions)
+    return args.jobs / enqueue_s, args.jobs / drain_s, spread, busiest
 
 
 def _spread(cluster: EmbeddedCluster, queue: str, partitions: int) -> str:
@@ -115,7 +130,8 @@ def main() -> None:
         enqueue = statistics.median(r[0] for r in runs)
         drain = statistics.median(r[1] for r in runs)
         spread = ", ".join(r[2] for r in runs)
-        rows.append((shards, spread, enqueue, drain))
+        busiest = statistics.median(r[3] for r in runs)
+        rows.append((shards, spread, enqueue, drain, busiest))
     print(
         f"\n{args.jobs} jobs, {args.partitions} partitions, {args.processes} worker processes "
         f"x {args.concurrency} slots, median of {args.repeat}\n"

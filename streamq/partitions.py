@@ -37,9 +37,11 @@ __all__ = [
     "PartitionedQueue",
     "declare_partitions",
     "expand_partitions",
+    "group_partitions",
     "partition_for_key",
     "partition_names",
     "partitions_key",
+    "split_partition",
 ]
 
 #: More partitions than this is a configuration mistake, not a design (each is a fetch loop).
@@ -62,6 +64,30 @@ def partition_names(queue: str, partitions: int) -> list[str]:
     if partitions == 1:
         return [queue]
     return [f"{queue}{_SEPARATOR}{i}" for i in range(partitions)]
+
+
+def split_partition(name: str) -> tuple[str, int | None]:
+    """(logical queue, partition index) of a queue name; `None` for an unpartitioned queue.
+
+    `orders#3` → `("orders", 3)`; `orders` → `("orders", None)`.
+    """
+    logical, sep, index = name.rpartition(_SEPARATOR)
+    if sep and logical and index.isdigit():
+        return logical, int(index)
+    return name, None
+
+
+def group_partitions(names: Sequence[str]) -> dict[str, list[str]]:
+    """Queue names (as the Inspector discovers them) grouped by logical queue.
+
+    A partitioned queue's names come in partition order; a plain queue maps to itself.
+    `["b", "a#1", "a#0"]` → `{"a": ["a#0", "a#1"], "b": ["b"]}`.
+    """
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        logical, index = split_partition(name)
+        groups.setdefault(logical, []).append((-1 if index is None else index, name))
+    return {logical: [n for _, n in sorted(items)] for logical, items in sorted(groups.items())}
 
 
 def partition_for_key(key: str, partitions: int) -> int:

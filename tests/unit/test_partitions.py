@@ -6,7 +6,13 @@ import pytest
 from redis.crc import key_slot
 
 from streamq import ConfigError
-from streamq.partitions import expand_partitions, partition_for_key, partition_names
+from streamq.partitions import (
+    expand_partitions,
+    group_partitions,
+    partition_for_key,
+    partition_names,
+    split_partition,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,3 +58,13 @@ def test_expand_partitions_replaces_each_queue_by_its_partitions() -> None:
     assert expand_partitions(["a", "b"], 2) == ["a#0", "a#1", "b#0", "b#1"]
     with pytest.raises(ConfigError, match="not served"):
         expand_partitions(["a"], {"c": 2})
+
+
+def test_inspector_names_group_by_logical_queue() -> None:
+    assert split_partition("orders#3") == ("orders", 3)
+    assert split_partition("orders") == ("orders", None)
+    assert split_partition("a#b") == ("a#b", None)
+    assert group_partitions(["b", "a#10", "a#1", "a#0"]) == {
+        "a": ["a#0", "a#1", "a#10"],
+        "b": ["b"],
+    }
