@@ -6,8 +6,9 @@ For each layout a private Redis Cluster is started on loopback (primaries only: 
 nothing to throughput and would double the servers on a small machine), a queue of
 `--partitions` partitions is filled with `--jobs` no-op jobs through `PartitionedQueue`, and
 `--processes` worker processes (burst mode, `--concurrency` each) drain it. Prints a markdown
-table of medians: bulk enqueue (jobs/s) and end to end (jobs/s, worker start-up included), with
-the share of partitions each shard holds.
+table of medians: bulk enqueue (jobs/s) and end to end (jobs/s, worker start-up included), how
+the partitions fell on the shards in each run, and the CPU share of the busiest server process
+while draining (near 100% means Redis, not the workers, is the bottleneck).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import redis
 import structlog
 
 from streamq import PartitionedQueue, TaskRegistry, Worker, WorkerSettings
@@ -137,11 +139,12 @@ def main() -> None:
         f"x {args.concurrency} slots, median of {args.repeat}\n"
     )
     print(
-        "| shards | partitions per shard (each run) | bulk enqueue (jobs/s) | end to end (jobs/s) |"
+        "| shards | partitions per shard, each run | enqueue (jobs/s) | end to end (jobs/s) "
+        "| busiest server's CPU while draining |"
     )
-    print("| ---: | --- | ---: | ---: |")
-    for shards, spread, enqueue, drain in rows:
-        print(f"| {shards} | {spread} | {enqueue:,.0f} | {drain:,.0f} |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for shards, spread, enqueue, drain, busiest in rows:
+        print(f"| {shards} | {spread} | {enqueue:,.0f} | {drain:,.0f} | {busiest:.0%} |")
 
 
 if __name__ == "__main__":
