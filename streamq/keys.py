@@ -25,6 +25,7 @@ class Keys:
         "delayed_jobs",
         "dlq",
         "dlq_dropped",
+        "partitions",
         "queue",
         "stream",
         "tag",
@@ -41,6 +42,8 @@ class Keys:
         self.dlq = f"{self.tag}:dlq"
         self.dlq_dropped = f"{self.tag}:dlq:dropped"
         self.consumer_prefix = f"{self.tag}:consumer:"
+        # The declared partition count of a logical queue (see streamq.partitions).
+        self.partitions = f"{self.tag}:partitions"
 
     def status(self, job_id: str) -> str:
         """The hash holding one job's status."""

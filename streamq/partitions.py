@@ -364,7 +364,7 @@ def _stream_id_key(entry_id: str) -> tuple[int, int]:
 
 def partitions_key(queue: str, prefix: str = "streamq") -> str:
     """The string holding a logical queue's declared partition count."""
-    return f"{Keys(queue, prefix).tag}:partitions"
+    return Keys(queue, prefix).partitions
 
 
 async def declare_partitions(
