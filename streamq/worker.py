@@ -117,6 +117,7 @@ class Worker:
         self.stats = WorkerStats()
         self._free = self.settings.concurrency
         self._slot_freed = asyncio.Event()
+        self._waiting = 0  # callers of reserve() waiting for a slot
         self._running: dict[str, dict[str, Run]] = {q.name: {} for q in self.queues}
         self._fetchers: list[asyncio.Task[None]] = []
         self._ackers: dict[str, Acker] = {}
@@ -174,7 +175,11 @@ class Worker:
             if n:
                 return n
             self._slot_freed.clear()
-            await self._slot_freed.wait()
+            self._waiting += 1
+            try:
+                await self._slot_freed.wait()
+            finally:
+                self._waiting -= 1
         return 0
 
     def dispatch(self, deliveries: Sequence[Delivery]) -> None:
@@ -444,15 +449,17 @@ class Worker:
 
         A loop holds its reserved slots through a blocking read. With one queue it takes all it
         may. With several (partitions), an idle loop waits on one slot, so every queue keeps a
-        reader and an arriving job is seen at once; a busy loop takes at most a fair share per
-        read, and the slot waiters are woken in turn, so one busy partition cannot take every
-        slot while the others have jobs.
+        reader and an arriving job is seen at once. A busy loop takes all it may while no other
+        loop waits for a slot, and at most a fair share per read while some do (the waiters are
+        woken in turn), so one busy partition cannot take every slot from others with jobs.
         """
         s = self.settings
         if len(self.queues) == 1:
             return s.batch_size
         if idle:
             return 1
+        if not self._waiting:
+            return s.batch_size
         return min(s.batch_size, max(1, -(-s.concurrency // len(self.queues))))
 
     async def _stop_if_drained(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -276,3 +277,22 @@ async def test_a_worker_refuses_a_partition_count_other_than_the_declared_one(
 
     with pytest.raises(ConfigError, match="declared with 4 partitions"):
         await start_worker(2)
+
+
+async def test_two_busy_partitions_share_the_slots(
+    make_pq: Callable[[int], PartitionedQueue],
+    start_worker: Callable[..., Any],
+    journal: Journal,
+) -> None:
+    # Given backlogs of 400 jobs on two partitions
+    pq = make_pq(2)
+    for queue in pq.partitions:
+        await queue.enqueue_many([queue.new_job("step", args=[n, 0.002]) for n in range(400)])
+
+    # When a worker with 4 slots works through them
+    await start_worker(2, concurrency=4)
+    await wait_until(lambda: len(journal.started) >= 200)
+
+    # Then both progress together: neither waits for the other's backlog
+    first = Counter(partition for partition, _ in journal.started[:200])
+    assert min(first[q.name] for q in pq.partitions) >= 60, first
