@@ -250,18 +250,21 @@ async def test_dead_letters_and_counts_aggregate_over_partitions(
     pq = make_pq(3)
     for n in range(9):
         await pq.enqueue("doomed", args=[n])
-    await start_worker(3)
+    worker = await start_worker(3)
 
     # When they are dead-lettered
     await wait_until(lambda: _dlq_size(pq, 9))
 
     # Then the DLQ view merges all partitions, naming each letter's partition
     letters = await pq.dead_letters(count=100)
-    assert len(letters) == 9
+    assert len(letters) == 9, [(n, d.reason, d.job_id, d.error) for n, d in letters]
     assert {name for name, _ in letters} == set(pq.names)
     assert all(letter.reason == "permanent_error" for _, letter in letters)
-    # ... and requeue moves each letter back into its own partition
+    # ... and, with the worker stopped (it would dead-letter them again meanwhile), requeue
+    # moves each letter back into its own partition
+    await worker.shutdown()
     assert await pq.requeue_dead() == 9
+    assert {c.stream for c in (await pq.partition_counts()).values()} == {3}
 
 
 async def _dlq_size(pq: PartitionedQueue, n: int) -> bool:
