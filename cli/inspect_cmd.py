@@ -26,24 +26,36 @@ app = typer.Typer(help="Look at queues, pending entries, jobs and consumers.", n
 
 @app.command("queues")
 def queues(
+    by_partition: Annotated[
+        bool,
+        typer.Option(
+            "--by-partition", help="One row per partition instead of one per partitioned queue."
+        ),
+    ] = False,
     config: ConfigOption = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age."""
+    """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age.
+
+    A partitioned queue's partitions (q#0, q#1, ...) are summed into one row unless
+    --by-partition is given.
+    """
 
     def body() -> None:
         cfg = load(config, url=(url, "--url"))
-        rows = with_inspector(cfg, lambda i: i.queues())
+        rows = with_inspector(cfg, lambda i: i.queues(aggregate=not by_partition))
         if as_json:
             print_json(rows)
             return
         print_table(
-            ["queue", "ready", "pending", "delayed", "dlq", "consumers", "oldest pending"],
+            ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers",
+             "oldest pending"],
             [
                 [
                     q.name,
+                    q.partitions,
                     q.ready,
                     q.pending,
                     q.delayed,
@@ -54,7 +66,7 @@ def queues(
                 for q in rows
             ],
             "no queues",
-        )
+        )  # fmt: skip
 
     run_command(body, debug)
 

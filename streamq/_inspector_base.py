@@ -12,6 +12,7 @@ from .connection import command_client
 from .errors import DecodeFailure, NotFound, map_redis_errors
 from .job import Job, decode_job
 from .keys import Keys
+from .partitions import group_partitions, split_partition
 from .queue import Queue
 from .records import DeadLetter, as_str, dead_letter_from_fields
 
@@ -122,8 +123,19 @@ class InspectorBase:
     async def _names(self, queue: str | None) -> list[str]:
         if queue is None:
             return await self.queue_names()
+        partitions = await self.partitions_of(queue)
+        if partitions:
+            return partitions
         await self._existing(queue)
         return [queue]
+
+    async def partitions_of(self, queue: str) -> list[str]:
+        """The partitions (`q#0` … `q#<P-1>`) found for a logical queue, in order; `[]` for a
+        queue that is not partitioned (or has no keys)."""
+        if split_partition(queue)[1] is not None:
+            return []
+        names = [n for n in await self.queue_names() if split_partition(n)[0] == queue]
+        return group_partitions([n for n in names if n != queue]).get(queue, [])
 
     async def _existing(self, name: str) -> None:
         keys = Keys(name, self.prefix)

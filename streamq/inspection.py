@@ -40,6 +40,8 @@ class QueueInfo(msgspec.Struct, frozen=True, kw_only=True):
         consumers: Consumers the group knows (alive or not).
         oldest_pending_age_ms: Age of the oldest pending entry (since it entered the stream);
             `None` when nothing is pending.
+        partitions: How many partitions the row sums (1 for a plain queue or one partition);
+            for a partitioned queue's row, `consumers` is the most any partition's group has.
     """
 
     name: str
@@ -51,6 +53,7 @@ class QueueInfo(msgspec.Struct, frozen=True, kw_only=True):
     dlq_dropped: int
     consumers: int
     oldest_pending_age_ms: int | None
+    partitions: int = 1
 
 
 class PendingEntry(msgspec.Struct, frozen=True, kw_only=True):

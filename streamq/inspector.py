@@ -27,6 +27,7 @@ from .inspection import (
     job_label,
 )
 from .keys import Keys
+from .partitions import group_partitions
 from .producer import status_from_hash
 from .records import as_str
 
@@ -49,18 +50,52 @@ class Inspector(DeadLetterInspection):
         ...         print(q.name, q.ready, q.pending, q.dlq)
     """
 
-    async def queues(self) -> list[QueueInfo]:
-        """Sizes, consumers and the oldest pending age of every queue."""
-        return [await self._queue_info(name) for name in await self.queue_names()]
+    async def queues(self, *, aggregate: bool = False) -> list[QueueInfo]:
+        """Sizes, consumers and the oldest pending age of every queue.
+
+        Args:
+            aggregate: One row per logical queue, a partitioned queue's partitions (`q#0` …)
+                summed into a row named `q`; otherwise one row per stream.
+        """
+        names = await self.queue_names()
+        if not aggregate:
+            return [await self._queue_info(name) for name in names]
+        return [
+            await self._sum(logical, parts)
+            if parts != [logical]
+            else await self._queue_info(logical)
+            for logical, parts in group_partitions(names).items()
+        ]
 
     async def queue(self, name: str) -> QueueInfo:
-        """Sizes, consumers and the oldest pending age of one queue.
+        """Sizes, consumers and the oldest pending age of one queue; a partitioned queue's
+        name (`q`) sums its partitions.
 
         Raises:
             NotFound: when the queue has no keys.
         """
+        partitions = await self.partitions_of(name)
+        if partitions:
+            return await self._sum(name, partitions)
         await self._existing(name)
         return await self._queue_info(name)
+
+    async def _sum(self, logical: str, partitions: list[str]) -> QueueInfo:
+        rows = [await self._queue_info(p) for p in partitions]
+        ages = [r.oldest_pending_age_ms for r in rows if r.oldest_pending_age_ms is not None]
+        groups = {r.group for r in rows if r.group is not None}
+        return QueueInfo(
+            name=logical,
+            group=groups.pop() if len(groups) == 1 else None,
+            ready=sum(r.ready for r in rows),
+            pending=sum(r.pending for r in rows),
+            delayed=sum(r.delayed for r in rows),
+            dlq=sum(r.dlq for r in rows),
+            dlq_dropped=sum(r.dlq_dropped for r in rows),
+            consumers=max((r.consumers for r in rows), default=0),
+            oldest_pending_age_ms=max(ages) if ages else None,
+            partitions=len(rows),
+        )
 
     async def _queue_info(self, name: str) -> QueueInfo:
         queue = await self._queue(name)
