@@ -53,6 +53,16 @@ def _missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--soak`: run the fault suite (tests/faults) with more jobs and longer fault phases."""
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        default=False,
+        help="fault suite: larger job counts and longer fault phases (also STREAMQ_FAULTS_SOAK=1)",
+    )
+
+
 def pytest_report_header() -> list[str]:
     """Name the servers this run tests against, so a CI log says which versions passed."""
     if _EXTERNAL_URL:

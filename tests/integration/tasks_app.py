@@ -14,7 +14,8 @@ Ledger keys of queue `q`:
 | --- | --- | --- |
 | `streamq:{q}:ledger:starts` | hash | job id → executions started |
 | `streamq:{q}:ledger:done` | hash | job id → executions that finished their effect |
-| `streamq:{q}:ledger:trace` | list | a JSON event per start/done (job, attempt, pid, Redis ms) |
+| `streamq:{q}:ledger:fails` | hash | job id → attempts that failed on purpose (`fail_times`) |
+| `streamq:{q}:ledger:trace` | list | a JSON event per start/fail/done (job, attempt, pid, Redis ms) |
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ _clients_lock = threading.Lock()
 
 
 class Event(msgspec.Struct, frozen=True):
-    """One ledger event: `ev` is `start` or `done`; `t` is Redis time in epoch ms."""
+    """One ledger event: `ev` is `start`, `fail` or `done`; `t` is Redis time in epoch ms."""
 
     ev: str
     job: str
@@ -103,13 +104,16 @@ def _ledger_key(queue: str, part: str) -> str:
     return f"streamq:{{{queue}}}:ledger:{part}"
 
 
+_PARTS: Final = {"start": "starts", "fail": "fails", "done": "done"}
+
+
 def _record(ev: str) -> None:
     """Write one event of the current job to the ledger (blocking)."""
     job = current_job()
     client, script = _client(os.environ[LEDGER_URL_ENV])
     script(
         keys=[
-            _ledger_key(job.queue, "starts" if ev == "start" else "done"),
+            _ledger_key(job.queue, _PARTS[ev]),
             _ledger_key(job.queue, "trace"),
         ],
         args=[job.id, ev, job.attempt, job.task_name or "", os.getpid()],
@@ -146,7 +150,25 @@ async def fail_times(n: int) -> None:
     await _arecord("start")
     attempt = current_job().attempt
     if attempt <= n:
+        await _arecord("fail")
         raise RuntimeError(f"failing attempt {attempt} of {n}")
+    await _arecord("done")
+
+
+@tasks.task(name="sleep_first")
+async def sleep_first(seconds: float) -> None:
+    """Sleep `seconds` on the first attempt only (a job that times out once), then succeed."""
+    await _arecord("start")
+    if current_job().attempt == 1:
+        await asyncio.sleep(seconds)
+    await _arecord("done")
+
+
+@tasks.task(name="block_loop")
+async def block_loop(seconds: float) -> None:
+    """An async handler that wrongly blocks the event loop for `seconds` (a sync call)."""
+    await _arecord("start")
+    time.sleep(seconds)  # noqa: ASYNC251 — the bug this task exists to show
     await _arecord("done")
 
 
