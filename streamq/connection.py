@@ -167,7 +167,7 @@ class ServerInfo(msgspec.Struct, frozen=True, kw_only=True):
         version: The server version string.
         maxmemory_policy: The eviction policy (`noeviction` is the only safe one for queues).
         appendonly: Whether the append-only file is on.
-        has_waitaof: `WAITAOF` is available (Redis >= 7.2).
+        has_waitaof: `WAITAOF` is available (Redis >= 7.2, Valkey).
     """
 
     server: str
@@ -175,6 +175,15 @@ class ServerInfo(msgspec.Struct, frozen=True, kw_only=True):
     maxmemory_policy: str
     appendonly: bool
     has_waitaof: bool
+
+    @property
+    def optional_commands(self) -> dict[str, bool]:
+        """The commands newer than the 7.0 baseline that streamq uses when present.
+
+        `WAITAOF` backs `Durability(aof=True)` on enqueue; everything else runs on the 7.0
+        command set.
+        """
+        return {"WAITAOF": self.has_waitaof}
 
     @property
     def version_tuple(self) -> tuple[int, ...]:

@@ -20,6 +20,7 @@ from .acker import Acker
 from .connection import command_client, server_info
 from .consumer import acquire_consumer_name, holder_id
 from .errors import (
+    ConfigError,
     QueueStateLost,
     RedisUnavailable,
     map_redis_errors,
@@ -197,7 +198,8 @@ class Worker:
 
         Raises:
             RedisUnavailable: when Redis cannot be reached at start.
-            ConfigError: when a queue is consumed by another group.
+            ConfigError: when a queue is consumed by another group, or in strict mode when
+                the server's `maxmemory-policy` is not `noeviction`.
         """
         info = await server_info(self.redis)
         _log.info(
@@ -206,13 +208,19 @@ class Worker:
             version=info.version,
             maxmemory_policy=info.maxmemory_policy,
             appendonly=info.appendonly,
-            waitaof=info.has_waitaof,
+            optional_commands=info.optional_commands,
         )
         if info.maxmemory_policy != "noeviction":
+            if self.settings.strict:
+                raise ConfigError(
+                    f"maxmemory-policy is {info.maxmemory_policy!r}: a queue needs "
+                    "'noeviction' (evicted keys are lost jobs); refusing to start in strict mode"
+                )
             _log.warning(
                 "unsafe_maxmemory_policy",
                 policy=info.maxmemory_policy,
-                hint="queues need maxmemory-policy noeviction; evicted keys are lost jobs",
+                hint="QUEUES NEED maxmemory-policy noeviction: evicted keys are LOST JOBS; "
+                "set it, or run with strict=True to refuse to start",
             )
         for logical, count in self._declared.items():
             await declare_partitions(self.redis, logical, count, self._prefix)
