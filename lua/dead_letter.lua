@@ -23,6 +23,9 @@
 
   Returns 1 moved, 0 not owner (nothing written), -1 the entry was deleted behind the engine's
   back (acked and counted by the caller; nothing to move).
+
+  The first write is XACK, so under maxmemory (noeviction) the move still runs to the end (see
+  retry.lua): poison must leave the stream even when the server is full.
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -43,9 +46,9 @@ local raw = ''
 for i = 1, #fields, 2 do
   if fields[i] == 'job' then raw = fields[i + 1] end
 end
+redis.call('XACK', stream, group, id)
 redis.call('XADD', KEYS[2], '*', 'job', raw, 'id', ARGV[4], 'reason', ARGV[5],
   'error', ARGV[6], 'attempt', ARGV[7], 'entry', id, 'consumer', consumer, 'failed_at', now)
-redis.call('XACK', stream, group, id)
 redis.call('XDEL', stream, id)
 local cap = tonumber(ARGV[10])
 if cap > 0 then

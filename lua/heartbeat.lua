@@ -15,11 +15,15 @@
   Returns one code per entry: 1 lease renewed, 0 lease lost (the worker must cancel that job and
   write nothing more for it), -1 the entry was deleted behind the engine's back (XCLAIM has
   dropped it from the PEL, so the lease is lost too).
+
+  Leases must be renewed even when the server is at maxmemory (noeviction), or every running job
+  would be reclaimed and run twice: XCLAIM and PEXPIRE are never refused for memory, and the
+  liveness key is only SET (which is) when it is missing or held by someone else, through pcall,
+  after the leases are renewed.
 ]]
 -- luacheck: globals redis KEYS ARGV
 
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
-redis.call('SET', KEYS[2], ARGV[4], 'PX', tonumber(ARGV[3]))
 local codes = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -31,5 +35,10 @@ for i = 5, #ARGV do
   else
     codes[#codes + 1] = 1
   end
+end
+if redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+else
+  redis.pcall('SET', KEYS[2], ARGV[4], 'PX', tonumber(ARGV[3]))
 end
 return codes

@@ -9,7 +9,8 @@
   ARGV[3...] entry ids
 
   Returns one code per entry: 1 released, 0 not owner (untouched), -1 deleted behind the engine's
-  back (acked, nothing to release).
+  back (acked, nothing to release). XACK is the first write, so under maxmemory (noeviction) the
+  hand-back still runs to the end (see retry.lua).
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -25,8 +26,8 @@ for i = 3, #ARGV do
       redis.call('XACK', stream, group, id)
       codes[#codes + 1] = -1
     else
-      redis.call('XADD', stream, '*', unpack(entry[1][2]))
       redis.call('XACK', stream, group, id)
+      redis.call('XADD', stream, '*', unpack(entry[1][2]))
       redis.call('XDEL', stream, id)
       codes[#codes + 1] = 1
     end

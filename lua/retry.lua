@@ -21,7 +21,13 @@
 
   Returns {1, due ms} when scheduled (due 0: re-added to the stream), {0, 0} when this consumer no
   longer owns the entry (nothing written). The job id is the delay-set member, so two retries can
-  never collapse into one member. Growing writes come first (see enqueue.lua).
+  never collapse into one member.
+
+  Under maxmemory (noeviction) the first write is XACK, which Redis allows: once a script has
+  written, later writes are not refused, so the move runs to the end. A retry frees the entry it
+  moves, and a worker that could not settle failures under OOM would leave them pending to be
+  reclaimed and run again. (Producers' enqueue.lua puts its growing write first instead, so an
+  enqueue under OOM is refused whole.)
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -34,6 +40,7 @@ end
 local now = now_ms(ARGV[10])
 local delay = tonumber(ARGV[6])
 local due = 0
+redis.call('XACK', stream, group, id)
 if delay > 0 then
   due = now + delay
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
@@ -41,7 +48,6 @@ if delay > 0 then
 else
   redis.call('XADD', stream, '*', 'job', ARGV[5], 'id', ARGV[4])
 end
-redis.call('XACK', stream, group, id)
 redis.call('XDEL', stream, id)
 if ARGV[9] == '1' then
   redis.call('HSET', KEYS[4], 'state', 'pending', 'attempt', ARGV[7], 'last_error', ARGV[8],
