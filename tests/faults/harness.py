@@ -39,7 +39,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
 
-from streamq import DeadLetter, RedisUnavailable, StreamQError, SyncQueue
+from streamq import DeadLetter, OutOfMemory, RedisUnavailable, SyncQueue
 from streamq.keys import Keys
 from streamq.records import dead_letter_from_fields
 from streamq.server import EmbeddedServer
@@ -262,7 +262,9 @@ class FaultRun:
         self._ledger_client = plain_client(ledger_url)
         self.ledger = Ledger(self._ledger_client, self.queue)
         self.enq: set[str] = set()
+        self.enq_at: dict[str, float] = {}  # job id → monotonic time its enqueue returned
         self.uncertain: set[str] = set()
+        self.refused = 0  # enqueues refused with OutOfMemory (nothing added)
         self.expect = Expectation()
         self.workers: list[WorkerProc] = []
         self.faults_log = tmp / "faults.jsonl"
@@ -410,6 +412,10 @@ class FaultRun:
                     job_id=job_id,
                     idempotency_key=job_id if idempotent else None,
                 )
+            except OutOfMemory:
+                with self._lock:
+                    self.refused += 1  # a clear refusal: nothing was added
+                return None
             except RedisUnavailable:
                 with self._lock:
                     self.uncertain.add(job_id)
@@ -420,6 +426,7 @@ class FaultRun:
                 continue
             with self._lock:
                 self.enq.add(job_id)
+                self.enq_at[job_id] = time.monotonic()
                 self.uncertain.discard(job_id)
             return job_id
 
@@ -432,12 +439,15 @@ class FaultRun:
         rate_per_s: float = 500.0,
         url: str | None = None,
         idempotent: bool = True,
+        stop: threading.Event | None = None,
     ) -> threading.Thread:
         """Enqueue `count` jobs one at a time from a thread, at about `rate_per_s`."""
 
         def run() -> None:
             with self.producer(url) as queue:
                 for _ in range(count):
+                    if stop is not None and stop.is_set():
+                        return
                     started = time.monotonic()
                     self.enqueue_one(queue, task, args=args, idempotent=idempotent)
                     spare = 1 / rate_per_s - (time.monotonic() - started)
@@ -525,7 +535,8 @@ class FaultRun:
         # I2 — duplicates: finished effects beyond the first, per job.
         dups = sum(max(0, n - 1) for n in done.values())
         dead = self.dead_letters()
-        restarted = sum(max(0, n - 1) for n in self.ledger.starts().values())
+        per_attempt = Counter((e.job, e.attempt) for e in self.ledger.trace() if e.ev == "start")
+        restarted = sum(n - 1 for n in per_attempt.values())
         notes = [self.note] if self.note else []
         if restarted:
             notes.append(f"{restarted} re-started")

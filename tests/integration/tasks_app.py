@@ -137,16 +137,18 @@ async def ok(*args: Any, **kwargs: Any) -> None:
 
 
 @tasks.task(name="sleep")
-async def sleep(seconds: float) -> None:
-    """Succeed after `seconds` (cancellable: a timeout or a lost lease stops it)."""
+async def sleep(seconds: float, *_padding: Any) -> None:
+    """Succeed after `seconds` (cancellable: a timeout or a lost lease stops it); further
+    arguments only make the payload bigger."""
     await _arecord("start")
     await asyncio.sleep(seconds)
     await _arecord("done")
 
 
 @tasks.task(name="fail_times")
-async def fail_times(n: int) -> None:
-    """Fail transiently while the attempt is ≤ `n`, then succeed."""
+async def fail_times(n: int, *_padding: Any) -> None:
+    """Fail transiently while the attempt is ≤ `n`, then succeed (further arguments only make
+    the payload bigger)."""
     await _arecord("start")
     attempt = current_job().attempt
     if attempt <= n:
