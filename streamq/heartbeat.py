@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 
@@ -23,7 +24,9 @@ class LeaseKeeper(Periodic):
     A lease reported lost (another consumer reclaimed the entry, or the entry was deleted behind
     the engine's back) cancels the job. When renewals fail for most of a claim timeout (Redis
     unreachable), the worker fences itself: it cancels the queue's running jobs, since others
-    may reclaim them at any moment.
+    may reclaim them at any moment. A renewal that hangs (a partition: no error, no reply) counts
+    as failed after one interval, so the fence comes before others can reclaim even when the
+    socket timeout is longer than the claim timeout.
 
     Args:
         host: The worker.
@@ -51,13 +54,14 @@ class LeaseKeeper(Periodic):
         for queue in self._queues:
             ids = self._host.running_entry_ids(queue)
             try:
-                codes = await queue.heartbeat(
-                    self._host.consumer,
-                    ids,
-                    liveness_ttl_ms=self.liveness_ttl_ms,
-                    holder=self._host.holder,
-                )
-            except RedisUnavailable:
+                async with asyncio.timeout(self.interval_s):
+                    codes = await queue.heartbeat(
+                        self._host.consumer,
+                        ids,
+                        liveness_ttl_ms=self.liveness_ttl_ms,
+                        holder=self._host.holder,
+                    )
+            except (RedisUnavailable, TimeoutError) as exc:
                 silent_s = time.monotonic() - self._last_ok[queue.name]
                 if silent_s > self._claim_timeout_s * 0.75:
                     running = self._host.running_entry_ids(queue)
@@ -69,6 +73,10 @@ class LeaseKeeper(Periodic):
                             silent_s=round(silent_s, 1),
                         )
                         self._host.lease_lost(queue, running)
+                if isinstance(exc, TimeoutError):
+                    raise RedisUnavailable(
+                        f"lease renewal got no reply within {self.interval_s:g}s"
+                    ) from exc
                 raise
             self._last_ok[queue.name] = time.monotonic()
             lost = [e for e, c in zip(ids, codes, strict=True) if c is ScriptCode.NOT_OWNER]
