@@ -1,0 +1,292 @@
+"""The network between clients and Redis fails: T7 resets and partitions (zombies), T9 a lost
+enqueue reply, T20 cancelled blocking reads, T21 an idle queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from streamq import Queue, RedisUnavailable
+from streamq.errors import DecodeFailure
+
+from .harness import FaultRun, count_events, wait_until
+from .proxy import TcpProxy
+
+pytestmark = pytest.mark.faults
+
+MakeRun = Callable[..., FaultRun]
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[[int], TcpProxy]]:
+    made: list[TcpProxy] = []
+
+    def make(port: int) -> TcpProxy:
+        proxy = TcpProxy(port).start()
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.stop()
+
+
+def test_t7a_connection_resets(make_run: MakeRun, proxies: Callable[[int], TcpProxy]) -> None:
+    # Given three workers whose connections go through a proxy, and a producer enqueuing
+    run = make_run()
+    proxy = proxies(run.server.port)
+    concurrency = 8
+    run.spawn_many(["w1", "w2", "w3"], url=proxy.url, concurrency=concurrency)
+    duration = run.scale.seconds(10, 60)
+    rate = 100.0
+    producer = run.produce_in_background("sleep", int(rate * duration), args=[0.05], rate_per_s=rate)
+
+    # When every connection is reset (RST) every two seconds
+    while producer.is_alive():
+        time.sleep(2.0)
+        run.fault("reset_all", in_flight=3 * concurrency, connections=proxy.reset_all())
+    producer.join()
+    run.fault_cleared()
+
+    # Then nothing is lost and duplicates stay within what was in flight at each reset
+    row = run.finish(backlog_s=20)
+    assert row.dlq == 0
+
+
+@pytest.mark.parametrize("partition", ["short", "long"])
+def test_t7_partition_a_zombie_writes_nothing(
+    make_run: MakeRun, proxies: Callable[[int], TcpProxy], partition: str
+) -> None:
+    # Given one worker behind a proxy and two connected directly; long jobs, some failing once
+    run = make_run()
+    claim_s = 2.0
+    proxy = proxies(run.server.port)
+    cut_off = run.spawn("w1", url=proxy.url, concurrency=8, claim_timeout_s=claim_s, job_timeout_s=30.0)
+    run.spawn_many(["w2", "w3"], concurrency=8, claim_timeout_s=claim_s, job_timeout_s=30.0)
+    with run.producer() as queue:
+        jobs = [
+            queue.new_job("fail_times", args=[1])
+            if i % 3 == 0
+            else queue.new_job("sleep", args=[1.0 if partition == "short" else 4.5])
+            for i in range(run.scale.jobs(90, 600))
+        ]
+        run.enq.update(queue.enqueue_many(jobs))
+    wait_until(lambda: len(run.events("job_retry")) or cut_off.events("job_retry"), what="work")
+    time.sleep(0.3)
+
+    # When the proxied worker is partitioned (blackhole: sockets open, nothing flows) for less
+    # than the claim timeout, or for three claim timeouts, then healed
+    length = 0.8 if partition == "short" else 3 * claim_s
+    run.fault("blackhole", in_flight=0 if partition == "short" else 8, seconds=length)
+    sec, usec = run.ledger.client.time()
+    cut_at_ms = int(sec) * 1000 + int(usec) // 1000
+    proxy.blackhole(True)
+    time.sleep(length)
+    proxy.blackhole(False)
+    run.fault_cleared()
+
+    # Then nothing is lost; a short partition costs nothing; after a long one the others had
+    # reclaimed its jobs and every write the zombie tried for them was refused as not-owner
+    row = run.finish(claim_timeout_s=claim_s, backlog_s=20, dup_bound=run.dup_bound)
+    starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
+    twice_scheduled = [k for k, n in starts.items() if k[1] >= 2 and n > 1]
+    assert not twice_scheduled, f"a retry was scheduled twice: {twice_scheduled[:5]}"
+    refused = count_events([cut_off], "ack_refused_not_owner", "write_refused_not_owner", "lease_lost", "lease_fence")
+    if partition == "short":
+        assert row.duplicates == 0
+        assert not run.events("reclaimed"), "a short partition made others reclaim"
+    else:
+        assert run.events("reclaimed"), "nobody reclaimed the partitioned worker's jobs"
+        assert refused["lease_fence"], "the zombie never fenced itself"
+        # Its renewals hung (no reply, no error) yet it stopped its jobs before others could
+        # take them over: no effect of the zombie after the claim timeout (+1.5 s of slack)
+        trace = run.ledger.trace()
+        held = {
+            (e.job, e.attempt) for e in trace
+            if e.pid == cut_off.pid and e.ev == "start" and e.t < cut_at_ms
+        }  # fmt: skip
+        late = [
+            e for e in trace
+            if (e.job, e.attempt) in held and e.pid == cut_off.pid and e.ev == "done"
+            and e.t > cut_at_ms + (claim_s + 1.5) * 1000
+        ]  # fmt: skip
+        assert not late, f"the zombie finished {len(late)} jobs after the claim timeout"
+    assert cut_off.events("job_retry") or cut_off.started()
+    run.note = f"{partition} partition; zombie: " + ", ".join(f"{n} {e}" for e, n in sorted(refused.items()))
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
+def test_t9_lost_enqueue_replies_with_idempotent_retry_run_each_job_once(
+    make_run: MakeRun, proxies: Callable[[int], TcpProxy]
+) -> None:
+    # Given a producer talking to Redis through a proxy, and one worker
+    run = make_run()
+    proxy = proxies(run.server.port)
+    run.spawn("w1", concurrency=8)
+    cuts = 0
+
+    # When the reply to about a third of the enqueues is cut after a few bytes (the script ran,
+    # the producer never heard), and once the server sleeps past the producer's timeout
+    with run.producer(proxy.url) as queue:
+        for _ in range(run.scale.jobs(60, 300)):
+            if run.rng.random() < 0.35:
+                proxy.cut_reply_after(run.rng.randrange(0, 8))
+                run.fault("cut_reply")
+                cuts += 1
+            run.enqueue_one(queue, "ok")  # retried with the same job id and idempotency key
+        sleeper = run.server.client(timeout_s=30)
+        run.fault("debug_sleep", seconds=5.5)
+        pending = asyncio.new_event_loop()
+        try:
+            fut = pending.run_in_executor(None, sleeper.execute_command, "DEBUG", "SLEEP", "5.5")
+            time.sleep(0.2)
+            assert run.enqueue_one(queue, "ok") is not None
+            pending.run_until_complete(fut)
+        finally:
+            pending.close()
+            sleeper.close()
+    run.fault_cleared()
+
+    # Then every job id ran exactly once: the retried enqueues were deduplicated
+    row = run.finish(dup_bound=0)
+    assert row.duplicates == 0
+    assert cuts > 0
+    stream_jobs = Counter(e.job for e in run.ledger.trace() if e.ev == "start")
+    assert set(stream_jobs.values()) == {1}
+    run.note = f"{cuts} replies cut + 1 DEBUG SLEEP past the socket timeout; idempotent retry"
+    row.note = run.note
+
+
+def test_t9_demo_a_naive_retry_after_a_lost_reply_runs_the_job_twice(
+    make_run: MakeRun, proxies: Callable[[int], TcpProxy]
+) -> None:
+    # Given a producer through a proxy that retries an ambiguous enqueue without an idempotency key
+    run = make_run()
+    proxy = proxies(run.server.port)
+    run.spawn("w1", concurrency=4)
+    naive = 5
+    with run.producer(proxy.url) as queue:
+        for _ in range(naive):
+            job_id = str(uuid.uuid4())
+            proxy.cut_reply_after(2)
+            run.fault("cut_reply", in_flight=1)
+            with pytest.raises(RedisUnavailable):
+                queue.enqueue("ok", job_id=job_id)
+            queue.enqueue("ok", job_id=job_id)  # what redis-py's automatic retry would do
+            run.enq.add(job_id)
+    run.fault_cleared()
+
+    # Then each of those jobs ran twice: why streamq turns redis-py's retries off for writes and
+    # offers idempotency keys (redis-py #3554)
+    run.note = "hazard demo: retry without idempotency key"
+    row = run.finish(dup_bound=naive)
+    assert row.duplicates == naive
+
+
+async def test_t20_cancelling_blocked_reads_never_mixes_up_replies(make_run: MakeRun) -> None:
+    # Given a queue with jobs, read by one consumer whose reads are cancelled every 50 ms
+    # (shorter than BLOCK), while status reads on the shared pool are cancelled too
+    run = make_run()
+    total = run.scale.jobs(2_000, 5_000)
+    ids = run.enqueue_all("ok", total)
+    entry_job = {
+        e.decode(): f[b"id"].decode() for e, f in run.redis.xrange(run.keys.stream, count=total + 10)
+    }
+    seen: Counter[str] = Counter()
+    mixups: list[str] = []
+    cancelled = 0
+    async with Queue(run.queue, url=run.server.url) as queue:
+        stop = asyncio.Event()
+
+        async def poke_status() -> None:
+            while not stop.is_set():
+                job_id = run.rng.choice(ids)
+                try:
+                    status = await asyncio.wait_for(queue.get_status(job_id), 0.0005)
+                except TimeoutError:
+                    continue
+                if status is not None and status.id != job_id:
+                    mixups.append(f"status of {job_id} answered with {status.id}")
+
+        poker = asyncio.create_task(poke_status())
+        deadline = time.monotonic() + 120
+        while len(seen) < total and time.monotonic() < deadline:
+            try:
+                got = await asyncio.wait_for(queue.dequeue("c1", 50, 1.0), 0.05)
+            except TimeoutError:
+                cancelled += 1
+                run.fault("cancel_read") if cancelled % 100 == 0 else None
+                await queue.discard_reader("c1")
+                if cancelled % 20 == 0:
+                    # When reads keep being cut short, recover what landed in the PEL unseen
+                    got = await queue.read_own_pending("c1", count=500)
+                else:
+                    continue
+            for delivery in got:
+                try:
+                    job = delivery.decode()
+                except DecodeFailure as exc:
+                    mixups.append(str(exc))
+                    continue
+                if entry_job.get(delivery.entry_id) != job.id:
+                    mixups.append(f"entry {delivery.entry_id} delivered job {job.id}")
+                seen[job.id] += 1
+            if got:
+                await queue.acknowledge("c1", got)
+        stop.set()
+        await poker
+    run.fault_cleared()
+
+    # Then no reply went to the wrong caller, and every job was read
+    assert not mixups, mixups[:5]
+    assert set(seen) == set(ids)
+    for job_id in ids:
+        run.ledger.client.hincrby(f"streamq:{{{run.queue}}}:ledger:done", job_id, seen[job_id])
+    run.note = f"{cancelled} reads cancelled mid-BLOCK"
+    row = run.finish(dup_bound=total)
+    assert cancelled > 20
+
+
+def test_t21_an_idle_queue_is_quiet(make_run: MakeRun) -> None:
+    # Given a worker with a production-like 5 s BLOCK on an empty queue
+    run = make_run()
+    worker = run.spawn("w1", block_s=5.0, poll_interval_ms=1000)
+    before = int(run.redis.info("stats")["total_connections_received"])
+
+    # When the queue stays idle (15 s here; a full minute in soak mode)
+    idle_s = run.scale.seconds(15.0, 60.0)
+    time.sleep(idle_s)  # the idle period is the test
+
+    # Then the worker raised no timeouts and opened no new connection
+    after = int(run.redis.info("stats")["total_connections_received"])
+    noisy = [e for e in worker.events() if e.get("level") in ("warning", "error")]
+    assert not noisy, noisy[:3]
+    assert after - before <= idle_s / 60, f"{after - before} reconnects in {idle_s:g}s"
+    run.note = f"idle {idle_s:g}s: {after - before} new connections, no warnings"
+    run.enqueue_all("ok", 10)
+    run.finish()
+
+
+def test_t21_demo_redis_py_defaults_time_out_a_long_block(make_run: MakeRun) -> None:
+    # Given redis-py's default client (socket_timeout 5 s in 8.x) without its retries
+    run = make_run()
+    client = redis.Redis(port=run.server.port, retry=None)
+    try:
+        timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+        if not timeout:
+            pytest.skip("this redis-py has no default socket timeout")
+        client.xgroup_create(run.keys.stream, run.queue, id="0", mkstream=True)
+        # When it blocks longer than its socket timeout on an empty stream
+        with pytest.raises(redis.TimeoutError):
+            client.xreadgroup(run.queue, "c", {run.keys.stream: ">"}, block=int(timeout * 1000) + 1000)
+    finally:
+        client.close()
+    # Then it times out: why streamq's readers get socket_timeout = BLOCK + 2 s (connection.py)
+
+
