@@ -174,6 +174,7 @@ def test_t9_demo_a_naive_retry_after_a_lost_reply_runs_the_job_twice(
     with run.producer(proxy.url) as queue:
         for _ in range(naive):
             job_id = str(uuid.uuid4())
+            queue.redis.ping()  # connected: the cut hits the script's reply, not the handshake
             proxy.cut_reply_after(2)
             run.fault("cut_reply", in_flight=1)
             with pytest.raises(RedisUnavailable):
@@ -190,66 +191,78 @@ def test_t9_demo_a_naive_retry_after_a_lost_reply_runs_the_job_twice(
 
 
 async def test_t20_cancelling_blocked_reads_never_mixes_up_replies(make_run: MakeRun) -> None:
-    # Given a queue with jobs, read by one consumer whose reads are cancelled every 50 ms
-    # (shorter than BLOCK), while status reads on the shared pool are cancelled too
+    # Given a consumer whose blocking reads (BLOCK 1 s) are cancelled after 1–50 ms, again and
+    # again, while jobs trickle in (so replies often arrive just as a read is cancelled), and
+    # reads of known keys on the shared pool that are cancelled after half a millisecond
     run = make_run()
-    total = run.scale.jobs(2_000, 5_000)
-    ids = run.enqueue_all("ok", total)
-    entry_job = {
-        e.decode(): f[b"id"].decode() for e, f in run.redis.xrange(run.keys.stream, count=total + 10)
-    }
+    total = run.scale.jobs(400, 5_000)
+    probes = {f"{run.keys.tag}:probe:{i}": str(i).encode() for i in range(50)}
+    run.redis.mset(probes)
     seen: Counter[str] = Counter()
     mixups: list[str] = []
     cancelled = 0
     async with Queue(run.queue, url=run.server.url) as queue:
+        await queue.ensure_group()
         stop = asyncio.Event()
 
-        async def poke_status() -> None:
+        async def produce() -> None:
+            for _ in range(total):
+                run.enq.add(await queue.enqueue("ok"))
+                await asyncio.sleep(run.rng.uniform(0, 0.04))
+
+        async def poke() -> None:
+            keys = sorted(probes)
             while not stop.is_set():
-                job_id = run.rng.choice(ids)
+                key = run.rng.choice(keys)
                 try:
-                    status = await asyncio.wait_for(queue.get_status(job_id), 0.0005)
+                    value = await asyncio.wait_for(queue.redis.get(key), 0.0005)
                 except TimeoutError:
                     continue
-                if status is not None and status.id != job_id:
-                    mixups.append(f"status of {job_id} answered with {status.id}")
+                if value != probes[key]:
+                    mixups.append(f"GET {key} answered {value!r}")
 
-        poker = asyncio.create_task(poke_status())
+        producer = asyncio.create_task(produce())
+        poker = asyncio.create_task(poke())
         deadline = time.monotonic() + 120
-        while len(seen) < total and time.monotonic() < deadline:
+        while (not producer.done() or len(seen) < total) and time.monotonic() < deadline:
             try:
-                got = await asyncio.wait_for(queue.dequeue("c1", 50, 1.0), 0.05)
+                got = await asyncio.wait_for(
+                    queue.dequeue("c1", 10, 1.0), run.rng.uniform(0.001, 0.05)
+                )
             except TimeoutError:
                 cancelled += 1
-                run.fault("cancel_read") if cancelled % 100 == 0 else None
+                if cancelled % 50 == 0:
+                    run.fault("cancel_read", cancelled=cancelled)
                 await queue.discard_reader("c1")
-                if cancelled % 20 == 0:
-                    # When reads keep being cut short, recover what landed in the PEL unseen
-                    got = await queue.read_own_pending("c1", count=500)
-                else:
-                    continue
+                # A read cancelled after the server answered leaves its entries in our PEL,
+                # unseen: they are recovered by re-reading our own pending entries.
+                got = await queue.read_own_pending("c1", count=100) if cancelled % 10 == 0 else []
             for delivery in got:
                 try:
-                    job = delivery.decode()
+                    job = delivery.decode()  # also checks the envelope id against the payload's
                 except DecodeFailure as exc:
                     mixups.append(str(exc))
                     continue
-                if entry_job.get(delivery.entry_id) != job.id:
-                    mixups.append(f"entry {delivery.entry_id} delivered job {job.id}")
                 seen[job.id] += 1
             if got:
                 await queue.acknowledge("c1", got)
         stop.set()
         await poker
+        await producer
     run.fault_cleared()
 
-    # Then no reply went to the wrong caller, and every job was read
+    # Then no reply reached the wrong caller, every job was read, and once only (a reply read
+    # twice would show as a job delivered twice)
     assert not mixups, mixups[:5]
-    assert set(seen) == set(ids)
-    for job_id in ids:
-        run.ledger.client.hincrby(f"streamq:{{{run.queue}}}:ledger:done", job_id, seen[job_id])
-    run.note = f"{cancelled} reads cancelled mid-BLOCK"
-    row = run.finish(dup_bound=total)
+    assert set(seen) == run.enq
+    twice = [j for j, n in seen.items() if n > 1]
+    assert not twice, twice[:5]
+    ledger_done = f"streamq:{{{run.queue}}}:ledger:done"
+    for job_id, n in seen.items():
+        run.ledger.client.hincrby(ledger_done, job_id, n)
+    run.redis.delete(*probes)
+    run.note = f"{cancelled} blocking reads cancelled; reads of the shared pool cancelled too"
+    run.finish(dup_bound=0)
     assert cancelled > 20
 
 
@@ -257,6 +270,7 @@ def test_t21_an_idle_queue_is_quiet(make_run: MakeRun) -> None:
     # Given a worker with a production-like 5 s BLOCK on an empty queue
     run = make_run()
     worker = run.spawn("w1", block_s=5.0, poll_interval_ms=1000)
+    time.sleep(6.0)  # warm-up: every component has run and the pool holds what it needs
     before = int(run.redis.info("stats")["total_connections_received"])
 
     # When the queue stays idle (15 s here; a full minute in soak mode)
@@ -267,7 +281,7 @@ def test_t21_an_idle_queue_is_quiet(make_run: MakeRun) -> None:
     after = int(run.redis.info("stats")["total_connections_received"])
     noisy = [e for e in worker.events() if e.get("level") in ("warning", "error")]
     assert not noisy, noisy[:3]
-    assert after - before <= idle_s / 60, f"{after - before} reconnects in {idle_s:g}s"
+    assert after - before < max(1.0, idle_s / 60), f"{after - before} reconnects in {idle_s:g}s"
     run.note = f"idle {idle_s:g}s: {after - before} new connections, no warnings"
     run.enqueue_all("ok", 10)
     run.finish()
