@@ -189,6 +189,16 @@ def sync_block(seconds: float) -> None:
     _record("done")
 
 
+@tasks.task(name="sync_sleep_first")
+def sync_sleep_first(seconds: float) -> None:
+    """A sync handler that sleeps `seconds` on its first attempt only (it overruns a timeout
+    once; Python cannot stop its thread, which records its late "done" when it returns)."""
+    _record("start")
+    if current_job().attempt == 1:
+        time.sleep(seconds)
+    _record("done")
+
+
 @tasks.task(name="retry_after")
 async def retry_after(delay_s: float) -> None:
     """Ask for a retry after `delay_s` on the first attempt, then succeed."""

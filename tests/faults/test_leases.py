@@ -1,0 +1,199 @@
+"""Leases under stress: T10 long jobs, a blocked event loop, timeouts and a SIGSTOPped worker;
+T14 consumer clean-up racing restarts; T17a workers with skewed clocks."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from streamq import Backoff
+from streamq.backoff import backoff_delay_ms
+from streamq.scripts import load_sources
+
+from .harness import FaultRun, count_events, wait_until
+
+pytestmark = pytest.mark.faults
+
+MakeRun = Callable[..., FaultRun]
+CLAIM_S = 2.0
+
+
+def test_t10a_long_jobs_keep_their_lease(make_run: MakeRun) -> None:
+    # Given two workers and jobs running three claim timeouts each
+    run = make_run()
+    run.spawn_many(["w1", "w2"], concurrency=10, claim_timeout_s=CLAIM_S, job_timeout_s=30.0)
+    run.enqueue_all("sleep", run.scale.jobs(20, 50), args=[3 * CLAIM_S])
+
+    # When they run (heartbeats renew their leases with XCLAIM JUSTID every claim/4)
+    wait_until(lambda: len(run.ledger.starts()) == len(run.enq), what="every job to start")
+    time.sleep(CLAIM_S * 1.5)
+    rows = run.redis.xpending_range(run.keys.stream, run.queue, "-", "+", 1000)
+
+    # Then none was reclaimed: each ran once and was delivered once
+    assert rows and {int(r["times_delivered"]) for r in rows} == {1}
+    row = run.finish(backlog_s=3 * CLAIM_S, dup_bound=0)
+    assert set(run.ledger.starts().values()) == {1}
+    assert not run.events("reclaimed")
+    assert row.duplicates == 0
+
+
+def test_t10b_a_handler_blocking_the_event_loop_starves_its_lease(make_run: MakeRun) -> None:
+    # Given two workers; one async job that wrongly blocks the event loop for three claim
+    # timeouts, and one sync job that blocks as long (sync handlers run in a thread)
+    run = make_run()
+    opts = {"concurrency": 2, "claim_timeout_s": CLAIM_S, "job_timeout_s": 30.0, "max_deliveries": 3}
+    run.spawn_many(["w1", "w2"], **opts)
+    # (one after the other: a stalled loop stalls the leases of every job of its worker)
+    with run.producer() as queue:
+        sync_job = queue.enqueue("sync_block", args=[3 * CLAIM_S])
+        run.enq.add(sync_job)
+        wait_until(lambda: run.ledger.done().get(sync_job), within=60, what="the sync job")
+        blocking = queue.enqueue("block_loop", args=[3 * CLAIM_S])
+        run.enq.add(blocking)
+
+    # Then the sync job ran once, while the blocking one was reclaimed (its worker could not
+    # renew the lease) and ran again — each worker that takes it over stalls the same way, so
+    # it bounces until it completes with its lease intact or, past max_deliveries, is
+    # dead-lettered as poison; a stalled worker's late ack is refused (not owner)
+    run.wait_drained(run.recovery_bound_s(CLAIM_S, 12 * CLAIM_S))
+    if any(d.job_id == blocking for d in run.dead_letters()):
+        run.expect.dlq[blocking] = "poison"
+    row = run.finish(backlog_s=6 * CLAIM_S, dup_bound=2 * 3)  # two workers, max_deliveries 3
+    done = run.ledger.done()
+    assert done[sync_job] == 1
+    assert done[blocking] >= 2
+    assert run.events("reclaimed")
+    refused = count_events(run.workers, "ack_refused_not_owner", "lease_lost")
+    assert refused, "the stalled worker's late ack was not refused"
+    run.note = "async handler blocking the loop runs again (documented limit); sync: once"
+    row.note = run.note
+
+
+def test_t10c_timeouts_schedule_one_retry(make_run: MakeRun) -> None:
+    # Given jobs whose first attempt overruns a 1 s timeout — async ones (cancelled) and sync
+    # ones (their thread cannot be stopped and finishes later)
+    run = make_run()
+    run.spawn_many(["w1", "w2"], concurrency=8, claim_timeout_s=CLAIM_S, job_timeout_s=1.0)
+    n = run.scale.jobs(10, 40)
+    with run.producer() as queue:
+        async_ids = [queue.enqueue("sleep_first", args=[3.0]) for _ in range(n)]
+        sync_ids = [queue.enqueue("sync_sleep_first", args=[2.0]) for _ in range(3)]
+    run.enq.update(async_ids + sync_ids)
+
+    # Then each timed-out attempt was retried exactly once, and the retry completed; a sync
+    # handler's late return (after its retry was scheduled) wrote nothing to the queue
+    row = run.finish(backlog_s=10, dup_bound=len(sync_ids))
+    starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
+    for job_id in async_ids + sync_ids:
+        assert starts[(job_id, 1)] == 1 and starts[(job_id, 2)] == 1, job_id
+        assert starts[(job_id, 3)] == 0, job_id
+    done = run.ledger.done()
+    assert all(done[j] == 1 for j in async_ids)
+    assert sum(count_events(run.workers, "job_retry").values()) == n + len(sync_ids)
+    run.note = f"{len(sync_ids)} sync overruns finished late (their effect counts twice)"
+    row.note = run.note
+
+
+def test_t10d_a_sigstopped_worker_comes_back_as_a_fenced_zombie(make_run: MakeRun) -> None:
+    # Given three workers running one-second jobs
+    run = make_run()
+    concurrency = 6
+    workers = run.spawn_many(["w1", "w2", "w3"], concurrency=concurrency, claim_timeout_s=CLAIM_S)
+    run.enqueue_all("sleep", run.scale.jobs(60, 200), args=[1.0])
+    wait_until(lambda: len(run.ledger.starts()) > 2 * concurrency, what="jobs to start")
+
+    # When one is SIGSTOPped for three claim timeouts, then continued
+    zombie = workers[0]
+    run.fault("sigstop", in_flight=concurrency, consumer=zombie.consumer)
+    zombie.signal(signal.SIGSTOP)
+    time.sleep(3 * CLAIM_S)
+    zombie.signal(signal.SIGCONT)
+    run.fault_cleared()
+
+    # Then its entries had been reclaimed; it wrote nothing for them (refused or cancelled)
+    row = run.finish(backlog_s=20)
+    assert run.events("reclaimed")
+    refused = count_events([zombie], "ack_refused_not_owner", "write_refused_not_owner", "lease_lost", "lease_fence")
+    assert refused, "the resumed worker neither lost its leases nor had a write refused"
+    starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
+    assert max(starts.values()) <= 2
+    run.note = "zombie: " + ", ".join(f"{n} {e}" for e, n in sorted(refused.items()))
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
+def test_t14_consumer_cleanup_racing_restarts_strands_nothing(make_run: MakeRun) -> None:
+    # Given three workers killed and restarted under new names, and a janitor deleting every
+    # consumer it can, every 100 ms
+    run = make_run()
+    concurrency = 4
+    workers = dict(zip(["w1", "w2", "w3"], run.spawn_many(["w1", "w2", "w3"], concurrency=concurrency), strict=True))
+    delete = run.redis.register_script(load_sources()["delete_consumer"])
+    outcomes: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def janitor() -> None:
+        client = run.server.client()
+        try:
+            while not stop.is_set():
+                for info in client.xinfo_consumers(run.keys.stream, run.queue):
+                    name = info["name"].decode()
+                    code = int(delete(keys=[run.keys.stream, run.keys.consumer(name)], args=[run.queue, name], client=client))
+                    outcomes[code] += 1
+                time.sleep(0.1)
+        finally:
+            client.close()
+
+    cleaner = threading.Thread(target=janitor, daemon=True)
+    cleaner.start()
+    duration = run.scale.seconds(10, 40)
+    producer = run.produce_in_background("sleep", int(60 * duration), args=[0.1], rate_per_s=60)
+    generation = 0
+    while producer.is_alive():
+        time.sleep(1.5)
+        name = run.rng.choice(sorted(workers))
+        run.kill_worker(workers.pop(name), in_flight=concurrency)
+        generation += 1
+        workers[f"w{generation + 3}"] = run.spawn(f"w{generation + 3}", concurrency=concurrency)
+    producer.join()
+    run.fault_cleared()
+
+    # Then only empty, dead consumers were deleted (a consumer deleted with pending entries
+    # would strand them in the stream for ever, and the drain below would never finish)
+    run.finish(backlog_s=20)
+    stop.set()
+    cleaner.join(10)
+    assert outcomes[1] > 0, "the janitor never removed a dead consumer"
+    assert outcomes[0] > 0, "the janitor never met a dead consumer with pending entries"
+    run.note = f"janitor: {outcomes[1]} deleted, {outcomes[0]} kept (pending), {outcomes[-1]} kept (alive)"
+    assert run.row is not None
+    run.row.note = run.note + (f"; {run.row.note}" if run.row.note else "")
+
+
+def test_t17a_workers_with_skewed_clocks_agree(make_run: MakeRun) -> None:
+    # Given two workers whose wall clocks are 5 minutes fast and 5 minutes slow
+    run = make_run()
+    opts = {"concurrency": 8, "claim_timeout_s": CLAIM_S, "job_timeout_s": 30.0}
+    run.spawn("fast", clock_skew_s=+300.0, **opts)
+    run.spawn("slow", clock_skew_s=-300.0, **opts)
+    backoff = Backoff(initial_delay_ms=700)
+    run.expect.backoff_ms = lambda _job, n: backoff_delay_ms(backoff, n - 1)
+
+    # When they run jobs that fail once (retry due times) and jobs longer than the claim timeout
+    with run.producer() as queue:
+        failing = [queue.enqueue("fail_times", args=[1], backoff=backoff) for _ in range(run.scale.jobs(30, 200))]
+        long = [queue.enqueue("sleep", args=[1.5 * CLAIM_S]) for _ in range(6)]
+    run.enq.update(failing + long)
+
+    # Then retries ran no earlier than their backoff on Redis's clock (I5), and no lease
+    # expired early: the long jobs ran once
+    row = run.finish(backlog_s=10, dup_bound=0)
+    starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
+    assert all(starts[(j, 1)] == 1 for j in long)
+    assert not run.events("reclaimed")
+    run.note = "worker wall clocks at +300 s and -300 s (time.time patched in the process)"
+    row.note = run.note + (f"; {row.note}" if row.note else "")
