@@ -3,12 +3,21 @@
 redis-py's defaults retry every command on connection errors and timeouts; a retried XADD or
 script call can run twice, so streamq turns those retries off and retries only what is safe.
 Blocking reads get their own connection whose socket timeout exceeds BLOCK.
+
+TLS: `rediss://host:port?ssl_ca_certs=/path/ca.pem` verifies the server's certificate against
+that CA and its hostname (redis-py's defaults, kept). Client certificates (mTLS) are
+`ssl_certfile`/`ssl_keyfile`. No option turns verification off: `ssl_cert_reqs` other than
+`required`, or `ssl_check_hostname` false, is refused with a `ConfigError`, in the URL as in
+keyword options, and so are `ssl_*` options on a URL that is not `rediss://`.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
+from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 import redis
@@ -38,6 +47,7 @@ from .topology import (
 __all__ = [
     "ServerInfo",
     "blocking_client_like",
+    "check_tls",
     "command_client",
     "redact_url",
     "server_info",
@@ -68,6 +78,45 @@ def _check_url(url: str) -> None:
         )
 
 
+_FALSE: Final = frozenset({"0", "false", "no", "off", "n", "f", ""})
+
+
+def check_tls(url: str, options: Mapping[str, Any] | None = None) -> None:
+    """Refuse TLS settings that would silently turn certificate verification off.
+
+    Args:
+        url: The Redis URL (its query may carry `ssl_*` options).
+        options: Keyword options for the client, checked the same way.
+
+    Raises:
+        ConfigError: for `ssl_cert_reqs` other than required, `ssl_check_hostname` false, or
+            `ssl_*` options without a `rediss://` URL.
+    """
+    settings: dict[str, Any] = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    settings.update(options or {})
+    given = sorted(k for k in settings if k.startswith("ssl_"))
+    if given and not url.startswith("rediss://"):
+        raise ConfigError(f"TLS options {given} need a rediss:// URL, got {redact_url(url)!r}")
+    reqs = settings.get("ssl_cert_reqs")
+    if reqs is not None and not _verifies(reqs):
+        raise ConfigError(
+            f"ssl_cert_reqs={reqs!r} would accept any server certificate; streamq only "
+            "connects with verification (give the CA with ssl_ca_certs instead)"
+        )
+    hostname = settings.get("ssl_check_hostname")
+    if hostname is not None and str(hostname).strip().lower() in _FALSE | {"none"}:
+        raise ConfigError(
+            f"ssl_check_hostname={hostname!r} would accept a certificate for another host; "
+            "streamq keeps hostname checking on (connect by the name in the certificate)"
+        )
+
+
+def _verifies(reqs: Any) -> bool:
+    if isinstance(reqs, ssl.VerifyMode):
+        return reqs == ssl.CERT_REQUIRED
+    return str(reqs).strip().lower() in ("required", "cert_required")
+
+
 def _keepalive(url: str) -> dict[str, Any]:
     # TCP keepalive notices a peer that vanished without a FIN; unix sockets take no such option.
     return {} if url.startswith("unix://") else {"socket_keepalive": True}
@@ -89,7 +138,7 @@ def command_client(
         **options: Further `redis.asyncio.Redis` options (TLS files, credentials).
 
     Raises:
-        ConfigError: for an unsupported URL scheme.
+        ConfigError: for an unsupported URL scheme, or TLS options that turn verification off.
     """
     _check_url(url)
     if is_cluster_url(url):
@@ -100,6 +149,7 @@ def command_client(
         return sentinel_client(
             url, socket_timeout_s=socket_timeout_s, max_connections=max_connections, **options
         )
+    check_tls(url, options)
     pool = aredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -121,24 +171,26 @@ def _owning(client: aredis.Redis) -> aredis.Redis:
 
 
 def sync_command_client(
-    url: str, *, socket_timeout_s: float = 5.0
+    url: str, *, socket_timeout_s: float = 5.0, **options: Any
 ) -> redis.Redis | redis.RedisCluster:
     """Create the sync client of `SyncQueue`: the same explicit settings, no automatic retries.
 
     Raises:
-        ConfigError: for an unsupported URL scheme.
+        ConfigError: for an unsupported URL scheme, or TLS options that turn verification off.
     """
     _check_url(url)
     if is_cluster_url(url):
         return sync_cluster_client(url, socket_timeout_s=socket_timeout_s)
     if is_sentinel_url(url):
         return sync_sentinel_client(url, socket_timeout_s=socket_timeout_s)
+    check_tls(url, options)
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s,
         retry=SyncRetry(NoBackoff(), 0),
         **_keepalive(url),
+        **options,
     )
 
 

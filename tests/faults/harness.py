@@ -297,7 +297,9 @@ class FaultRun:
 
     # -- workers ----------------------------------------------------------------------------
 
-    def spawn(self, consumer: str, *, url: str | None = None, wait: bool = True, **options: Any) -> WorkerProc:
+    def spawn(
+        self, consumer: str, *, url: str | None = None, wait: bool = True, **options: Any
+    ) -> WorkerProc:
         """Start a worker process named `consumer` (options: see `worker_main`)."""
         log = self.tmp / f"worker-{len(self.workers) + 1}-{consumer}.log"
         opts = {"url": url or self.server.url, "queue": self.queue, "consumer": consumer, **options}
@@ -337,7 +339,9 @@ class FaultRun:
             )
             assert worker.alive, worker.log.read_text(errors="replace")[-3000:]
 
-    def kill_worker(self, worker: WorkerProc, *, in_flight: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    def kill_worker(
+        self, worker: WorkerProc, *, in_flight: int, sig: signal.Signals = signal.SIGKILL
+    ) -> None:
         """SIGKILL a worker (its in-flight jobs may run again) and wait for it to die."""
         self.fault("worker_kill", in_flight=in_flight, consumer=worker.consumer, pid=worker.pid)
         worker.signal(sig)
@@ -357,7 +361,11 @@ class FaultRun:
             worker.signal(signal.SIGTERM)
         for worker in live:
             code = worker.process.wait(within)
-            assert code == 0, (worker.consumer, code, worker.log.read_text(errors="replace")[-3000:])
+            assert code == 0, (
+                worker.consumer,
+                code,
+                worker.log.read_text(errors="replace")[-3000:],
+            )
 
     def close(self) -> None:
         for worker in self.workers:
@@ -367,7 +375,10 @@ class FaultRun:
                     worker.process.wait(10)
         with contextlib.suppress(Exception):
             self.ledger.client.delete(
-                *(f"streamq:{{{self.queue}}}:ledger:{p}" for p in ("starts", "done", "fails", "trace"))
+                *(
+                    f"streamq:{{{self.queue}}}:ledger:{p}"
+                    for p in ("starts", "done", "fails", "trace")
+                )
             )
         self.redis.close()
         self._ledger_client.close()
@@ -471,9 +482,7 @@ class FaultRun:
         return int(xlen), pel, int(delayed)
 
     def dead_letters(self) -> list[DeadLetter]:
-        return [
-            dead_letter_from_fields(i.decode(), f) for i, f in self.redis.xrange(self.keys.dlq)
-        ]
+        return [dead_letter_from_fields(i.decode(), f) for i, f in self.redis.xrange(self.keys.dlq)]
 
     def outcome_ids(self) -> tuple[dict[str, int], set[str]]:
         """(ledger done counts, job ids in the DLQ)."""
@@ -586,7 +595,7 @@ class FaultRun:
         )
         assert len(by_id) + len(no_id) == len(dead), "I4: a job id dead-lettered twice"
         for d in dead:
-            assert d.reason and d.entry_id and d.consumer and d.failed_at, d
+            assert all((d.reason, d.entry_id, d.consumer, d.failed_at)), d
 
     def _check_retry_timing(self) -> None:
         """I5: attempt n starts no earlier than the failure of n−1 plus its backoff (Redis ms)."""
@@ -645,7 +654,9 @@ class FaultRun:
     def gone_count(self) -> int:
         """Entries the workers found deleted behind the engine's back (their log events)."""
         one_by_one = len(self.events("entry_deleted_behind_our_back"))
-        return one_by_one + sum(int(e["count"]) for e in self.events("entries_deleted_behind_our_back"))
+        return one_by_one + sum(
+            int(e["count"]) for e in self.events("entries_deleted_behind_our_back")
+        )
 
     def slow_scripts(self, threshold_us: int = 50_000) -> list[Any]:
         """SLOWLOG entries of scripts slower than the threshold."""

@@ -35,7 +35,8 @@ def test_t10a_long_jobs_keep_their_lease(make_run: MakeRun) -> None:
     rows = run.redis.xpending_range(run.keys.stream, run.queue, "-", "+", 1000)
 
     # Then none was reclaimed: each ran once and was delivered once
-    assert rows and {int(r["times_delivered"]) for r in rows} == {1}
+    assert rows
+    assert {int(r["times_delivered"]) for r in rows} == {1}
     row = run.finish(backlog_s=3 * CLAIM_S, dup_bound=0)
     assert set(run.ledger.starts().values()) == {1}
     assert not run.events("reclaimed")
@@ -46,7 +47,12 @@ def test_t10b_a_handler_blocking_the_event_loop_starves_its_lease(make_run: Make
     # Given two workers; one async job that wrongly blocks the event loop for three claim
     # timeouts, and one sync job that blocks as long (sync handlers run in a thread)
     run = make_run()
-    opts = {"concurrency": 2, "claim_timeout_s": CLAIM_S, "job_timeout_s": 30.0, "max_deliveries": 3}
+    opts = {
+        "concurrency": 2,
+        "claim_timeout_s": CLAIM_S,
+        "job_timeout_s": 30.0,
+        "max_deliveries": 3,
+    }
     run.spawn_many(["w1", "w2"], **opts)
     # (one after the other: a stalled loop stalls the leases of every job of its worker)
     with run.producer() as queue:
@@ -90,7 +96,7 @@ def test_t10c_timeouts_schedule_one_retry(make_run: MakeRun) -> None:
     row = run.finish(backlog_s=10, dup_bound=len(sync_ids))
     starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
     for job_id in async_ids + sync_ids:
-        assert starts[(job_id, 1)] == 1 and starts[(job_id, 2)] == 1, job_id
+        assert (starts[(job_id, 1)], starts[(job_id, 2)]) == (1, 1), job_id
         assert starts[(job_id, 3)] == 0, job_id
     done = run.ledger.done()
     assert all(done[j] == 1 for j in async_ids)
@@ -118,7 +124,9 @@ def test_t10d_a_sigstopped_worker_comes_back_as_a_fenced_zombie(make_run: MakeRu
     # Then its entries had been reclaimed; it wrote nothing for them (refused or cancelled)
     row = run.finish(backlog_s=20)
     assert run.events("reclaimed")
-    refused = count_events([zombie], "ack_refused_not_owner", "write_refused_not_owner", "lease_lost", "lease_fence")
+    refused = count_events(
+        [zombie], "ack_refused_not_owner", "write_refused_not_owner", "lease_lost", "lease_fence"
+    )
     assert refused, "the resumed worker neither lost its leases nor had a write refused"
     starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
     assert max(starts.values()) <= 2
@@ -131,7 +139,13 @@ def test_t14_consumer_cleanup_racing_restarts_strands_nothing(make_run: MakeRun)
     # consumer it can, every 100 ms
     run = make_run()
     concurrency = 4
-    workers = dict(zip(["w1", "w2", "w3"], run.spawn_many(["w1", "w2", "w3"], concurrency=concurrency), strict=True))
+    workers = dict(
+        zip(
+            ["w1", "w2", "w3"],
+            run.spawn_many(["w1", "w2", "w3"], concurrency=concurrency),
+            strict=True,
+        )
+    )
     delete = run.redis.register_script(load_sources()["delete_consumer"])
     outcomes: Counter[int] = Counter()
     stop = threading.Event()
@@ -142,7 +156,13 @@ def test_t14_consumer_cleanup_racing_restarts_strands_nothing(make_run: MakeRun)
             while not stop.is_set():
                 for info in client.xinfo_consumers(run.keys.stream, run.queue):
                     name = info["name"].decode()
-                    code = int(delete(keys=[run.keys.stream, run.keys.consumer(name)], args=[run.queue, name], client=client))
+                    code = int(
+                        delete(
+                            keys=[run.keys.stream, run.keys.consumer(name)],
+                            args=[run.queue, name],
+                            client=client,
+                        )
+                    )
                     outcomes[code] += 1
                 time.sleep(0.1)
         finally:
@@ -169,7 +189,9 @@ def test_t14_consumer_cleanup_racing_restarts_strands_nothing(make_run: MakeRun)
     cleaner.join(10)
     assert outcomes[1] > 0, "the janitor never removed a dead consumer"
     assert outcomes[0] > 0, "the janitor never met a dead consumer with pending entries"
-    run.note = f"janitor: {outcomes[1]} deleted, {outcomes[0]} kept (pending), {outcomes[-1]} kept (alive)"
+    run.note = (
+        f"janitor: {outcomes[1]} deleted, {outcomes[0]} kept (pending), {outcomes[-1]} kept (alive)"
+    )
     assert run.row is not None
     run.row.note = run.note + (f"; {run.row.note}" if run.row.note else "")
 
@@ -185,7 +207,10 @@ def test_t17a_workers_with_skewed_clocks_agree(make_run: MakeRun) -> None:
 
     # When they run jobs that fail once (retry due times) and jobs longer than the claim timeout
     with run.producer() as queue:
-        failing = [queue.enqueue("fail_times", args=[1], backoff=backoff) for _ in range(run.scale.jobs(30, 200))]
+        failing = [
+            queue.enqueue("fail_times", args=[1], backoff=backoff)
+            for _ in range(run.scale.jobs(30, 200))
+        ]
         long = [queue.enqueue("sleep", args=[1.5 * CLAIM_S]) for _ in range(6)]
     run.enq.update(failing + long)
 

@@ -45,7 +45,9 @@ def test_t7a_connection_resets(make_run: MakeRun, proxies: Callable[[int], TcpPr
     run.spawn_many(["w1", "w2", "w3"], url=proxy.url, concurrency=concurrency)
     duration = run.scale.seconds(10, 60)
     rate = 100.0
-    producer = run.produce_in_background("sleep", int(rate * duration), args=[0.05], rate_per_s=rate)
+    producer = run.produce_in_background(
+        "sleep", int(rate * duration), args=[0.05], rate_per_s=rate
+    )
 
     # When every connection is reset (RST) every two seconds
     while producer.is_alive():
@@ -67,7 +69,9 @@ def test_t7_partition_a_zombie_writes_nothing(
     run = make_run()
     claim_s = 2.0
     proxy = proxies(run.server.port)
-    cut_off = run.spawn("w1", url=proxy.url, concurrency=8, claim_timeout_s=claim_s, job_timeout_s=30.0)
+    cut_off = run.spawn(
+        "w1", url=proxy.url, concurrency=8, claim_timeout_s=claim_s, job_timeout_s=30.0
+    )
     run.spawn_many(["w2", "w3"], concurrency=8, claim_timeout_s=claim_s, job_timeout_s=30.0)
     with run.producer() as queue:
         jobs = [
@@ -97,7 +101,9 @@ def test_t7_partition_a_zombie_writes_nothing(
     starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
     twice_scheduled = [k for k, n in starts.items() if k[1] >= 2 and n > 1]
     assert not twice_scheduled, f"a retry was scheduled twice: {twice_scheduled[:5]}"
-    refused = count_events([cut_off], "ack_refused_not_owner", "write_refused_not_owner", "lease_lost", "lease_fence")
+    refused = count_events(
+        [cut_off], "ack_refused_not_owner", "write_refused_not_owner", "lease_lost", "lease_fence"
+    )
     if partition == "short":
         assert row.duplicates == 0
         assert not run.events("reclaimed"), "a short partition made others reclaim"
@@ -118,7 +124,9 @@ def test_t7_partition_a_zombie_writes_nothing(
         ]  # fmt: skip
         assert not late, f"the zombie finished {len(late)} jobs after the claim timeout"
     assert cut_off.events("job_retry") or cut_off.started()
-    run.note = f"{partition} partition; zombie: " + ", ".join(f"{n} {e}" for e, n in sorted(refused.items()))
+    run.note = f"{partition} partition; zombie: " + ", ".join(
+        f"{n} {e}" for e, n in sorted(refused.items())
+    )
     row.note = run.note + (f"; {row.note}" if row.note else "")
 
 
@@ -298,9 +306,9 @@ def test_t21_demo_redis_py_defaults_time_out_a_long_block(make_run: MakeRun) -> 
         client.xgroup_create(run.keys.stream, run.queue, id="0", mkstream=True)
         # When it blocks longer than its socket timeout on an empty stream
         with pytest.raises(redis.TimeoutError):
-            client.xreadgroup(run.queue, "c", {run.keys.stream: ">"}, block=int(timeout * 1000) + 1000)
+            client.xreadgroup(
+                run.queue, "c", {run.keys.stream: ">"}, block=int(timeout * 1000) + 1000
+            )
     finally:
         client.close()
     # Then it times out: why streamq's readers get socket_timeout = BLOCK + 2 s (connection.py)
-
-

@@ -80,7 +80,10 @@ def test_t11_poison_goes_to_the_dlq_and_good_jobs_complete(make_run: MakeRun) ->
         assert dead[job_id].raw == raw, job_id
     assert run.ledger.starts().get(killer, 0) == deaths
     assert deaths == max_deliveries
-    assert dead[killer].error == f"delivered {max_deliveries + 1} times (max_deliveries={max_deliveries})"
+    assert (
+        dead[killer].error
+        == f"delivered {max_deliveries + 1} times (max_deliveries={max_deliveries})"
+    )
     assert set(good) <= set(run.ledger.done())
     run.note = f"{row.dlq} poison entries; the killer job killed {deaths} workers"
     row.note = run.note
@@ -117,7 +120,9 @@ def test_t11b_batch_mates_of_a_crash_loop_are_not_poisoned(make_run: MakeRun) ->
     run.finish(backlog_s=10)
 
 
-def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(make_run: MakeRun) -> None:
+def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(
+    make_run: MakeRun,
+) -> None:
     # Given three workers, each running ten long jobs
     run = make_run()
     names = ["w1", "w2", "w3"]
@@ -126,7 +131,9 @@ def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(make_
     run.enqueue_all("sleep", 30, args=[4.0])
 
     def pending_of(consumer: str) -> list[str]:
-        rows = run.redis.xpending_range(run.keys.stream, run.queue, "-", "+", 100, consumername=consumer)
+        rows = run.redis.xpending_range(
+            run.keys.stream, run.queue, "-", "+", 100, consumername=consumer
+        )
         return [r["message_id"].decode() for r in rows]
 
     wait_until(lambda: all(len(pending_of(n)) == 10 for n in names), what="every slot busy")
@@ -162,8 +169,10 @@ def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(make_
         "reclaim": sum(int(e["count"]) for e in run.events("entries_deleted_behind_our_back")),
     }
     assert sum(shapes.values()) == 15, shapes
-    run.note = "15 entries deleted while pending, 15 counted as gone (" + ", ".join(
-        f"{n} by {shape}" for shape, n in shapes.items() if n
-    ) + ")"
+    run.note = (
+        "15 entries deleted while pending, 15 counted as gone ("
+        + ", ".join(f"{n} by {shape}" for shape, n in shapes.items() if n)
+        + ")"
+    )
     row.note = run.note
     assert all(w.process.returncode in (0, -signal.SIGKILL) for w in run.workers)

@@ -9,9 +9,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-import redis
 
-from streamq import Backoff, BackoffStrategy, OutOfMemory, SyncQueue
+from streamq import Backoff, BackoffStrategy, OutOfMemory
 from streamq.backoff import backoff_delay_ms
 
 from .harness import FaultRun, count_events, wait_until
@@ -68,7 +67,9 @@ def test_t4_redis_sigkill_with_aof_loses_no_acknowledged_job(make_run: MakeRun, 
         row = run.finish(claim_timeout_s=3.0, backlog_s=20)
         done, dlq = run.outcome_ids()
         lost = run.enq - set(done) - dlq
-        assert lost <= window, f"lost jobs acknowledged > 2 s before a kill: {sorted(lost - window)[:5]}"
+        assert lost <= window, (
+            f"lost jobs acknowledged > 2 s before a kill: {sorted(lost - window)[:5]}"
+        )
     else:
         row = run.finish(claim_timeout_s=3.0, backlog_s=20)
         assert row.lost == 0
@@ -137,7 +138,14 @@ def test_t6_script_flush_mid_run_is_invisible_to_jobs(make_run: MakeRun) -> None
     # Then no job saw an error: scripts were reloaded on NOSCRIPT, and I1–I5 hold
     row = run.finish(backlog_s=20, dup_bound=0)
     assert row.dlq == 0
-    errors = count_events(run.workers, "settle_failed", "ack_failed", "component_failed", "fetch_loop_error", "task_failed")
+    errors = count_events(
+        run.workers,
+        "settle_failed",
+        "ack_failed",
+        "component_failed",
+        "fetch_loop_error",
+        "task_failed",
+    )
     assert not errors, errors
     noscript = run.redis.info("errorstats").get("errorstat_NOSCRIPT", {}).get("count", 0)
     assert int(noscript) > 0, "the flushes never made a script reload"
@@ -165,9 +173,15 @@ def test_t15_oom_enqueue_refused_clearly_workers_keep_draining(make_run: MakeRun
         assert run.refused >= 20, "the server never filled up"
         run.fault("oom", refused=run.refused)
         # Then a refused enqueue is a clear OutOfMemory (not retried for ever, nothing added)
-        with pytest.raises(OutOfMemory):
-            for _ in range(1000):
+        refusal: OutOfMemory | None = None
+        for _ in range(1000):
+            try:
                 queue.enqueue("ok", args=[payload])
+            except OutOfMemory as exc:
+                refusal = exc
+                break
+        assert refusal is not None
+        assert "out of memory" in str(refusal)
     run.fault_cleared()
 
     # And the workers drain everything that was accepted, retries included; no script was

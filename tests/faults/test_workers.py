@@ -71,7 +71,9 @@ def test_t3_sigterm_each_worker_in_turn_loses_and_repeats_nothing(make_run: Make
     # Given three workers (1 s grace) running 200 ms jobs
     run = make_run()
     names = ["w1", "w2", "w3"]
-    workers = dict(zip(names, run.spawn_many(names, concurrency=4, shutdown_grace_s=1.0), strict=True))
+    workers = dict(
+        zip(names, run.spawn_many(names, concurrency=4, shutdown_grace_s=1.0), strict=True)
+    )
     run.enqueue_all("sleep", run.scale.jobs(300, 2_000), args=[0.2])
 
     # When each worker in turn gets SIGTERM with jobs in flight, and comes back

@@ -15,7 +15,7 @@ Ledger keys of queue `q`:
 | `streamq:{q}:ledger:starts` | hash | job id → executions started |
 | `streamq:{q}:ledger:done` | hash | job id → executions that finished their effect |
 | `streamq:{q}:ledger:fails` | hash | job id → attempts that failed on purpose (`fail_times`) |
-| `streamq:{q}:ledger:trace` | list | a JSON event per start/fail/done (job, attempt, pid, Redis ms) |
+| `streamq:{q}:ledger:trace` | list | a JSON event per start/fail/done (job, attempt, pid, ms) |
 """
 
 from __future__ import annotations
