@@ -292,6 +292,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "DEL": "all",
     "EXISTS": "all",
     "EXPIRE": 0,
+    "PEXPIRE": 0,
     "GET": 0,
     "HDEL": 0,
     "HGET": 0,
