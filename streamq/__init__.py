@@ -7,6 +7,7 @@ from .actions import EmailAction, LogAction, SlackAction, WebhookAction
 from .backoff import DeadReason, backoff_delay_ms, plan_failure
 from .clock import Clock, FakeClock, RedisClock
 from .connection import ServerInfo, command_client, server_info
+from .durability import Durability
 from .errors import (
     AccessDenied,
     ConditionError,
@@ -15,6 +16,7 @@ from .errors import (
     DecodeFailure,
     JobError,
     LeaseLost,
+    NotDurable,
     NotFound,
     NotReplicated,
     OutOfMemory,
@@ -130,6 +132,7 @@ __all__ = [
     "backoff_delay_ms",
     "plan_failure",
     # producers
+    "Durability",
     "JobDefaults",
     "JobQueue",
     "PartitionedQueue",
@@ -176,6 +179,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotDurable",
     "NotReplicated",
     "NotFound",
     "OutOfMemory",

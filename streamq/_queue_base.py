@@ -11,6 +11,7 @@ import structlog
 
 from .clock import Clock, RedisClock
 from .connection import command_client
+from .durability import Durability, probe_command, probe_error
 from .errors import ConfigError, QueueStateLost, map_redis_errors
 from .keys import Keys
 from .producer import JobDefaults, ProducerBase
@@ -42,6 +43,7 @@ class QueueBase(ProducerBase):
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
         replica_wait: Make every enqueue wait for this many replicas (`WAIT`), so a returned
             enqueue survives a failover; `None` returns once the primary has the job.
+        durability: What every enqueue waits for (AOF fsync, replicas); none by default.
     """
 
     def __init__(
@@ -56,10 +58,13 @@ class QueueBase(ProducerBase):
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         replica_wait: ReplicaWait | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self.name = name
         self.metrics = metrics
         self.replica_wait = replica_wait
+        self.durability = durability or Durability()
+        self._durability_checked: set[bool] = set()
         self.keys = Keys(name, prefix)
         self.group = group or name
         self.defaults = defaults or JobDefaults()
@@ -72,6 +77,19 @@ class QueueBase(ProducerBase):
         self.scripts = Scripts(redis)
         self._readers: dict[str, tuple[float, AsyncClient]] = {}
         self._group_ready = False
+
+    async def _check_durability(self, durability: Durability) -> None:
+        """Once per queue: make sure the server can give `durability` before enqueueing under
+        it (an enqueue followed by a refused WAITAOF would add the job and then fail)."""
+        probe = probe_command(durability)
+        if probe is None or durability.aof in self._durability_checked:
+            return
+        with map_redis_errors():
+            try:
+                await self.redis.execute_command(*probe)
+            except rx.ResponseError as exc:
+                raise probe_error(exc) from None
+        self._durability_checked.add(durability.aof)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ StreamQError
 │   └── NotReplicated           an enqueue with `ReplicaWait` reached too few replicas in time
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
+├── NotDurable                  enqueued, but the WAIT/WAITAOF of `Durability` timed out short
 ├── ScriptError                 a Lua script failed in a way the engine did not expect
 ├── JobError                    something about one job
 │   ├── DecodeFailure           a stream entry that is not a valid job payload
@@ -47,6 +48,7 @@ __all__ = [
     "DecodeFailure",
     "JobError",
     "LeaseLost",
+    "NotDurable",
     "NotFound",
     "NotReplicated",
     "OutOfMemory",
@@ -89,6 +91,21 @@ class NotReplicated(RedisUnavailable):
     """An enqueue that waits for replicas (`ReplicaWait`) was not acknowledged by enough of
     them in time: the job is on the primary only, and lost if the primary fails before
     replicating it. Enqueueing again with the same idempotency key is safe."""
+
+
+class NotDurable(StreamQError):
+    """The jobs were enqueued, but the wait asked for by `Durability` ended short: they are not
+    known to be fsynced to the append-only file or held by enough replicas.
+
+    Args:
+        message: What was and was not confirmed.
+        job_ids: The enqueued jobs concerned (re-enqueue them with an idempotency key, or
+            accept the risk).
+    """
+
+    def __init__(self, message: str, *, job_ids: list[str]) -> None:
+        super().__init__(message)
+        self.job_ids = job_ids
 
 
 class QueueStateLost(StreamQError):

@@ -17,7 +17,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from .consuming import ConsumerOps
 from .dead_letters import DeadLetterOps
-from .errors import map_redis_errors
+from .durability import Durability, check_reply, wait_command
+from .errors import ConfigError, map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .producer import ENQUEUE_CHUNK, due_args, status_from_hash
 from .protocol import JobQueue
@@ -63,6 +64,7 @@ class Queue(ConsumerOps, DeadLetterOps):
         timeout_s: float | None = None,
         event_id: str | None = None,
         job_id: str | None = None,
+        durability: Durability | None = None,
     ) -> str:
         """Enqueue one job in one round trip and return its id.
 
@@ -79,6 +81,7 @@ class Queue(ConsumerOps, DeadLetterOps):
             timeout_s: Per-attempt timeout.
             event_id: The event this job was made for.
             job_id: Use this id instead of a new UUID.
+            durability: Wait for the AOF fsync or replicas (default: the queue's `durability`).
 
         Returns:
             The job id (the first job's id for a duplicate idempotency key).
@@ -88,6 +91,8 @@ class Queue(ConsumerOps, DeadLetterOps):
             RedisUnavailable: when Redis cannot be reached; the job may or may not have been
                 added (use an idempotency key to retry safely).
             OutOfMemory: when Redis refused the write; nothing was added.
+            NotDurable: the job was added, but the durability wait timed out short.
+            ConfigError: the server cannot give the durability asked for (nothing added).
         """
         job = self.new_job(
             task,
@@ -102,7 +107,12 @@ class Queue(ConsumerOps, DeadLetterOps):
         )
         delay_ms, run_at_ms = due_args(delay_s, run_at)
         keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
-        if self.replica_wait is not None:
+        wanted = durability or self.durability
+        if wanted.waits:
+            self._refuse_durability_on_cluster()
+            replies = await self._enqueue_calls([(keys, argv)], wanted)
+            job_id, added = parse_enqueue_batch(replies[0])[0]
+        elif self.replica_wait is not None:
             reply = await enqueue_waiting(self.redis, self.scripts, keys, argv, self.replica_wait)
             job_id, added = parse_enqueue_batch(reply)[0]
         else:
@@ -111,19 +121,27 @@ class Queue(ConsumerOps, DeadLetterOps):
             self.metrics.queued(self.name)
         return job_id
 
-    async def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
+    async def enqueue_many(
+        self,
+        jobs: Iterable[Job],
+        *,
+        delay_s: float | None = None,
+        durability: Durability | None = None,
+    ) -> list[str]:
         """Enqueue many jobs: 250 per script call, 1,000 per pipelined round trip.
 
         Each script call is atomic; a failure part-way (Redis lost mid-pipeline) may leave
-        earlier batches enqueued, so retry with idempotency keys to be safe.
+        earlier batches enqueued, so retry with idempotency keys to be safe. With durability,
+        one wait follows each round trip.
 
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
         delay_ms, run_at_ms = due_args(delay_s, None)
+        wanted = durability or self.durability
         ids: list[str] = []
         plan = list(self._batches(jobs, delay_ms, run_at_ms))
-        if len(plan) == 1 and len(plan[0]) == 1 and self.replica_wait is None:
+        if len(plan) == 1 and len(plan[0]) == 1 and self.replica_wait is None and not wanted.waits:
             # One script call (up to 250 jobs, the observers' case): send it without a
             # pipeline, which costs a buffer and a second layer of reply handling.
             keys, argv = plan[0][0]
@@ -133,6 +151,8 @@ class Queue(ConsumerOps, DeadLetterOps):
             return [job_id for job_id, _ in results]
         for calls in plan:
             if isinstance(self.redis, RedisCluster):
+                if wanted.waits:
+                    self._refuse_durability_on_cluster()
                 # Cluster pipelines refuse EVALSHA; one call already carries 250 jobs.
                 results = []
                 for keys, argv in calls:
@@ -144,6 +164,14 @@ class Queue(ConsumerOps, DeadLetterOps):
                                 self.redis, self.scripts, keys, argv, self.replica_wait
                             )
                         )
+                ids.extend(job_id for job_id, _ in results)
+                if self.metrics is not None:
+                    self.metrics.queued(self.name, sum(1 for _, added in results if added))
+                continue
+            if wanted.waits or self.replica_wait is None:
+                # Plain or with Durability: one pipeline (+ the wait), NOSCRIPT-safe.
+                replies = await self._enqueue_calls(calls, wanted)
+                results = [r for reply in replies for r in parse_enqueue_batch(reply)]
                 ids.extend(job_id for job_id, _ in results)
                 if self.metrics is not None:
                     self.metrics.queued(self.name, sum(1 for _, added in results if added))
@@ -163,6 +191,35 @@ class Queue(ConsumerOps, DeadLetterOps):
             if self.metrics is not None:
                 self.metrics.queued(self.name, sum(1 for _, added in results if added))
         return ids
+
+    def _refuse_durability_on_cluster(self) -> None:
+        if isinstance(self.redis, RedisCluster):
+            raise ConfigError(
+                "Durability is not supported on Redis Cluster (its pipelines refuse EVALSHA); "
+                "use replica_wait=ReplicaWait(...) there"
+            )
+
+    async def _enqueue_calls(
+        self, calls: Sequence[tuple[list[str], list[bytes | str | int]]], durability: Durability
+    ) -> list[Any]:
+        """Send enqueue script calls in one pipeline, followed by the durability wait on the
+        same connection (WAIT and WAITAOF count that connection's writes)."""
+        if isinstance(self.redis, RedisCluster):
+            raise ConfigError("pipelined enqueue is not available on Redis Cluster")
+        if durability.waits:
+            await self._check_durability(durability)
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, argv in calls:
+                    await self.scripts.enqueue_in(pipe, keys, argv)
+                if durability.waits:
+                    pipe.execute_command(*wait_command(durability))
+                replies: list[Any] = await pipe.execute()
+        if durability.waits:
+            ids = [job_id for reply in replies[:-1] for job_id, _ in parse_enqueue_batch(reply)]
+            check_reply(durability, replies[-1], ids)
+            return replies[:-1]
+        return replies
 
     async def get_status(self, job_id: str) -> JobStatus | None:
         """Return the job's status, or `None` when unknown or expired."""

@@ -14,6 +14,7 @@ import redis
 
 from .clock import Clock, RedisClock
 from .connection import sync_command_client
+from .durability import Durability, check_reply, probe_command, probe_error, wait_command
 from .errors import map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .keys import Keys
@@ -38,6 +39,7 @@ class SyncQueue(ProducerBase):
         defaults: Job defaults and retention, as for `Queue`.
         clock: Time source for due times (the server's clock by default).
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
+        durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
 
     Example:
         >>> queue = SyncQueue("emails", url="redis://localhost:6379")
@@ -54,9 +56,12 @@ class SyncQueue(ProducerBase):
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self.name = name
         self.metrics = metrics
+        self.durability = durability or Durability()
+        self._durability_checked: set[bool] = set()
         self.keys = Keys(name, prefix)
         self.defaults = defaults or JobDefaults()
         self.clock: Clock = clock or RedisClock()
@@ -90,6 +95,7 @@ class SyncQueue(ProducerBase):
         timeout_s: float | None = None,
         event_id: str | None = None,
         job_id: str | None = None,
+        durability: Durability | None = None,
     ) -> str:
         """Enqueue one job in one round trip and return its id (see `Queue.enqueue`)."""
         job = self.new_job(
@@ -104,12 +110,35 @@ class SyncQueue(ProducerBase):
             job_id=job_id,
         )
         keys, argv = self._enqueue_args(job, *due_args(delay_s, run_at))
+        wanted = durability or self.durability
+        if wanted.waits:
+            self._check_durability(wanted)
+            with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+                self._enqueue(keys=keys, args=argv, client=pipe)
+                pipe.execute_command(*wait_command(wanted))
+                reply, waited = pipe.execute()
+            job_id, added = parse_enqueue(reply)
+            if added and self.metrics is not None:
+                self.metrics.queued(self.name)
+            check_reply(wanted, waited, [job_id])
+            return job_id
         with map_redis_errors():
             reply = self._enqueue(keys=keys, args=argv)
         job_id, added = parse_enqueue(reply)
         if added and self.metrics is not None:
             self.metrics.queued(self.name)
         return job_id
+
+    def _check_durability(self, durability: Durability) -> None:
+        probe = probe_command(durability)
+        if probe is None or durability.aof in self._durability_checked:
+            return
+        with map_redis_errors():
+            try:
+                self.redis.execute_command(*probe)  # type: ignore[no-untyped-call]
+            except redis.exceptions.ResponseError as exc:
+                raise probe_error(exc) from None
+        self._durability_checked.add(durability.aof)
 
     def enqueue_many(self, jobs: Iterable[Job], *, delay_s: float | None = None) -> list[str]:
         """Enqueue many jobs: 250 per script call, 1,000 per round trip (see `Queue`)."""
