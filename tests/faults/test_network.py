@@ -124,8 +124,8 @@ def test_t7_partition_a_zombie_writes_nothing(
         ]  # fmt: skip
         assert not late, f"the zombie finished {len(late)} jobs after the claim timeout"
     assert cut_off.events("job_retry") or cut_off.started()
-    run.note = f"{partition} partition; zombie: " + ", ".join(
-        f"{n} {e}" for e, n in sorted(refused.items())
+    run.note = f"{partition} partition; zombie: " + (
+        ", ".join(f"{n} {e}" for e, n in sorted(refused.items())) or "nothing refused, no fence"
     )
     row.note = run.note + (f"; {row.note}" if row.note else "")
 

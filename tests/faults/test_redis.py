@@ -10,7 +10,15 @@ from collections.abc import Callable
 
 import pytest
 
-from streamq import Backoff, BackoffStrategy, OutOfMemory
+from streamq import (
+    Backoff,
+    BackoffStrategy,
+    ConfigError,
+    OutOfMemory,
+    TaskRegistry,
+    Worker,
+    WorkerSettings,
+)
 from streamq.backoff import backoff_delay_ms
 
 from .harness import FaultRun, count_events, wait_until
@@ -237,3 +245,24 @@ def test_t16_retry_storm_with_racing_promoters(make_run: MakeRun) -> None:
     assert set(second) == run.enq
     assert len(second) - len(set(second)) <= row.faults * 16
     assert not run.slow_scripts(), run.slow_scripts()
+
+
+async def test_t15b_a_worker_on_an_evicting_server_warns_or_refuses_with_strict(
+    make_run: MakeRun,
+) -> None:
+    # Given a server that evicts keys under memory pressure (evicted keys are lost jobs)
+    run = make_run()
+    run.redis.config_set("maxmemory-policy", "allkeys-lru")
+
+    # When a worker starts in strict mode, it refuses (a clear ConfigError naming the policy)
+    strict = Worker(
+        TaskRegistry(), queues=[run.queue], url=run.server.url, settings=WorkerSettings(strict=True)
+    )
+    with pytest.raises(ConfigError, match="allkeys-lru"):
+        await strict.start()
+    await strict.shutdown()
+
+    # And without it, it starts (and warns loudly, see Worker.start)
+    lenient = Worker(TaskRegistry(), queues=[run.queue], url=run.server.url)
+    await lenient.start()
+    await lenient.shutdown()
