@@ -112,6 +112,22 @@ class ConsumerOps(QueueBase):
         async with self._group_guard():
             return await self._read_own_pending(consumer, after, count)
 
+    async def own_pending_counts(
+        self, consumer: str, *, after: str = "0", count: int = 100
+    ) -> list[tuple[str, int]]:
+        """(entry id, delivery count) of entries pending for `consumer` after `after`, oldest
+        first. Read-only: unlike re-reading them, looking counts no delivery."""
+        if not self._group_ready:
+            await self.ensure_group()
+        start = "-" if after in ("0", "0-0") else f"({after}"
+        async with self._group_guard():
+            with map_redis_errors():
+                rows: Any = await self.redis.xpending_range(
+                    self.keys.stream, self.group, min=start, max="+", count=count,
+                    consumername=consumer,
+                )  # fmt: skip
+        return [(as_str(r["message_id"]), int(r["times_delivered"])) for r in rows]
+
     async def _read_own_pending(self, consumer: str, after: str, count: int) -> list[Delivery]:
         with map_redis_errors():
             reply: Any = await self.redis.xreadgroup(

@@ -401,13 +401,24 @@ class Worker:
             if not slots:
                 return
             got: list[Delivery] = []
+            isolate = False
             try:
                 if own_after is not None:
                     # Entries running or finished-but-unacked when the read starts are still
                     # pending under our name; they may settle while it is in flight, so take
                     # the snapshot before it as well as after, or a job could run again.
                     busy = self._busy_entry_ids(queue)
-                    got = await queue.read_own_pending(self.consumer, after=own_after, count=slots)
+                    # Entries that already came back from a crash (delivered twice or more) are
+                    # re-run one at a time, each counted only as it starts: a job that kills its
+                    # worker then reaches max_deliveries alone, instead of dragging the jobs
+                    # that ran beside it there too (re-reading counts a delivery for each).
+                    ahead = await queue.own_pending_counts(
+                        self.consumer, after=own_after, count=slots
+                    )
+                    isolate = any(n >= 2 for e, n in ahead if e not in busy)
+                    got = await queue.read_own_pending(
+                        self.consumer, after=own_after, count=1 if isolate else slots
+                    )
                     if got:
                         own_after = got[-1].entry_id
                         busy |= self._busy_entry_ids(queue)
@@ -449,6 +460,8 @@ class Worker:
             idle = not got
             if got:
                 self.dispatch(got)
+                if isolate:
+                    await self._finished(queue, got[0].entry_id)
             elif self.burst and own_after is None:
                 await self._stop_if_drained()
 
@@ -469,6 +482,12 @@ class Worker:
         if not self._waiting:
             return s.batch_size
         return min(s.batch_size, max(1, -(-s.concurrency // len(self.queues))))
+
+    async def _finished(self, queue: Queue, entry_id: str) -> None:
+        """Wait until the run of `entry_id` has settled (or the worker stops)."""
+        run = self._running[queue.name].get(entry_id)
+        if run is not None and run.task is not None:
+            await asyncio.wait({run.task})
 
     async def _stop_if_drained(self) -> None:
         if any(self._running.values()):
