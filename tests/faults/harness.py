@@ -200,14 +200,19 @@ class FaultServer:
     def stop(self) -> None:
         self._server.stop()
 
+    @property
+    def aof_checker(self) -> Path | None:
+        """`redis-check-aof` (or Valkey's) beside the server binary, if installed."""
+        checker = Path(self._server.binary).with_name(f"{self.kind}-check-aof")
+        return checker if checker.exists() else None
+
     def check_aof(self) -> str:
         """Run `redis-check-aof` on the append-only file; returns its output (fails if bad)."""
         aof_dir = self.data_dir / "appendonlydir"
         manifests = sorted(aof_dir.glob("*.manifest")) if aof_dir.is_dir() else []
         target = manifests[0] if manifests else self.data_dir / "appendonly.aof"
-        checker = Path(self._server.binary).with_name("redis-check-aof")
-        if not checker.exists():
-            checker = Path("/usr/bin/redis-check-aof")
+        checker = self.aof_checker
+        assert checker is not None, f"no {self.kind}-check-aof installed"
         result = subprocess.run(
             [str(checker), str(target)], capture_output=True, timeout=60, check=False
         )
@@ -629,12 +634,21 @@ class FaultRun:
         changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         assert not changed - self._volatile(), f"I6: reload changed {sorted(changed)[:5]}"
         if self.server.appendonly:
+            # The append-only file checks out, and a restart loads exactly the same data.
+            if self.server.aof_checker is not None:
+                self.server.check_aof()
+            before = self._digests()
+            self.redis.close()
+            self.server.restart()
+            self.redis = self.server.client()
+            after = self._digests()
+            changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+            assert not changed - self._volatile(), f"I6: restart changed {sorted(changed)[:5]}"
             self.redis.execute_command("BGREWRITEAOF")
             wait_until(
                 lambda: int(self.redis.info("persistence")["aof_rewrite_in_progress"]) == 0,
                 what="AOF rewrite",
             )
-            self.server.check_aof()
 
     def _digests(self) -> dict[bytes, bytes]:
         keys = list(self.redis.scan_iter(count=1000))

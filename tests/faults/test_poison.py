@@ -117,6 +117,7 @@ def test_t11b_batch_mates_of_a_crash_loop_are_not_poisoned(make_run: MakeRun) ->
     assert row.dlq == 1
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(
     make_run: MakeRun,
 ) -> None:

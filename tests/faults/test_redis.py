@@ -39,6 +39,7 @@ def _kill_and_restart(run: FaultRun, *, down_s: float) -> None:
     run.fault_cleared()
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 @pytest.mark.parametrize("fsync", ["everysec", "always"])
 def test_t4_redis_sigkill_with_aof_loses_no_acknowledged_job(make_run: MakeRun, fsync: str) -> None:
     # Given a server with its append-only file, three workers, and a producer enqueuing all along
@@ -87,6 +88,7 @@ def test_t4_redis_sigkill_with_aof_loses_no_acknowledged_job(make_run: MakeRun, 
     assert sum(failures.values()) < 50 * max(outage_s, 1.0) * len(workers), failures
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 def test_t5_redis_restart_without_persistence_recovers_liveness(make_run: MakeRun) -> None:
     # Given a server without persistence and two workers busy with a backlog
     run = make_run(appendonly=False)
@@ -109,6 +111,7 @@ def test_t5_redis_restart_without_persistence_recovers_liveness(make_run: MakeRu
     row.note = run.note
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 def test_t6_script_flush_mid_run_is_invisible_to_jobs(make_run: MakeRun) -> None:
     # Given two workers and jobs of which about 30% fail once (every script runs: enqueue, ack,
     # retry, promote, heartbeat)
@@ -159,6 +162,7 @@ def test_t6_script_flush_mid_run_is_invisible_to_jobs(make_run: MakeRun) -> None
     assert int(noscript) > 0, "the flushes never made a script reload"
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 def test_t15_oom_enqueue_refused_clearly_workers_keep_draining(make_run: MakeRun) -> None:
     # Given a server whose maxmemory sits a little above its working set, and two workers
     # running slowish jobs, a third of which fail once (so retries run under OOM too)
@@ -206,6 +210,7 @@ def test_t15_oom_enqueue_refused_clearly_workers_keep_draining(make_run: MakeRun
     row.note = run.note
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 def test_t16_retry_storm_with_racing_promoters(make_run: MakeRun) -> None:
     # Given many jobs that each fail once with the same fixed backoff, so that their retries
     # fall due together, and two workers whose promoters race for them
