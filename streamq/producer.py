@@ -7,9 +7,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
+import redis.exceptions as rx
 
 from .clock import Clock
-from .errors import ConfigError
+from .errors import ConfigError, ScriptError, map_redis_errors
 from .job import Backoff, Job, JobState, JobStatus, TaskAction, encode_job
 from .keys import Keys
 from .scripts import EnqueueItem, enqueue_batch_call
@@ -21,6 +22,7 @@ __all__ = [
     "ProducerBase",
     "build_job",
     "due_args",
+    "sort_pipeline_replies",
     "status_from_hash",
 ]
 
@@ -233,3 +235,34 @@ class ProducerBase:
         return [
             j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
         ]
+
+
+#: Times a pipelined enqueue re-sends the script calls the server refused with NOSCRIPT.
+NOSCRIPT_ATTEMPTS: Final = 3
+
+
+def sort_pipeline_replies(
+    replies: Sequence[Any], *, waits: bool, attempt: int
+) -> tuple[list[Any], Any, list[int]]:
+    """Sort the replies of a pipelined enqueue: (script replies, the durability wait's reply or
+    None, indices of calls refused with NOSCRIPT).
+
+    A pipeline cannot reload a script mid-way: redis-py loads them before sending, and a
+    SCRIPT FLUSH (or a failover) in between makes those EVALSHAs fail with NOSCRIPT. Such a call
+    did not run, so the caller sends it again (after redis-py loads the script again).
+
+    Raises:
+        StreamQError: the first other error, translated (a call that failed otherwise may or
+            may not have run, so it is not re-sent).
+        ScriptError: NOSCRIPT again on the last attempt.
+    """
+    out = list(replies)
+    waited = out.pop() if waits else None
+    refused = [i for i, r in enumerate(out) if isinstance(r, rx.NoScriptError)]
+    for reply in [*out, waited]:
+        if isinstance(reply, Exception) and not isinstance(reply, rx.NoScriptError):
+            with map_redis_errors():
+                raise reply
+    if refused and attempt >= NOSCRIPT_ATTEMPTS:
+        raise ScriptError(f"enqueue script refused with NOSCRIPT {attempt} times in a row")
+    return out, waited, refused

@@ -20,7 +20,7 @@ from .dead_letters import DeadLetterOps
 from .durability import Durability, check_reply, wait_command
 from .errors import ConfigError, map_redis_errors
 from .job import Backoff, Job, JobStatus
-from .producer import ENQUEUE_CHUNK, due_args, status_from_hash
+from .producer import ENQUEUE_CHUNK, due_args, sort_pipeline_replies, status_from_hash
 from .protocol import JobQueue
 from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
 from .replication import check_replicated, enqueue_waiting
@@ -200,10 +200,14 @@ class Queue(ConsumerOps, DeadLetterOps):
             )
 
     async def _enqueue_calls(
-        self, calls: Sequence[tuple[list[str], list[bytes | str | int]]], durability: Durability
+        self,
+        calls: Sequence[tuple[list[str], list[bytes | str | int]]],
+        durability: Durability,
+        attempt: int = 1,
     ) -> list[Any]:
         """Send enqueue script calls in one pipeline, followed by the durability wait on the
-        same connection (WAIT and WAITAOF count that connection's writes)."""
+        same connection (WAIT and WAITAOF count that connection's writes). Calls refused with
+        NOSCRIPT (the script cache was flushed meanwhile) did not run and are sent again."""
         if isinstance(self.redis, RedisCluster):
             raise ConfigError("pipelined enqueue is not available on Redis Cluster")
         if durability.waits:
@@ -214,11 +218,18 @@ class Queue(ConsumerOps, DeadLetterOps):
                     await self.scripts.enqueue_in(pipe, keys, argv)
                 if durability.waits:
                     pipe.execute_command(*wait_command(durability))
-                replies: list[Any] = await pipe.execute()
+                raw: list[Any] = await pipe.execute(raise_on_error=False)
+        replies, waited, refused = sort_pipeline_replies(
+            raw, waits=durability.waits, attempt=attempt
+        )
         if durability.waits:
-            ids = [job_id for reply in replies[:-1] for job_id, _ in parse_enqueue_batch(reply)]
-            check_reply(durability, replies[-1], ids)
-            return replies[:-1]
+            ran = [r for i, r in enumerate(replies) if i not in refused]
+            ids = [job_id for reply in ran for job_id, _ in parse_enqueue_batch(reply)]
+            check_reply(durability, waited, ids)
+        if refused:
+            again = await self._enqueue_calls([calls[i] for i in refused], durability, attempt + 1)
+            for i, reply in zip(refused, again, strict=True):
+                replies[i] = reply
         return replies
 
     async def get_status(self, job_id: str) -> JobStatus | None:

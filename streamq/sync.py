@@ -15,10 +15,16 @@ import redis
 from .clock import Clock, RedisClock
 from .connection import sync_command_client
 from .durability import Durability, check_reply, probe_command, probe_error, wait_command
-from .errors import map_redis_errors
+from .errors import ConfigError, map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .keys import Keys
-from .producer import JobDefaults, ProducerBase, due_args, status_from_hash
+from .producer import (
+    JobDefaults,
+    ProducerBase,
+    due_args,
+    sort_pipeline_replies,
+    status_from_hash,
+)
 from .scripts import load_sources, parse_enqueue, parse_enqueue_batch
 
 if TYPE_CHECKING:
@@ -112,15 +118,9 @@ class SyncQueue(ProducerBase):
         keys, argv = self._enqueue_args(job, *due_args(delay_s, run_at))
         wanted = durability or self.durability
         if wanted.waits:
-            self._check_durability(wanted)
-            with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-                self._enqueue(keys=keys, args=argv, client=pipe)
-                pipe.execute_command(*wait_command(wanted))
-                reply, waited = pipe.execute()
-            job_id, added = parse_enqueue(reply)
+            job_id, added = parse_enqueue(self._enqueue_calls([(keys, argv)], wanted)[0])
             if added and self.metrics is not None:
                 self.metrics.queued(self.name)
-            check_reply(wanted, waited, [job_id])
             return job_id
         with map_redis_errors():
             reply = self._enqueue(keys=keys, args=argv)
@@ -152,15 +152,43 @@ class SyncQueue(ProducerBase):
                         reply = self._enqueue(keys=keys, args=argv)
                     ids.extend(job_id for job_id, _ in parse_enqueue_batch(reply))
                 continue
-            with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-                for keys, argv in calls:
-                    self._enqueue(keys=keys, args=argv, client=pipe)
-                replies = pipe.execute()
+            replies = self._enqueue_calls(calls, Durability())
             results = [r for reply in replies for r in parse_enqueue_batch(reply)]
             ids.extend(job_id for job_id, _ in results)
             if self.metrics is not None:
                 self.metrics.queued(self.name, sum(1 for _, added in results if added))
         return ids
+
+    def _enqueue_calls(
+        self,
+        calls: Sequence[tuple[list[str], list[bytes | str | int]]],
+        durability: Durability,
+        attempt: int = 1,
+    ) -> list[Any]:
+        """Pipelined enqueue script calls (+ the durability wait), as `Queue._enqueue_calls`:
+        calls refused with NOSCRIPT did not run and are sent again."""
+        if isinstance(self.redis, redis.RedisCluster):
+            raise ConfigError("Durability is not supported on Redis Cluster; use ReplicaWait")
+        if durability.waits:
+            self._check_durability(durability)
+        with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for keys, argv in calls:
+                self._enqueue(keys=keys, args=argv, client=pipe)
+            if durability.waits:
+                pipe.execute_command(*wait_command(durability))  # type: ignore[no-untyped-call]
+            raw: list[Any] = pipe.execute(raise_on_error=False)
+        replies, waited, refused = sort_pipeline_replies(
+            raw, waits=durability.waits, attempt=attempt
+        )
+        if durability.waits:
+            ran = [r for i, r in enumerate(replies) if i not in refused]
+            ids = [job_id for reply in ran for job_id, _ in parse_enqueue_batch(reply)]
+            check_reply(durability, waited, ids)
+        if refused:
+            again = self._enqueue_calls([calls[i] for i in refused], durability, attempt + 1)
+            for i, reply in zip(refused, again, strict=True):
+                replies[i] = reply
+        return replies
 
     def get_status(self, job_id: str) -> JobStatus | None:
         """Return the job's status, or `None` when unknown or expired."""

@@ -3,6 +3,7 @@ script cache, T15 out of memory, T16 a retry storm with racing promoters."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ from streamq import (
     BackoffStrategy,
     ConfigError,
     OutOfMemory,
+    Queue,
     TaskRegistry,
     Worker,
     WorkerSettings,
@@ -271,3 +273,46 @@ async def test_t15b_a_worker_on_an_evicting_server_warns_or_refuses_with_strict(
     lenient = Worker(TaskRegistry(), queues=[run.queue], url=run.server.url)
     await lenient.start()
     await lenient.shutdown()
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_t6b_a_pipelined_enqueue_resends_calls_refused_with_noscript(
+    make_run: MakeRun, monkeypatch: pytest.MonkeyPatch, use_async: bool
+) -> None:
+    # Given a flushed script cache, and a pipeline that — like one racing a SCRIPT FLUSH between
+    # redis-py's loading of the scripts and their execution — does not load them the first time
+    import redis.asyncio.client as async_client
+    import redis.client as sync_client
+
+    run = make_run()
+    run.redis.script_flush()
+    cls = async_client.Pipeline if use_async else sync_client.Pipeline
+    real = cls.load_scripts
+    skipped: list[bool] = []
+
+    def load_once_late(self: object) -> object:
+        if not skipped:
+            skipped.append(True)
+            return asyncio.sleep(0) if use_async else None
+        return real(self)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cls, "load_scripts", load_once_late)
+
+    # When 600 jobs are enqueued in one pipelined round trip (three script calls)
+    if use_async:
+
+        async def enqueue() -> list[str]:
+            async with Queue(run.queue, url=run.server.url) as queue:
+                return await queue.enqueue_many([queue.new_job("ok") for _ in range(600)])
+
+        ids = asyncio.run(enqueue())
+    else:
+        with run.producer() as queue:
+            ids = queue.enqueue_many([queue.new_job("ok") for _ in range(600)])
+
+    # Then the refused calls were sent again: every job is in the stream, once
+    assert skipped
+    assert run.redis.info("errorstats").get("errorstat_NOSCRIPT", {}).get("count", 0) == 3
+    stream_ids = [f[b"id"].decode() for _, f in run.redis.xrange(run.keys.stream)]
+    assert sorted(stream_ids) == sorted(ids)
+    assert len(set(ids)) == 600
