@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple, cast
 
 import msgspec
+import redis.exceptions as rx
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
@@ -214,8 +215,18 @@ class Scripts:
         args: Sequence[bytes | str | int | float],
         client: AsyncClient | Pipeline | None = None,
     ) -> Any:
+        script = self._scripts[name]
         with map_redis_errors():
-            return await self._scripts[name](keys=list(keys), args=list(args), client=client)
+            try:
+                return await script(keys=list(keys), args=list(args), client=client)
+            except rx.NoScriptError:
+                # redis-py reloads once on NOSCRIPT; a second SCRIPT FLUSH (or failover to a
+                # node without the script) between its load and its retry lands here. The
+                # script did not run, so running it by its source is safe (and caches it).
+                if isinstance(client, Pipeline):
+                    raise
+                target: Any = client or self._client
+                return await target.eval(script.script, len(keys), *keys, *args)
 
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""

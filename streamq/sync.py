@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
+import redis.exceptions as rx
 
 from .clock import Clock, RedisClock
 from .connection import sync_command_client
@@ -86,6 +87,14 @@ class SyncQueue(ProducerBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _run_enqueue(self, keys: Sequence[str], argv: Sequence[bytes | str | int]) -> Any:
+        try:
+            return self._enqueue(keys=list(keys), args=list(argv))
+        except rx.NoScriptError:
+            # redis-py reloads once on NOSCRIPT; a second SCRIPT FLUSH between its load and its
+            # retry lands here. The script did not run: run it by its source (which caches it).
+            return self.redis.eval(str(self._enqueue.script), len(keys), *keys, *argv)
+
     def enqueue(
         self,
         task: str | Job,
@@ -123,7 +132,7 @@ class SyncQueue(ProducerBase):
                 self.metrics.queued(self.name)
             return job_id
         with map_redis_errors():
-            reply = self._enqueue(keys=keys, args=argv)
+            reply = self._run_enqueue(keys, argv)
         job_id, added = parse_enqueue(reply)
         if added and self.metrics is not None:
             self.metrics.queued(self.name)
@@ -149,7 +158,7 @@ class SyncQueue(ProducerBase):
                 # Cluster pipelines refuse EVALSHA; one call already carries 250 jobs.
                 for keys, argv in calls:
                     with map_redis_errors():
-                        reply = self._enqueue(keys=keys, args=argv)
+                        reply = self._run_enqueue(keys, argv)
                     ids.extend(job_id for job_id, _ in parse_enqueue_batch(reply))
                 continue
             replies = self._enqueue_calls(calls, Durability())
