@@ -2,7 +2,8 @@
 
 Settings: one `Worker` per process, concurrency 100, batch_size 100, status tracking on (the
 default). Environment knobs for the harness's own comparisons: BENCH_STREAMQ_STATUS=0 turns
-status tracking off; BENCH_STREAMQ_LOOP=uvloop runs the worker on uvloop.
+status tracking off; BENCH_STREAMQ_LOOP=uvloop runs the worker on uvloop;
+BENCH_STREAMQ_STATUS_TTL shortens the status TTL (the soak's Redis memory, not the worker's).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ tasks = TaskRegistry()
 TRACK_STATUS = os.environ.get("BENCH_STREAMQ_STATUS", "1") == "1"
 LOOP = os.environ.get("BENCH_STREAMQ_LOOP", "asyncio")
 SETTINGS = WorkerSettings(concurrency=100, batch_size=100)
-DEFAULTS = JobDefaults(track_status=TRACK_STATUS)
+DEFAULTS = JobDefaults(
+    track_status=TRACK_STATUS, status_ttl_s=int(os.environ.get("BENCH_STREAMQ_STATUS_TTL", 86_400))
+)
 
 
 @tasks.task(name="job")
