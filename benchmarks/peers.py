@@ -68,6 +68,13 @@ SYSTEMS = [
         is_peer=False,
     ),
     System(
+        "streamq (status + metrics off)",
+        "streamq_adapter.py",
+        figures=("io_1", "engine_1"),
+        env=(("BENCH_STREAMQ_STATUS", "0"), ("BENCH_STREAMQ_METRICS", "0")),
+        is_peer=False,
+    ),
+    System(
         "streamq (uvloop)",
         "streamq_adapter.py",
         figures=("io_1", "engine_1", "latency"),

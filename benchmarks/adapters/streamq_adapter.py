@@ -1,8 +1,9 @@
 """streamq, run from this checkout (the harness's own interpreter).
 
 Settings: one `Worker` per process, concurrency 100, batch_size 100, status tracking on (the
-default). Environment knobs for the harness's own comparisons: BENCH_STREAMQ_STATUS=0 turns
-status tracking off; BENCH_STREAMQ_LOOP=uvloop runs the worker on uvloop;
+default) and Prometheus metrics recorded (as `streamq worker` does by default). Environment
+knobs for the harness's own comparisons: BENCH_STREAMQ_STATUS=0 turns status tracking off,
+BENCH_STREAMQ_METRICS=0 metrics; BENCH_STREAMQ_LOOP=uvloop runs the worker on uvloop;
 BENCH_STREAMQ_STATUS_TTL shortens the status TTL (the soak's Redis memory, not the worker's).
 """
 
@@ -20,9 +21,11 @@ import structlog
 from _common import QUEUE, URL, abody, alatency, parse, run_protocol
 
 from streamq import JobDefaults, Queue, TaskRegistry, Worker, WorkerSettings
+from streamq.metrics import Metrics
 
 tasks = TaskRegistry()
 TRACK_STATUS = os.environ.get("BENCH_STREAMQ_STATUS", "1") == "1"
+METRICS = os.environ.get("BENCH_STREAMQ_METRICS", "1") == "1"
 LOOP = os.environ.get("BENCH_STREAMQ_LOOP", "asyncio")
 SETTINGS = WorkerSettings(concurrency=100, batch_size=100)
 DEFAULTS = JobDefaults(
@@ -53,7 +56,14 @@ async def bulk(n: int) -> None:
 
 
 async def worker() -> None:
-    w = Worker(tasks, queues=[QUEUE], url=URL, settings=SETTINGS, defaults=DEFAULTS)
+    w = Worker(
+        tasks,
+        queues=[QUEUE],
+        url=URL,
+        settings=SETTINGS,
+        defaults=DEFAULTS,
+        metrics=Metrics() if METRICS else None,
+    )
     await w.run()
 
 
@@ -90,6 +100,7 @@ def main() -> None:
         latency=lambda n, max_s: asyncio.run(latency(n, max_s)),
         settings=f"1 Worker/process, concurrency {SETTINGS.concurrency}, "
         f"batch_size {SETTINGS.batch_size}, status tracking {'on' if TRACK_STATUS else 'off'}, "
+        f"metrics {'on' if METRICS else 'off'}, "
         f"{LOOP} loop",
         max_s=args.max_s,
     )
