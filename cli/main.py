@@ -14,6 +14,7 @@ import typer
 from streamq.connection import redact_url
 from streamq.errors import ConfigError, DecodeFailure
 from streamq.event import decode_event
+from streamq.loops import check_loop, run_on
 from streamq.metrics import (
     child_exited,
     prepare_multiprocess_dir,
@@ -115,6 +116,9 @@ def worker(
         int | None,
         typer.Option("--partitions", help="Partitions of each queue served (q#0 ... q#P-1)."),
     ] = None,
+    loop: Annotated[
+        str, typer.Option(help="Event loop: asyncio or uvloop (pip install 'streamq[uvloop]').")
+    ] = "asyncio",
     slot: Annotated[int | None, typer.Option("--slot", hidden=True)] = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
@@ -145,6 +149,7 @@ def worker(
             log_format=(log_format, "--log-format"),
         )
         jq = cfg.job_queue
+        check_loop(loop)
         if processes < 1:
             raise ConfigError(f"--processes must be >= 1, got {processes}")
         if processes > 1:
@@ -183,7 +188,7 @@ def worker(
             partitions=jq.partitions,
         )
         try:
-            asyncio.run(w.run())
+            run_on(loop, w.run())
         finally:
             if server is not None:
                 server.close()
@@ -201,7 +206,7 @@ def worker(
                 ("--max-deliveries", max_deliveries), ("--poll-interval-ms", poll_interval_ms),
                 ("--block", block), ("--shutdown-grace", shutdown_grace),
                 ("--log-level", log_level), ("--log-format", log_format),
-                ("--partitions", partitions),
+                ("--partitions", partitions), ("--loop", loop),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
                 # Children record into the supervisor's multiprocess directory; it serves /metrics.
                 ("--metrics-port", 0), ("--metrics-prefix", metrics_prefix),

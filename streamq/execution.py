@@ -21,6 +21,7 @@ import structlog
 
 from ._periodic import ReconnectBackoff
 from .backoff import DeadReason
+from .deadlines import Deadlines
 from .errors import (
     DecodeFailure,
     PermanentError,
@@ -53,11 +54,13 @@ MAX_ERROR_CHARS = 2000
 class Run:
     """Book-keeping of one running delivery: its task, and why it was cancelled, if it was."""
 
-    __slots__ = ("delivery", "gone", "lease_lost", "stopping", "task")
+    __slots__ = ("deadline", "delivery", "gone", "lease_lost", "stopping", "task", "timed_out")
 
     def __init__(self, delivery: Delivery) -> None:
         self.delivery = delivery
         self.task: asyncio.Task[None] | None = None
+        self.deadline: float | None = None
+        self.timed_out = False
         self.lease_lost = False
         self.gone = False
         self.stopping = False
@@ -77,6 +80,7 @@ class JobRunner:
         is_stopping: Whether the worker is shutting down (settling writes stop retrying).
         actions: Runs observer actions (webhook, slack, email, log); the worker owns it.
         metrics: Where outcomes are recorded for Prometheus (None: not recorded).
+        deadlines: Cancels handlers that outlive their timeout.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class JobRunner:
         on_retry: Callable[[float], None],
         is_stopping: Callable[[], bool],
         actions: ActionRuntime,
+        deadlines: Deadlines,
         metrics: Metrics | None = None,
     ) -> None:
         self.consumer = consumer
@@ -103,6 +108,7 @@ class JobRunner:
         self._is_stopping = is_stopping
         self.actions = actions
         self.metrics = metrics
+        self._deadlines = deadlines
 
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
@@ -145,33 +151,37 @@ class JobRunner:
             )
         token = _current_job.set(job)
         # The handler's own log lines carry the job (merged by an app's merge_contextvars).
-        log_context = structlog.contextvars.bind_contextvars(
+        # Not reset afterwards: each job runs in a task of its own, whose context ends with it
+        # (bind + reset cost 2.4 us a job when measured; bind alone 0.9 us).
+        structlog.contextvars.bind_contextvars(
             queue=queue.name,
             job_id=job.id,
             event_id=job.event_id,
             attempt=job.attempt,
             consumer=self.consumer,
         )
-        # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the handler in a second task.
-        deadline = asyncio.timeout(timeout)
+        this = asyncio.current_task()
+        self._deadlines.arm(run, timeout)
         started = time.perf_counter()
         try:
-            async with deadline:
+            try:
                 await body()
+            finally:
+                Deadlines.disarm(run)
+                if run.timed_out and this is not None:
+                    this.uncancel()  # the deadline's cancel, taken back as asyncio.timeout does
+        except asyncio.CancelledError:
+            # Only the deadline's own cancel is a timeout; lease loss and shutdown go on up.
+            if not run.timed_out or run.lease_lost or run.stopping or (this and this.cancelling()):
+                raise
+            self.stats.timeouts += 1
+            await self._fail(queue, run, job, f"timeout after {timeout:g}s", None, timed_out=True)
         except PermanentError as exc:
             await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
         except Retry as exc:
             delay = None if exc.delay_s is None else int(exc.delay_s * 1000)
             await self._fail(queue, run, job, exc.reason, delay)
-        except TimeoutError as exc:
-            if deadline.expired():
-                self.stats.timeouts += 1
-                await self._fail(
-                    queue, run, job, f"timeout after {timeout:g}s", None, timed_out=True
-                )
-            else:  # the handler's own TimeoutError (a client's), not the job's timeout
-                await self._fail(queue, run, job, _describe(exc), None)
-        except Exception as exc:
+        except Exception as exc:  # a TimeoutError here is the handler's own (a client's)
             await self._fail(queue, run, job, _describe(exc), None)
         else:
             if self.metrics is not None:
@@ -181,7 +191,6 @@ class JobRunner:
             return
         finally:
             _current_job.reset(token)
-            structlog.contextvars.reset_contextvars(**log_context)
 
     async def _call_task(self, task: Task, action: TaskAction) -> None:
         if task.is_async:

@@ -8,8 +8,8 @@ different versions can share a queue during a rolling upgrade.
 from __future__ import annotations
 
 import enum
+import os
 import time
-import uuid
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -117,9 +117,38 @@ class TaskAction(
 Action: TypeAlias = TaskAction | WebhookAction | SlackAction | EmailAction | LogAction
 
 
+#: Ids made per `os.urandom` call: `uuid.uuid4()` makes one system call per id, a third of
+#: bulk-enqueue time when profiled; one call per 256 ids amortises it.
+_IDS_PER_DRAW: Final = 256
+_VARIANT: Final = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+_ids: list[str] = []
+
+
+def _draw_ids() -> list[str]:
+    h = os.urandom(16 * _IDS_PER_DRAW).hex()
+    # Version 4 in the 13th hex digit, the RFC 4122 variant (10xx) in the 17th.
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
+        f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, len(h), 32)
+    ]
+
+
+def _forget_ids() -> None:
+    # A forked child must not hand out the ids its parent still holds.
+    _ids.clear()
+
+
+os.register_at_fork(after_in_child=_forget_ids)
+
+
 def new_job_id() -> str:
-    """Return a new random job id (a UUID4 string)."""
-    return str(uuid.uuid4())
+    """Return a new random job id: a UUID4 string from the OS's CSPRNG, as `uuid.uuid4()`."""
+    try:
+        return _ids.pop()  # atomic: two threads never get the same id
+    except IndexError:
+        _ids.extend(_draw_ids())  # two threads refilling at once only add more ids
+        return new_job_id()
 
 
 def _now_ms() -> int:

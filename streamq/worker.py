@@ -19,6 +19,7 @@ from ._periodic import ReconnectBackoff, cancel_and_wait
 from .acker import Acker
 from .connection import command_client, server_info
 from .consumer import acquire_consumer_name, holder_id
+from .deadlines import Deadlines
 from .errors import (
     ConfigError,
     QueueStateLost,
@@ -123,6 +124,9 @@ class Worker:
         self._fetchers: list[asyncio.Task[None]] = []
         self._ackers: dict[str, Acker] = {}
         self._runner: JobRunner  # made in start(), once the consumer name is known
+        self._deadlines = Deadlines(
+            lambda: [run for runs in self._running.values() for run in runs.values()]
+        )
         self._stop = asyncio.Event()
         self._stopping = False
         self._started = False
@@ -250,6 +254,7 @@ class Worker:
             on_retry=self.promoter.due_in,
             is_stopping=lambda: self._stopping,
             actions=self.actions,
+            deadlines=self._deadlines,
             metrics=self.metrics,
         )
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
@@ -336,6 +341,7 @@ class Worker:
                 _stuck, stuck = await asyncio.wait(pending, timeout=5.0)
                 if stuck:
                     _log.error("handlers_ignore_cancellation", jobs=len(stuck))
+        self._deadlines.stop()
         for acker in self._ackers.values():
             await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
         if self._started:

@@ -92,6 +92,32 @@ def test_worker_burst_drains_a_queue(redis_url: str, queue_name: str) -> None:
     assert '"completed": 20' in result.stderr
 
 
+def test_worker_on_uvloop_drains_a_queue(redis_url: str, queue_name: str) -> None:
+    pytest.importorskip("uvloop")
+
+    async def fill() -> None:
+        async with Queue(queue_name, url=redis_url) as queue:
+            await queue.enqueue_many(queue.new_job("ok", args=[i]) for i in range(20))
+
+    import asyncio
+
+    asyncio.run(fill())
+    result = streamq(
+        "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
+        "--url", redis_url, "--burst", "--poll-interval-ms", "50", "--block", "0.2",
+        "--loop", "uvloop", "--log-format", "json", "--metrics-port", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert '"completed": 20' in result.stderr
+
+
+def test_an_unknown_loop_is_one_clear_line_and_exit_2(redis_url: str) -> None:
+    result = streamq("worker", "--group", "g", "--loop", "trio", "--url", redis_url)
+    assert result.returncode == 2
+    assert "loop must be one of asyncio, uvloop, got 'trio'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_worker_log_lines_carry_the_job_and_settings_come_from_the_config_file(
     redis_url: str, queue_name: str, tmp_path: Path
 ) -> None:

@@ -250,6 +250,25 @@ async def test_an_attempt_over_its_timeout_is_cancelled_and_retried(
     assert (dead.reason, dead.error) == ("retries_exhausted", "timeout after 0.3s")
 
 
+async def test_a_shorter_timeout_started_later_still_stops_its_attempt_on_time(
+    queue: Queue, make_worker: MakeWorker, ledger: Ledger
+) -> None:
+    # Given a long-timeout job that finishes, then a 30 s job with a 0.3 s timeout behind it
+    # (one timer serves every deadline: the later, nearer deadline must move it forward)
+    fine = await queue.enqueue("sleep", args=[0.5], timeout_s=60, max_attempts=1)
+    stuck = await queue.enqueue("sleep", args=[30], timeout_s=0.3, max_attempts=1)
+
+    # When a worker drains the queue
+    worker = make_worker(burst=True)
+    await drain(worker)
+
+    # Then the long-timeout job completed and the stuck one was stopped at its own timeout
+    assert ledger.done() == {fine: 1}
+    assert worker.stats.timeouts == 1
+    [dead] = await queue.dead_letters()
+    assert (dead.job_id, dead.error) == (stuck, "timeout after 0.3s")
+
+
 async def test_a_handlers_own_timeout_error_is_not_the_jobs_timeout(
     queue: Queue, make_worker: MakeWorker
 ) -> None:

@@ -229,3 +229,35 @@ async def test_ack_batch_above_lua_unpack_limit(
         replies = await pipe.execute()
     assert set(replies[::2]) == {b"completed"}
     assert all(ttl_matches(pttl, STATUS_TTL_S) for pttl in replies[1::2])
+
+
+async def test_ownership_beyond_one_pel_read_is_still_checked_entry_by_entry(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given ME owns 1,300 entries, more than one PEL read of a two-entry batch covers (2 + 1,000)
+    keys = Keys(queue_name)
+    await aredis.xgroup_create(keys.stream, GROUP, "0", mkstream=True)
+    entry_ids = [f"{i}-0" for i in range(1, 1301)]
+    async with aredis.pipeline(transaction=False) as pipe:
+        for i, entry_id in enumerate(entry_ids):
+            pipe.xadd(keys.stream, {"job": b"x", "id": f"j{i}"}, id=entry_id)
+        await pipe.execute()
+    await aredis.xreadgroup(GROUP, ME, {keys.stream: ">"}, count=1300)
+
+    # When the first and the last are acked (the last lies past what the read returns)
+    codes = await Scripts(aredis).ack(
+        keys,
+        group=GROUP,
+        consumer=ME,
+        entries=[("1-0", "j0"), ("1300-0", "j1299")],
+        status_ttl_s=STATUS_TTL_S,
+        track_status=True,
+    )
+
+    # Then both are acked and deleted, and only they
+    assert codes == [1, 1]
+    assert await aredis.xlen(keys.stream) == 1298
+    rows = await pending(aredis, keys)
+    assert len(rows) == 1298
+    assert {"1-0", "1300-0"}.isdisjoint(entry_id for entry_id, _, _ in rows)
+    assert await aredis.hget(keys.status("j1299"), "state") == b"completed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 
 import msgspec
 import pytest
@@ -17,6 +19,7 @@ from streamq.job import (
     TaskAction,
     decode_job,
     encode_job,
+    new_job_id,
 )
 
 
@@ -87,3 +90,28 @@ def test_jobs_are_frozen() -> None:
 def test_every_job_gets_its_own_uuid() -> None:
     ids = {Job(action=TaskAction(name="t")).id for _ in range(1000)}
     assert len(ids) == 1000
+
+
+def test_job_ids_are_rfc4122_version_4_uuids_and_never_repeat() -> None:
+    ids = [new_job_id() for _ in range(5000)]  # several draws of the pooled entropy
+    assert len(set(ids)) == len(ids)
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == job_id
+
+
+def test_a_forked_child_does_not_reuse_its_parents_pooled_ids() -> None:
+    new_job_id()  # the pool now holds ids the parent will hand out next
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_job_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent_ids = {new_job_id() for _ in range(300)}
+    assert child_id not in parent_ids
