@@ -10,6 +10,7 @@ import pytest
 from streamq import ConfigError
 from streamq.config import TABLES, Override, env_name, load_config, load_table
 from streamq.job_queue_config import FieldError, JobQueueConfig
+from streamq.observers.settings import ActionSettings
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -219,3 +220,8 @@ def test_the_readme_lists_every_environment_variable() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name in JobQueueConfig.__struct_fields__:
         assert f"| `{name}` | `{env_name('job_queue', name)}` |" in readme, name
+    # Every other table's variables too: [actions], [dashboard], whatever registers later.
+    tables: dict[str, type[msgspec.Struct]] = {**TABLES, "actions": ActionSettings}
+    for table, kind in tables.items():
+        for name in kind.__struct_fields__:
+            assert f"`{env_name(table, name)}`" in readme, (table, name)
