@@ -48,8 +48,19 @@ SECRET = "sk_live_do_not_show_me"
 WAIT_MS = 30_000
 
 
-def wait_until(predicate: Callable[[], Any], *, within: float = 30.0, what: str = "") -> Any:
-    """Poll `predicate` every 50 ms until it returns something truthy, or fail."""
+def wait_until(
+    predicate: Callable[[], Any],
+    *,
+    within: float = 30.0,
+    what: str = "",
+    page: Page | None = None,
+) -> Any:
+    """Poll `predicate` every 50 ms until it returns something truthy, or fail.
+
+    With `page`, the pause between polls is Playwright's own wait, so the sync API keeps
+    dispatching the browser's events (responses, requests) to the test's handlers; a
+    `time.sleep` would starve them and the predicate would never see them arrive.
+    """
     deadline = time.monotonic() + within
     while True:
         value = predicate()
@@ -57,7 +68,10 @@ def wait_until(predicate: Callable[[], Any], *, within: float = 30.0, what: str 
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {within}s: {what}")
-        time.sleep(0.05)
+        if page is None:
+            time.sleep(0.05)
+        else:
+            page.wait_for_timeout(50)
 
 
 @pytest.fixture(scope="module")
@@ -393,6 +407,7 @@ def test_a_page_on_another_site_cannot_write_even_with_the_operators_credentials
                         any(url.endswith("/purge") for url, _ in statuses) and len(statuses) >= 2
                     ),
                     what="the browser sent the cross-site posts",
+                    page=page,
                 )
                 # sanity: the same credentials do work from the dashboard's own page
                 own = context.new_page()
