@@ -98,6 +98,7 @@ class QueueBase(ProducerBase):
         for _, reader in self._readers.values():
             await close_client(reader)
         self._readers.clear()
+        await self.scripts.close()
         if self._owns_client:
             await close_client(self.redis)
 
