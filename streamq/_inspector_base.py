@@ -12,7 +12,7 @@ from .connection import command_client
 from .errors import DecodeFailure, NotFound, map_redis_errors
 from .job import Job, decode_job
 from .keys import Keys
-from .partitions import group_partitions, split_partition
+from .partitions import group_partitions, partition_names, partitions_key, split_partition
 from .queue import Queue
 from .records import DeadLetter, as_str, dead_letter_from_fields
 
@@ -131,17 +131,32 @@ class InspectorBase:
 
     async def partitions_of(self, queue: str) -> list[str]:
         """The partitions (`q#0` … `q#<P-1>`) found for a logical queue, in order; `[]` for a
-        queue that is not partitioned (or has no keys)."""
+        queue that is not partitioned (or has no keys).
+
+        A filtered command must not cost a walk of the whole keyspace (a busy server holds a
+        status hash per job of the last day), so this reads the count the queue's producers
+        and workers declared (`Keys.partitions`) and checks those partitions; a queue with
+        keys of its own and no declaration is plain. Only partitions written without a
+        declaration (`Queue("q#0")` used directly) are looked for with `SCAN`.
+        """
         if split_partition(queue)[1] is not None:
+            return []
+        with map_redis_errors():
+            declared: Any = await self.redis.get(partitions_key(queue, self.prefix))
+        if declared is not None and int(declared) > 1:
+            return [n for n in partition_names(queue, int(declared)) if await self._has_keys(n)]
+        if await self._has_keys(queue):
             return []
         names = [n for n in await self.queue_names() if split_partition(n)[0] == queue]
         return group_partitions([n for n in names if n != queue]).get(queue, [])
 
-    async def _existing(self, name: str) -> None:
+    async def _has_keys(self, name: str) -> bool:
         keys = Keys(name, self.prefix)
         with map_redis_errors():
-            count = int(await self.redis.exists(keys.stream, keys.delayed, keys.dlq))
-        if not count:
+            return int(await self.redis.exists(keys.stream, keys.delayed, keys.dlq)) > 0
+
+    async def _existing(self, name: str) -> None:
+        if not await self._has_keys(name):
             raise NotFound(f"unknown queue {name!r} (no stream, delay set or DLQ)")
 
     async def _queue(self, name: str) -> Queue:

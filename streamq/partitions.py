@@ -198,7 +198,13 @@ class PartitionedQueue:
         await self.close()
 
     async def ensure_group(self) -> None:
-        """Create every partition's stream and consumer group (see `Queue.ensure_group`)."""
+        """Record P (see `declare`), then create every partition's stream and consumer group
+        (see `Queue.ensure_group`).
+
+        Raises:
+            ConfigError: when the queue was declared with another partition count.
+        """
+        await self._declare_once()
         for queue in self.partitions:
             await queue.ensure_group()
 

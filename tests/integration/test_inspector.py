@@ -205,3 +205,43 @@ async def test_dlq_purge_by_age_and_ids(queue: Queue, inspector: Inspector) -> N
     assert await inspector.dlq_list(queue.name) == []
     with pytest.raises(ConfigError):
         await inspector.dlq_purge(queue=queue.name, older_than_s=-1)
+
+
+async def _scans(inspector: Inspector) -> int:
+    stats = await inspector.redis.info("commandstats")
+    return int(stats.get("cmdstat_scan", {}).get("calls", 0))
+
+
+async def test_filtered_commands_find_partitions_without_walking_the_keyspace(
+    redis_url: str, queue_name: str, inspector: Inspector
+) -> None:
+    from streamq import PartitionedQueue
+
+    # Given a queue declared with 4 partitions (its group made on each), jobs in 3 of them,
+    # and a plain queue
+    async with PartitionedQueue(queue_name, 4, url=redis_url) as pq:
+        await pq.ensure_group()
+        for i in range(3):
+            await pq.enqueue("t", args=[i])
+    plain = f"{queue_name}-plain"
+    async with Queue(plain, url=redis_url) as q:
+        await q.enqueue("t")
+    before = await _scans(inspector)
+    # then the filtered commands name the partitions, in order ...
+    assert await inspector.partitions_of(queue_name) == [f"{queue_name}#{i}" for i in range(4)]
+    assert (await inspector.queue(queue_name)).ready == 3
+    assert len(await inspector.pending(queue_name)) == 0
+    # ... a plain queue has none ...
+    assert await inspector.partitions_of(plain) == []
+    assert (await inspector.queue(plain)).ready == 1
+    # ... and none of it cost a SCAN of the keyspace
+    assert await _scans(inspector) == before
+
+
+async def test_partitions_written_without_a_declaration_are_still_found(
+    redis_url: str, queue_name: str, inspector: Inspector
+) -> None:
+    for i in range(2):
+        async with Queue(f"{queue_name}#{i}", url=redis_url) as q:
+            await q.enqueue("t")
+    assert await inspector.partitions_of(queue_name) == [f"{queue_name}#0", f"{queue_name}#1"]
