@@ -58,12 +58,11 @@ class Inspector(DeadLetterInspection):
                 summed into a row named `q`; otherwise one row per stream.
         """
         names = await self.queue_names()
+        infos = dict(zip(names, await self._queue_infos(names), strict=True))
         if not aggregate:
-            return [await self._queue_info(name) for name in names]
+            return list(infos.values())
         return [
-            await self._sum(logical, parts)
-            if parts != [logical]
-            else await self._queue_info(logical)
+            self._sum(logical, [infos[p] for p in parts]) if parts != [logical] else infos[logical]
             for logical, parts in group_partitions(names).items()
         ]
 
@@ -76,12 +75,12 @@ class Inspector(DeadLetterInspection):
         """
         partitions = await self.partitions_of(name)
         if partitions:
-            return await self._sum(name, partitions)
+            return self._sum(name, await self._queue_infos(partitions))
         await self._existing(name)
-        return await self._queue_info(name)
+        return (await self._queue_infos([name]))[0]
 
-    async def _sum(self, logical: str, partitions: list[str]) -> QueueInfo:
-        rows = [await self._queue_info(p) for p in partitions]
+    @staticmethod
+    def _sum(logical: str, rows: list[QueueInfo]) -> QueueInfo:
         ages = [r.oldest_pending_age_ms for r in rows if r.oldest_pending_age_ms is not None]
         groups = {r.group for r in rows if r.group is not None}
         return QueueInfo(
@@ -97,28 +96,71 @@ class Inspector(DeadLetterInspection):
             partitions=len(rows),
         )
 
-    async def _queue_info(self, name: str) -> QueueInfo:
-        queue = await self._queue(name)
-        counts = await queue.counts()
-        groups = await self._groups(queue)
-        consumers = sum(int(g["consumers"]) for g in groups)
-        oldest: int | None = None
-        if counts.pending and groups:
-            with map_redis_errors():
-                summary: Any = await self.redis.xpending(queue.keys.stream, queue.group)
-            if summary.get("min"):
-                oldest = max(await self._now_ms() - entry_ms(as_str(summary["min"])), 0)
-        return QueueInfo(
-            name=name,
-            group=queue.group if groups else None,
-            ready=counts.ready,
-            pending=counts.pending,
-            delayed=counts.delayed,
-            dlq=counts.dlq,
-            dlq_dropped=counts.dlq_dropped,
-            consumers=consumers,
-            oldest_pending_age_ms=oldest,
-        )
+    async def _queue_infos(self, names: Sequence[str]) -> list[QueueInfo]:
+        """Each queue's row, in two pipelined round trips however many queues there are (the
+        dashboard's overview asks for every queue every few seconds): sizes, groups and
+        Redis's time first, then the oldest pending entry of each queue that has one."""
+        if not names:
+            return []
+        keys = [Keys(name, self.prefix) for name in names]
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for k in keys:
+                    pipe.xlen(k.stream)
+                    pipe.xinfo_groups(k.stream)
+                    pipe.zcard(k.delayed)
+                    pipe.xlen(k.dlq)
+                    pipe.get(k.dlq_dropped)
+                pipe.time()
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+            seconds, micros = _checked(replies[-1])
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+            rows: list[tuple[Keys, int, list[Any], int, int, int]] = []
+            for i, k in enumerate(keys):
+                length, groups, delayed, dlq, dropped = replies[5 * i : 5 * i + 5]
+                if isinstance(groups, Exception) and "no such key" in str(groups).lower():
+                    groups = []  # the queue has a delay set or DLQ but no stream yet
+                rows.append(
+                    (
+                        k,
+                        int(_checked(length)),
+                        list(_checked(groups)),
+                        int(_checked(delayed)),
+                        int(_checked(dlq)),
+                        int(_checked(dropped) or 0),
+                    )
+                )
+            waiting = [(i, row) for i, row in enumerate(rows) if row[2] and row[2][0]["pending"]]
+            oldest: dict[int, int] = {}
+            if waiting:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for _, (k, _, groups, *_) in waiting:
+                        pipe.xpending(k.stream, as_str(groups[0]["name"]))
+                    summaries: list[Any] = await pipe.execute()
+                for (i, _), summary in zip(waiting, summaries, strict=True):
+                    if summary.get("min"):
+                        oldest[i] = max(now_ms - entry_ms(as_str(summary["min"])), 0)
+        infos = []
+        for i, (name, (_, length, groups, delayed, dlq, dropped)) in enumerate(
+            zip(names, rows, strict=True)
+        ):
+            # The group a worker made (one per queue: streamq refuses a second), as `_queue`
+            # binds it; its PEL count is what XPENDING's summary reports.
+            pending = int(groups[0]["pending"]) if groups else 0
+            infos.append(
+                QueueInfo(
+                    name=name,
+                    group=as_str(groups[0]["name"]) if groups else None,
+                    ready=max(length - pending, 0),
+                    pending=pending,
+                    delayed=delayed,
+                    dlq=dlq,
+                    dlq_dropped=dropped,
+                    consumers=sum(int(g["consumers"]) for g in groups),
+                    oldest_pending_age_ms=oldest.get(i),
+                )
+            )
+        return infos
 
     async def stream_counters(self, names: Sequence[str]) -> dict[str, StreamCounters | None]:
         """Each queue's stream counters (`XINFO STREAM`) and Redis's time, in one round trip.
@@ -331,3 +373,10 @@ class Inspector(DeadLetterInspection):
 
 def _label(raw: bytes | None) -> str:
     return job_label(decode_payload(raw))
+
+
+def _checked(reply: Any) -> Any:
+    """A pipelined reply, or the error it carries raised (translated by the caller)."""
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
