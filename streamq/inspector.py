@@ -98,8 +98,8 @@ class Inspector(DeadLetterInspection):
 
     async def _queue_infos(self, names: Sequence[str]) -> list[QueueInfo]:
         """Each queue's row, in two pipelined round trips however many queues there are (the
-        dashboard's overview asks for every queue every few seconds): sizes, groups and
-        Redis's time first, then the oldest pending entry of each queue that has one."""
+        dashboard's overview asks for every queue every few seconds): sizes and groups first,
+        then the oldest pending entry of each queue that has one (and Redis's time)."""
         if not names:
             return []
         keys = [Keys(name, self.prefix) for name in names]
@@ -111,10 +111,7 @@ class Inspector(DeadLetterInspection):
                     pipe.zcard(k.delayed)
                     pipe.xlen(k.dlq)
                     pipe.get(k.dlq_dropped)
-                pipe.time()
                 replies: list[Any] = await pipe.execute(raise_on_error=False)
-            seconds, micros = _checked(replies[-1])
-            now_ms = int(seconds) * 1000 + int(micros) // 1000
             rows: list[tuple[Keys, int, list[Any], int, int, int]] = []
             for i, k in enumerate(keys):
                 length, groups, delayed, dlq, dropped = replies[5 * i : 5 * i + 5]
@@ -137,6 +134,8 @@ class Inspector(DeadLetterInspection):
                     for _, (k, _, groups, *_) in waiting:
                         pipe.xpending(k.stream, as_str(groups[0]["name"]))
                     summaries: list[Any] = await pipe.execute()
+                # Redis's clock, read on its own: a cluster pipeline refuses keyless commands.
+                now_ms = await self._now_ms()
                 for (i, _), summary in zip(waiting, summaries, strict=True):
                     if summary.get("min"):
                         oldest[i] = max(now_ms - entry_ms(as_str(summary["min"])), 0)
@@ -163,7 +162,8 @@ class Inspector(DeadLetterInspection):
         return infos
 
     async def stream_counters(self, names: Sequence[str]) -> dict[str, StreamCounters | None]:
-        """Each queue's stream counters (`XINFO STREAM`) and Redis's time, in one round trip.
+        """Each queue's stream counters (`XINFO STREAM`, one pipelined round trip) and Redis's
+        time.
 
         A queue without a stream (only a DLQ or delay set) maps to `None`.
         """
@@ -173,10 +173,9 @@ class Inspector(DeadLetterInspection):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in names:
                     pipe.xinfo_stream(Keys(name, self.prefix).stream)
-                pipe.time()
                 replies: list[Any] = await pipe.execute(raise_on_error=False)
-        seconds, micros = replies[-1]
-        at_ms = int(seconds) * 1000 + int(micros) // 1000
+        # Redis's clock, read on its own: a cluster pipeline refuses keyless commands.
+        at_ms = await self._now_ms()
         found: dict[str, StreamCounters | None] = {}
         for name, reply in zip(names, replies, strict=False):
             if isinstance(reply, Exception):
