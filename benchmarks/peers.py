@@ -182,18 +182,29 @@ class PrivateRedis:
 
 
 def find_python(version: str) -> str | None:
-    """An interpreter of `version` (major.minor): PATH, then pyenv's versions."""
+    """An interpreter of `version` (major.minor) that runs: PATH, then pyenv's versions.
+
+    A pyenv shim on PATH answers for every version but fails (exit 127) for one not selected
+    in pyenv, so each candidate is tried before it is used.
+    """
     if platform.python_version().startswith(version + "."):
         return sys.executable
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    candidates = [shutil.which(f"python{version}")]
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob(f"{version}.*"), reverse=True):
-        exe = candidate / "bin" / "python"
-        if exe.exists():
-            return str(exe)
+    versions = sorted(pyenv.glob(f"{version}.*"), reverse=True)
+    candidates += [str(v / "bin" / "python") for v in versions]
+    for exe in candidates:
+        if exe and _runs(exe):
+            return exe
     return None
+
+
+def _runs(exe: str) -> bool:
+    try:
+        done = subprocess.run([exe, "--version"], capture_output=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0
 
 
 def ensure_venv(system: System) -> str:
