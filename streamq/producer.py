@@ -10,10 +10,11 @@ import msgspec
 import redis.exceptions as rx
 
 from .clock import Clock
+from .durability import Durability, check_reply
 from .errors import ConfigError, ScriptError, map_redis_errors
 from .job import Backoff, Job, JobState, JobStatus, TaskAction, encode_job
 from .keys import Keys
-from .scripts import EnqueueItem, enqueue_batch_call
+from .scripts import EnqueueItem, enqueue_batch_call, parse_enqueue_batch
 
 __all__ = [
     "ENQUEUE_BATCH",
@@ -242,10 +243,11 @@ NOSCRIPT_ATTEMPTS: Final = 3
 
 
 def sort_pipeline_replies(
-    replies: Sequence[Any], *, waits: bool, attempt: int
-) -> tuple[list[Any], Any, list[int]]:
-    """Sort the replies of a pipelined enqueue: (script replies, the durability wait's reply or
-    None, indices of calls refused with NOSCRIPT).
+    replies: Sequence[Any], durability: Durability, *, attempt: int
+) -> tuple[list[Any], list[int]]:
+    """Sort the replies of a pipelined enqueue, followed by `durability`'s wait when it waits:
+    (script replies, indices of calls refused with NOSCRIPT). What the wait reports is checked
+    against the jobs of the calls that ran.
 
     A pipeline cannot reload a script mid-way: redis-py loads them before sending, and a
     SCRIPT FLUSH (or a failover) in between makes those EVALSHAs fail with NOSCRIPT. Such a call
@@ -255,9 +257,10 @@ def sort_pipeline_replies(
         StreamQError: the first other error, translated (a call that failed otherwise may or
             may not have run, so it is not re-sent).
         ScriptError: NOSCRIPT again on the last attempt.
+        NotDurable: the wait ended short; the jobs of the calls that ran were added.
     """
     out = list(replies)
-    waited = out.pop() if waits else None
+    waited = out.pop() if durability.waits else None
     refused = [i for i, r in enumerate(out) if isinstance(r, rx.NoScriptError)]
     for reply in [*out, waited]:
         if isinstance(reply, Exception) and not isinstance(reply, rx.NoScriptError):
@@ -265,4 +268,11 @@ def sort_pipeline_replies(
                 raise reply
     if refused and attempt >= NOSCRIPT_ATTEMPTS:
         raise ScriptError(f"enqueue script refused with NOSCRIPT {attempt} times in a row")
-    return out, waited, refused
+    if durability.waits:
+        ran = [r for i, r in enumerate(out) if i not in refused]
+        check_reply(
+            durability,
+            waited,
+            [job_id for reply in ran for job_id, _ in parse_enqueue_batch(reply)],
+        )
+    return out, refused

@@ -17,7 +17,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from .consuming import ConsumerOps
 from .dead_letters import DeadLetterOps
-from .durability import Durability, check_reply, wait_command
+from .durability import Durability, wait_command
 from .errors import ConfigError, map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .producer import ENQUEUE_CHUNK, due_args, sort_pipeline_replies, status_from_hash
@@ -219,13 +219,7 @@ class Queue(ConsumerOps, DeadLetterOps):
                 if durability.waits:
                     pipe.execute_command(*wait_command(durability))
                 raw: list[Any] = await pipe.execute(raise_on_error=False)
-        replies, waited, refused = sort_pipeline_replies(
-            raw, waits=durability.waits, attempt=attempt
-        )
-        if durability.waits:
-            ran = [r for i, r in enumerate(replies) if i not in refused]
-            ids = [job_id for reply in ran for job_id, _ in parse_enqueue_batch(reply)]
-            check_reply(durability, waited, ids)
+        replies, refused = sort_pipeline_replies(raw, durability, attempt=attempt)
         if refused:
             again = await self._enqueue_calls([calls[i] for i in refused], durability, attempt + 1)
             for i, reply in zip(refused, again, strict=True):

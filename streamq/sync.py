@@ -15,7 +15,7 @@ import redis.exceptions as rx
 
 from .clock import Clock, RedisClock
 from .connection import sync_command_client
-from .durability import Durability, check_reply, probe_command, probe_error, wait_command
+from .durability import Durability, probe_command, probe_error, wait_command
 from .errors import ConfigError, map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .keys import Keys
@@ -186,13 +186,7 @@ class SyncQueue(ProducerBase):
             if durability.waits:
                 pipe.execute_command(*wait_command(durability))  # type: ignore[no-untyped-call]
             raw: list[Any] = pipe.execute(raise_on_error=False)
-        replies, waited, refused = sort_pipeline_replies(
-            raw, waits=durability.waits, attempt=attempt
-        )
-        if durability.waits:
-            ran = [r for i, r in enumerate(replies) if i not in refused]
-            ids = [job_id for reply in ran for job_id, _ in parse_enqueue_batch(reply)]
-            check_reply(durability, waited, ids)
+        replies, refused = sort_pipeline_replies(raw, durability, attempt=attempt)
         if refused:
             again = self._enqueue_calls([calls[i] for i in refused], durability, attempt + 1)
             for i, reply in zip(refused, again, strict=True):
