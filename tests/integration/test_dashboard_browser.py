@@ -427,3 +427,58 @@ def test_a_page_on_another_site_cannot_write_even_with_the_operators_credentials
         assert all(status == 403 for status in posted), statuses
         assert r.xlen(keys.dlq) == 2
         assert r.xlen(keys.stream) == 0
+
+
+def test_a_write_message_survives_a_refresh_that_overlaps_the_write(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str
+) -> None:
+    from playwright.sync_api import Route, expect, sync_playwright
+
+    # Given two dead letters on the DLQ page, and the operator's token typed in
+    expect.set_options(timeout=WAIT_MS)
+    asyncio.run(_dead_letters(redis_url, queue_name, 2))
+    with redis.Redis.from_url(redis_url) as r:
+        dead_ids = [entry_id.decode() for entry_id, _ in r.xrange(Keys(queue_name).dlq)]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{dashboard_url}#/dlq?queue={queue_name}")
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            expect(rows).to_have_count(2)
+            page.locator("#token").fill(TOKEN)
+
+            # When a refresh's read of the DLQ is held (clicking the button blurs the token
+            # field, whose change event re-renders the page) while the requeue goes through
+            held: list[Route] = []
+            holding = [True]
+
+            def hold(route: Route) -> None:
+                if holding[0]:
+                    held.append(route)
+                else:
+                    route.continue_()
+
+            page.route("**/api/dlq?*", hold)
+            reads: list[str] = []
+            page.on(
+                "requestfinished",
+                lambda req: reads.append(req.url) if "/api/dlq?" in req.url else None,
+            )
+            row = page.locator(f'tr[data-dead-id="{dead_ids[0]}"]')
+            with page.expect_response(lambda resp: resp.url.endswith("/api/dlq/requeue")):
+                row.get_by_test_id("requeue-row").click()
+            wait_until(lambda: held, what="a held refresh", page=page)
+            expect(page.locator("#message")).to_have_text("requeued 1")
+            holding[0] = False  # later reads go straight through
+            while held:  # newest first: the refresh begun before the write answers last
+                answered = len(reads)
+                held.pop().continue_()
+                wait_until(lambda: len(reads) > answered, what="a held read", page=page)  # noqa: B023
+
+            # Then the refresh that ends after the write does not wipe its message
+            expect(rows).to_have_count(1)
+            expect(page.locator("#message")).to_have_text("requeued 1")
+        finally:
+            browser.close()

@@ -3,7 +3,12 @@
 "use strict";
 
 const REASONS = ["permanent_error", "retries_exhausted", "undecodable", "poison"];
-const state = { info: null, timer: null, flash: null, selected: new Set() };
+// `note` is the message shown after a write, with the view it belongs to: every render of that
+// view shows it again, so a refresh that overlaps the write cannot wipe it.
+const state = {
+  info: null, timer: null, flash: null, note: null, selected: new Set(),
+  rendering: null, want: null,
+};
 
 // -- helpers -------------------------------------------------------------------------------------
 
@@ -89,10 +94,16 @@ function status(text, bad) {
 }
 
 function message(text, kind) {
+  state.note = { text, kind: kind || "", view: location.hash };
+  showNote();
+}
+
+function showNote() {
   const node = document.getElementById("message");
-  if (!node) return;
-  node.textContent = text;
-  node.className = kind || "";
+  const note = state.note && state.note.view === location.hash ? state.note : null;
+  if (!node || !note) return;
+  node.textContent = note.text;
+  node.className = note.kind;
 }
 
 function card(label, value, testid) {
@@ -384,16 +395,33 @@ async function dlqView(root, params, fresh) {
 
 // -- routing and refresh -------------------------------------------------------------------------
 
-async function render(fresh) {
+// Renders never overlap: one asked for while another runs waits for it and then runs once
+// (fresh if any of the asks was), so the last render applied is always the newest.
+function render(fresh) {
+  state.want = { fresh: Boolean(fresh) || Boolean(state.want && state.want.fresh) };
+  if (!state.rendering) {
+    state.rendering = (async () => {
+      try {
+        while (state.want) {
+          const { fresh: again } = state.want;
+          state.want = null;
+          await renderOnce(again);
+        }
+      } finally {
+        state.rendering = null;
+      }
+    })();
+  }
+  return state.rendering;
+}
+
+async function renderOnce(fresh) {
   const root = document.getElementById("view");
   const { parts, params } = route();
   const name = parts[0] || "overview";
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("active", a.dataset.nav === (name === "queues" ? "overview" : name));
   }
-  // A message shown after a write survives the refresh that follows it.
-  const kept = document.getElementById("message");
-  const keptText = kept && !fresh ? [kept.textContent, kept.className] : null;
   try {
     if (name === "queues" && parts[1]) await queueView(root, parts[1]);
     else if (name === "jobs" && parts[1]) await jobView(root, parts[1], params);
@@ -401,11 +429,11 @@ async function render(fresh) {
     else if (name === "dlq") await dlqView(root, params, fresh);
     else if (name === "consumers") await consumersView(root, params);
     else await overview(root);
-    if (keptText) message(...keptText);
     if (state.flash) {
       message(...state.flash);
       state.flash = null;
     }
+    showNote();
     status("");
     document.getElementById("updated").textContent =
       `updated ${new Date().toLocaleTimeString()}`;
@@ -444,7 +472,10 @@ async function start() {
     input.hidden = !(state.info.writes_allowed || state.info.auth_reads);
     document.getElementById("refresh-secs").textContent = state.info.refresh_secs;
   }
-  window.addEventListener("hashchange", () => render(true));
+  window.addEventListener("hashchange", () => {
+    state.note = null;  // a message belongs to the page it was shown on
+    render(true);
+  });
   await render(true);
   schedule();
 }
