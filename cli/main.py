@@ -153,7 +153,9 @@ def worker(
         if processes < 1:
             raise ConfigError(f"--processes must be >= 1, got {processes}")
         if processes > 1:
-            return _supervise(processes, jq.metrics_port, jq.metrics_prefix, jq.connection_url())
+            return _supervise(
+                processes, jq.metrics_port, jq.metrics_prefix, jq.connection_url(), jq.partitions
+            )
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
         if not registry and group != DEFAULT_OBSERVER_QUEUE:
             structlog.get_logger("streamq.cli").warning(
@@ -170,6 +172,7 @@ def worker(
             group=group,
             url=jq.connection_url(),
             prefix=settings.metrics_prefix,
+            partitions=jq.partitions,
         )
         w = Worker(
             registry,
@@ -194,7 +197,7 @@ def worker(
                 server.close()
         return 0
 
-    def _supervise(count: int, port: int, prefix: str, redis_url: str) -> int:
+    def _supervise(count: int, port: int, prefix: str, redis_url: str, shares: int) -> int:
         def argv_for(i: int) -> list[str]:
             args = ["worker", "--group", group, "--slot", str(i)]
             for q in queue or []:
@@ -235,6 +238,7 @@ def worker(
                 url=redis_url,
                 prefix=prefix,
                 multiprocess_dir=directory,
+                partitions=shares,
             )
             try:
                 supervisor = Supervisor(

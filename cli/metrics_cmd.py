@@ -85,6 +85,14 @@ def serve(
     ] = None,
     port: Annotated[int, typer.Option(help="Port to serve /metrics on.")] = 9090,
     addr: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            envvar="STREAMQ_JOB_QUEUE_PARTITIONS",
+            help="Partitions of each queue (q#0 ... q#P-1), reported summed under the queue.",
+        ),
+    ] = 1,
     prefix: PrefixOption = DEFAULT_PREFIX,
     multiprocess_dir: Annotated[
         str | None,
@@ -121,6 +129,7 @@ def serve(
             prefix=prefix,
             multiprocess_dir=multiprocess_dir,
             addr=addr,
+            partitions=partitions,
         )
         log = structlog.get_logger("streamq.cli")
         log.info("metrics_serving", port=server.port, multiprocess_dir=multiprocess_dir)

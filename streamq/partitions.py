@@ -39,6 +39,7 @@ __all__ = [
     "expand_partitions",
     "group_partitions",
     "partition_for_key",
+    "partition_groups",
     "partition_names",
     "partitions_key",
     "split_partition",
@@ -105,6 +106,15 @@ def expand_partitions(queues: Sequence[str], partitions: Mapping[str, int] | int
     Raises:
         ConfigError: for a count outside 1..1024, or a count for a queue not in `queues`.
     """
+    return [name for names in partition_groups(queues, partitions) for name in names]
+
+
+def partition_groups(queues: Sequence[str], partitions: Mapping[str, int] | int) -> list[list[str]]:
+    """Each logical queue's partition names, in the order of `queues` (see `expand_partitions`).
+
+    Raises:
+        ConfigError: as `expand_partitions`.
+    """
     if isinstance(partitions, int):
         counts = dict.fromkeys(queues, partitions)
     else:
@@ -112,7 +122,7 @@ def expand_partitions(queues: Sequence[str], partitions: Mapping[str, int] | int
         if unknown:
             raise ConfigError(f"partitions given for queues not served: {unknown}")
         counts = {q: partitions.get(q, 1) for q in queues}
-    return [name for q in queues for name in partition_names(q, counts[q])]
+    return [partition_names(q, counts[q]) for q in queues]
 
 
 class PartitionedQueue:

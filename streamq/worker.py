@@ -98,6 +98,8 @@ class Worker:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
         self.metrics = metrics
+        if metrics is not None:
+            metrics.prepare(queues, partitions)  # a partition's figures carry its queue's label
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None

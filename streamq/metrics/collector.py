@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import redis
@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from ..connection import sync_command_client
 from ..keys import Keys
+from ..partitions import partition_groups
 from ..records import as_str
 from .names import DEFAULT_PREFIX, check_prefix, metric
 
@@ -39,6 +40,10 @@ _PER_QUEUE: Final = 6
 class QueueCollector(Collector):
     """Reads depth, pending, delayed, DLQ, oldest pending age and live consumers per queue.
 
+    A partitioned queue (`partitions`) is reported once, under its logical name: the sums of
+    its partitions' depth, pending, delayed and DLQ, the oldest pending age of any of them, and
+    the consumers live on any of them.
+
     A scrape is one pipeline over every queue (with a short socket timeout). The names of the
     group's consumers are remembered between scrapes, so their liveness keys are checked in the
     same pipeline; only a scrape that meets a new consumer name checks it in a second, small
@@ -53,6 +58,10 @@ class QueueCollector(Collector):
         prefix: Metric-name prefix.
         key_prefix: Redis key namespace of the queues.
         timeout_s: Socket timeout of a scrape's reads.
+        partitions: Partition counts of the queues, as `Worker` takes them.
+
+    Raises:
+        ConfigError: for a partition count outside 1..1024.
     """
 
     def __init__(
@@ -65,12 +74,18 @@ class QueueCollector(Collector):
         prefix: str = DEFAULT_PREFIX,
         key_prefix: str = "streamq",
         timeout_s: float = 2.0,
+        partitions: Mapping[str, int] | int = 1,
     ) -> None:
         if not queues:
             raise ValueError("QueueCollector needs at least one queue")
         self.prefix = check_prefix(prefix)
         self.group = group or queues[0]
-        self.keys = [Keys(q, key_prefix) for q in queues]
+        self.queues = list(queues)
+        groups = partition_groups(self.queues, partitions)
+        self.keys = [Keys(name, key_prefix) for names in groups for name in names]
+        self._logical = {
+            name: queue for queue, names in zip(self.queues, groups, strict=True) for name in names
+        }
         self._owns_client = client is None
         self.client = client or sync_command_client(
             url or "redis://localhost:6379", socket_timeout_s=timeout_s
@@ -120,6 +135,24 @@ class QueueCollector(Collector):
     # -- reading ---------------------------------------------------------------------------------
 
     def _read(self) -> list[tuple[str, dict[str, float]]]:
+        """Every logical queue's gauges: its partitions' rows added up."""
+        totals: dict[str, dict[str, float]] = {}
+        live: dict[str, set[str]] = {}
+        for name, values, alive in self._read_partitions():
+            queue = self._logical[name]
+            live.setdefault(queue, set()).update(alive)
+            total = totals.setdefault(queue, dict.fromkeys(values, 0.0))
+            for suffix, value in values.items():
+                if suffix == "job_oldest_pending_age_seconds":
+                    total[suffix] = max(total[suffix], value)
+                else:
+                    total[suffix] += value
+        for queue, total in totals.items():
+            total["live_consumers"] = float(len(live[queue]))
+        return [(queue, totals[queue]) for queue in self.queues]
+
+    def _read_partitions(self) -> list[tuple[str, dict[str, float], list[str]]]:
+        """Each queue's (or partition's) gauges and its live consumers' names."""
         with self.client.pipeline(transaction=False) as pipe:
             for keys in self.keys:
                 pipe.xlen(keys.stream)
@@ -150,7 +183,6 @@ class QueueCollector(Collector):
             self._known[keys.queue] = names
             for name in names:
                 _raise(alive[name], missing_ok=False)
-            live = sum(1 for name in names if int(alive[name]) > 0)
             out.append(
                 (
                     keys.queue,
@@ -160,8 +192,8 @@ class QueueCollector(Collector):
                         "job_pending": float(pending),
                         "job_delayed": float(delayed),
                         "job_oldest_pending_age_seconds": max(idle, default=0) / 1000,
-                        "live_consumers": float(live),
                     },
+                    [name for name in names if int(alive[name]) > 0],
                 )
             )
         return out

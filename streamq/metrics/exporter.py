@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -118,6 +118,7 @@ def serve_metrics(
     multiprocess_dir: str | os.PathLike[str] | None = None,
     addr: str = "0.0.0.0",
     scrape_timeout_s: float = 2.0,
+    partitions: Mapping[str, int] | int = 1,
 ) -> MetricsServer:
     """Serve `/metrics` on `addr:port` from a daemon thread.
 
@@ -136,6 +137,8 @@ def serve_metrics(
         multiprocess_dir: Serve the sum of the processes writing to this directory.
         addr: Address to bind.
         scrape_timeout_s: Socket timeout of the Redis reads of one scrape.
+        partitions: Partition counts of the queues, as `Worker` takes them: a partitioned
+            queue's gauges are its partitions' added up, under its logical name.
 
     Raises:
         ConfigError: when the port cannot be bound, or `metrics` records into a multiprocess
@@ -162,6 +165,7 @@ def serve_metrics(
         prefix=prefix,
         key_prefix=key_prefix,
         timeout_s=scrape_timeout_s,
+        partitions=partitions,
     )
     registry.register(collector)
     try:
@@ -184,6 +188,7 @@ def setup_worker_metrics(
     prefix: str = DEFAULT_PREFIX,
     key_prefix: str = "streamq",
     addr: str = "0.0.0.0",
+    partitions: Mapping[str, int] | int = 1,
 ) -> tuple[Metrics | None, MetricsServer | None]:
     """What a worker process needs: its recorder and, when it has a port, its endpoint.
 
@@ -200,7 +205,7 @@ def setup_worker_metrics(
     if not port and not multiprocess:
         return None, None
     metrics = Metrics(prefix)
-    metrics.prepare(queues)
+    metrics.prepare(queues, partitions)
     if not port:
         return metrics, None
     server = serve_metrics(
@@ -213,6 +218,7 @@ def setup_worker_metrics(
         metrics=None if multiprocess else metrics,
         multiprocess_dir=os.environ[MULTIPROC_ENV] if multiprocess else None,
         addr=addr,
+        partitions=partitions,
     )
     return metrics, server
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
 from ..errors import ConfigError
+from ..partitions import partition_groups
 from .names import DEFAULT_PREFIX, DURATION_BUCKETS, check_prefix, metric
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "action_label", "multiprocess_mode"]
@@ -79,7 +80,9 @@ class Metrics:
     """The counters and the duration histogram of the jobs this process handles.
 
     Every metric carries a `queue` label (a worker may serve several queues; the label set stays
-    the same whatever the deployment, so dashboards and multiprocess sums never mix shapes).
+    the same whatever the deployment, so dashboards and multiprocess sums never mix shapes). A
+    partitioned queue's partitions (`q#0` … `q#<P-1>`, see `prepare`) are labelled with the
+    logical queue `q`, as its gauges are.
     Label children are cached: recording is a dict lookup and an increment.
 
     In multiprocess mode (`PROMETHEUS_MULTIPROC_DIR` in the environment the process started
@@ -123,15 +126,17 @@ class Metrics:
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._by_error: dict[tuple[str, str, str], Any] = {}
         self._by_queue: dict[str, tuple[Any, Any]] = {}
+        self._logical: dict[str, str] = {}  # partition name → its logical queue's label
 
     def _action(self, queue: str, action_type: str) -> tuple[Any, Any, Any]:
         key = (queue, action_type)
         found = self._by_action.get(key)
         if found is None:
+            label = self._logical.get(queue, queue)
             found = (
-                self._executed.labels(queue, action_type),
-                self._duration.labels(queue, action_type),
-                self._retries.labels(queue, action_type),
+                self._executed.labels(label, action_type),
+                self._duration.labels(label, action_type),
+                self._retries.labels(label, action_type),
             )
             self._by_action[key] = found
         return found
@@ -139,14 +144,27 @@ class Metrics:
     def _queue(self, queue: str) -> tuple[Any, Any]:
         found = self._by_queue.get(queue)
         if found is None:
-            found = (self._queued.labels(queue), self._reclaimed.labels(queue))
+            label = self._logical.get(queue, queue)
+            found = (self._queued.labels(label), self._reclaimed.labels(label))
             self._by_queue[queue] = found
         return found
 
-    def prepare(self, queues: Iterable[str]) -> None:
+    def prepare(self, queues: Iterable[str], partitions: Mapping[str, int] | int = 1) -> None:
         """Export the per-queue counters at 0 before anything happens, so `rate()` and
-        `increase()` see the first increment (label sets with an action appear on first use)."""
-        for queue in queues:
+        `increase()` see the first increment (label sets with an action appear on first use).
+
+        Args:
+            queues: Logical queue names.
+            partitions: Their partition counts, as `Worker` takes them: what is recorded for a
+                partition `q#i` is then labelled `q`.
+
+        Raises:
+            ConfigError: for a partition count outside 1..1024.
+        """
+        queues = list(queues)
+        for queue, names in zip(queues, partition_groups(queues, partitions), strict=True):
+            for name in names:
+                self._logical[name] = queue
             self._queue(queue)
 
     def queued(self, queue: str, count: int = 1) -> None:
@@ -166,7 +184,7 @@ class Metrics:
 
     def failed(self, queue: str, action_type: str | None, error_type: str) -> None:
         """Count a job that failed for good (`error_type` is one of `ERROR_TYPES`)."""
-        key = (queue, action_type or UNKNOWN_ACTION, error_type)
+        key = (self._logical.get(queue, queue), action_type or UNKNOWN_ACTION, error_type)
         child = self._by_error.get(key)
         if child is None:
             child = self._failed.labels(*key)

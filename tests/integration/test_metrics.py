@@ -318,3 +318,64 @@ async def test_observer_jobs_are_counted_by_their_action_type(
     [webhook] = dead
     assert value(registry, "streamq_job_failed_total", **q, action_type="webhook",
                  error_type=webhook.reason) == 1  # fmt: skip
+
+
+async def test_a_partitioned_queue_is_reported_once_under_its_name(
+    redis_url: str, queue_name: str, ledger_env: None
+) -> None:
+    # Given a queue of 3 partitions: 9 jobs spread by key, one delayed, one dead letter, and
+    # one entry delivered to a live consumer "c1" in each of two partitions
+    from streamq import PartitionedQueue
+
+    async with PartitionedQueue(queue_name, 3, url=redis_url) as pq:
+        await pq.ensure_group()
+        for i in range(9):
+            await pq.enqueue("ok", args=[i], partition_key=f"k{i}")
+        await pq.enqueue("ok", delay_s=3600)
+        for name in pq.names[:2]:
+            async with Queue(name, url=redis_url, group=queue_name) as part:
+                got = await part.dequeue("c1", 2, 0.5)
+                if name == pq.names[0]:
+                    await part.dead_letter("c1", got[0], reason="poison", error="boom")
+                await part.redis.set(part.keys.consumer("c1"), "host:1", px=60_000)
+        counts = await pq.counts()
+
+        # When the collector is told the partition count
+        collector = QueueCollector(
+            [queue_name], url=redis_url, prefix="streamq", partitions={queue_name: 3}
+        )
+        try:
+            seen = gauges(collector)
+        finally:
+            collector.close()
+
+        # Then one row, named after the queue, holds the partitions' sums
+        assert {q for _, q in seen if q} == {queue_name}
+        assert seen[("streamq_job_pending", queue_name)] == counts.pending == 3
+        assert seen[("streamq_job_queue_depth", queue_name)] == counts.ready == 5
+        assert seen[("streamq_job_delayed", queue_name)] == counts.delayed == 1
+        assert seen[("streamq_job_dlq_items", queue_name)] == counts.dlq == 1
+        assert seen[("streamq_live_consumers", queue_name)] == 1  # "c1", on two partitions
+        assert seen[("streamq_job_oldest_pending_age_seconds", queue_name)] >= 0
+
+    # And a worker serving the partitions labels what it records with the queue's name
+    registry = CollectorRegistry()
+    metrics = Metrics("streamq", registry=registry)
+    settings = WorkerSettings(concurrency=4, block_s=0.3, poll_interval_ms=50, claim_timeout_s=1.0)
+    worker = Worker(
+        tasks, queues=[queue_name], url=redis_url, settings=settings, metrics=metrics, partitions=3
+    )
+    running = asyncio.create_task(worker.run())
+    try:
+        # (the dead letter stays dead, and the delayed job is not due)
+        async with asyncio.timeout(60):
+            while worker.stats.completed < 9 - 1:  # noqa: ASYNC110 — a count, not an event
+                await asyncio.sleep(0.05)
+    finally:
+        worker.request_stop()
+        await asyncio.wait_for(running, 30)
+    executed = value(registry, "streamq_job_executed_total", queue=queue_name, action_type="task")
+    assert executed == 9 - 1
+    assert value(registry, "streamq_job_reclaimed_total", queue=queue_name) == 3
+    labels = {s.labels.get("queue") for f in registry.collect() for s in f.samples}
+    assert labels == {queue_name}

@@ -9,6 +9,7 @@ uses, with a worker killed and replaced in between (the sums neither split nor r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamq import Backoff, JobDefaults, SyncQueue
+from streamq import Backoff, JobDefaults, PartitionedQueue, SyncQueue
 from streamq.metrics import (
     MULTIPROC_ENV,
     child_exited,
@@ -110,13 +111,20 @@ class Processes:
         return process
 
     def worker(
-        self, url: str, queue: str, *, consumer: str, metrics_port: int, env: dict[str, str] | None
+        self,
+        url: str,
+        queue: str,
+        *,
+        consumer: str,
+        metrics_port: int,
+        env: dict[str, str] | None,
+        partitions: int = 1,
     ) -> subprocess.Popen[bytes]:
         return self.start(
             "worker", "--group", queue, "--app", APP, "--url", url, "--consumer", consumer,
             "--concurrency", "4", "--claim-timeout", "5", "--poll-interval-ms", "100",
             "--block", "1", "--shutdown-grace", "2", "--log-format", "json",
-            "--metrics-port", str(metrics_port),
+            "--metrics-port", str(metrics_port), "--partitions", str(partitions),
             env=env,
         )  # fmt: skip
 
@@ -222,6 +230,35 @@ def test_a_workers_endpoint_counts_a_scripted_run_exactly(
     # And every name the catalogue promises is exported (the dashboard and alerts use those)
     names = {name for name, _ in samples}
     assert exported_names("streamq") <= names
+
+
+def test_a_partitioned_workers_endpoint_reports_the_queue_not_its_partitions(
+    processes: Processes, redis_url: str, queue_name: str
+) -> None:
+    # Given a worker process serving a queue of 3 partitions, with /metrics
+    port = free_port()
+    worker = processes.worker(
+        redis_url, queue_name, consumer="w1", metrics_port=port, env=None, partitions=3
+    )
+    wait_until(lambda: scrape(port) is not None or worker.poll() is not None, what="endpoint")
+    assert worker.poll() is None
+
+    # When N jobs spread over the partitions run, and one more waits a day
+    async def produce() -> None:
+        async with PartitionedQueue(queue_name, 3, url=redis_url) as pq:
+            for i in range(N):
+                await pq.enqueue("ok", args=[i], partition_key=f"k{i}")
+            await pq.enqueue("ok", delay_s=86_400)
+
+    asyncio.run(produce())
+    samples = wait_until(lambda: settled(port, queue_name, (N, 0, 0, N)), what="counts")
+
+    # Then the counters and the gauges carry the queue's name, the gauges its partitions' sums
+    q = {"queue": queue_name}
+    assert {dict(labels).get("queue") for _, labels in samples} - {None} == {queue_name}
+    assert get(samples, "streamq_job_delayed", **q) == 1
+    assert get(samples, "streamq_job_queue_depth", **q) == 0
+    assert get(samples, "streamq_live_consumers", **q) == 1
 
 
 def test_two_worker_processes_are_summed_by_one_endpoint_across_a_restart(
