@@ -126,6 +126,18 @@ def load_action_settings(
         else:
             values[name] = raw if raw != "" else None
         origin[name] = f"environment variable {var}"
+    strays = sorted(
+        var
+        for var in env
+        if var.startswith(ENV_PREFIX)
+        and var[len(ENV_PREFIX) :].lower() not in ActionSettings.__struct_fields__
+    )
+    if strays:
+        # A misspelt variable would otherwise leave its setting at the default, silently.
+        raise ConfigError(
+            f"unknown setting {strays[0]} in the environment; actions has: "
+            f"{', '.join(ActionSettings.__struct_fields__)}"
+        )
     unknown = sorted(set(values) - set(ActionSettings.__struct_fields__))
     if unknown:
         raise ConfigError(
@@ -137,7 +149,9 @@ def load_action_settings(
         try:
             msgspec.convert({name: value}, ActionSettings, strict=False)
         except (msgspec.ValidationError, ConfigError) as exc:
-            raise ConfigError(f"actions.{name} (from {origin[name]}): {exc}") from None
+            raise ConfigError(
+                f"invalid actions.{name} = {value!r} (from {origin[name]}): {exc}"
+            ) from None
     try:
         return msgspec.convert(values, ActionSettings, strict=False)
     except msgspec.ValidationError as exc:

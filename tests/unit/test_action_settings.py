@@ -36,10 +36,14 @@ def test_environment_overrides_the_table() -> None:
 @pytest.mark.parametrize(
     ("table", "env", "message"),
     [
-        ({"smtp_port": "x"}, {}, "actions.smtp_port (from app.toml actions.smtp_port)"),
+        ({"smtp_port": "x"}, {}, "actions.smtp_port = 'x' (from app.toml actions.smtp_port)"),
         ({}, {"STREAMQ_ACTIONS_HTTP_TIMEOUT_S": "-1"},
-         "actions.http_timeout_s (from environment variable STREAMQ_ACTIONS_HTTP_TIMEOUT_S)"),
+         "actions.http_timeout_s = '-1' "
+         "(from environment variable STREAMQ_ACTIONS_HTTP_TIMEOUT_S)"),
         ({"bogus": 1}, {}, "unknown field(s) in [actions]: bogus"),
+        # a misspelt variable is an error, not a setting silently left at its default
+        ({}, {"STREAMQ_ACTIONS_SMTP_HOTS": "mx"},
+         "unknown setting STREAMQ_ACTIONS_SMTP_HOTS in the environment; actions has: "),
         ({"allow_private_targets": ["not-an-ip"]}, {}, "not an IP address or CIDR"),
         ({"smtp_tls": "ssl"}, {}, "actions.smtp_tls"),
     ],

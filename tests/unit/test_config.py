@@ -86,6 +86,8 @@ def _env_text(name: str) -> str:
         ({"STREAMQ_JOB_QUEUE_URL": "redis://h:notaport"}, "malformed URL"),
         ({"STREAMQ_JOB_QUEUE_URL": "unix://"}, "needs a socket path"),
         ({"STREAMQ_JOB_QUEUE_BATCHSIZE": "3"}, "unknown setting STREAMQ_JOB_QUEUE_BATCHSIZE"),
+        ({"STREAMQ_ACTIONS_SMTP_HOTS": "mx"}, "unknown setting STREAMQ_ACTIONS_SMTP_HOTS"),
+        ({"STREAMQ_ACTIONS_SMTP_PORT": "x"}, "invalid actions.smtp_port = 'x' (from env"),
         ({"STREAMQ_JOB_QUEUE_LOG_LEVEL": "loud"}, "invalid job_queue.log_level = 'loud'"),
         ({"STREAMQ_JOB_QUEUE_METRICS_PORT": "70000"}, "expected int <= 65535"),
         (
