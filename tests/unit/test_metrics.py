@@ -254,6 +254,7 @@ def test_compose_runs_redis_safely_two_workers_prometheus_and_grafana() -> None:
     worker = services["worker"]
     assert worker["deploy"]["replicas"] == 2
     assert "--metrics-port 9090" in worker["command"]
+    assert "--group observers" in worker["command"]  # the observer action jobs, as the seed
     assert {"prometheus", "grafana"} <= set(services)
     # Prometheus scrapes every worker replica and loads the generated rules
     prometheus = yaml.safe_load(spec["configs"]["prometheus"]["content"])
