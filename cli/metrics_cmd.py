@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import structlog
 import typer
 
-from streamq.metrics import (
-    DEFAULT_PREFIX,
-    MULTIPROC_ENV,
-    render_alert_rules,
-    render_dashboard,
-    serve_metrics,
-)
+from streamq.job_queue_config import JobQueueConfig
+from streamq.metrics import MULTIPROC_ENV, render_alert_rules, render_dashboard, serve_metrics
 
-from ._run import configure_logging, run_command
+from ._options import ConfigOption, DebugOption, UrlOption, load
+from ._run import run_command
 
 app = typer.Typer(
     name="metrics",
@@ -28,48 +25,87 @@ app = typer.Typer(
 )
 
 PrefixOption = Annotated[
-    str,
-    typer.Option("--prefix", help="Metric name prefix (fraiseql_observer gives the seed's names)."),
+    str | None,
+    typer.Option(
+        "--prefix",
+        help="Metric name prefix (fraiseql_observer gives the seed's names; default: "
+        "job_queue.metrics_prefix, streamq).",
+        show_default=False,
+    ),
 ]
 ClaimTimeoutOption = Annotated[
-    float,
-    typer.Option("--claim-timeout", help="The workers' claim timeout, s (alert threshold)."),
+    float | None,
+    typer.Option(
+        "--claim-timeout",
+        help="The workers' claim timeout, s, the alert threshold (default: "
+        "job_queue.claim_timeout_secs, 60).",
+        show_default=False,
+    ),
 ]
 
 
 @app.command()
 def dashboard(
-    prefix: PrefixOption = DEFAULT_PREFIX,
-    claim_timeout: ClaimTimeoutOption = 60.0,
+    prefix: PrefixOption = None,
+    claim_timeout: ClaimTimeoutOption = None,
     title: Annotated[str | None, typer.Option(help="Dashboard title.")] = None,
+    config: ConfigOption = None,
+    debug: DebugOption = False,
 ) -> None:
-    """Print the Grafana dashboard (JSON) for metrics named with --prefix."""
-    run_command(
-        lambda: typer.echo(
-            render_dashboard(prefix, title=title, claim_timeout_s=claim_timeout), nl=False
-        ),
-        False,
-    )
+    """Print the Grafana dashboard (JSON) for the configured metric prefix.
+
+    The prefix and the claim timeout come from --prefix/--claim-timeout, then
+    STREAMQ_JOB_QUEUE_METRICS_PREFIX/CLAIM_TIMEOUT_SECS, then --config, then the defaults: the
+    same settings the workers read.
+    """
+
+    def body() -> None:
+        jq = _settings(config, prefix, claim_timeout)
+        typer.echo(
+            render_dashboard(jq.metrics_prefix, title=title, claim_timeout_s=jq.claim_timeout_secs),
+            nl=False,
+        )
+
+    run_command(body, debug)
 
 
 @app.command()
 def alerts(
-    prefix: PrefixOption = DEFAULT_PREFIX,
-    claim_timeout: ClaimTimeoutOption = 60.0,
+    prefix: PrefixOption = None,
+    claim_timeout: ClaimTimeoutOption = None,
     depth_threshold: Annotated[
         int, typer.Option(help="Queue depth that counts as a backlog (for 5 minutes).")
     ] = 1000,
+    config: ConfigOption = None,
+    debug: DebugOption = False,
 ) -> None:
-    """Print Prometheus alert rules (a rule file, YAML) for metrics named with --prefix."""
-    run_command(
-        lambda: typer.echo(
+    """Print Prometheus alert rules (a rule file, YAML) for the configured metric prefix.
+
+    The prefix and the claim timeout are read as `streamq metrics dashboard` reads them.
+    """
+
+    def body() -> None:
+        jq = _settings(config, prefix, claim_timeout)
+        typer.echo(
             render_alert_rules(
-                prefix, claim_timeout_s=claim_timeout, depth_threshold=depth_threshold
+                jq.metrics_prefix,
+                claim_timeout_s=jq.claim_timeout_secs,
+                depth_threshold=depth_threshold,
             ),
             nl=False,
-        ),
-        False,
-    )
+        )
+
+    run_command(body, debug)
+
+
+def _settings(
+    config: Path | None, prefix: str | None, claim_timeout: float | None
+) -> JobQueueConfig:
+    return load(
+        config,
+        metrics_prefix=(prefix, "--prefix"),
+        claim_timeout_secs=(claim_timeout, "--claim-timeout"),
+    ).job_queue
 
 
 @app.command()
@@ -79,21 +115,25 @@ def serve(
         list[str] | None,
         typer.Option("--queue", help="Queue to report (repeatable); defaults to the group name."),
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option("--url", envvar="STREAMQ_JOB_QUEUE_URL", help="Redis URL."),
+    url: UrlOption = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to serve /metrics on (default: job_queue.metrics_port, 9090).",
+            show_default=False,
+        ),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port to serve /metrics on.")] = 9090,
     addr: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
     partitions: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--partitions",
-            envvar="STREAMQ_JOB_QUEUE_PARTITIONS",
-            help="Partitions of each queue (q#0 ... q#P-1), reported summed under the queue.",
+            help="Partitions of each queue (q#0 ... q#P-1), reported summed under the queue "
+            "(default: job_queue.partitions, 1).",
+            show_default=False,
         ),
-    ] = 1,
-    prefix: PrefixOption = DEFAULT_PREFIX,
+    ] = None,
+    prefix: PrefixOption = None,
     multiprocess_dir: Annotated[
         str | None,
         typer.Option(
@@ -102,14 +142,20 @@ def serve(
             help="Also serve the sum of the worker processes writing metrics to this directory.",
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "info",
-    log_format: Annotated[str, typer.Option("--log-format")] = "auto",
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    config: ConfigOption = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="auto, json or console.")
+    ] = None,
+    debug: DebugOption = False,
 ) -> None:
     """Serve /metrics until SIGTERM/SIGINT: queue gauges from Redis, plus workers' counters.
 
     With --multiprocess-dir, the counters are the sum of every worker process writing to that
-    directory.
+    directory. Settings not given as flags come from STREAMQ_JOB_QUEUE_* variables, then
+    --config, as for `streamq worker`.
 
     For workers run by a process manager (supervisor's numprocs, systemd templates): start the
     workers with PROMETHEUS_MULTIPROC_DIR set and --metrics-port 0, and one `streamq metrics
@@ -117,19 +163,27 @@ def serve(
     """
 
     def body() -> None:
-        configure_logging(log_level, log_format)
+        jq = load(
+            config,
+            url=(url, "--url"),
+            metrics_port=(port, "--port"),
+            metrics_prefix=(prefix, "--prefix"),
+            partitions=(partitions, "--partitions"),
+            log_level=(log_level, "--log-level"),
+            log_format=(log_format, "--log-format"),
+        ).job_queue
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         server = serve_metrics(
-            port,
+            jq.metrics_port,
             queues=queue or [group],
             group=group,
-            url=url or "redis://localhost:6379",
-            prefix=prefix,
+            url=jq.connection_url(),
+            prefix=jq.metrics_prefix,
             multiprocess_dir=multiprocess_dir,
             addr=addr,
-            partitions=partitions,
+            partitions=jq.partitions,
         )
         log = structlog.get_logger("streamq.cli")
         log.info("metrics_serving", port=server.port, multiprocess_dir=multiprocess_dir)

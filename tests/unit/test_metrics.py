@@ -336,11 +336,11 @@ def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -
     assert registry.get_sample_value("p_job_duration_seconds_sum", labels) == 1.5
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
         text=True,
         check=False,
@@ -357,7 +357,26 @@ def test_the_cli_prints_the_dashboard_and_the_rules_for_a_prefix() -> None:
     assert yaml.safe_load(rules.stdout) == alert_rules("shop", claim_timeout_s=30)
     bad = run_cli("metrics", "alerts", "--prefix", "no-dashes")
     assert bad.returncode == 2
-    assert "prefix must match" in bad.stderr
+    assert "invalid job_queue.metrics_prefix = 'no-dashes' (from flag --prefix)" in bad.stderr
+
+
+def test_the_dashboard_and_the_rules_follow_the_configured_prefix(tmp_path: Path) -> None:
+    # Given the prefix and claim timeout the workers read from their config file
+    config = tmp_path / "streamq.toml"
+    config.write_text('[job_queue]\nmetrics_prefix = "shop"\nclaim_timeout_secs = 45\n')
+    # Then the generated dashboard and rules use them, unless a flag or variable says otherwise
+    board = run_cli("metrics", "dashboard", "--config", str(config))
+    assert board.returncode == 0, board.stderr
+    assert json.loads(board.stdout) == dashboard("shop", claim_timeout_s=45)
+    rules = run_cli("metrics", "alerts", "--config", str(config))
+    assert yaml.safe_load(rules.stdout) == alert_rules("shop", claim_timeout_s=45)
+    rules = run_cli("metrics", "alerts", "--config", str(config), "--claim-timeout", "30")
+    assert yaml.safe_load(rules.stdout) == alert_rules("shop", claim_timeout_s=30)
+    rules = run_cli(
+        "metrics", "alerts", "--config", str(config),
+        env={"STREAMQ_JOB_QUEUE_METRICS_PREFIX": "fraiseql_observer"},
+    )  # fmt: skip
+    assert yaml.safe_load(rules.stdout) == alert_rules("fraiseql_observer", claim_timeout_s=45)
 
 
 def test_a_worker_whose_metrics_port_is_taken_stops_with_one_line_and_exit_2() -> None:
