@@ -14,6 +14,7 @@ import typer
 from streamq.connection import redact_url
 from streamq.errors import ConfigError, DecodeFailure
 from streamq.event import decode_event
+from streamq.job_queue_config import JobQueueConfig
 from streamq.loops import check_loop, run_on
 from streamq.metrics import (
     child_exited,
@@ -102,6 +103,10 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Port of /metrics (0 = off).")
     ] = None,
+    metrics_addr: Annotated[
+        str | None,
+        typer.Option("--metrics-addr", help="Address /metrics binds (default 0.0.0.0: every one)."),
+    ] = None,
     metrics_prefix: Annotated[
         str | None,
         typer.Option(
@@ -142,6 +147,7 @@ def worker(
             max_deliveries=(max_deliveries, "--max-deliveries"),
             shutdown_grace_secs=(shutdown_grace, "--shutdown-grace"),
             metrics_port=(metrics_port, "--metrics-port"),
+            metrics_addr=(metrics_addr, "--metrics-addr"),
             metrics_prefix=(metrics_prefix, "--metrics-prefix"),
             strict=(strict, "--strict"),
             partitions=(partitions, "--partitions"),
@@ -153,9 +159,7 @@ def worker(
         if processes < 1:
             raise ConfigError(f"--processes must be >= 1, got {processes}")
         if processes > 1:
-            return _supervise(
-                processes, jq.metrics_port, jq.metrics_prefix, jq.connection_url(), jq.partitions
-            )
+            return _supervise(processes, jq)
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
         if not registry and group != DEFAULT_OBSERVER_QUEUE:
             structlog.get_logger("streamq.cli").warning(
@@ -172,6 +176,7 @@ def worker(
             group=group,
             url=jq.connection_url(),
             prefix=settings.metrics_prefix,
+            addr=jq.metrics_addr,
             partitions=jq.partitions,
         )
         w = Worker(
@@ -197,7 +202,7 @@ def worker(
                 server.close()
         return 0
 
-    def _supervise(count: int, port: int, prefix: str, redis_url: str, shares: int) -> int:
+    def _supervise(count: int, jq: JobQueueConfig) -> int:
         def argv_for(i: int) -> list[str]:
             args = ["worker", "--group", group, "--slot", str(i)]
             for q in queue or []:
@@ -225,20 +230,21 @@ def worker(
                 args.append("--debug")
             return child_argv(__package__ or "cli", args)
 
-        if not port:
+        if not jq.metrics_port:
             return Supervisor(argv_for, count, burst=burst).run()
         # One endpoint for all children: they write their counters to files in one directory
         # (inherited through the environment), summed here; a reaped child's files are folded.
         directory = prepare_multiprocess_dir()
         try:
             server = serve_metrics(
-                port,
+                jq.metrics_port,
                 queues=queue or [group],
                 group=group,
-                url=redis_url,
-                prefix=prefix,
+                url=jq.connection_url(),
+                prefix=jq.metrics_prefix,
                 multiprocess_dir=directory,
-                partitions=shares,
+                addr=jq.metrics_addr,
+                partitions=jq.partitions,
             )
             try:
                 supervisor = Supervisor(

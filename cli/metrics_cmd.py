@@ -123,7 +123,12 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    addr: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+    addr: Annotated[
+        str | None,
+        typer.Option(
+            help="Address to bind (default: job_queue.metrics_addr, 0.0.0.0).", show_default=False
+        ),
+    ] = None,
     partitions: Annotated[
         int | None,
         typer.Option(
@@ -167,6 +172,7 @@ def serve(
             config,
             url=(url, "--url"),
             metrics_port=(port, "--port"),
+            metrics_addr=(addr, "--addr"),
             metrics_prefix=(prefix, "--prefix"),
             partitions=(partitions, "--partitions"),
             log_level=(log_level, "--log-level"),
@@ -182,7 +188,7 @@ def serve(
             url=jq.connection_url(),
             prefix=jq.metrics_prefix,
             multiprocess_dir=multiprocess_dir,
-            addr=addr,
+            addr=jq.metrics_addr,
             partitions=jq.partitions,
         )
         log = structlog.get_logger("streamq.cli")

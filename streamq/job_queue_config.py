@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, ClassVar, Final, Literal
@@ -68,6 +69,8 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         consumer_idle_secs: Consumers idle this long with nothing pending are removed.
         strict: Refuse to start unless the server's `maxmemory-policy` is `noeviction`.
         metrics_port: Port of the Prometheus `/metrics` endpoint (0 = off).
+        metrics_addr: Address the `/metrics` endpoint binds (`0.0.0.0`: every interface, for a
+            Prometheus on another host; `127.0.0.1`: this host only).
         metrics_prefix: Prefix of every metric name.
         log_format: `auto` (JSON off a terminal), `json` or `console`.
         log_level: `debug`, `info`, `warning`, `error` or `critical`.
@@ -97,6 +100,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     consumer_idle_secs: Seconds = 3600.0
     strict: bool = False
     metrics_port: Port = 9090
+    metrics_addr: str = "0.0.0.0"
     metrics_prefix: str = "streamq"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
@@ -115,6 +119,11 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise FieldError(
                 "max_delay_ms", f"must be >= initial_delay_ms ({self.initial_delay_ms})"
             )
+        if self.metrics_addr != "localhost":
+            try:
+                ipaddress.ip_address(self.metrics_addr)
+            except ValueError:
+                raise FieldError("metrics_addr", "must be an IP address or localhost") from None
         if not _METRIC_NAME.match(self.metrics_prefix):
             raise FieldError("metrics_prefix", "must be a Prometheus name ([a-zA-Z_:][\\w:]*)")
 

@@ -124,7 +124,8 @@ class Processes:
             "worker", "--group", queue, "--app", APP, "--url", url, "--consumer", consumer,
             "--concurrency", "4", "--claim-timeout", "5", "--poll-interval-ms", "100",
             "--block", "1", "--shutdown-grace", "2", "--log-format", "json",
-            "--metrics-port", str(metrics_port), "--partitions", str(partitions),
+            "--metrics-port", str(metrics_port), "--metrics-addr", "127.0.0.1",
+            "--partitions", str(partitions),
             env=env,
         )  # fmt: skip
 
@@ -319,6 +320,7 @@ def test_streamq_metrics_serve_sums_workers_started_by_a_process_manager(
     port = free_port()
     exporter = processes.start(
         "metrics", "serve", "--group", queue_name, "--url", redis_url, "--port", str(port),
+        "--addr", "127.0.0.1",
         "--log-format", "json",
         env=child_env,  # the directory comes from the environment, as the workers' does
     )  # fmt: skip

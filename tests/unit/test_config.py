@@ -71,6 +71,7 @@ def _env_text(name: str) -> str:
         "url": "redis://example:6380/2", "username": "bob", "password": "pw",
         "tls_ca_file": "", "strict": "true", "metrics_prefix": "myapp",
         "log_format": "json", "log_level": "debug", "max_delay_ms": "700",
+        "metrics_addr": "127.0.0.1",
     }  # fmt: skip
     return examples.get(name, "7")
 
@@ -90,6 +91,10 @@ def _env_text(name: str) -> str:
         ({"STREAMQ_ACTIONS_SMTP_PORT": "x"}, "invalid actions.smtp_port = 'x' (from env"),
         ({"STREAMQ_JOB_QUEUE_LOG_LEVEL": "loud"}, "invalid job_queue.log_level = 'loud'"),
         ({"STREAMQ_JOB_QUEUE_METRICS_PORT": "70000"}, "expected int <= 65535"),
+        (
+            {"STREAMQ_JOB_QUEUE_METRICS_ADDR": "nowhere"},
+            "invalid job_queue.metrics_addr = 'nowhere'",
+        ),
         (
             {"STREAMQ_JOB_QUEUE_MAX_DELAY_MS": "10", "STREAMQ_JOB_QUEUE_INITIAL_DELAY_MS": "50"},
             "job_queue.max_delay_ms = 10 (from env STREAMQ_JOB_QUEUE_MAX_DELAY_MS): must be >=",
