@@ -6,8 +6,10 @@ host crash under `appendfsync everysec` can lose about the last second, and a fa
 whatever the replica had not received. `Durability` closes those windows at a price in latency:
 
 - `aof=True` sends `WAITAOF 1 <replicas> <timeout>` after the enqueue on the same connection:
-  the call returns once the job is fsynced to the local AOF (up to one fsync interval, ~1 s with
-  `everysec`, typically a few ms with `always`). Needs Redis >= 7.2 or Valkey, with AOF on.
+  the call returns once the job is fsynced to the local AOF (with `everysec`, one or two of the
+  server's cron ticks: ~100-200 ms at the default `hz` 10; with `always`, the fsync itself, under
+  a millisecond on a fast disk; `benchmarks/durability.py`). Needs Redis >= 7.2 or Valkey, with
+  AOF on.
 - `replicas=n` waits until n replicas have the job (`WAIT n <timeout>`, any version; with
   `aof=True` it is `WAITAOF`'s replica count: n replicas have fsynced it). A round trip or more.
 
