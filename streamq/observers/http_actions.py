@@ -31,6 +31,9 @@ __all__ = ["classify_response", "parse_retry_after", "send_slack", "send_webhook
 
 _TRANSIENT_4XX: Final = frozenset({408, 425, 429})
 _SNIPPET_CHARS: Final = 200
+#: The most of a reply's body read (only its start is ever shown): a target that answers with
+#: an endless or huge body costs a worker this much memory, not the whole body.
+MAX_REPLY_BYTES: Final = 64 * 1024
 _DEFAULT_MESSAGE: Final = "Event: {{ event_type }} on {{ entity_type }} (ID: {{ entity_id }})"
 
 
@@ -61,8 +64,16 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(when.timestamp() - current, 0.0)
 
 
-def classify_response(response: httpx.Response, shown: str, *, max_retry_after_s: float) -> None:
+def classify_response(
+    response: httpx.Response, shown: str, *, max_retry_after_s: float, body: bytes | None = None
+) -> None:
     """Return for a 2xx; raise the transient or permanent error the status calls for.
+
+    Args:
+        response: The reply.
+        shown: How to name the target in messages (no secrets).
+        max_retry_after_s: Cap of a Retry-After delay.
+        body: The start of the reply's body when it was streamed (default: `response.text`).
 
     Raises:
         TransientActionError: for 5xx, 408, 425 and 429 (Retry-After becomes its delay).
@@ -71,7 +82,8 @@ def classify_response(response: httpx.Response, shown: str, *, max_retry_after_s
     status = response.status_code
     if 200 <= status < 300:
         return
-    snippet = " ".join(response.text[:_SNIPPET_CHARS].split())
+    text = response.text if body is None else body.decode(response.encoding or "utf-8", "replace")
+    snippet = " ".join(text[:_SNIPPET_CHARS].split())
     text = f"{shown}: HTTP {status}" + (f" {snippet}" if snippet else "")
     if status >= 500 or status in _TRANSIENT_4XX:
         delay = parse_retry_after(response.headers.get("retry-after"))
@@ -101,14 +113,22 @@ async def _post(
     timeout_s: float,
 ) -> None:
     target = check_url(url, shown=shown)
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        # An uncompressed reply: a small compressed one could inflate past MAX_REPLY_BYTES.
+        headers = {**headers, "Accept-Encoding": "identity"}
     try:
-        response = await runtime.http.request(
+        request = runtime.http.build_request(
             method,
             target,
             content=body,
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=runtime.settings.http_connect_timeout_s),
         )
+        response = await runtime.http.send(request, stream=True)
+        try:
+            head = await _read_head(response, MAX_REPLY_BYTES)
+        finally:
+            await response.aclose()
     except TransientActionError as exc:  # from the SSRF guard: the name does not resolve now
         raise TransientActionError(exc.delay_s, reason=f"{shown}: {exc.reason}") from None
     except PermanentActionError as exc:  # from the SSRF guard: a refused address
@@ -121,7 +141,22 @@ async def _post(
         raise PermanentActionError(f"{shown}: invalid request ({exc})") from None
     except httpx.TransportError as exc:
         raise TransientActionError(reason=f"{shown}: {type(exc).__name__}: {exc}") from None
-    classify_response(response, shown, max_retry_after_s=runtime.settings.max_retry_after_s)
+    classify_response(
+        response, shown, max_retry_after_s=runtime.settings.max_retry_after_s, body=head
+    )
+
+
+async def _read_head(response: httpx.Response, most: int) -> bytes:
+    """Up to `most` bytes of a streamed reply's body; the rest is never read (closing the reply
+    drops its connection instead of draining it)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= most:
+            break
+    return b"".join(chunks)[:most]
 
 
 async def send_webhook(

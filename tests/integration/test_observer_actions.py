@@ -23,6 +23,7 @@ from streamq.actions import EmailAction, LogAction, SlackAction, WebhookAction
 from streamq.errors import PermanentActionError, TemplateError, TransientActionError
 from streamq.event import Event, decode_event
 from streamq.observers import ActionRuntime, ActionSettings, verify_signature
+from streamq.observers.http_actions import MAX_REPLY_BYTES
 from tests.integration.conftest import SmtpServer, free_port
 
 SECRET = "whsec-test-1234567890"
@@ -151,6 +152,40 @@ async def test_classification_by_status(
         if isinstance(info.value, TransientActionError):
             assert info.value.delay_s == delay_s
     assert len(requests(httpserver)) == 1  # redirects are not followed
+
+
+async def test_a_reply_body_is_read_no_further_than_its_cap(
+    httpserver: HTTPServer, runtime: ActionRuntime
+) -> None:
+    # Given a target that answers 500 with a body that never ends (100 MiB at most, so a
+    # regression fails instead of hanging)
+    sent = [0]
+    stopped = threading.Event()
+
+    def endless() -> Any:
+        chunk = b"overloaded " * 6000
+        try:
+            while sent[0] < 100 * 2**20:
+                sent[0] += len(chunk)
+                yield chunk
+        finally:
+            stopped.set()
+
+    httpserver.expect_request("/endless").respond_with_response(
+        Response(endless(), status=500, content_type="text/plain")
+    )
+    # When a webhook gets it
+    with pytest.raises(TransientActionError, match="HTTP 500 overloaded overloaded") as info:
+        await runtime.execute(WebhookAction(url=hook(httpserver, "/endless")), EVENT, job_id="j")
+
+    # Then it failed transiently with the body's start, having read only the first 64 KiB:
+    # the server's writes stop once the worker hangs up (what it sent fits in socket buffers)
+    assert len(str(info.value)) < 400
+    assert await asyncio.to_thread(stopped.wait, 20)
+    assert sent[0] < 16 * 2**20, f"{sent[0]} bytes sent"
+    assert MAX_REPLY_BYTES == 64 * 1024
+    [request] = requests(httpserver)
+    assert request.headers["Accept-Encoding"] == "identity"  # no small reply inflating past it
 
 
 async def test_a_timeout_is_transient(httpserver: HTTPServer, runtime: ActionRuntime) -> None:
