@@ -28,3 +28,10 @@ def redis_cluster() -> Iterator[EmbeddedCluster]:
         pytest.skip(reason)
     with EmbeddedCluster(binary, primaries=3, replicas=1) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_cluster: EmbeddedCluster) -> str:
+    """The Valkey cluster's URL. Overridden here too, not only `redis_cluster`: a session-scoped
+    `redis_url` already made for the Redis cluster would otherwise be reused from its cache."""
+    return redis_cluster.url
