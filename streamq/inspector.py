@@ -61,9 +61,10 @@ class Inspector(DeadLetterInspection):
         infos = dict(zip(names, await self._queue_infos(names), strict=True))
         if not aggregate:
             return list(infos.values())
+        groups = group_partitions(names).items()
         return [
-            self._sum(logical, [infos[p] for p in parts]) if parts != [logical] else infos[logical]
-            for logical, parts in group_partitions(names).items()
+            infos[name] if parts == [name] else self.combine(name, [infos[p] for p in parts])
+            for name, parts in groups
         ]
 
     async def queue(self, name: str) -> QueueInfo:
@@ -75,12 +76,14 @@ class Inspector(DeadLetterInspection):
         """
         partitions = await self.partitions_of(name)
         if partitions:
-            return self._sum(name, await self._queue_infos(partitions))
+            return self.combine(name, await self._queue_infos(partitions))
         await self._existing(name)
         return (await self._queue_infos([name]))[0]
 
     @staticmethod
-    def _sum(logical: str, rows: list[QueueInfo]) -> QueueInfo:
+    def combine(logical: str, rows: list[QueueInfo]) -> QueueInfo:
+        """One row for a partitioned queue: its partitions' rows summed (the oldest pending age
+        is the oldest of any; `consumers` the most any partition's group has)."""
         ages = [r.oldest_pending_age_ms for r in rows if r.oldest_pending_age_ms is not None]
         groups = {r.group for r in rows if r.group is not None}
         return QueueInfo(

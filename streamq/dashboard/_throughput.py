@@ -15,6 +15,7 @@ watched; until two samples a second apart exist, a rate is unknown (`None`), nev
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Final
 
 import msgspec
@@ -45,6 +46,26 @@ class Throughput(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _UNKNOWN: Final = Throughput(added_per_s=None, done_per_s=None, window_s=None, entries_added=None)
+
+
+def combine(rates: Sequence[Throughput]) -> Throughput:
+    """A partitioned queue's rates: its partitions' rates added up (rates sampled together, so
+    over the same window). A figure no partition knows stays unknown."""
+    if len(rates) == 1:
+        return rates[0]
+
+    def total(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(sum(known), 3) if known else None
+
+    windows = [r.window_s for r in rates if r.window_s is not None]
+    added = [r.entries_added for r in rates if r.entries_added is not None]
+    return Throughput(
+        added_per_s=total([r.added_per_s for r in rates]),
+        done_per_s=total([r.done_per_s for r in rates]),
+        window_s=max(windows) if windows else None,
+        entries_added=sum(added) if added else None,
+    )
 
 
 class Sampler:

@@ -25,11 +25,12 @@ from ..dashboard_config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
 from ..inspector import Inspector
 from ..job import Job
+from ..partitions import group_partitions
 from ._auth import Denied, Operator, check_origin, check_token
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
 from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
-from ._throughput import Sampler
+from ._throughput import Sampler, combine
 
 __all__ = ["Dashboard"]
 
@@ -194,14 +195,26 @@ class Dashboard:
         return Response(openapi_document(), media_type="application/json")
 
     async def _queues(self, request: Request) -> Response:
-        infos = await self.inspector.queues()
-        rates = await self._sampler.sample(self.inspector, [q.name for q in infos])
-        return _json([QueueSummary(queue=q, throughput=rates[q.name]) for q in infos])
+        # One row per logical queue, as `streamq inspect queues` shows them: a partitioned
+        # queue's partitions (q#0 ...) summed into `q`, their rates too.
+        infos = {q.name: q for q in await self.inspector.queues()}
+        rates = await self._sampler.sample(self.inspector, list(infos))
+        rows = []
+        for logical, parts in group_partitions(list(infos)).items():
+            info = (
+                infos[logical]
+                if parts == [logical]
+                else Inspector.combine(logical, [infos[p] for p in parts])
+            )
+            rows.append(QueueSummary(queue=info, throughput=combine([rates[p] for p in parts])))
+        return _json(rows)
 
     async def _queue(self, request: Request) -> Response:
-        info = await self.inspector.queue(request.path_params["queue"])
-        rates = await self._sampler.sample(self.inspector, [info.name])
-        return _json(QueueSummary(queue=info, throughput=rates[info.name]))
+        name = request.path_params["queue"]
+        info = await self.inspector.queue(name)
+        parts = await self.inspector.partitions_of(name) or [info.name]
+        rates = await self._sampler.sample(self.inspector, parts)
+        return _json(QueueSummary(queue=info, throughput=combine([rates[p] for p in parts])))
 
     async def _pending(self, request: Request) -> Response:
         rows = await self.inspector.pending(

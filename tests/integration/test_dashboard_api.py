@@ -140,6 +140,38 @@ async def test_throughput_is_measured_from_the_streams_entries_added_counter(
     assert later["done_per_s"] * later["window_s"] == pytest.approx(4, abs=0.05)
 
 
+async def test_a_partitioned_queue_is_one_row_with_its_partitions_summed(
+    redis_url: str, queue_name: str, reader: httpx.AsyncClient
+) -> None:
+    # Given a queue of 3 partitions with 9 jobs spread by key, 2 of them delivered
+    from streamq import PartitionedQueue
+
+    async with PartitionedQueue(queue_name, 3, url=redis_url) as pq:
+        await pq.ensure_group()
+        first = await _get(reader, f"/api/queues/{queue_name}")
+        for i in range(9):
+            await pq.enqueue("t", args=[i], partition_key=f"k{i}")
+        async with Queue(pq.names[0], url=redis_url, group=queue_name) as part:
+            delivered = len(await part.dequeue("c1", 2, 0.5))
+
+    # When the overview asks, then the queue is one row named after it, with the sums
+    rows = await _get(reader, "/api/queues")
+    mine = [r for r in rows if r["queue"]["name"].startswith(queue_name)]
+    assert [r["queue"]["name"] for r in mine] == [queue_name]
+    q = mine[0]["queue"]
+    assert (q["partitions"], q["ready"] + q["pending"], q["pending"]) == (3, 9, delivered)
+
+    # And its own page sums its partitions' rates over the measured window
+    deadline = time.monotonic() + 30
+    while True:
+        later = (await _get(reader, f"/api/queues/{queue_name}"))["throughput"]
+        if later["window_s"] is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert later["entries_added"] == (first["throughput"]["entries_added"] or 0) + 9
+    assert later["added_per_s"] * later["window_s"] == pytest.approx(9, abs=0.05)
+
+
 async def test_pending_entries_show_job_consumer_idle_and_deliveries(
     queue: Queue, reader: httpx.AsyncClient
 ) -> None:
