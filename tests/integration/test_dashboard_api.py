@@ -160,6 +160,11 @@ async def test_a_partitioned_queue_is_one_row_with_its_partitions_summed(
     assert [r["queue"]["name"] for r in mine] == [queue_name]
     q = mine[0]["queue"]
     assert (q["partitions"], q["ready"] + q["pending"], q["pending"]) == (3, 9, delivered)
+    # (the queue's page lists its pending entries and consumers under the same name)
+    pending = await _get(reader, f"/api/queues/{queue_name}/pending")
+    assert [r["consumer"] for r in pending] == ["c1"] * delivered
+    consumers = await _get(reader, "/api/consumers", queue=queue_name)
+    assert [c["pending"] for c in consumers if c["name"] == "c1"] == [delivered]
 
     # And its own page sums its partitions' rates over the measured window
     deadline = time.monotonic() + 30
