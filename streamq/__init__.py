@@ -73,7 +73,7 @@ from .observers import (
     parse_observers,
     verify_signature,
 )
-from .partitions import PartitionedQueue, partition_names
+from .partitions import PartitionedQueue, SyncPartitionedQueue, partition_names
 from .producer import JobDefaults
 from .protocol import JobQueue
 from .queue import Queue
@@ -138,6 +138,7 @@ __all__ = [
     "PartitionedQueue",
     "Queue",
     "ReplicaWait",
+    "SyncPartitionedQueue",
     "SyncQueue",
     "partition_names",
     # queue contents

@@ -19,10 +19,13 @@ import itertools
 import random
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import redis as redis_sync
 
 from .clock import Clock
-from .connection import command_client
+from .connection import command_client, sync_command_client
+from .durability import Durability
 from .errors import ConfigError, map_redis_errors
 from .job import Backoff, Job, JobStatus
 from .keys import Keys
@@ -30,11 +33,16 @@ from .producer import JobDefaults
 from .queue import Queue
 from .records import DeadLetter, QueueCounts
 from .replication import ReplicaWait
+from .sync import SyncQueue
 from .topology import AsyncClient, close_client
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = [
     "MAX_PARTITIONS",
     "PartitionedQueue",
+    "SyncPartitionedQueue",
     "declare_partitions",
     "expand_partitions",
     "group_partitions",
@@ -125,6 +133,38 @@ def partition_groups(queues: Sequence[str], partitions: Mapping[str, int] | int)
     return [partition_names(q, counts[q]) for q in queues]
 
 
+class _Router:
+    """Which partition a job goes to: by its partition key (CRC32 modulo P), else round-robin
+    from a random start (so many producers do not all begin at partition 0)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._next = itertools.count(random.randrange(count))
+
+    def pick(self, partition_key: str | None) -> int:
+        if partition_key is None:
+            return next(self._next) % self.count
+        return partition_for_key(partition_key, self.count)
+
+    def group(
+        self, jobs: Sequence[Job], partition_keys: Sequence[str | None] | None
+    ) -> dict[int, list[int]]:
+        """Positions of `jobs` by partition; a job without a key goes by its idempotency key.
+
+        Raises:
+            ConfigError: when the keys and the jobs differ in number.
+        """
+        keys = list(partition_keys) if partition_keys is not None else [None] * len(jobs)
+        if len(keys) != len(jobs):
+            raise ConfigError("give one partition key per job")
+        groups: dict[int, list[int]] = {}
+        for i, (job, key) in enumerate(zip(jobs, keys, strict=True)):
+            groups.setdefault(
+                self.pick(key if key is not None else job.idempotency_key), []
+            ).append(i)
+        return groups
+
+
 class PartitionedQueue:
     """A logical queue of P partitions: the producer and read/repair side.
 
@@ -173,8 +213,7 @@ class PartitionedQueue:
             )
             for part in partition_names(name, partitions)
         ]
-        # Start each producer at a random partition, so many producers do not all begin at 0.
-        self._rr = itertools.count(random.randrange(partitions))
+        self._router = _Router(partitions)
         self._declared = False
 
     def __len__(self) -> int:
@@ -188,9 +227,7 @@ class PartitionedQueue:
 
     def partition(self, partition_key: str | None = None) -> Queue:
         """The partition a job goes to: by its key, or the next one round-robin."""
-        if partition_key is None:
-            return self.partitions[next(self._rr) % len(self.partitions)]
-        return self.partitions[partition_for_key(partition_key, len(self.partitions))]
+        return self.partitions[self._router.pick(partition_key)]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -295,16 +332,8 @@ class PartitionedQueue:
         """
         await self._declare_once()
         listed = list(jobs)
-        keys = list(partition_keys) if partition_keys is not None else [None] * len(listed)
-        if len(keys) != len(listed):
-            raise ConfigError("give one partition key per job")
-        groups: dict[int, list[int]] = {}
-        for i, (job, key) in enumerate(zip(listed, keys, strict=True)):
-            key = key if key is not None else job.idempotency_key
-            index = self.partitions.index(self.partition(key))
-            groups.setdefault(index, []).append(i)
         ids: list[str] = [""] * len(listed)
-        for index, positions in groups.items():
+        for index, positions in self._router.group(listed, partition_keys).items():
             done = await self.partitions[index].enqueue_many(
                 [listed[i] for i in positions], delay_s=delay_s
             )
@@ -373,6 +402,153 @@ class PartitionedQueue:
         return self.partitions[0].keys.tag.split(":{", 1)[0]
 
 
+class SyncPartitionedQueue:
+    """A blocking producer for a logical queue of P partitions (see `PartitionedQueue`): for
+    code without an event loop, as `SyncQueue` is to `Queue`.
+
+    Args:
+        name: The logical queue name.
+        partitions: P, the number of partitions (the same P everywhere; it is recorded).
+        url: Redis URL (used when `redis` is not given); a cluster URL spreads the partitions.
+        redis: An existing sync client, created without automatic retries.
+        prefix: Key namespace.
+        defaults: Job defaults and retention, as for `Queue`.
+        clock: Time source for due times (the server's clock by default).
+        metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
+            queue (`metrics.prepare([name], partitions)`).
+        durability: What every enqueue waits for, as for `SyncQueue`.
+
+    Example:
+        >>> orders = SyncPartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
+        >>> orders.enqueue("charge", args=[42], partition_key="customer-42")
+    """
+
+    def __init__(
+        self,
+        name: str,
+        partitions: int,
+        *,
+        url: str | None = None,
+        redis: redis_sync.Redis | redis_sync.RedisCluster | None = None,
+        prefix: str = "streamq",
+        defaults: JobDefaults | None = None,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        durability: Durability | None = None,
+    ) -> None:
+        self.name = name
+        self._prefix = prefix
+        self._owns_client = redis is None
+        self.redis = redis or sync_command_client(url or "redis://localhost:6379")
+        if metrics is not None:
+            metrics.prepare([name], partitions)
+        self.partitions = [
+            SyncQueue(
+                part,
+                redis=self.redis,
+                prefix=prefix,
+                defaults=defaults,
+                clock=clock,
+                metrics=metrics,
+                durability=durability,
+            )
+            for part in partition_names(name, partitions)
+        ]
+        self._router = _Router(partitions)
+        self._declared = False
+
+    def __len__(self) -> int:
+        """P, the number of partitions."""
+        return len(self.partitions)
+
+    @property
+    def names(self) -> list[str]:
+        """The partition queue names (what `Worker` and the inspector address)."""
+        return [q.name for q in self.partitions]
+
+    def partition(self, partition_key: str | None = None) -> SyncQueue:
+        """The partition a job goes to: by its key, or the next one round-robin."""
+        return self.partitions[self._router.pick(partition_key)]
+
+    def close(self) -> None:
+        """Close the client if this object made it."""
+        if self._owns_client:
+            self.redis.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def declare(self) -> None:
+        """Record P for the logical queue, and refuse a different P recorded before.
+
+        Raises:
+            ConfigError: when the queue was declared with another partition count.
+        """
+        key = partitions_key(self.name, self._prefix)
+        with map_redis_errors():
+            self.redis.set(key, len(self.partitions), nx=True)
+            recorded: Any = self.redis.get(key)
+        _check_declared(self.name, len(self.partitions), recorded, key)
+        self._declared = True
+
+    def enqueue(
+        self, task: str | Job, /, *, partition_key: str | None = None, **options: Any
+    ) -> str:
+        """Enqueue one job on one partition and return its id.
+
+        Args:
+            task: A task name, or a ready-made `Job`.
+            partition_key: As for `PartitionedQueue.enqueue` (without one, the idempotency key
+                routes the job, else round-robin).
+            **options: As for `SyncQueue.enqueue` (args, kwargs, delay_s, run_at,
+                idempotency_key, max_attempts, backoff, timeout_s, event_id, job_id,
+                durability).
+        """
+        if not self._declared:
+            self.declare()
+        key = partition_key if partition_key is not None else options.get("idempotency_key")
+        return self.partition(key).enqueue(task, **options)
+
+    def new_job(self, task: str | Job, **options: Any) -> Job:
+        """Build a `Job` with this queue's defaults (for `enqueue_many`)."""
+        return self.partitions[0].new_job(task, **options)
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[Job],
+        *,
+        delay_s: float | None = None,
+        partition_keys: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Enqueue many jobs, grouped by partition (see `PartitionedQueue.enqueue_many`).
+
+        Returns:
+            The job ids, in the order of `jobs`.
+        """
+        if not self._declared:
+            self.declare()
+        listed = list(jobs)
+        ids: list[str] = [""] * len(listed)
+        for index, positions in self._router.group(listed, partition_keys).items():
+            done = self.partitions[index].enqueue_many(
+                [listed[i] for i in positions], delay_s=delay_s
+            )
+            for position, job_id in zip(positions, done, strict=True):
+                ids[position] = job_id
+        return ids
+
+    def get_status(self, job_id: str) -> JobStatus | None:
+        """The job's status, found in whichever partition holds it (`None` when unknown)."""
+        for queue in self.partitions:
+            status = queue.get_status(job_id)
+            if status is not None:
+                return status
+        return None
+
+
 def _stream_id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -395,6 +571,10 @@ async def declare_partitions(
     with map_redis_errors():
         await client.set(key, partitions, nx=True)
         recorded: Any = await client.get(key)
+    _check_declared(queue, partitions, recorded, key)
+
+
+def _check_declared(queue: str, partitions: int, recorded: Any, key: str) -> None:
     if recorded is not None and int(recorded) != partitions:
         raise ConfigError(
             f"queue {queue!r} was declared with {int(recorded)} partitions, not {partitions}; "

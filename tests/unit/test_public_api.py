@@ -9,7 +9,7 @@ EXPECTED = {
     "TaskAction", "WebhookAction", "SlackAction", "EmailAction", "LogAction", "decode_job",
     "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
     "Durability", "JobDefaults", "JobQueue", "PartitionedQueue", "Queue", "ReplicaWait",
-    "SyncQueue", "partition_names", "NotReplicated", "NotDurable",
+    "SyncPartitionedQueue", "SyncQueue", "partition_names", "NotReplicated", "NotDurable",
     "DeadLetter", "Delivery", "FailOutcome",
     "QueueCounts",
     "Event", "EventKind", "FieldChange", "decode_event", "encode_event", "Observer",
