@@ -19,7 +19,7 @@ import itertools
 import random
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar
 
 import redis as redis_sync
 
@@ -52,6 +52,8 @@ __all__ = [
     "partitions_key",
     "split_partition",
 ]
+
+_Q = TypeVar("_Q", Queue, SyncQueue)
 
 #: More partitions than this is a configuration mistake, not a design (each is a fetch loop).
 MAX_PARTITIONS: Final = 1024
@@ -165,7 +167,31 @@ class _Router:
         return groups
 
 
-class PartitionedQueue:
+class _Partitioned(Generic[_Q]):
+    """What both producers of a partitioned queue share: the partitions and the routing."""
+
+    partitions: list[_Q]
+    _router: _Router
+
+    def __len__(self) -> int:
+        """P, the number of partitions."""
+        return len(self.partitions)
+
+    @property
+    def names(self) -> list[str]:
+        """The partition queue names (what `Worker` and the inspector address)."""
+        return [q.name for q in self.partitions]
+
+    def partition(self, partition_key: str | None = None) -> _Q:
+        """The partition a job goes to: by its key, or the next one round-robin."""
+        return self.partitions[self._router.pick(partition_key)]
+
+    def new_job(self, task: str | Job, **options: Any) -> Job:
+        """Build a `Job` with this queue's defaults (for `enqueue_many`); see `Queue.new_job`."""
+        return self.partitions[0].new_job(task, **options)
+
+
+class PartitionedQueue(_Partitioned[Queue]):
     """A logical queue of P partitions: the producer and read/repair side.
 
     Args:
@@ -215,19 +241,6 @@ class PartitionedQueue:
         ]
         self._router = _Router(partitions)
         self._declared = False
-
-    def __len__(self) -> int:
-        """P, the number of partitions."""
-        return len(self.partitions)
-
-    @property
-    def names(self) -> list[str]:
-        """The partition queue names (what `Worker` and the inspector address)."""
-        return [q.name for q in self.partitions]
-
-    def partition(self, partition_key: str | None = None) -> Queue:
-        """The partition a job goes to: by its key, or the next one round-robin."""
-        return self.partitions[self._router.pick(partition_key)]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -308,10 +321,6 @@ class PartitionedQueue:
             event_id=event_id,
             job_id=job_id,
         )
-
-    def new_job(self, task: str | Job, **options: Any) -> Job:
-        """Build a `Job` with this queue's defaults (for `enqueue_many`); see `Queue.new_job`."""
-        return self.partitions[0].new_job(task, **options)
 
     async def enqueue_many(
         self,
@@ -402,7 +411,7 @@ class PartitionedQueue:
         return self.partitions[0].keys.tag.split(":{", 1)[0]
 
 
-class SyncPartitionedQueue:
+class SyncPartitionedQueue(_Partitioned[SyncQueue]):
     """A blocking producer for a logical queue of P partitions (see `PartitionedQueue`): for
     code without an event loop, as `SyncQueue` is to `Queue`.
 
@@ -457,19 +466,6 @@ class SyncPartitionedQueue:
         self._router = _Router(partitions)
         self._declared = False
 
-    def __len__(self) -> int:
-        """P, the number of partitions."""
-        return len(self.partitions)
-
-    @property
-    def names(self) -> list[str]:
-        """The partition queue names (what `Worker` and the inspector address)."""
-        return [q.name for q in self.partitions]
-
-    def partition(self, partition_key: str | None = None) -> SyncQueue:
-        """The partition a job goes to: by its key, or the next one round-robin."""
-        return self.partitions[self._router.pick(partition_key)]
-
     def close(self) -> None:
         """Close the client if this object made it."""
         if self._owns_client:
@@ -511,10 +507,6 @@ class SyncPartitionedQueue:
             self.declare()
         key = partition_key if partition_key is not None else options.get("idempotency_key")
         return self.partition(key).enqueue(task, **options)
-
-    def new_job(self, task: str | Job, **options: Any) -> Job:
-        """Build a `Job` with this queue's defaults (for `enqueue_many`)."""
-        return self.partitions[0].new_job(task, **options)
 
     def enqueue_many(
         self,
