@@ -33,6 +33,10 @@ UrlOption = Annotated[
     typer.Option("--url", help="Redis URL (overrides job_queue.url).", show_default=False),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+LogLevel = Annotated[
+    str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
+]
+LogFormat = Annotated[str | None, typer.Option("--log-format", help="auto, json or console.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 QueueFilter = Annotated[
     str | None, typer.Option("--queue", help="Only this queue (default: every queue).")

@@ -11,7 +11,7 @@ from streamq.config import Override, load_config
 from streamq.dashboard_config import DashboardConfig
 from streamq.errors import ConfigError
 
-from ._options import ConfigOption, DebugOption, UrlOption
+from ._options import ConfigOption, DebugOption, LogFormat, LogLevel, UrlOption
 from ._run import configure_logging, run_command
 
 _log = structlog.get_logger("streamq.dashboard")
@@ -35,12 +35,8 @@ def dashboard(
             help="Allow requeue and purge (needs dashboard.token). Read-only by default.",
         ),
     ] = None,
-    log_level: Annotated[
-        str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
-    ] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="auto, json or console.")
-    ] = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
     debug: DebugOption = False,
 ) -> None:
     """Serve the web dashboard: queues, pending entries, jobs, consumers and the DLQ.

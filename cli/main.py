@@ -30,7 +30,16 @@ from streamq.registry import TaskRegistry, load_registry
 from streamq.worker import Worker
 
 from . import config_cmd, dashboard_cmd, dlq_cmd, inspect_cmd, metrics_cmd
-from ._options import ConfigOption, DebugOption, JsonOption, UrlOption, load, print_json
+from ._options import (
+    ConfigOption,
+    DebugOption,
+    JsonOption,
+    LogFormat,
+    LogLevel,
+    UrlOption,
+    load,
+    print_json,
+)
 from ._run import configure_logging, run_command
 from .supervisor import Supervisor, child_argv
 
@@ -45,10 +54,6 @@ app = typer.Typer(
 )
 
 URL_ENV = "STREAMQ_JOB_QUEUE_URL"
-LogLevel = Annotated[
-    str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
-]
-LogFormat = Annotated[str | None, typer.Option("--log-format", help="auto, json or console.")]
 
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")

@@ -13,7 +13,7 @@ import typer
 from streamq.job_queue_config import JobQueueConfig
 from streamq.metrics import MULTIPROC_ENV, render_alert_rules, render_dashboard, serve_metrics
 
-from ._options import ConfigOption, DebugOption, UrlOption, load
+from ._options import ConfigOption, DebugOption, LogFormat, LogLevel, UrlOption, load
 from ._run import run_command
 
 app = typer.Typer(
@@ -148,12 +148,8 @@ def serve(
         ),
     ] = None,
     config: ConfigOption = None,
-    log_level: Annotated[
-        str | None, typer.Option("--log-level", help="debug, info, warning, error or critical.")
-    ] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="auto, json or console.")
-    ] = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
     debug: DebugOption = False,
 ) -> None:
     """Serve /metrics until SIGTERM/SIGINT: queue gauges from Redis, plus workers' counters.
