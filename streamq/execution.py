@@ -52,9 +52,23 @@ MAX_ERROR_CHARS = 2000
 
 
 class Run:
-    """Book-keeping of one running delivery: its task, and why it was cancelled, if it was."""
+    """Book-keeping of one running delivery: its task, and why it was cancelled, if it was.
 
-    __slots__ = ("deadline", "delivery", "gone", "lease_lost", "stopping", "task", "timed_out")
+    `settling` is set once the attempt's outcome (retry or dead letter) is being written: a
+    lease renewal that then finds the entry gone must not cancel the write, whose own
+    ownership check decides (a renewal racing the write sees the entry already settled).
+    """
+
+    __slots__ = (
+        "deadline",
+        "delivery",
+        "gone",
+        "lease_lost",
+        "settling",
+        "stopping",
+        "task",
+        "timed_out",
+    )
 
     def __init__(self, delivery: Delivery) -> None:
         self.delivery = delivery
@@ -64,6 +78,7 @@ class Run:
         self.lease_lost = False
         self.gone = False
         self.stopping = False
+        self.settling = False
 
 
 class JobRunner:
@@ -223,6 +238,7 @@ class JobRunner:
         *,
         timed_out: bool = False,
     ) -> None:
+        run.settling = True
         outcome = await self._write(
             lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
         )
@@ -252,6 +268,7 @@ class JobRunner:
     async def _dead(
         self, queue: Queue, run: Run, reason: DeadReason, job: Job | None, error: str
     ) -> None:
+        run.settling = True
         code = await self._write(
             lambda: queue.dead_letter(
                 self.consumer,

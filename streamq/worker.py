@@ -152,11 +152,12 @@ class Worker:
         """Cancel jobs whose entries this worker no longer owns; nothing more is written.
 
         `gone` says the entries were deleted behind the engine's back: counted as gone, not as
-        lost leases.
+        lost leases. A run already writing its outcome is left to that write: it is
+        ownership-checked, and the entry a renewal found gone may be the one it just settled.
         """
         for entry_id in entry_ids:
             run = self._running[queue.name].get(entry_id)
-            if run is not None and run.task is not None and not run.lease_lost:
+            if run is not None and run.task is not None and not run.lease_lost and not run.settling:
                 run.lease_lost = True
                 run.gone = gone
                 run.task.cancel()

@@ -580,3 +580,39 @@ async def test_graceful_shutdown_finishes_what_fits_and_hands_back_the_rest(
     assert ledger.starts() == {**dict.fromkeys(short, 1), **dict.fromkeys(long, 2)}
     assert successor.stats.completed == 2
     await assert_drained(aredis, queue)
+
+
+@pytest.mark.parametrize("outcome", ["dead_letter", "fail"])
+async def test_a_lease_renewal_that_finds_the_entry_settled_does_not_cancel_its_write(
+    queue: Queue,
+    make_worker: MakeWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    outcome: str,
+) -> None:
+    # Given a renewal that reads the PEL just after the attempt's outcome was written: it finds
+    # the entry gone and reports the lease lost while the settling task awaits the write's reply
+    # (CI once lost a timeout's failure count this way)
+    worker = make_worker(burst=True)
+    real = getattr(Queue, outcome)
+
+    async def then_renewal(self: Queue, consumer: str, delivery: Any, *args: Any, **kw: Any) -> Any:
+        result = await real(self, consumer, delivery, *args, **kw)
+        worker.lease_lost(self, [delivery.entry_id])
+        await asyncio.sleep(0)  # where a cancel would land
+        return result
+
+    monkeypatch.setattr(Queue, outcome, then_renewal)
+    task, args = ("permanent", []) if outcome == "dead_letter" else ("fail_times", [1])
+    job_id = await queue.enqueue(task, args=args)
+
+    # When a worker runs it
+    await drain(worker)
+
+    # Then the outcome counted once, and no lease was lost
+    assert worker.stats.lease_lost == 0
+    if outcome == "dead_letter":
+        assert worker.stats.dead_lettered == {"permanent_error": 1}
+    else:
+        assert worker.stats.retried == 1
+        assert worker.stats.completed == 1
+    assert (await queue.get_status(job_id)) is not None
