@@ -57,14 +57,18 @@ class Inspector(DeadLetterInspection):
             aggregate: One row per logical queue, a partitioned queue's partitions (`q#0` …)
                 summed into a row named `q`; otherwise one row per stream.
         """
+        if aggregate:
+            return [row for row, _ in await self.queue_groups()]
+        return await self._queue_infos(await self.queue_names())
+
+    async def queue_groups(self) -> list[tuple[QueueInfo, list[str]]]:
+        """Every logical queue's row (a partitioned queue's partitions summed) with the queue
+        names behind it: `[q]` for a plain queue, its partitions `q#0` … otherwise."""
         names = await self.queue_names()
         infos = dict(zip(names, await self._queue_infos(names), strict=True))
-        if not aggregate:
-            return list(infos.values())
-        groups = group_partitions(names).items()
         return [
-            infos[name] if parts == [name] else self.combine(name, [infos[p] for p in parts])
-            for name, parts in groups
+            (infos[name] if parts == [name] else self._sum(name, [infos[p] for p in parts]), parts)
+            for name, parts in group_partitions(names).items()
         ]
 
     async def queue(self, name: str) -> QueueInfo:
@@ -74,14 +78,22 @@ class Inspector(DeadLetterInspection):
         Raises:
             NotFound: when the queue has no keys.
         """
+        return (await self.queue_group(name))[0]
+
+    async def queue_group(self, name: str) -> tuple[QueueInfo, list[str]]:
+        """One queue's row with the queue names behind it (see `queue_groups`).
+
+        Raises:
+            NotFound: when the queue has no keys.
+        """
         partitions = await self.partitions_of(name)
         if partitions:
-            return self.combine(name, await self._queue_infos(partitions))
+            return self._sum(name, await self._queue_infos(partitions)), partitions
         await self._existing(name)
-        return (await self._queue_infos([name]))[0]
+        return (await self._queue_infos([name]))[0], [name]
 
     @staticmethod
-    def combine(logical: str, rows: list[QueueInfo]) -> QueueInfo:
+    def _sum(logical: str, rows: list[QueueInfo]) -> QueueInfo:
         """One row for a partitioned queue: its partitions' rows summed (the oldest pending age
         is the oldest of any; `consumers` the most any partition's group has)."""
         ages = [r.oldest_pending_age_ms for r in rows if r.oldest_pending_age_ms is not None]

@@ -25,7 +25,6 @@ from ..dashboard_config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
 from ..inspector import Inspector
 from ..job import Job
-from ..partitions import group_partitions
 from ._auth import Denied, Operator, check_origin, check_token
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
@@ -197,24 +196,21 @@ class Dashboard:
     async def _queues(self, request: Request) -> Response:
         # One row per logical queue, as `streamq inspect queues` shows them: a partitioned
         # queue's partitions (q#0 ...) summed into `q`, their rates too.
-        infos = {q.name: q for q in await self.inspector.queues()}
-        rates = await self._sampler.sample(self.inspector, list(infos))
-        rows = []
-        for logical, parts in group_partitions(list(infos)).items():
-            info = (
-                infos[logical]
-                if parts == [logical]
-                else Inspector.combine(logical, [infos[p] for p in parts])
-            )
-            rows.append(QueueSummary(queue=info, throughput=combine([rates[p] for p in parts])))
-        return _json(rows)
+        groups = await self.inspector.queue_groups()
+        rates = await self._sampler.sample(
+            self.inspector, [n for _, parts in groups for n in parts]
+        )
+        return _json(
+            [
+                QueueSummary(queue=row, throughput=combine([rates[p] for p in parts]))
+                for row, parts in groups
+            ]
+        )
 
     async def _queue(self, request: Request) -> Response:
-        name = request.path_params["queue"]
-        info = await self.inspector.queue(name)
-        parts = await self.inspector.partitions_of(name) or [info.name]
+        row, parts = await self.inspector.queue_group(request.path_params["queue"])
         rates = await self._sampler.sample(self.inspector, parts)
-        return _json(QueueSummary(queue=info, throughput=combine([rates[p] for p in parts])))
+        return _json(QueueSummary(queue=row, throughput=combine([rates[p] for p in parts])))
 
     async def _pending(self, request: Request) -> Response:
         rows = await self.inspector.pending(
