@@ -193,9 +193,7 @@ def load_table(
             continue
         key = var[len(prefix) :].lower()
         if key not in names:
-            raise ConfigError(
-                f"unknown setting {var} in the environment; {table} has: {', '.join(names)}"
-            )
+            raise ConfigError.unknown_env(var, table, names)
         source = f"env {var}"
         chosen[key] = _convert(table, key, env[var], hints[key], source, secret, strict=False)
         sources[key] = source

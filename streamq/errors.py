@@ -35,7 +35,7 @@ exception a handler raises is a transient failure retried with the job's backoff
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import IntEnum
 
 import redis.exceptions as _rx
@@ -73,6 +73,11 @@ class StreamQError(Exception):
 
 class ConfigError(StreamQError, ValueError):
     """Invalid configuration or arguments; the message names the field and the value."""
+
+    @classmethod
+    def unknown_env(cls, var: str, table: str, fields: Sequence[str]) -> ConfigError:
+        """The refusal of a `STREAMQ_<TABLE>_*` variable that names no field of the table."""
+        return cls(f"unknown setting {var} in the environment; {table} has: {', '.join(fields)}")
 
 
 class AccessDenied(StreamQError):

@@ -134,10 +134,7 @@ def load_action_settings(
     )
     if strays:
         # A misspelt variable would otherwise leave its setting at the default, silently.
-        raise ConfigError(
-            f"unknown setting {strays[0]} in the environment; actions has: "
-            f"{', '.join(ActionSettings.__struct_fields__)}"
-        )
+        raise ConfigError.unknown_env(strays[0], "actions", ActionSettings.__struct_fields__)
     unknown = sorted(set(values) - set(ActionSettings.__struct_fields__))
     if unknown:
         raise ConfigError(
