@@ -65,7 +65,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def classify_response(
-    response: httpx.Response, shown: str, *, max_retry_after_s: float, body: bytes | None = None
+    response: httpx.Response,
+    shown: str,
+    *,
+    max_retry_after_s: float,
+    reply_head: bytes | None = None,
 ) -> None:
     """Return for a 2xx; raise the transient or permanent error the status calls for.
 
@@ -73,7 +77,8 @@ def classify_response(
         response: The reply.
         shown: How to name the target in messages (no secrets).
         max_retry_after_s: Cap of a Retry-After delay.
-        body: The start of the reply's body when it was streamed (default: `response.text`).
+        reply_head: The start of the reply's body when it was streamed (default:
+            `response.text`).
 
     Raises:
         TransientActionError: for 5xx, 408, 425 and 429 (Retry-After becomes its delay).
@@ -82,8 +87,11 @@ def classify_response(
     status = response.status_code
     if 200 <= status < 300:
         return
-    text = response.text if body is None else body.decode(response.encoding or "utf-8", "replace")
-    snippet = " ".join(text[:_SNIPPET_CHARS].split())
+    if reply_head is None:
+        reply = response.text
+    else:
+        reply = reply_head.decode(response.encoding or "utf-8", "replace")
+    snippet = " ".join(reply[:_SNIPPET_CHARS].split())
     text = f"{shown}: HTTP {status}" + (f" {snippet}" if snippet else "")
     if status >= 500 or status in _TRANSIENT_4XX:
         delay = parse_retry_after(response.headers.get("retry-after"))
@@ -142,7 +150,7 @@ async def _post(
     except httpx.TransportError as exc:
         raise TransientActionError(reason=f"{shown}: {type(exc).__name__}: {exc}") from None
     classify_response(
-        response, shown, max_retry_after_s=runtime.settings.max_retry_after_s, body=head
+        response, shown, max_retry_after_s=runtime.settings.max_retry_after_s, reply_head=head
     )
 
 
