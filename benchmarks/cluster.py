@@ -29,7 +29,7 @@ import redis
 import structlog
 
 from streamq import PartitionedQueue, TaskRegistry, Worker, WorkerSettings
-from streamq.embedded_cluster import EmbeddedCluster
+from streamq.embedded.cluster import EmbeddedCluster
 
 tasks = TaskRegistry()
 

@@ -24,7 +24,7 @@ import redis.asyncio as aredis
 import structlog
 
 from streamq import Queue, TaskRegistry, Worker, WorkerSettings
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
 
 tasks = TaskRegistry()
 

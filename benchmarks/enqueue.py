@@ -26,7 +26,7 @@ import redis.asyncio as aredis
 import structlog
 
 from streamq import Queue
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
 
 Call = Callable[[int], Awaitable[object]]
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import structlog
 
 from streamq import Queue, TaskRegistry, Worker, WorkerSettings
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
 
 tasks = TaskRegistry()
 

@@ -29,7 +29,7 @@ import redis.asyncio as aredis
 import structlog
 
 from streamq import Event, Job, Queue, QueuedObserverExecutor, parse_observers
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
 
 OBSERVERS = {
     "order_webhook": {

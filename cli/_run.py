@@ -11,8 +11,8 @@ from typing import Final
 import structlog
 import typer
 
+from streamq.embedded.server import ServerNotFound
 from streamq.errors import ConfigError, StreamQError
-from streamq.server import ServerNotFound
 
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 

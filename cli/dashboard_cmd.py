@@ -7,8 +7,8 @@ from typing import Annotated
 import structlog
 import typer
 
-from streamq.config import Override, load_config
-from streamq.dashboard_config import DashboardConfig
+from streamq.config.dashboard import DashboardConfig
+from streamq.config.loader import Override, load_config
 from streamq.errors import ConfigError
 
 from ._options import ConfigOption, DebugOption, LogFormat, LogLevel, UrlOption

@@ -11,11 +11,8 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
-from streamq.connection import redact_url
+from streamq.config.job_queue import JobQueueConfig
 from streamq.errors import ConfigError, DecodeFailure
-from streamq.event import decode_event
-from streamq.job_queue_config import JobQueueConfig
-from streamq.loops import check_loop, run_on
 from streamq.metrics import (
     child_exited,
     prepare_multiprocess_dir,
@@ -23,11 +20,14 @@ from streamq.metrics import (
     serve_metrics,
     setup_worker_metrics,
 )
+from streamq.model.event import decode_event
 from streamq.observers.executor import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.observers.executor import ExecutorFactory, QueuedExecutionSummary
-from streamq.queue import Queue
-from streamq.registry import TaskRegistry, load_registry
-from streamq.worker import Worker
+from streamq.queue.queue import Queue
+from streamq.redis.connection import redact_url
+from streamq.worker.loops import check_loop, run_on
+from streamq.worker.registry import TaskRegistry, load_registry
+from streamq.worker.worker import Worker
 
 from . import config_cmd, dashboard_cmd, dlq_cmd, inspect_cmd, metrics_cmd
 from ._options import (

@@ -1,13 +1,7 @@
 """streamq: a job-queue engine on Redis Streams consumer groups."""
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
-
-from .actions import EmailAction, LogAction, SlackAction, WebhookAction
-from .backoff import DeadReason, backoff_delay_ms, plan_failure
+from ._version import __version__
 from .clock import Clock, FakeClock, RedisClock
-from .connection import ServerInfo, command_client, server_info
-from .durability import Durability
 from .errors import (
     AccessDenied,
     ConditionError,
@@ -31,8 +25,8 @@ from .errors import (
     TransientActionError,
     UnknownTask,
 )
-from .event import Event, EventKind, FieldChange, decode_event, encode_event
-from .inspection import (
+from .inspector.inspector import Inspector
+from .inspector.records import (
     ConsumerInfo,
     DeadLetterDetail,
     DeadLetterInfo,
@@ -42,8 +36,10 @@ from .inspection import (
     QueueInfo,
     RequeueResult,
 )
-from .inspector import Inspector
-from .job import (
+from .model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from .model.backoff import DeadReason, backoff_delay_ms, plan_failure
+from .model.event import Event, EventKind, FieldChange, decode_event, encode_event
+from .model.job import (
     TERMINAL_STATES,
     Action,
     Backoff,
@@ -55,7 +51,7 @@ from .job import (
     decode_job,
     encode_job,
 )
-from .keys import Keys
+from .model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
 from .observers import (
     ActionRuntime,
     ActionSettings,
@@ -73,22 +69,19 @@ from .observers import (
     parse_observers,
     verify_signature,
 )
-from .partitions import PartitionedQueue, SyncPartitionedQueue, partition_names
-from .producer import JobDefaults
-from .protocol import JobQueue
-from .queue import Queue
-from .records import DeadLetter, Delivery, FailOutcome, QueueCounts
-from .registry import Task, TaskRegistry, current_job, load_registry
-from .replication import ReplicaWait
-from .settings import WorkerSettings
-from .stats import WorkerStats
-from .sync import SyncQueue
-from .worker import Worker
-
-try:
-    __version__ = _version("streamq")
-except _PackageNotFoundError:  # a source checkout that was never installed
-    __version__ = "0.0.0+source"
+from .queue.partitioned import PartitionedQueue, SyncPartitionedQueue
+from .queue.producer import JobDefaults
+from .queue.protocol import JobQueue
+from .queue.queue import Queue
+from .queue.sync import SyncQueue
+from .redis.connection import ServerInfo, command_client, server_info
+from .redis.durability import Durability
+from .redis.keys import Keys, partition_names
+from .redis.replication import ReplicaWait
+from .worker.registry import Task, TaskRegistry, current_job, load_registry
+from .worker.settings import WorkerSettings
+from .worker.stats import WorkerStats
+from .worker.worker import Worker
 
 __all__ = [
     # jobs and their actions

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 
+from .embedded.server import EmbeddedServer
 from .errors import PermanentError
-from .job import Backoff
-from .queue import Queue
-from .registry import TaskRegistry, current_job
-from .server import EmbeddedServer
-from .settings import WorkerSettings
-from .worker import Worker
+from .model.job import Backoff
+from .queue.queue import Queue
+from .worker.registry import TaskRegistry, current_job
+from .worker.settings import WorkerSettings
+from .worker.worker import Worker
 
 __all__ = ["DemoReport", "demo_tasks", "run_demo"]
 

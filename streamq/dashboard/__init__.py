@@ -3,7 +3,7 @@
 Needs the `dashboard` extra (`pip install 'streamq[dashboard]'`: Starlette and uvicorn).
 """
 
-from ..dashboard_config import DashboardConfig
+from ..config.dashboard import DashboardConfig
 from .app import Dashboard
 
 __all__ = ["Dashboard", "DashboardConfig"]

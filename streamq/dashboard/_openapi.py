@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ..inspection import (
+from ..inspector.records import (
     ConsumerInfo,
     DeadLetterDetail,
     DeadLetterInfo,
@@ -146,7 +146,7 @@ def _paths() -> dict[str, Any]:
 @functools.cache
 def openapi_document() -> bytes:
     """The OpenAPI document as JSON bytes (built once)."""
-    from .. import __version__
+    from .._version import __version__
 
     _, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
     components["Error"] = {

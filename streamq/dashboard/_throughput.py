@@ -20,8 +20,8 @@ from typing import Final
 
 import msgspec
 
-from ..inspection import StreamCounters
-from ..inspector import Inspector
+from ..inspector.inspector import Inspector
+from ..inspector.records import StreamCounters
 
 __all__ = ["Sampler", "Throughput"]
 

@@ -21,10 +21,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..dashboard_config import DashboardConfig
+from ..config.dashboard import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
-from ..inspector import Inspector
-from ..job import Job
+from ..inspector.inspector import Inspector
+from ..model.job import Job
 from ._auth import Denied, Operator, check_origin, check_token
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
@@ -178,7 +178,7 @@ class Dashboard:
         return Response(self._index, media_type="text/html; charset=utf-8")
 
     async def _info(self, request: Request) -> Response:
-        from .. import __version__
+        from .._version import __version__
 
         return _json(
             DashboardInfo(

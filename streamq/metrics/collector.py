@@ -18,10 +18,9 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..connection import sync_command_client
-from ..keys import Keys
-from ..partitions import partition_groups
-from ..records import as_str
+from ..model.records import as_str
+from ..redis.connection import sync_command_client
+from ..redis.keys import Keys, partition_groups
 from .names import DEFAULT_PREFIX, check_prefix, metric
 
 __all__ = ["PENDING_SCAN", "QueueCollector"]

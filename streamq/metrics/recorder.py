@@ -9,7 +9,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
 from ..errors import ConfigError
-from ..partitions import partition_groups
+from ..redis.keys import partition_groups
 from .names import DEFAULT_PREFIX, DURATION_BUCKETS, check_prefix, metric
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "action_label", "multiprocess_mode"]

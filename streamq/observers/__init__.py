@@ -6,6 +6,10 @@ Load observer definitions (`load_observers` / `parse_observers`), then hand even
 `ActionRuntime`, configured by `ActionSettings` (the `[actions]` table).
 """
 
+from ..actions.runtime import ActionRuntime
+from ..actions.settings import ActionSettings, load_action_settings
+from ..actions.signing import SIGNATURE_HEADER, sign, verify_signature
+from ..actions.templates import Template, compile_template
 from .conditions import Condition, compile_condition
 from .definitions import (
     FailurePolicy,
@@ -26,10 +30,6 @@ from .executor import (
     action_job_id,
 )
 from .matcher import Matcher
-from .runtime import ActionRuntime
-from .settings import ActionSettings, load_action_settings
-from .signing import SIGNATURE_HEADER, sign, verify_signature
-from .templates import Template, compile_template
 
 __all__ = [
     "DEFAULT_QUEUE",

@@ -31,7 +31,7 @@ from typing import Any, Final, NamedTuple, NoReturn
 import msgspec
 
 from ..errors import ConditionError, ConditionSyntaxError
-from ..event import MISSING, Event, EventKind, lookup, semantic_eq
+from ..model.event import MISSING, Event, EventKind, lookup, semantic_eq
 
 __all__ = ["MAX_CONDITION_BYTES", "MAX_DEPTH", "Condition", "compile_condition"]
 

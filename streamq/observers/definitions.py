@@ -29,12 +29,12 @@ from typing import Any, Final, TypeAlias
 import msgspec
 import structlog
 
-from ..actions import EmailAction, LogAction, SlackAction, WebhookAction
+from ..actions.templates import compile_template
 from ..errors import ConfigError
-from ..event import EventKind
-from ..job import Backoff, BackoffStrategy
+from ..model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from ..model.event import EventKind
+from ..model.job import Backoff, BackoffStrategy
 from .conditions import Condition, compile_condition
-from .templates import compile_template
 
 __all__ = [
     "FailurePolicy",

@@ -23,18 +23,18 @@ import msgspec
 import redis.asyncio as aredis
 import structlog
 
-from ..backoff import backoff_delay_ms
+from ..actions.runtime import ActionRuntime
 from ..errors import ConditionError, PermanentError, Retry
-from ..event import Event
-from ..job import Job, JobState
-from ..producer import JobDefaults
-from ..queue import Queue
+from ..model.backoff import backoff_delay_ms
+from ..model.event import Event
+from ..model.job import Job, JobState
+from ..queue.producer import JobDefaults
+from ..queue.queue import Queue
 from .definitions import FailurePolicy, Observer
 from .matcher import Matcher
-from .runtime import ActionRuntime
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..config.loader import Config
     from ..metrics import Metrics
 
 __all__ = [
@@ -331,7 +331,7 @@ def _config(
     config: Config | Mapping[str, Any] | str | Path, env: Mapping[str, str] | None
 ) -> Config:
     # Imported here: streamq.config validates observer tables, so it imports this package.
-    from ..config import Config, load_config
+    from ..config.loader import Config, load_config
 
     if isinstance(config, Config):
         return config

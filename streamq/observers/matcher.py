@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..event import Event, EventKind
+from ..model.event import Event, EventKind
 from .definitions import Observer
 
 __all__ = ["WILDCARD", "Matcher"]

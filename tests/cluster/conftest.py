@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 from redis.asyncio.cluster import RedisCluster
 
-from streamq.connection import sync_command_client
-from streamq.embedded_cluster import EmbeddedCluster
-from streamq.server import available_servers
+from streamq.embedded.cluster import EmbeddedCluster
+from streamq.embedded.server import available_servers
+from streamq.redis.connection import sync_command_client
 
 _CI = os.environ.get("CI") == "true"
 

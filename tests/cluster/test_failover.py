@@ -29,8 +29,8 @@ from streamq import (
     WorkerSettings,
     current_job,
 )
-from streamq.connection import sync_command_client
-from streamq.embedded_cluster import EmbeddedCluster
+from streamq.embedded.cluster import EmbeddedCluster
+from streamq.redis.connection import sync_command_client
 from tests.cluster.conftest import cluster_binary
 
 # More than the kernel's socket buffers hold: what the primary writes after it stays in the

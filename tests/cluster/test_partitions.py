@@ -22,7 +22,7 @@ from streamq import (
     WorkerSettings,
     current_job,
 )
-from streamq.embedded_cluster import EmbeddedCluster
+from streamq.embedded.cluster import EmbeddedCluster
 
 SEED = 20261129
 

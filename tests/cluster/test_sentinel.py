@@ -31,8 +31,8 @@ from streamq import (
     WorkerSettings,
     current_job,
 )
-from streamq.server import EmbeddedServer
-from streamq.topology import parse_sentinel_url
+from streamq.embedded.server import EmbeddedServer
+from streamq.redis.topology import parse_sentinel_url
 from tests.cluster.conftest import cluster_binary
 
 SERVICE = "streamq-primary"

@@ -6,9 +6,8 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from streamq.keys import Keys
-from streamq.partitions import partition_names
-from streamq.scripts import SCRIPT_NAMES
+from streamq.redis.keys import Keys, partition_names
+from streamq.redis.scripts import SCRIPT_NAMES
 from tests.unit.test_lua_headers import record
 
 

@@ -40,9 +40,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
 
 from streamq import DeadLetter, OutOfMemory, RedisUnavailable, SyncQueue
-from streamq.keys import Keys
-from streamq.records import dead_letter_from_fields
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
+from streamq.model.records import dead_letter_from_fields
+from streamq.redis.keys import Keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from streamq import Backoff
-from streamq.backoff import backoff_delay_ms
-from streamq.scripts import load_sources
+from streamq.model.backoff import backoff_delay_ms
+from streamq.redis.scripts import load_sources
 
 from .harness import FaultRun, count_events, wait_until
 

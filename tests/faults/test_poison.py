@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from streamq.job import MAX_PAYLOAD_BYTES
+from streamq.model.job import MAX_PAYLOAD_BYTES
 
 from .harness import FaultRun, wait_until
 

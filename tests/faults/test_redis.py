@@ -21,7 +21,7 @@ from streamq import (
     Worker,
     WorkerSettings,
 )
-from streamq.backoff import backoff_delay_ms
+from streamq.model.backoff import backoff_delay_ms
 
 from .harness import FaultRun, count_events, wait_until
 

@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from streamq import ConfigError, Queue, RedisUnavailable, SyncQueue
-from streamq.connection import command_client, sync_command_client
-from streamq.server import EmbeddedServer, available_servers
+from streamq.embedded.server import EmbeddedServer, available_servers
+from streamq.redis.connection import command_client, sync_command_client
 
 from .harness import FaultRun, plain_client
 

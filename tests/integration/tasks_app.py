@@ -33,8 +33,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
 
 from streamq import PermanentError, Retry, TaskRegistry, current_job
-from streamq.connection import sync_command_client
-from streamq.topology import is_cluster_url, is_sentinel_url
+from streamq.redis.connection import sync_command_client
+from streamq.redis.topology import is_cluster_url, is_sentinel_url
 
 __all__ = ["LEDGER_URL_ENV", "Event", "Ledger", "close_ledger_clients", "tasks"]
 

@@ -13,7 +13,7 @@ import structlog
 from typer.testing import CliRunner
 
 from cli.main import app
-from streamq.server import EmbeddedServer, ServerStartError
+from streamq.embedded.server import EmbeddedServer, ServerStartError
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -33,7 +33,7 @@ import redis
 
 from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
-from streamq.keys import Keys
+from streamq.redis.keys import Keys
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import uuid
 import pytest
 import redis.asyncio
 
-import streamq.held
+import streamq.redis.held
 from streamq import Queue, RedisUnavailable
-from streamq.keys import Keys
+from streamq.redis.keys import Keys
 
 
 async def test_concurrent_enqueues_all_land_once(

@@ -9,7 +9,7 @@ import pytest
 
 from streamq import ConfigError, Queue
 from streamq.errors import NotFound
-from streamq.inspector import Inspector
+from streamq.inspector.inspector import Inspector
 
 
 @pytest.fixture

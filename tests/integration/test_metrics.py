@@ -26,7 +26,7 @@ from streamq import (
 )
 from streamq.metrics import Metrics, QueueCollector, serve_metrics
 from streamq.observers.executor import ExecutorFactory
-from streamq.registry import TaskRegistry
+from streamq.worker.registry import TaskRegistry
 from tests.conftest import delete_queue_keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, close_ledger_clients, tasks
 from tests.integration.test_observer_executors import observers, order

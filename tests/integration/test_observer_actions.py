@@ -19,11 +19,11 @@ import trustme
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from streamq.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from streamq.actions.http import MAX_REPLY_BYTES
 from streamq.errors import PermanentActionError, TemplateError, TransientActionError
-from streamq.event import Event, decode_event
+from streamq.model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from streamq.model.event import Event, decode_event
 from streamq.observers import ActionRuntime, ActionSettings, verify_signature
-from streamq.observers.http_actions import MAX_REPLY_BYTES
 from tests.integration.conftest import SmtpServer, free_port
 
 SECRET = "whsec-test-1234567890"

@@ -30,7 +30,7 @@ from streamq import (
     parse_observers,
     verify_signature,
 )
-from streamq.registry import TaskRegistry
+from streamq.worker.registry import TaskRegistry
 
 SECRET = "whsec-never-stored-0451"
 ALLOW = ActionSettings(allow_private_targets=["127.0.0.1"])

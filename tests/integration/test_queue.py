@@ -31,7 +31,7 @@ from streamq import (
     decode_job,
 )
 from streamq.errors import ScriptCode
-from streamq.queue import ENQUEUE_CHUNK, Delivery
+from streamq.queue.queue import ENQUEUE_CHUNK, Delivery
 
 ME, OTHER = "c1", "c2"
 

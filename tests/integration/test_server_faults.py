@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aredis
 
 from streamq import JobState, OutOfMemory, Queue
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
 
 
 async def test_every_operation_survives_a_flushed_script_cache(

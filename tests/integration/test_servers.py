@@ -12,8 +12,8 @@ import pytest
 import redis
 import redis.asyncio
 
-import streamq.server
-from streamq.server import (
+import streamq.embedded.server
+from streamq.embedded.server import (
     EmbeddedServer,
     ServerNotFound,
     ServerStartError,

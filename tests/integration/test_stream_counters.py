@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streamq import Queue
-from streamq.inspector import Inspector
+from streamq.inspector.inspector import Inspector
 
 
 async def test_counters_count_every_entry_added_and_the_length_left(

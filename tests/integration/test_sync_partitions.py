@@ -16,9 +16,10 @@ from streamq import (
     Worker,
     WorkerSettings,
 )
-from streamq.connection import sync_command_client
 from streamq.metrics import Metrics
-from streamq.partitions import partition_for_key, partition_names
+from streamq.queue.partitioned import partition_for_key
+from streamq.redis.connection import sync_command_client
+from streamq.redis.keys import partition_names
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks
 
 P = 3

@@ -29,7 +29,7 @@ from streamq import (
     WorkerSettings,
     encode_job,
 )
-from streamq.job import MAX_PAYLOAD_BYTES
+from streamq.model.job import MAX_PAYLOAD_BYTES
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks
 
 MakeWorker = Callable[..., Worker]

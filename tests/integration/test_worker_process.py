@@ -24,8 +24,8 @@ import pytest
 import redis
 
 from streamq import SyncQueue
-from streamq.keys import Keys
-from streamq.server import EmbeddedServer
+from streamq.embedded.server import EmbeddedServer
+from streamq.redis.keys import Keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
 
 pytestmark = pytest.mark.slow

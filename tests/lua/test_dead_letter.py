@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from streamq.keys import Keys
-from streamq.scripts import Scripts
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import Scripts
 
 GROUP = "g"
 ME, OTHER = "c1", "c2"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from streamq.keys import Keys
-from streamq.scripts import EnqueueItem, Scripts, enqueue_batch_call, enqueue_call
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import EnqueueItem, Scripts, enqueue_batch_call, enqueue_call
 
 NOW = 1_700_000_000_000
 CREATED = NOW - 7

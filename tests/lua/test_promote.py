@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from streamq.keys import Keys
-from streamq.scripts import Scripts
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import Scripts
 
 NOW = 1_700_000_000_000
 # Lua's unpack() stops near 8,000 values; a batch above it proves the script loops instead.

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from streamq.keys import Keys
-from streamq.scripts import ClaimedEntry, ReclaimStep, Scripts
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import ClaimedEntry, ReclaimStep, Scripts
 
 GROUP = "g"
 ME, DEAD = "c1", "c2"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from streamq.keys import Keys
-from streamq.scripts import Scripts
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import Scripts
 
 DEAD = {
     "state": "dead_lettered",

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from streamq.actions.targets import check_address, check_url, resolve_checked
 from streamq.errors import ConfigError, PermanentActionError, TransientActionError
 from streamq.observers import ActionSettings, load_action_settings, sign, verify_signature
-from streamq.observers.targets import check_address, check_url, resolve_checked
 
 
 def test_defaults_refuse_private_targets() -> None:

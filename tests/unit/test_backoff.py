@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamq.backoff import DeadReason, FailurePlan, backoff_delay_ms, plan_failure
-from streamq.job import Backoff, BackoffStrategy, Job, TaskAction
+from streamq.model.backoff import DeadReason, FailurePlan, backoff_delay_ms, plan_failure
+from streamq.model.job import Backoff, BackoffStrategy, Job, TaskAction
 
 EXP = BackoffStrategy.EXPONENTIAL
 LIN = BackoffStrategy.LINEAR

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from streamq.errors import ConditionError, ConditionSyntaxError
-from streamq.event import Event, FieldChange
+from streamq.model.event import Event, FieldChange
 from streamq.observers.conditions import MAX_CONDITION_BYTES, MAX_DEPTH, compile_condition
 
 DATA: dict[str, Any] = {

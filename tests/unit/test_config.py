@@ -8,9 +8,9 @@ import msgspec
 import pytest
 
 from streamq import ConfigError
-from streamq.config import TABLES, Override, env_name, load_config, load_table
-from streamq.job_queue_config import FieldError, JobQueueConfig
-from streamq.observers.settings import ActionSettings
+from streamq.actions.settings import ActionSettings
+from streamq.config.job_queue import FieldError, JobQueueConfig
+from streamq.config.loader import TABLES, Override, env_name, load_config, load_table
 
 
 def _write(tmp_path: Path, text: str) -> Path:

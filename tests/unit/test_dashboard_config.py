@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streamq.config import env_name, load_config
-from streamq.dashboard_config import DashboardConfig
+from streamq.config.dashboard import DashboardConfig
+from streamq.config.loader import env_name, load_config
 from streamq.errors import ConfigError
 
 TOKEN = "0123456789abcdef-token"

@@ -8,7 +8,7 @@ import pytest
 
 from streamq.dashboard._masking import mask_payload, mask_secrets
 from streamq.dashboard._throughput import Sampler
-from streamq.inspection import StreamCounters
+from streamq.inspector.records import StreamCounters
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streamq.errors import DecodeFailure
-from streamq.event import (
+from streamq.model.event import (
     MISSING,
     Event,
     EventKind,

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from streamq.errors import DecodeFailure
-from streamq.job import (
+from streamq.model.job import (
     MAX_PAYLOAD_BYTES,
     Backoff,
     BackoffStrategy,

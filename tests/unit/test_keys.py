@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamq.errors import ConfigError
-from streamq.keys import Keys
+from streamq.redis.keys import Keys
 
 
 def test_every_key_of_a_queue_shares_its_hash_tag() -> None:

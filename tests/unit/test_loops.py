@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from streamq.errors import ConfigError
-from streamq.loops import check_loop, run_on
+from streamq.worker.loops import check_loop, run_on
 
 
 async def _loop_class() -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from streamq.keys import Keys
-from streamq.scripts import (
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import (
     SCRIPT_NAMES,
     EnqueueItem,
     Scripts,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streamq.errors import ScriptError
-from streamq.scripts import SCRIPT_NAMES, load_sources, resolve_includes
+from streamq.redis.scripts import SCRIPT_NAMES, load_sources, resolve_includes
 
 LUA_DIR = Path(__file__).resolve().parents[2] / "lua"
 

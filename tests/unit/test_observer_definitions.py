@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from streamq.actions import EmailAction, LogAction, SlackAction, WebhookAction
 from streamq.errors import ConfigError
-from streamq.event import Event, EventKind
-from streamq.job import BackoffStrategy
+from streamq.model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from streamq.model.event import Event, EventKind
+from streamq.model.job import BackoffStrategy
 from streamq.observers import FailurePolicy, Matcher, load_observers, parse_observers
 
 EXAMPLE = """

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from redis.asyncio.connection import Connection
 
-from streamq.held import pack_command
+from streamq.redis.held import pack_command
 
 CASES: list[tuple[Any, ...]] = [
     ("PING",),

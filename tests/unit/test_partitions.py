@@ -6,10 +6,10 @@ import pytest
 from redis.crc import key_slot
 
 from streamq import ConfigError
-from streamq.partitions import (
+from streamq.queue.partitioned import partition_for_key
+from streamq.redis.keys import (
     expand_partitions,
     group_partitions,
-    partition_for_key,
     partition_names,
     split_partition,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamq.errors import ConfigError, UnknownTask
-from streamq.registry import TaskRegistry, load_registry
+from streamq.worker.registry import TaskRegistry, load_registry
 
 tasks = TaskRegistry()
 

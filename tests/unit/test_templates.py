@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from streamq.actions.templates import compile_template
 from streamq.errors import ConfigError, TemplateError
-from streamq.event import Event
-from streamq.observers.templates import compile_template
+from streamq.model.event import Event
 
 EVENT = Event(
     id="e-1", event_type="INSERT", entity_type="Order", entity_id="o-1",

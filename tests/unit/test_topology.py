@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from streamq import ConfigError
-from streamq.config import load_config
-from streamq.connection import command_client
-from streamq.topology import is_cluster, parse_cluster_url, parse_sentinel_url
+from streamq.config.loader import load_config
+from streamq.redis.connection import command_client
+from streamq.redis.topology import is_cluster, parse_cluster_url, parse_sentinel_url
 
 
 def test_a_cluster_url_names_its_seed_nodes_credentials_and_options() -> None:

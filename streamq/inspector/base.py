@@ -1,0 +1,182 @@
+"""`InspectorBase`: what the Inspector's parts share: the client, queue discovery, paging."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any, Final, Self
+
+import redis.asyncio as aredis
+
+from ..errors import DecodeFailure, NotFound, map_redis_errors
+from ..model.job import Job, decode_job
+from ..model.records import DeadLetter, as_str, dead_letter_from_fields
+from ..queue.queue import Queue
+from ..redis.connection import command_client
+from ..redis.keys import Keys, group_partitions, partition_names, partitions_key, split_partition
+
+__all__ = ["InspectorBase", "dead_letter_row", "decode_payload", "entry_ms", "glob_escape"]
+
+_PAGE: Final = 1000
+_QUEUE_KEY_SUFFIXES: Final = ("stream", "delayed", "dlq")
+
+
+def glob_escape(text: str) -> str:
+    """Escape Redis glob metacharacters so `text` matches only itself in SCAN MATCH."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def entry_ms(entry_id: str) -> int:
+    """The millisecond part of a stream entry id (when the entry was added, Redis clock)."""
+    return int(entry_id.partition("-")[0])
+
+
+def dead_letter_row(entry: tuple[Any, dict[bytes, bytes]]) -> DeadLetter:
+    """A `DeadLetter` from an XRANGE row of the DLQ."""
+    return dead_letter_from_fields(as_str(entry[0]), entry[1])
+
+
+def decode_payload(raw: bytes | None) -> Job | None:
+    """The job in a payload, or `None` when there is none or it is undecodable."""
+    if not raw:
+        return None
+    try:
+        return decode_job(raw)
+    except DecodeFailure:
+        return None
+
+
+class InspectorBase:
+    """The client, queue discovery and stream paging the Inspector's parts share.
+
+    Args:
+        url: Redis URL, used when `redis` is not given.
+        redis: An existing async client (made with `command_client`); not closed by `close()`.
+        prefix: Key namespace of the queues.
+        scan_limit: Most stream or DLQ entries one lookup reads through.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        redis: aredis.Redis | None = None,
+        prefix: str = "streamq",
+        scan_limit: int = 100_000,
+    ) -> None:
+        self.prefix = prefix
+        self.scan_limit = scan_limit
+        self._owns_client = redis is None
+        self.redis = redis or command_client(url or "redis://localhost:6379")
+        self._queues: dict[str, Queue] = {}
+        self._grouped: set[str] = set()
+
+    async def close(self) -> None:
+        """Close the client if this inspector created it."""
+        for queue in self._queues.values():
+            await queue.close()
+        self._queues.clear()
+        if self._owns_client:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def queue_names(self) -> list[str]:
+        """Every queue with a stream, delay set or DLQ under this prefix, sorted."""
+        pattern = re.compile(
+            rf"^{re.escape(self.prefix)}:\{{([^}}]+)\}}:({'|'.join(_QUEUE_KEY_SUFFIXES)})$"
+        )
+        names: set[str] = set()
+        with map_redis_errors():
+            async for key in self.redis.scan_iter(
+                match=f"{glob_escape(self.prefix)}:{{*}}:*", count=1000
+            ):
+                found = pattern.match(as_str(key))
+                if found:
+                    names.add(found.group(1))
+        return sorted(names)
+
+    async def _entries(
+        self, key: str, *, before: str = "+"
+    ) -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
+        """Entries of a stream, oldest first, at most `scan_limit` of them."""
+        cursor, seen = "-", 0
+        while seen < self.scan_limit:
+            with map_redis_errors():
+                rows: Any = await self.redis.xrange(
+                    key, min=cursor, max=before, count=min(_PAGE, self.scan_limit - seen)
+                )
+            if not rows:
+                return
+            for entry_id, fields in rows:
+                yield as_str(entry_id), fields
+            seen += len(rows)
+            cursor = "(" + as_str(rows[-1][0])
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def _names(self, queue: str | None) -> list[str]:
+        if queue is None:
+            return await self.queue_names()
+        partitions = await self.partitions_of(queue)
+        if partitions:
+            return partitions
+        await self._existing(queue)
+        return [queue]
+
+    async def partitions_of(self, queue: str) -> list[str]:
+        """The partitions (`q#0` … `q#<P-1>`) found for a logical queue, in order; `[]` for a
+        queue that is not partitioned (or has no keys).
+
+        A filtered command must not cost a walk of the whole keyspace (a busy server holds a
+        status hash per job of the last day), so this reads the count the queue's producers
+        and workers declared (`Keys.partitions`) and checks those partitions; a queue with
+        keys of its own and no declaration is plain. Only partitions written without a
+        declaration (`Queue("q#0")` used directly) are looked for with `SCAN`.
+        """
+        if split_partition(queue)[1] is not None:
+            return []
+        with map_redis_errors():
+            declared: Any = await self.redis.get(partitions_key(queue, self.prefix))
+        if declared is not None and int(declared) > 1:
+            return [n for n in partition_names(queue, int(declared)) if await self._has_keys(n)]
+        if await self._has_keys(queue):
+            return []
+        names = [n for n in await self.queue_names() if split_partition(n)[0] == queue]
+        return group_partitions([n for n in names if n != queue]).get(queue, [])
+
+    async def _has_keys(self, name: str) -> bool:
+        keys = Keys(name, self.prefix)
+        with map_redis_errors():
+            return int(await self.redis.exists(keys.stream, keys.delayed, keys.dlq)) > 0
+
+    async def _existing(self, name: str) -> None:
+        if not await self._has_keys(name):
+            raise NotFound(f"unknown queue {name!r} (no stream, delay set or DLQ)")
+
+    async def _queue(self, name: str) -> Queue:
+        """A `Queue` for `name` on this client, bound to the group its stream already has."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = Queue(name, redis=self.redis, prefix=self.prefix)
+            self._queues[name] = queue
+        if name not in self._grouped:
+            # Looked up until found: a long-lived inspector sees a group created after it.
+            groups = await self._groups(queue)
+            if groups:
+                queue.group = as_str(groups[0]["name"])
+                self._grouped.add(name)
+        return queue
+
+    async def _groups(self, queue: Queue) -> Any:
+        with map_redis_errors():
+            return await queue._groups()
+
+    async def _now_ms(self) -> int:
+        with map_redis_errors():
+            seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000

@@ -1,0 +1,216 @@
+"""`DeadLetterInspection`: the Inspector's DLQ operations: list, show, requeue and purge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from ..errors import ConfigError, NotFound, map_redis_errors
+from ..queue.queue import Queue
+from .base import InspectorBase, dead_letter_row, entry_ms
+from .records import (
+    DeadLetterDetail,
+    DeadLetterInfo,
+    PurgeResult,
+    RequeueResult,
+    decoded,
+)
+
+__all__ = ["DeadLetterInspection"]
+
+_ENTRY_ID: Final = re.compile(r"^\d+-\d+$")
+
+
+def _check_entry_ids(ids: Sequence[str]) -> None:
+    for dead_id in ids:
+        if not _ENTRY_ID.match(dead_id):
+            raise ConfigError(f"invalid DLQ entry id {dead_id!r} (expected <ms>-<seq>)")
+
+
+class DeadLetterInspection(InspectorBase):
+    """List, show, requeue and purge dead letters across queues (see `Inspector`)."""
+
+    async def dlq_list(
+        self,
+        queue: str | None = None,
+        *,
+        limit: int = 100,
+        reason: str | None = None,
+        action_type: str | None = None,
+    ) -> list[DeadLetterInfo]:
+        """Dead letters, oldest first per queue, optionally filtered.
+
+        Args:
+            queue: One queue, or every queue.
+            limit: Most entries returned in all.
+            reason: Only this dead-letter reason (`poison`, `retries_exhausted`, ...).
+            action_type: Only jobs of this action type (`task`, `webhook`, ...).
+
+        Raises:
+            NotFound: for an unknown queue.
+        """
+        if limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {limit}")
+        keep = _dead_filter(reason, action_type)
+        found: list[DeadLetterInfo] = []
+        for name in await self._names(queue):
+            q = await self._queue(name)
+            async for entry_id, fields in self._entries(q.keys.dlq):
+                if len(found) >= limit:
+                    return found
+                info = DeadLetterInfo.of(name, dead_letter_row((entry_id, fields)))
+                if keep(info):
+                    found.append(info)
+        return found
+
+    async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
+        """One dead letter in full: summary, decoded job and raw payload.
+
+        Raises:
+            ConfigError: for a malformed id.
+            NotFound: when no DLQ holds the id.
+        """
+        _check_entry_ids([dead_id])
+        for name in await self._names(queue):
+            row = await (await self._queue(name)).find_dead(dead_id)
+            if row is not None:
+                return DeadLetterDetail(
+                    entry=DeadLetterInfo.of(name, row),
+                    job=decoded(row),
+                    raw=row.raw.decode(errors="replace"),
+                )
+        raise NotFound(f"dead letter {dead_id!r} not found in any DLQ")
+
+    async def dlq_requeue(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        queue: str | None = None,
+        reason: str | None = None,
+        action_type: str | None = None,
+    ) -> RequeueResult:
+        """Move dead letters back into their streams with their attempt reset to 1.
+
+        Args:
+            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
+            queue: One queue, or every queue.
+            reason: Only dead letters with this reason.
+            action_type: Only jobs of this action type.
+
+        Raises:
+            ConfigError: for a malformed id.
+            NotFound: for an unknown queue.
+        """
+        by_queue: dict[str, int] = {}
+        missing: list[str] = []
+        if ids is not None:
+            located, missing = await self._locate(ids, queue, reason, action_type)
+            for name, chosen in located.items():
+                by_queue[name] = await (await self._queue(name)).requeue_dead(chosen)
+        else:
+            for name in await self._names(queue):
+                q = await self._queue(name)
+                if reason is None and action_type is None:
+                    by_queue[name] = await q.requeue_dead(None)
+                else:
+                    chosen = await self._matching(q, _dead_filter(reason, action_type))
+                    by_queue[name] = await q.requeue_dead(chosen) if chosen else 0
+        by_queue = {k: v for k, v in by_queue.items() if v}
+        return RequeueResult(requeued=sum(by_queue.values()), by_queue=by_queue, missing=missing)
+
+    async def dlq_purge(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        queue: str | None = None,
+        older_than_s: float | None = None,
+        reason: str | None = None,
+        action_type: str | None = None,
+    ) -> PurgeResult:
+        """Delete dead letters for good.
+
+        Args:
+            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
+            queue: One queue, or every queue.
+            older_than_s: Only dead letters that died longer ago than this (Redis clock).
+            reason: Only dead letters with this reason.
+            action_type: Only jobs of this action type.
+
+        Raises:
+            ConfigError: for a malformed id or a negative age.
+            NotFound: for an unknown queue.
+        """
+        if older_than_s is not None and older_than_s < 0:
+            raise ConfigError(f"older_than must be >= 0, got {older_than_s}")
+        matches = _dead_filter(reason, action_type)
+        cutoff = None
+        if older_than_s is not None:
+            cutoff = await self._now_ms() - round(older_than_s * 1000)
+
+        def keep(info: DeadLetterInfo) -> bool:
+            # The DLQ entry id is the time the job died, on Redis's clock.
+            return (cutoff is None or entry_ms(info.dead_id) < cutoff) and matches(info)
+
+        by_queue: dict[str, int] = {}
+        missing: list[str] = []
+        if ids is not None:
+            located, missing = await self._locate(ids, queue, None, None)
+            for name, chosen in located.items():
+                q = await self._queue(name)
+                rows = [await q.find_dead(i) for i in chosen]
+                picked = [r.dead_id for r in rows if r and keep(DeadLetterInfo.of(name, r))]
+                by_queue[name] = await q.purge_dead(picked)
+        else:
+            for name in await self._names(queue):
+                q = await self._queue(name)
+                chosen = await self._matching(q, keep)
+                by_queue[name] = await q.purge_dead(chosen) if chosen else 0
+        by_queue = {k: v for k, v in by_queue.items() if v}
+        return PurgeResult(purged=sum(by_queue.values()), by_queue=by_queue, missing=missing)
+
+    async def _matching(self, q: Queue, keep: Callable[[DeadLetterInfo], bool]) -> list[str]:
+        chosen: list[str] = []
+        async for entry_id, fields in self._entries(q.keys.dlq):
+            if keep(DeadLetterInfo.of(q.name, dead_letter_row((entry_id, fields)))):
+                chosen.append(entry_id)
+        return chosen
+
+    async def _locate(
+        self,
+        ids: Sequence[str],
+        queue: str | None,
+        reason: str | None,
+        action_type: str | None,
+    ) -> tuple[dict[str, list[str]], list[str]]:
+        """Which queue's DLQ holds each id (filtered); the ids none holds."""
+        _check_entry_ids(ids)
+        keep = _dead_filter(reason, action_type)
+        located: dict[str, list[str]] = {}
+        left = list(dict.fromkeys(ids))
+        for name in await self._names(queue):
+            q = await self._queue(name)
+            with map_redis_errors():
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for dead_id in left:
+                        pipe.xrange(q.keys.dlq, min=dead_id, max=dead_id)
+                    found: list[Any] = await pipe.execute()
+            here = [
+                dead_id
+                for dead_id, rows in zip(left, found, strict=True)
+                if rows and keep(DeadLetterInfo.of(name, dead_letter_row(rows[0])))
+            ]
+            held = {dead_id for dead_id, rows in zip(left, found, strict=True) if rows}
+            if here:
+                located[name] = here
+            left = [i for i in left if i not in held]
+        return located, left
+
+
+def _dead_filter(reason: str | None, action_type: str | None) -> Callable[[DeadLetterInfo], bool]:
+    def keep(info: DeadLetterInfo) -> bool:
+        return (reason is None or info.reason == reason) and (
+            action_type is None or info.action_type == action_type
+        )
+
+    return keep

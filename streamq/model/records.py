@@ -1,0 +1,168 @@
+"""The records a queue hands out: deliveries, dead letters, failure outcomes, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from ..errors import DecodeFailure
+from .job import Job, decode_job
+
+__all__ = [
+    "DeadLetter",
+    "Delivery",
+    "FailOutcome",
+    "QueueCounts",
+    "as_str",
+    "dead_letter_from_fields",
+    "delivery_from_fields",
+]
+
+
+class Delivery(msgspec.Struct, kw_only=True):
+    """One stream entry delivered to this consumer.
+
+    Attributes:
+        queue: The queue it came from.
+        entry_id: The stream entry id (what acks and leases refer to).
+        job_id: The job id from the entry's envelope ("" when absent).
+        raw: The payload bytes (`b""` for an entry without a `job` field), or `None` when the
+            entry was deleted behind the engine's back.
+        deliveries: Redis's delivery count for the entry (1 on a first delivery).
+    """
+
+    queue: str
+    entry_id: str
+    job_id: str
+    raw: bytes | None
+    deliveries: int = 1
+
+    def decode(self) -> Job:
+        """Decode the payload into a `Job`.
+
+        Raises:
+            DecodeFailure: when the payload is missing, oversized or invalid, or its id does
+                not match the envelope.
+        """
+        if self.raw is None:
+            raise DecodeFailure(f"entry {self.entry_id} has no payload")
+        job = decode_job(self.raw)
+        if self.job_id and job.id != self.job_id:
+            raise DecodeFailure(f"payload id {job.id!r} does not match envelope {self.job_id!r}")
+        return job
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """One entry of the dead-letter queue.
+
+    Attributes:
+        dead_id: The DLQ stream entry id.
+        job_id: The job id ("" when the payload was undecodable).
+        raw: The payload bytes exactly as they were in the stream.
+        reason: `permanent_error`, `retries_exhausted`, `undecodable` or `poison`.
+        error: The last error.
+        attempt: The attempt that failed, when known.
+        entry_id: The stream entry id the job had when it died.
+        consumer: The consumer that dead-lettered it.
+        failed_at: When, in epoch ms (Redis clock).
+    """
+
+    dead_id: str
+    job_id: str
+    raw: bytes
+    reason: str
+    error: str
+    attempt: int | None
+    entry_id: str
+    consumer: str
+    failed_at: int
+
+    def decode(self) -> Job:
+        """Decode the payload (raises `DecodeFailure` for undecodable dead letters)."""
+        return decode_job(self.raw)
+
+
+class FailOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What `Queue.fail` did.
+
+    Attributes:
+        owned: `False` when this consumer no longer owned the entry: nothing was written.
+        retried: A retry was scheduled (else the job was dead-lettered).
+        delay_ms: The retry delay.
+        reason: The dead-letter reason.
+        gone: The entry had been deleted behind the engine's back (acked, nothing moved).
+    """
+
+    owned: bool
+    retried: bool
+    delay_ms: int = 0
+    reason: str | None = None
+    gone: bool = False
+
+
+class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Sizes of a queue's parts.
+
+    Attributes:
+        stream: Entries in the stream (ready plus delivered-not-acked).
+        pending: Delivered, not yet acknowledged.
+        delayed: Scheduled retries and delayed jobs.
+        dlq: Dead letters.
+        dlq_dropped: Dead letters trimmed by the DLQ cap, ever.
+    """
+
+    stream: int
+    pending: int
+    delayed: int
+    dlq: int
+    dlq_dropped: int
+
+    @property
+    def ready(self) -> int:
+        """Entries not yet delivered (every finished entry is deleted, so stream − pending)."""
+        return max(self.stream - self.pending, 0)
+
+    @property
+    def drained(self) -> bool:
+        """Nothing left to run: the stream and the delay set are empty."""
+        return self.stream == 0 and self.delayed == 0
+
+
+def as_str(value: bytes | str) -> str:
+    """Decode Redis bytes (or pass a str through)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def delivery_from_fields(
+    queue: str, entry_id: str, fields: Mapping[bytes, bytes], count: int
+) -> Delivery:
+    """Build a `Delivery` from a stream entry's fields."""
+    # No fields at all: the entry was deleted behind the engine's back (`raw` None, acked and
+    # counted as gone). Fields without `job`: an entry of another shape, undecodable (`b""`);
+    # were it treated as gone, the worker would hand it back to the stream for ever.
+    raw = fields.get(b"job", b"") if fields else None
+    job_id = fields.get(b"id", b"") if fields else b""
+    return Delivery(
+        queue=queue,
+        entry_id=entry_id,
+        job_id=job_id.decode(errors="replace"),
+        raw=raw,
+        deliveries=count,
+    )
+
+
+def dead_letter_from_fields(dead_id: str, fields: Mapping[bytes, bytes]) -> DeadLetter:
+    """Build a `DeadLetter` from a DLQ entry's fields."""
+    attempt = fields.get(b"attempt", b"")
+    return DeadLetter(
+        dead_id=dead_id,
+        job_id=fields.get(b"id", b"").decode(errors="replace"),
+        raw=fields.get(b"job", b""),
+        reason=fields.get(b"reason", b"").decode(),
+        error=fields.get(b"error", b"").decode(errors="replace"),
+        attempt=int(attempt) if attempt else None,
+        entry_id=fields.get(b"entry", b"").decode(),
+        consumer=fields.get(b"consumer", b"").decode(errors="replace"),
+        failed_at=int(fields.get(b"failed_at", b"0") or 0),
+    )

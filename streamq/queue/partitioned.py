@@ -1,0 +1,489 @@
+"""Partitioned queues: one logical queue split into P streams, each under its own hash tag.
+
+A queue `q` with P partitions is the P queues `q#0` … `q#<P-1>`. Each is a whole queue — its
+own stream, delay set, DLQ, status hashes and consumer group — whose keys share the tag
+`{q#i}`, so each lives in one cluster slot and the P slots spread over the shards. One
+partition (P = 1) is the plain queue `q`, so a queue can be declared partitioned later only
+by draining it first (see the README).
+
+Producers pick a partition round-robin, or by a partition key (CRC32 of the key modulo P), so
+the jobs of one key go through one stream and are delivered in the order they were enqueued.
+Workers serve every partition (`Worker(..., partitions={"q": P})`); each partition has its own
+fetch loop, and the worker shares its slots fairly between them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+import redis as redis_sync
+
+from ..clock import Clock
+from ..errors import ConfigError, map_redis_errors
+from ..model.job import Backoff, Job, JobStatus
+from ..model.records import DeadLetter, QueueCounts
+from ..redis.connection import command_client, sync_command_client
+from ..redis.durability import Durability
+from ..redis.keys import partition_names, partitions_key
+from ..redis.replication import ReplicaWait
+from ..redis.topology import AsyncClient, close_client
+from .producer import JobDefaults
+from .queue import Queue
+from .sync import SyncQueue
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+
+__all__ = [
+    "PartitionedQueue",
+    "SyncPartitionedQueue",
+    "declare_partitions",
+    "partition_for_key",
+]
+
+_Q = TypeVar("_Q", Queue, SyncQueue)
+
+
+def partition_for_key(key: str, partitions: int) -> int:
+    """The partition that jobs with partition key `key` go to (stable across processes)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class _Router:
+    """Which partition a job goes to: by its partition key (CRC32 modulo P), else round-robin
+    from a random start (so many producers do not all begin at partition 0)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._next = itertools.count(random.randrange(count))
+
+    def pick(self, partition_key: str | None) -> int:
+        if partition_key is None:
+            return next(self._next) % self.count
+        return partition_for_key(partition_key, self.count)
+
+    def group(
+        self, jobs: Sequence[Job], partition_keys: Sequence[str | None] | None
+    ) -> dict[int, list[int]]:
+        """Positions of `jobs` by partition; a job without a key goes by its idempotency key.
+
+        Raises:
+            ConfigError: when the keys and the jobs differ in number.
+        """
+        keys = list(partition_keys) if partition_keys is not None else [None] * len(jobs)
+        if len(keys) != len(jobs):
+            raise ConfigError("give one partition key per job")
+        groups: dict[int, list[int]] = {}
+        for i, (job, key) in enumerate(zip(jobs, keys, strict=True)):
+            groups.setdefault(
+                self.pick(key if key is not None else job.idempotency_key), []
+            ).append(i)
+        return groups
+
+
+class _Partitioned(Generic[_Q]):
+    """What both producers of a partitioned queue share: the partitions and the routing."""
+
+    partitions: list[_Q]
+    _router: _Router
+
+    def __len__(self) -> int:
+        """P, the number of partitions."""
+        return len(self.partitions)
+
+    @property
+    def names(self) -> list[str]:
+        """The partition queue names (what `Worker` and the inspector address)."""
+        return [q.name for q in self.partitions]
+
+    def partition(self, partition_key: str | None = None) -> _Q:
+        """The partition a job goes to: by its key, or the next one round-robin."""
+        return self.partitions[self._router.pick(partition_key)]
+
+    def new_job(self, task: str | Job, **options: Any) -> Job:
+        """Build a `Job` with this queue's defaults (for `enqueue_many`); see `Queue.new_job`."""
+        return self.partitions[0].new_job(task, **options)
+
+
+class PartitionedQueue(_Partitioned[Queue]):
+    """A logical queue of P partitions: the producer and read/repair side.
+
+    Args:
+        name: The logical queue name.
+        partitions: P, the number of partitions (1..1024).
+        url: Redis URL (`redis+cluster://` to spread the partitions over a cluster).
+        redis: An existing async client (made with `command_client`).
+        group: The consumer group of every partition (default: the logical name).
+        prefix: Key namespace.
+        defaults: Job defaults and retention, shared by the partitions.
+        clock: Time source for due times.
+        replica_wait: Make every enqueue wait for replicas (see `Queue`).
+
+    Example:
+        >>> orders = PartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
+        >>> await orders.enqueue("charge", args=[42], partition_key="customer-42")
+    """
+
+    def __init__(
+        self,
+        name: str,
+        partitions: int,
+        *,
+        url: str | None = None,
+        redis: AsyncClient | None = None,
+        group: str | None = None,
+        prefix: str = "streamq",
+        defaults: JobDefaults | None = None,
+        clock: Clock | None = None,
+        replica_wait: ReplicaWait | None = None,
+    ) -> None:
+        self.name = name
+        self.group = group or name
+        self._owns_client = redis is None
+        self.redis: AsyncClient = redis or command_client(url or "redis://localhost:6379")
+        self.partitions = [
+            Queue(
+                part,
+                redis=self.redis,
+                group=self.group,
+                prefix=prefix,
+                defaults=defaults,
+                clock=clock,
+                replica_wait=replica_wait,
+            )
+            for part in partition_names(name, partitions)
+        ]
+        self._router = _Router(partitions)
+        self._declared = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every partition's readers and, if this object made it, the client."""
+        for queue in self.partitions:
+            await queue.close()
+        if self._owns_client:
+            await close_client(self.redis)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ensure_group(self) -> None:
+        """Record P (see `declare`), then create every partition's stream and consumer group
+        (see `Queue.ensure_group`).
+
+        Raises:
+            ConfigError: when the queue was declared with another partition count.
+        """
+        await self._declare_once()
+        for queue in self.partitions:
+            await queue.ensure_group()
+
+    # -- producing ---------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        task: str | Job,
+        /,
+        *,
+        partition_key: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        delay_s: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        backoff: Backoff | None = None,
+        timeout_s: float | None = None,
+        event_id: str | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """Enqueue one job on one partition and return its id (options as `Queue.enqueue`).
+
+        Args:
+            task: A task name, or a ready-made `Job`.
+            partition_key: Jobs with one key go to one partition, in order; without a key the
+                partition is chosen round-robin. An idempotency key deduplicates only within
+                a partition, so give jobs that share one the same partition key (the
+                idempotency key itself is used when no partition key is given).
+            args: Positional arguments for the task.
+            kwargs: Keyword arguments for the task.
+            delay_s: Run no earlier than this many seconds from now.
+            run_at: Run no earlier than this time.
+            idempotency_key: Deduplicates enqueues within the key's TTL.
+            max_attempts: Total executions allowed.
+            backoff: Retry delay policy.
+            timeout_s: Per-attempt timeout.
+            event_id: The event this job was made for.
+            job_id: Use this id instead of a new UUID.
+        """
+        await self._declare_once()
+        key = partition_key if partition_key is not None else idempotency_key
+        return await self.partition(key).enqueue(
+            task,
+            args=args,
+            kwargs=kwargs,
+            delay_s=delay_s,
+            run_at=run_at,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            timeout_s=timeout_s,
+            event_id=event_id,
+            job_id=job_id,
+        )
+
+    async def enqueue_many(
+        self,
+        jobs: Iterable[Job],
+        *,
+        delay_s: float | None = None,
+        partition_keys: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Enqueue many jobs, grouped by partition (one `Queue.enqueue_many` per partition).
+
+        Args:
+            jobs: The jobs.
+            delay_s: Delay every job by this many seconds.
+            partition_keys: One partition key (or `None`, round-robin) per job.
+
+        Returns:
+            The job ids, in the order of `jobs`.
+        """
+        await self._declare_once()
+        listed = list(jobs)
+        ids: list[str] = [""] * len(listed)
+        for index, positions in self._router.group(listed, partition_keys).items():
+            done = await self.partitions[index].enqueue_many(
+                [listed[i] for i in positions], delay_s=delay_s
+            )
+            for position, job_id in zip(positions, done, strict=True):
+                ids[position] = job_id
+        return ids
+
+    # -- reading and repair ------------------------------------------------------------------
+
+    async def get_status(self, job_id: str) -> JobStatus | None:
+        """The job's status, found in whichever partition holds it (`None` when unknown)."""
+        for queue in self.partitions:
+            status = await queue.get_status(job_id)
+            if status is not None:
+                return status
+        return None
+
+    async def counts(self) -> QueueCounts:
+        """The sizes of every partition, summed."""
+        parts = await self.partition_counts()
+        return QueueCounts(
+            stream=sum(c.stream for c in parts.values()),
+            pending=sum(c.pending for c in parts.values()),
+            delayed=sum(c.delayed for c in parts.values()),
+            dlq=sum(c.dlq for c in parts.values()),
+            dlq_dropped=sum(c.dlq_dropped for c in parts.values()),
+        )
+
+    async def partition_counts(self) -> dict[str, QueueCounts]:
+        """The sizes of each partition, by partition queue name (to spot a hot partition)."""
+        return {queue.name: await queue.counts() for queue in self.partitions}
+
+    async def dead_letters(self, *, count: int = 100) -> list[tuple[str, DeadLetter]]:
+        """The oldest `count` dead letters over all partitions, as (partition name, letter).
+
+        Dead-letter ids are Redis stream ids (time-ordered per node), so the merge is by time.
+        """
+        found: list[tuple[str, DeadLetter]] = []
+        for queue in self.partitions:
+            found += [(queue.name, d) for d in await queue.dead_letters(count=count)]
+        found.sort(key=lambda item: _stream_id_key(item[1].dead_id))
+        return found[:count]
+
+    async def requeue_dead(self) -> int:
+        """Requeue every partition's whole DLQ (each into its own stream); returns how many."""
+        return sum([await queue.requeue_dead() for queue in self.partitions])
+
+    async def declare(self) -> None:
+        """Record P for the logical queue, and refuse a different P recorded before.
+
+        Jobs sit in the partition their producer chose; a worker that serves fewer
+        partitions would never read the others, so a mismatch is an error, not a guess.
+
+        Raises:
+            ConfigError: when the queue was declared with another partition count.
+        """
+        await declare_partitions(self.redis, self.name, len(self.partitions), self._prefix)
+
+    async def _declare_once(self) -> None:
+        if not self._declared:
+            await self.declare()
+            self._declared = True
+
+    @property
+    def _prefix(self) -> str:
+        return self.partitions[0].keys.tag.split(":{", 1)[0]
+
+
+class SyncPartitionedQueue(_Partitioned[SyncQueue]):
+    """A blocking producer for a logical queue of P partitions (see `PartitionedQueue`): for
+    code without an event loop, as `SyncQueue` is to `Queue`.
+
+    Args:
+        name: The logical queue name.
+        partitions: P, the number of partitions (the same P everywhere; it is recorded).
+        url: Redis URL (used when `redis` is not given); a cluster URL spreads the partitions.
+        redis: An existing sync client, created without automatic retries.
+        prefix: Key namespace.
+        defaults: Job defaults and retention, as for `Queue`.
+        clock: Time source for due times (the server's clock by default).
+        metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
+            queue (`metrics.prepare([name], partitions)`).
+        durability: What every enqueue waits for, as for `SyncQueue`.
+
+    Example:
+        >>> orders = SyncPartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
+        >>> orders.enqueue("charge", args=[42], partition_key="customer-42")
+    """
+
+    def __init__(
+        self,
+        name: str,
+        partitions: int,
+        *,
+        url: str | None = None,
+        redis: redis_sync.Redis | redis_sync.RedisCluster | None = None,
+        prefix: str = "streamq",
+        defaults: JobDefaults | None = None,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+        durability: Durability | None = None,
+    ) -> None:
+        self.name = name
+        self._prefix = prefix
+        self._owns_client = redis is None
+        self.redis = redis or sync_command_client(url or "redis://localhost:6379")
+        if metrics is not None:
+            metrics.prepare([name], partitions)
+        self.partitions = [
+            SyncQueue(
+                part,
+                redis=self.redis,
+                prefix=prefix,
+                defaults=defaults,
+                clock=clock,
+                metrics=metrics,
+                durability=durability,
+            )
+            for part in partition_names(name, partitions)
+        ]
+        self._router = _Router(partitions)
+        self._declared = False
+
+    def close(self) -> None:
+        """Close the client if this object made it."""
+        if self._owns_client:
+            self.redis.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def declare(self) -> None:
+        """Record P for the logical queue, and refuse a different P recorded before.
+
+        Raises:
+            ConfigError: when the queue was declared with another partition count.
+        """
+        key = partitions_key(self.name, self._prefix)
+        with map_redis_errors():
+            self.redis.set(key, len(self.partitions), nx=True)
+            recorded: Any = self.redis.get(key)
+        _check_declared(self.name, len(self.partitions), recorded, key)
+        self._declared = True
+
+    def enqueue(
+        self, task: str | Job, /, *, partition_key: str | None = None, **options: Any
+    ) -> str:
+        """Enqueue one job on one partition and return its id.
+
+        Args:
+            task: A task name, or a ready-made `Job`.
+            partition_key: As for `PartitionedQueue.enqueue` (without one, the idempotency key
+                routes the job, else round-robin).
+            **options: As for `SyncQueue.enqueue` (args, kwargs, delay_s, run_at,
+                idempotency_key, max_attempts, backoff, timeout_s, event_id, job_id,
+                durability).
+        """
+        if not self._declared:
+            self.declare()
+        key = partition_key if partition_key is not None else options.get("idempotency_key")
+        return self.partition(key).enqueue(task, **options)
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[Job],
+        *,
+        delay_s: float | None = None,
+        partition_keys: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Enqueue many jobs, grouped by partition (see `PartitionedQueue.enqueue_many`).
+
+        Returns:
+            The job ids, in the order of `jobs`.
+        """
+        if not self._declared:
+            self.declare()
+        listed = list(jobs)
+        ids: list[str] = [""] * len(listed)
+        for index, positions in self._router.group(listed, partition_keys).items():
+            done = self.partitions[index].enqueue_many(
+                [listed[i] for i in positions], delay_s=delay_s
+            )
+            for position, job_id in zip(positions, done, strict=True):
+                ids[position] = job_id
+        return ids
+
+    def get_status(self, job_id: str) -> JobStatus | None:
+        """The job's status, found in whichever partition holds it (`None` when unknown)."""
+        for queue in self.partitions:
+            status = queue.get_status(job_id)
+            if status is not None:
+                return status
+        return None
+
+
+def _stream_id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def declare_partitions(
+    client: AsyncClient, queue: str, partitions: int, prefix: str = "streamq"
+) -> None:
+    """Record `partitions` for `queue` unless recorded; refuse a different recorded count.
+
+    Raises:
+        ConfigError: when `queue` was declared with another partition count.
+    """
+    key = partitions_key(queue, prefix)
+    with map_redis_errors():
+        await client.set(key, partitions, nx=True)
+        recorded: Any = await client.get(key)
+    _check_declared(queue, partitions, recorded, key)
+
+
+def _check_declared(queue: str, partitions: int, recorded: Any, key: str) -> None:
+    if recorded is not None and int(recorded) != partitions:
+        raise ConfigError(
+            f"queue {queue!r} was declared with {int(recorded)} partitions, not {partitions}; "
+            f"changing P strands jobs in partitions no worker reads (drain the queue and "
+            f"delete {key} first)"
+        )

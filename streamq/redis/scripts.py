@@ -1,0 +1,432 @@
+"""The `Scripts` registry: loads `lua/*.lua` once and has one typed method per script.
+
+This module is the only place that knows each script's KEYS/ARGV order; the header of every
+`.lua` file documents the same order, and a test checks the two agree. redis-py's registered
+scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a restarted server).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, NamedTuple, cast
+
+import msgspec
+import redis.asyncio as aredis
+import redis.exceptions as rx
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+
+from ..errors import ScriptError, map_redis_errors
+from ..model.records import as_str
+from .held import HeldConnection
+from .keys import Keys
+from .topology import AsyncClient
+
+__all__ = [
+    "SCRIPT_NAMES",
+    "ClaimedEntry",
+    "EnqueueItem",
+    "ReclaimStep",
+    "Scripts",
+    "enqueue_batch_call",
+    "enqueue_call",
+    "load_sources",
+    "parse_enqueue",
+    "parse_enqueue_batch",
+    "resolve_includes",
+]
+
+SCRIPT_NAMES: Final = (
+    "ack",
+    "dead_letter",
+    "delete_consumer",
+    "enqueue",
+    "heartbeat",
+    "promote",
+    "reclaim",
+    "release",
+    "requeue_dead",
+    "retry",
+)
+
+
+def _lua_dir() -> Path:
+    packaged = resources.files("streamq").joinpath("lua")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    # A source checkout: the scripts live in the repository's top-level lua/ folder.
+    return Path(__file__).resolve().parent.parent / "lua"
+
+
+_INCLUDE: Final = re.compile(r"^--- @include (\w+)[ \t]*$", re.MULTILINE)
+
+
+def resolve_includes(source: str, folder: Path, *, _seen: tuple[str, ...] = ()) -> str:
+    """Replace each `--- @include NAME` line with `folder/include/NAME.lua` (BullMQ-style).
+
+    Helpers shared by several scripts live once in `lua/include/`; the resolved text is what
+    Redis runs and what the SHA is taken of.
+
+    Raises:
+        ScriptError: for a missing or circular include.
+    """
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _seen:
+            raise ScriptError(f"circular Lua include: {' -> '.join((*_seen, name))}")
+        path = folder / "include" / f"{name}.lua"
+        if not path.is_file():
+            raise ScriptError(f"Lua include {name!r} not found at {path}")
+        text = path.read_text(encoding="utf-8")
+        return resolve_includes(text, folder, _seen=(*_seen, name)).rstrip("\n")
+
+    return _INCLUDE.sub(expand, source)
+
+
+@functools.cache
+def load_sources() -> Mapping[str, str]:
+    """Return the Lua source of every script by name (includes resolved), read once."""
+    folder = _lua_dir()
+    return {
+        name: resolve_includes((folder / f"{name}.lua").read_text(encoding="utf-8"), folder)
+        for name in SCRIPT_NAMES
+    }
+
+
+class ClaimedEntry(msgspec.Struct, frozen=True):
+    """An entry taken over by `reclaim`: its id, Redis delivery count and raw fields."""
+
+    entry_id: str
+    deliveries: int
+    fields: dict[bytes, bytes]
+
+
+class ReclaimStep(msgspec.Struct, frozen=True):
+    """One XAUTOCLAIM step: the cursor to continue from, the claimed and the deleted entries."""
+
+    cursor: str
+    claimed: list[ClaimedEntry]
+    deleted: list[str]
+
+
+def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class EnqueueItem(NamedTuple):
+    """One job of an `enqueue.lua` batch."""
+
+    job_id: str
+    payload: bytes
+    created_at_ms: int
+    attempt: int
+    idempotency_key: str | None
+
+
+def enqueue_batch_call(
+    keys: Keys,
+    items: Sequence[EnqueueItem],
+    *,
+    delay_ms: int,
+    run_at_ms: int,
+    track_status: bool,
+    idempotency_ttl_ms: int,
+    now_ms: int,
+) -> tuple[list[str], list[bytes | str | int]]:
+    """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
+    k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
+    a: list[bytes | str | int] = [
+        delay_ms,
+        run_at_ms,
+        "1" if track_status else "0",
+        idempotency_ttl_ms,
+        now_ms,
+    ]
+    for item in items:
+        # Without a key, the job id's own idempotency slot stands in (same slot, never written).
+        k += (keys.status(item.job_id), keys.idempotency(item.idempotency_key or item.job_id))
+        a += (
+            item.job_id,
+            item.payload,
+            item.created_at_ms,
+            item.attempt,
+            "1" if item.idempotency_key else "0",
+        )
+    return k, a
+
+
+def enqueue_call(
+    keys: Keys,
+    *,
+    job_id: str,
+    payload: bytes,
+    delay_ms: int,
+    run_at_ms: int,
+    track_status: bool,
+    idempotency_key: str | None,
+    idempotency_ttl_ms: int,
+    now_ms: int,
+    created_at_ms: int,
+    attempt: int,
+) -> tuple[list[str], list[bytes | str | int]]:
+    """Build the KEYS and ARGV of `enqueue.lua` for one job."""
+    item = EnqueueItem(job_id, payload, created_at_ms, attempt, idempotency_key)
+    return enqueue_batch_call(
+        keys,
+        [item],
+        delay_ms=delay_ms,
+        run_at_ms=run_at_ms,
+        track_status=track_status,
+        idempotency_ttl_ms=idempotency_ttl_ms,
+        now_ms=now_ms,
+    )
+
+
+def parse_enqueue_batch(reply: Sequence[Any]) -> list[tuple[str, bool]]:
+    """Decode `enqueue.lua`'s reply into (job id, newly enqueued) per job."""
+    return [(as_str(reply[i]), int(reply[i + 1]) == 1) for i in range(0, len(reply), 2)]
+
+
+def parse_enqueue(reply: Sequence[Any]) -> tuple[str, bool]:
+    """Decode `enqueue.lua`'s reply for one job into (job id, newly enqueued)."""
+    return parse_enqueue_batch(reply)[0]
+
+
+class Scripts:
+    """Typed access to the Lua scripts, registered on one async client.
+
+    Args:
+        client: The client the scripts run on (a pool without automatic retries).
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(src) for name, src in load_sources().items()
+        }
+        # The single-job enqueue's fast path (see `streamq.held`); a cluster client routes
+        # each command by slot itself, so it keeps redis-py's path.
+        self._held = HeldConnection(client) if isinstance(client, aredis.Redis) else None
+
+    async def close(self) -> None:
+        """Give back the connection the single-job enqueue holds."""
+        if self._held is not None:
+            await self._held.close()
+
+    async def _run(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[bytes | str | int | float],
+        client: AsyncClient | Pipeline | None = None,
+    ) -> Any:
+        script = self._scripts[name]
+        with map_redis_errors():
+            try:
+                return await script(keys=list(keys), args=list(args), client=client)
+            except rx.NoScriptError:
+                # redis-py reloads once on NOSCRIPT; a second SCRIPT FLUSH (or failover to a
+                # node without the script) between its load and its retry lands here. The
+                # script did not run, so running it by its source is safe (and caches it).
+                if isinstance(client, Pipeline):
+                    raise
+                target: Any = client or self._client
+                return await target.eval(script.script, len(keys), *keys, *args)
+
+    def sha(self, name: str) -> tuple[str, str]:
+        """The SHA1 under which script `name` runs, and its source (to load it)."""
+        script = self._scripts[name]
+        return str(script.sha), str(script.script)
+
+    async def preload(self) -> None:
+        """Load every script into the server's cache (saves a NOSCRIPT round trip later)."""
+        with map_redis_errors():
+            for src in load_sources().values():
+                await self._client.script_load(src)
+
+    async def enqueue_in(
+        self, pipe: Pipeline, keys: list[str], args: list[bytes | str | int]
+    ) -> None:
+        """Buffer an `enqueue.lua` call on a pipeline (which loads the script before running)."""
+        await self._scripts["enqueue"](keys=keys, args=args, client=pipe)
+
+    async def enqueue(self, keys: list[str], args: list[bytes | str | int]) -> tuple[str, bool]:
+        """Run `enqueue.lua` for one job, with arguments built by `enqueue_call`.
+
+        The call goes out on the held connection, packed by hand (one round trip, at about
+        two thirds of the client CPU of redis-py's path: `benchmarks/enqueue.py`), unless
+        another enqueue is using it; then, or on `NOSCRIPT`, it takes redis-py's path, which
+        loads the script.
+        """
+        held = self._held
+        if held is not None and not held.busy:
+            script = self._scripts["enqueue"]
+            with map_redis_errors():
+                try:
+                    reply = await held.execute(
+                        held.pack("EVALSHA", script.sha, len(keys), *keys, *args)
+                    )
+                except rx.NoScriptError:
+                    pass  # not run: the path below loads the script and runs it
+                else:
+                    return parse_enqueue(reply)
+        return parse_enqueue(await self._run("enqueue", keys, args))
+
+    async def enqueue_batch(
+        self, keys: list[str], args: list[bytes | str | int]
+    ) -> list[tuple[str, bool]]:
+        """Run `enqueue.lua` for a batch built by `enqueue_batch_call`."""
+        return parse_enqueue_batch(await self._run("enqueue", keys, args))
+
+    async def ack(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entries: Sequence[tuple[str, str]],
+        status_ttl_s: int,
+        track_status: bool,
+    ) -> list[int]:
+        """Ack a batch of (entry id, job id) this consumer owns; one code per entry."""
+        k = [keys.stream, *(keys.status(job_id) for _, job_id in entries)]
+        a: list[str | int] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
+        a.extend(entry_id for entry_id, _ in entries)
+        return [int(c) for c in await self._run("ack", k, a)]
+
+    async def retry(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entry_id: str,
+        job_id: str,
+        payload: bytes,
+        delay_ms: int,
+        attempt: int,
+        last_error: str,
+        track_status: bool,
+        now_ms: int = 0,
+    ) -> tuple[bool, int]:
+        """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
+        reply = await self._run(
+            "retry",
+            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)],
+            [
+                group,
+                consumer,
+                entry_id,
+                job_id,
+                payload,
+                delay_ms,
+                attempt,
+                last_error,
+                "1" if track_status else "0",
+                now_ms,
+            ],
+        )
+        return int(reply[0]) == 1, int(reply[1])
+
+    async def dead_letter(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entry_id: str,
+        job_id: str,
+        reason: str,
+        last_error: str,
+        attempt: int | None,
+        status_ttl_s: int,
+        track_status: bool,
+        dlq_max_entries: int,
+        now_ms: int = 0,
+    ) -> int:
+        """Move an owned entry to the DLQ; 1 moved, 0 not owner, -1 entry deleted."""
+        reply = await self._run(
+            "dead_letter",
+            [keys.stream, keys.dlq, keys.status(job_id or "-"), keys.dlq_dropped],
+            [
+                group,
+                consumer,
+                entry_id,
+                job_id,
+                reason,
+                last_error,
+                "" if attempt is None else attempt,
+                status_ttl_s,
+                "1" if track_status else "0",
+                dlq_max_entries,
+                now_ms,
+            ],
+        )
+        return int(reply)
+
+    async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int]:
+        """Move up to `limit` due jobs into the stream; returns (moved, missing payloads)."""
+        reply = await self._run(
+            "promote", [keys.delayed, keys.delayed_jobs, keys.stream], [limit, now_ms]
+        )
+        return int(reply[0]), int(reply[1])
+
+    async def reclaim(
+        self, keys: Keys, *, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int
+    ) -> ReclaimStep:
+        """One XAUTOCLAIM step with the delivery count of each claimed entry."""
+        reply = await self._run(
+            "reclaim", [keys.stream], [group, consumer, min_idle_ms, cursor, count]
+        )
+        claimed = [
+            ClaimedEntry(as_str(e[0]), int(e[1]), _pairs(cast("Sequence[bytes]", e[2] or [])))
+            for e in reply[1]
+        ]
+        return ReclaimStep(as_str(reply[0]), claimed, [as_str(d) for d in reply[2]])
+
+    async def heartbeat(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        liveness_ttl_ms: int,
+        liveness_value: str,
+        entry_ids: Sequence[str],
+    ) -> list[int]:
+        """Renew leases (ownership-checked) and the liveness key; one code per entry."""
+        reply = await self._run(
+            "heartbeat",
+            [keys.stream, keys.consumer(consumer)],
+            [group, consumer, liveness_ttl_ms, liveness_value, *entry_ids],
+        )
+        return [int(c) for c in reply]
+
+    async def release(
+        self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
+    ) -> list[int]:
+        """Hand owned entries back to the stream for immediate redelivery."""
+        reply = await self._run("release", [keys.stream], [group, consumer, *entry_ids])
+        return [int(c) for c in reply]
+
+    async def requeue_dead(
+        self, keys: Keys, *, items: Sequence[tuple[str, str, bytes]], track_status: bool
+    ) -> list[int]:
+        """Requeue (DLQ entry id, job id, payload) triples; one code per item."""
+        k = [keys.dlq, keys.stream, *(keys.status(job_id or "-") for _, job_id, _ in items)]
+        a: list[str | bytes] = ["1" if track_status else "0"]
+        for dead_id, job_id, payload in items:
+            a.extend((dead_id, job_id, payload))
+        return [int(c) for c in await self._run("requeue_dead", k, a)]
+
+    async def delete_consumer(self, keys: Keys, *, group: str, consumer: str) -> int:
+        """Delete an idle, empty, expired consumer; 1 deleted, 0 has pending, -1 alive."""
+        reply = await self._run(
+            "delete_consumer", [keys.stream, keys.consumer(consumer)], [group, consumer]
+        )
+        return int(reply)

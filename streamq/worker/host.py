@@ -1,0 +1,42 @@
+"""The narrow view of the worker that its background components use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ..queue.queue import Delivery, Queue
+from .stats import WorkerStats
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+
+
+class WorkerHost(Protocol):
+    """What components may ask of the worker that owns them."""
+
+    consumer: str
+    holder: str
+    stats: WorkerStats
+    metrics: Metrics | None
+
+    def running_entry_ids(self, queue: Queue) -> list[str]:
+        """Entry ids of `queue` this worker is running now."""
+        ...
+
+    def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
+        """Cancel these jobs: another consumer owns their entries now (`gone`: the entries
+        were deleted behind the engine's back)."""
+        ...
+
+    async def reserve(self, most: int) -> int:
+        """Reserve up to `most` free execution slots, waiting for one; 0 once stopping."""
+        ...
+
+    def unreserve(self, count: int) -> None:
+        """Give back reserved slots that were not used."""
+        ...
+
+    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start deliveries, each using one reserved slot."""
+        ...

@@ -1,0 +1,81 @@
+"""Reclaimer: takes over entries that crashed or stalled consumers left pending too long."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from ..queue.queue import Queue
+from .host import WorkerHost
+from .periodic import Periodic
+
+__all__ = ["Reclaimer"]
+
+_log = structlog.get_logger("streamq.worker")
+
+
+class Reclaimer(Periodic):
+    """XAUTOCLAIMs entries idle longer than the claim timeout, following the cursor.
+
+    It claims no more than this worker has free slots (claimed entries are owned at once, and
+    holding them unrun would let them age again), waiting for a free slot when there is none:
+    the fetch loop holds the free slots during its blocking read and yields them to a waiting
+    reclaimer between reads. Deleted entries reported by XAUTOCLAIM are counted as `gone`.
+
+    Args:
+        host: The worker.
+        queues: The queues served.
+        claim_timeout_s: Minimum idle time of a reclaimed entry.
+        interval_s: Pause between steps.
+    """
+
+    name = "reclaimer"
+
+    def __init__(
+        self, host: WorkerHost, queues: Sequence[Queue], claim_timeout_s: float, interval_s: float
+    ) -> None:
+        super().__init__(interval_s)
+        self._host = host
+        self._queues = list(queues)
+        self._min_idle_ms = int(claim_timeout_s * 1000)
+        self._cursors = {q.name: "0-0" for q in self._queues}
+
+    async def run_once(self) -> None:
+        """Walk each queue's PEL from the saved cursor while slots are free."""
+        for queue in self._queues:
+            while True:
+                slots = await self._host.reserve(100)
+                if slots == 0:
+                    return  # stopping
+                try:
+                    cursor, claimed, deleted = await queue.reclaim(
+                        self._host.consumer,
+                        min_idle_ms=self._min_idle_ms,
+                        cursor=self._cursors[queue.name],
+                        count=slots,
+                    )
+                except BaseException:
+                    self._host.unreserve(slots)
+                    raise
+                running = set(self._host.running_entry_ids(queue))
+                # Our own entries come back if our heartbeat stalled; they are running already.
+                fresh = [d for d in claimed if d.entry_id not in running]
+                self._host.unreserve(slots - len(fresh))
+                if fresh:
+                    self._host.stats.reclaimed += len(fresh)
+                    if self._host.metrics is not None:
+                        self._host.metrics.reclaimed(queue.name, len(fresh))
+                    _log.info("reclaimed", queue=queue.name, count=len(fresh))
+                    self._host.dispatch(fresh)
+                if deleted:
+                    self._host.stats.gone += len(deleted)
+                    _log.warning(
+                        "entries_deleted_behind_our_back",
+                        queue=queue.name,
+                        count=len(deleted),
+                        entry_ids=deleted[:10],
+                    )
+                self._cursors[queue.name] = cursor
+                if cursor == "0-0":
+                    break

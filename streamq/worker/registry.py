@@ -1,0 +1,144 @@
+"""Task handlers by name: the registry a worker loads from `module:attribute`."""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar, overload
+
+import msgspec
+
+from ..errors import ConfigError, UnknownTask
+from ..model.job import Job
+
+__all__ = ["Task", "TaskRegistry", "current_job", "load_registry"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_current_job: Final[contextvars.ContextVar[Job]] = contextvars.ContextVar("streamq_current_job")
+
+
+def current_job() -> Job:
+    """The job the calling handler is running (its `id` is the idempotency key for effects).
+
+    Raises:
+        LookupError: outside a handler.
+    """
+    return _current_job.get()
+
+
+class Task(msgspec.Struct, frozen=True, kw_only=True):
+    """A registered handler.
+
+    Attributes:
+        name: The name jobs use to call it.
+        fn: The handler; coroutine functions run on the worker's event loop, plain functions in
+            its thread pool (so a blocking handler cannot stall lease renewal).
+        is_async: Whether `fn` is a coroutine function.
+        timeout_s: Default per-attempt timeout for this task (a job's own timeout wins).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    timeout_s: float | None = None
+
+
+class TaskRegistry:
+    """Maps task names to handlers.
+
+    Example:
+        >>> tasks = TaskRegistry()
+        >>> @tasks.task()
+        ... async def send_welcome(email: str) -> None: ...
+        >>> # streamq worker --group emails --app myapp.jobs:tasks
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+
+    def register(
+        self, fn: Callable[..., Any], *, name: str | None = None, timeout_s: float | None = None
+    ) -> Task:
+        """Register `fn` under `name` (default: its `__qualname__`).
+
+        Raises:
+            ConfigError: when the name is taken by another function or the timeout is invalid.
+        """
+        task_name = name or fn.__qualname__
+        if timeout_s is not None and timeout_s <= 0:
+            raise ConfigError(f"timeout_s of task {task_name!r} must be > 0, got {timeout_s}")
+        existing = self._tasks.get(task_name)
+        if existing is not None and existing.fn is not fn:
+            raise ConfigError(f"task name {task_name!r} is already registered")
+        task = Task(
+            name=task_name,
+            fn=fn,
+            is_async=inspect.iscoroutinefunction(fn),
+            timeout_s=timeout_s,
+        )
+        self._tasks[task_name] = task
+        return task
+
+    @overload
+    def task(self, fn: F, /) -> F: ...
+
+    @overload
+    def task(
+        self, fn: None = None, /, *, name: str | None = None, timeout_s: float | None = None
+    ) -> Callable[[F], F]: ...
+
+    def task(
+        self, fn: F | None = None, /, *, name: str | None = None, timeout_s: float | None = None
+    ) -> F | Callable[[F], F]:
+        """Decorator registering a handler; usable bare or with options."""
+
+        def deco(f: F) -> F:
+            self.register(f, name=name, timeout_s=timeout_s)
+            return f
+
+        return deco(fn) if fn is not None else deco
+
+    def get(self, name: str) -> Task:
+        """Return the task registered as `name`.
+
+        Raises:
+            UnknownTask: when no task has that name.
+        """
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTask(f"unknown task {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._tasks))
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+def load_registry(spec: str) -> TaskRegistry:
+    """Import a `TaskRegistry` from `"package.module:attribute"`.
+
+    Raises:
+        ConfigError: when the module or attribute is missing or is not a `TaskRegistry`.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"--app must look like 'package.module:attribute', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r} (from --app {spec!r}): {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not isinstance(obj, TaskRegistry):
+        raise ConfigError(f"{spec!r} is a {type(obj).__name__}, not a streamq.TaskRegistry")
+    return obj

@@ -1,0 +1,74 @@
+"""`WorkerSettings`: how a worker reads, runs, renews and recovers jobs."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import msgspec
+
+from ..errors import ConfigError
+
+__all__ = ["WorkerSettings"]
+
+# The same rule as `streamq.metrics.names.check_prefix` (settings must not import prometheus).
+_METRIC_PREFIX: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Settings of one worker process; validated on creation.
+
+    Attributes:
+        concurrency: Jobs run at once (`worker_concurrency`).
+        batch_size: Most entries one XREADGROUP asks for (`batch_size`); never more than the
+            free slots.
+        block_s: BLOCK of a read on an empty queue (`batch_timeout_secs`).
+        poll_interval_ms: How often due retries are promoted and idle entries reclaimed when the
+            queue is quiet (`poll_interval_ms`).
+        claim_timeout_s: Idle time after which another worker reclaims an entry; leases are
+            renewed every quarter of it.
+        job_timeout_s: Default per-attempt timeout (a task's or job's own timeout wins).
+        max_deliveries: An entry delivered more often than this is poison and goes to the DLQ.
+        shutdown_grace_s: How long in-flight jobs may run on after SIGTERM.
+        consumer_idle_s: Consumers idle this long with nothing pending are removed.
+        strict: Refuse to start unless the server's `maxmemory-policy` is `noeviction`.
+        metrics_port: Port of the Prometheus `/metrics` endpoint; `None` serves none. Used by
+            the CLI (`streamq.metrics.setup_worker_metrics`); the `Worker` opens no port.
+        metrics_prefix: Prefix of every metric name (`fraiseql_observer`: the seed's names).
+    """
+
+    concurrency: int = 10
+    batch_size: int = 100
+    block_s: float = 5.0
+    poll_interval_ms: int = 1000
+    claim_timeout_s: float = 60.0
+    job_timeout_s: float = 300.0
+    max_deliveries: int = 5
+    shutdown_grace_s: float = 30.0
+    consumer_idle_s: float = 3600.0
+    strict: bool = False
+    metrics_port: int | None = None
+    metrics_prefix: str = "streamq"
+
+    def __post_init__(self) -> None:
+        positive = {
+            "concurrency": self.concurrency,
+            "batch_size": self.batch_size,
+            "block_s": self.block_s,
+            "poll_interval_ms": self.poll_interval_ms,
+            "claim_timeout_s": self.claim_timeout_s,
+            "job_timeout_s": self.job_timeout_s,
+            "max_deliveries": self.max_deliveries,
+            "consumer_idle_s": self.consumer_idle_s,
+        }
+        for field, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{field} must be > 0, got {value!r}")
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise ConfigError(f"metrics_port must be 1-65535, got {self.metrics_port!r}")
+        if not _METRIC_PREFIX.match(self.metrics_prefix):
+            raise ConfigError(
+                f"metrics_prefix must match [a-zA-Z_:][a-zA-Z0-9_:]*, got {self.metrics_prefix!r}"
+            )
+        if self.shutdown_grace_s < 0:
+            raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s!r}")

@@ -1,0 +1,542 @@
+"""`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
+
+One worker process has one consumer name. Per queue it runs a fetch loop (XREADGROUP for as many
+entries as it has free slots) and an acker; the background components renew leases, promote due
+retries, reclaim entries of dead consumers and remove empty idle consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ..actions.runtime import ActionRuntime
+from ..actions.settings import ActionSettings
+from ..errors import (
+    ConfigError,
+    QueueStateLost,
+    RedisUnavailable,
+    map_redis_errors,
+)
+from ..queue.partitioned import declare_partitions
+from ..queue.producer import JobDefaults
+from ..queue.queue import Delivery, Queue
+from ..redis.connection import command_client, server_info
+from ..redis.keys import expand_partitions
+from ..redis.topology import AsyncClient, close_client
+from .acker import Acker
+from .consumer_names import acquire_consumer_name, holder_id
+from .deadlines import Deadlines
+from .janitor import Janitor
+from .lease_keeper import LeaseKeeper
+from .periodic import ReconnectBackoff, cancel_and_wait
+from .promoter import Promoter
+from .reclaimer import Reclaimer
+from .registry import TaskRegistry
+from .runner import JobRunner, Run
+from .settings import WorkerSettings
+from .stats import WorkerStats
+
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+
+__all__ = ["Worker"]
+
+_log = structlog.get_logger("streamq.worker")
+
+
+class Worker:
+    """Runs the jobs of one or more queues.
+
+    Args:
+        registry: The task handlers.
+        queues: Queue names to serve.
+        group: The consumer group (default: the first queue's name).
+        url: Redis URL (ignored when `redis` is given).
+        redis: An async client made with `command_client`.
+        settings: Worker settings.
+        defaults: Job defaults and retention of the queues.
+        consumer: An explicit consumer name (default `<host>:<slot>`).
+        slot: An explicit process slot for the default name.
+        burst: Exit once every queue is drained.
+        prefix: Key namespace.
+        action_settings: How observer actions (webhook, slack, email, log jobs) run: the SSRF
+            allow-list, HTTP and SMTP settings (default `ActionSettings()`).
+        metrics: Where outcomes are recorded for Prometheus (`streamq.metrics.Metrics`);
+            None turns recording off.
+        partitions: Partition count of the queues served: one count for all, or a count per
+            queue name (absent: 1). A queue of P partitions is served as its P partition
+            queues (`q#0` … `q#<P-1>`), each with its own fetch loop.
+
+    Example:
+        >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
+        >>> await worker.run()  # until SIGTERM
+    """
+
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        *,
+        queues: Sequence[str] = ("default",),
+        group: str | None = None,
+        url: str | None = None,
+        redis: AsyncClient | None = None,
+        settings: WorkerSettings | None = None,
+        defaults: JobDefaults | None = None,
+        consumer: str | None = None,
+        slot: int | None = None,
+        burst: bool = False,
+        prefix: str = "streamq",
+        action_settings: ActionSettings | None = None,
+        metrics: Metrics | None = None,
+        partitions: Mapping[str, int] | int = 1,
+    ) -> None:
+        self.registry = registry
+        self.actions = ActionRuntime(action_settings)
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.prepare(queues, partitions)  # a partition's figures carry its queue's label
+        self.settings = settings or WorkerSettings()
+        self.burst = burst
+        self._owns_client = redis is None
+        self.redis = redis or command_client(url or "redis://localhost:6379")
+        self.group = group or queues[0]
+        self._prefix = prefix
+        self._declared = {
+            q: partitions if isinstance(partitions, int) else partitions.get(q, 1) for q in queues
+        }
+        self.queues = [
+            Queue(q, redis=self.redis, group=self.group, prefix=prefix, defaults=defaults)
+            for q in expand_partitions(queues, partitions)
+        ]
+        self._by_name = {q.name: q for q in self.queues}
+        self._explicit_consumer = consumer
+        self._slot = slot
+        self.consumer = consumer or ""
+        self.holder = holder_id()
+        self.stats = WorkerStats()
+        self._free = self.settings.concurrency
+        self._slot_freed = asyncio.Event()
+        self._waiting = 0  # callers of reserve() waiting for a slot
+        self._running: dict[str, dict[str, Run]] = {q.name: {} for q in self.queues}
+        self._fetchers: list[asyncio.Task[None]] = []
+        self._ackers: dict[str, Acker] = {}
+        self._runner: JobRunner  # made in start(), once the consumer name is known
+        self._deadlines = Deadlines(
+            lambda: [run for runs in self._running.values() for run in runs.values()]
+        )
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._started = False
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix="streamq-job"
+        )
+        s = self.settings
+        poll_s = s.poll_interval_ms / 1000
+        self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
+        self.promoter = Promoter(self.queues, poll_s)
+        self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
+        self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+
+    # -- the host interface used by components ----------------------------------------------
+
+    def running_entry_ids(self, queue: Queue) -> list[str]:
+        """Entry ids of `queue` running now."""
+        return list(self._running[queue.name])
+
+    def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
+        """Cancel jobs whose entries this worker no longer owns; nothing more is written.
+
+        `gone` says the entries were deleted behind the engine's back: counted as gone, not as
+        lost leases. A run already writing its outcome is left to that write: it is
+        ownership-checked, and the entry a renewal found gone may be the one it just settled.
+        """
+        for entry_id in entry_ids:
+            run = self._running[queue.name].get(entry_id)
+            if run is not None and run.task is not None and not run.lease_lost and not run.settling:
+                run.lease_lost = True
+                run.gone = gone
+                run.task.cancel()
+
+    def _try_reserve(self, most: int) -> int:
+        """Reserve up to `most` free slots without waiting."""
+        if self._stopping:
+            return 0
+        n = min(most, self._free)
+        self._free -= n
+        return n
+
+    def unreserve(self, count: int) -> None:
+        """Return reserved slots."""
+        if count:
+            self._free += count
+            self._slot_freed.set()
+
+    async def reserve(self, most: int) -> int:
+        """Reserve up to `most` free slots, waiting until one is free; 0 once stopping."""
+        while not self._stopping:
+            n = self._try_reserve(most)
+            if n:
+                return n
+            self._slot_freed.clear()
+            self._waiting += 1
+            try:
+                await self._slot_freed.wait()
+            finally:
+                self._waiting -= 1
+        return 0
+
+    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start each delivery in its own task; each holds one reserved slot until settled."""
+        for delivery in deliveries:
+            queue = self._by_name[delivery.queue]
+            run = Run(delivery)
+            self._running[queue.name][delivery.entry_id] = run
+            run.task = asyncio.create_task(self._process(queue, run))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the server, prepare the groups, take a consumer name and start every loop.
+
+        Raises:
+            RedisUnavailable: when Redis cannot be reached at start.
+            ConfigError: when a queue is consumed by another group, or in strict mode when
+                the server's `maxmemory-policy` is not `noeviction`.
+        """
+        info = await server_info(self.redis)
+        _log.info(
+            "server",
+            server=info.server,
+            version=info.version,
+            maxmemory_policy=info.maxmemory_policy,
+            appendonly=info.appendonly,
+            optional_commands=info.optional_commands,
+        )
+        if info.maxmemory_policy != "noeviction":
+            if self.settings.strict:
+                raise ConfigError(
+                    f"maxmemory-policy is {info.maxmemory_policy!r}: a queue needs "
+                    "'noeviction' (evicted keys are lost jobs); refusing to start in strict mode"
+                )
+            _log.warning(
+                "unsafe_maxmemory_policy",
+                policy=info.maxmemory_policy,
+                hint="QUEUES NEED maxmemory-policy noeviction: evicted keys are LOST JOBS; "
+                "set it, or run with strict=True to refuse to start",
+            )
+        for logical, count in self._declared.items():
+            await declare_partitions(self.redis, logical, count, self._prefix)
+        if len(self.queues) > self.settings.concurrency:
+            _log.warning(
+                "fewer_slots_than_queues",
+                queues=len(self.queues),
+                concurrency=self.settings.concurrency,
+                hint="each queue or partition needs a free slot to wait on; raise concurrency",
+            )
+        for queue in self.queues:
+            await queue.ensure_group()
+            await queue.scripts.preload()
+        self.consumer = await acquire_consumer_name(
+            self.queues[0],
+            ttl_ms=self.lease_keeper.liveness_ttl_ms,
+            name=self._explicit_consumer,
+            slot=self._slot,
+        )
+        self._runner = JobRunner(
+            consumer=self.consumer,
+            registry=self.registry,
+            settings=self.settings,
+            stats=self.stats,
+            pool=self._pool,
+            submit_ack=lambda queue, delivery: self._ackers[queue.name].submit(delivery),
+            on_retry=self.promoter.due_in,
+            is_stopping=lambda: self._stopping,
+            actions=self.actions,
+            deadlines=self._deadlines,
+            metrics=self.metrics,
+        )
+        await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
+        for queue in self.queues:
+            acker = Acker(queue, self.consumer, self._runner.acked)
+            self._ackers[queue.name] = acker
+            await acker.start()
+        for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
+            await component.start()
+        self._fetchers = [
+            asyncio.create_task(self._fetch_loop(q), name=f"streamq-fetch-{q.name}")
+            for q in self.queues
+        ]
+        self._started = True
+        _log.info(
+            "worker_started",
+            consumer=self.consumer,
+            group=self.group,
+            queues=[q.name for q in self.queues],
+            concurrency=self.settings.concurrency,
+            burst=self.burst,
+        )
+
+    def request_stop(self) -> None:
+        """Ask the worker to shut down gracefully (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    async def run(self) -> WorkerStats:
+        """Start, run until SIGTERM/SIGINT (or until drained in burst mode), then shut down.
+
+        Returns:
+            What the worker did.
+        """
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread: the caller stops us with request_stop()
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        return self.stats
+
+    async def shutdown(self) -> None:
+        """Stop gracefully: nothing new starts, in-flight jobs get the grace period, unfinished
+        entries go back to the stream for immediate redelivery.
+
+        The order matters: the fetch loops and the reclaimer stop first, so no new work starts;
+        leases keep being renewed while jobs finish and until unfinished entries are released;
+        the promoter and janitor go last.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        self._slot_freed.set()
+        for task, queue in zip(self._fetchers, self.queues, strict=False):
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+            if not task.done():
+                # The cancellation was swallowed mid-command; closing the connection ends the
+                # blocked read, and the loop sees `_stopping`.
+                await queue.interrupt_reader(self.consumer)
+            await cancel_and_wait(task)
+        await self.reclaimer.stop()
+        runs = [r.task for rs in self._running.values() for r in rs.values() if r.task]
+        if runs:
+            _log.info("shutdown_waiting", jobs=len(runs), grace_s=self.settings.shutdown_grace_s)
+            _done, pending = await asyncio.wait(runs, timeout=self.settings.shutdown_grace_s)
+            for rs in self._running.values():
+                for run in rs.values():
+                    if run.task in pending:
+                        run.stopping = True
+                        run.task.cancel()
+            if pending:
+                # A handler that swallows its cancellation must not hold shutdown for ever; its
+                # entry is handed back below like any other unfinished one.
+                _stuck, stuck = await asyncio.wait(pending, timeout=5.0)
+                if stuck:
+                    _log.error("handlers_ignore_cancellation", jobs=len(stuck))
+        self._deadlines.stop()
+        for acker in self._ackers.values():
+            await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
+        if self._started:
+            await self._release_own_entries()
+        for component in (self.lease_keeper, self.promoter, self.janitor):
+            await component.stop()
+        for acker in self._ackers.values():
+            await acker.stop()
+        if self._started:
+            try:
+                with map_redis_errors():
+                    await self.redis.delete(*(q.keys.consumer(self.consumer) for q in self.queues))
+            except RedisUnavailable:
+                pass  # the key expires by itself
+        for queue in self.queues:
+            await queue.close()
+        await self.actions.aclose()
+        if self._owns_client:
+            await close_client(self.redis)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _log.info(
+            "worker_stopped",
+            consumer=self.consumer,
+            completed=self.stats.completed,
+            retried=self.stats.retried,
+            dead_lettered=self.stats.dead_total,
+            released=self.stats.released,
+        )
+
+    async def _release_own_entries(self) -> None:
+        for queue in self.queues:
+            try:
+                ids = await queue.pending_entry_ids(self.consumer)
+                if ids:
+                    released = await queue.release(self.consumer, ids)
+                    self.stats.released += released
+                    _log.info("released_unfinished", queue=queue.name, count=released)
+            except RedisUnavailable as exc:
+                # They stay pending under our name: a restart re-reads them, others reclaim them.
+                _log.warning("release_failed", queue=queue.name, error=str(exc))
+
+    # -- fetching -------------------------------------------------------------------------------
+
+    def _busy_entry_ids(self, queue: Queue) -> set[str]:
+        """Entries of `queue` this worker is running or has finished and not yet acked."""
+        return set(self._running[queue.name]) | self._ackers[queue.name].unsettled()
+
+    async def _fetch_loop(self, queue: Queue) -> None:
+        backoff = ReconnectBackoff()
+        failing = False  # log an outage once, not once per reconnect attempt
+        own_after: str | None = "0"  # re-read our own PEL first: a restart resumes at once
+        idle = False  # the last read found nothing
+        s = self.settings
+        # In burst mode a short block notices a drained queue quickly.
+        block_s = min(s.block_s, s.poll_interval_ms / 1000) if self.burst else s.block_s
+        while not self._stopping:
+            # Yield once first: a reclaimer waiting in `reserve` was woken when this loop
+            # returned its unused slots, and takes them now. Otherwise this loop, which holds
+            # every free slot through each blocking read and takes them back at once, would
+            # starve it, and a crashed worker's entries would never be reclaimed.
+            await asyncio.sleep(0)
+            slots = await self.reserve(self._read_size(idle))
+            if not slots:
+                return
+            got: list[Delivery] = []
+            isolate = False
+            try:
+                if own_after is not None:
+                    # Entries running or finished-but-unacked when the read starts are still
+                    # pending under our name; they may settle while it is in flight, so take
+                    # the snapshot before it as well as after, or a job could run again.
+                    busy = self._busy_entry_ids(queue)
+                    # Entries that already came back from a crash (delivered twice or more) are
+                    # re-run one at a time, each counted only as it starts: a job that kills its
+                    # worker then reaches max_deliveries alone, instead of dragging the jobs
+                    # that ran beside it there too (re-reading counts a delivery for each).
+                    ahead = await queue.own_pending_counts(
+                        self.consumer, after=own_after, count=slots
+                    )
+                    isolate = any(n >= 2 for e, n in ahead if e not in busy)
+                    got = await queue.read_own_pending(
+                        self.consumer, after=own_after, count=1 if isolate else slots
+                    )
+                    if got:
+                        own_after = got[-1].entry_id
+                        busy |= self._busy_entry_ids(queue)
+                        got = [d for d in got if d.entry_id not in busy]
+                        self.stats.recovered += len(got)
+                        _log.info("recovered_own_pending", queue=queue.name, count=len(got))
+                    else:
+                        own_after = None
+                else:
+                    got = await queue.dequeue(self.consumer, slots, block_s)
+                backoff.reset()
+                if failing:
+                    failing = False
+                    _log.info("fetch_recovered", queue=queue.name)
+            except (RedisUnavailable, QueueStateLost) as exc:
+                self.unreserve(slots)
+                if not failing:
+                    failing = True
+                    _log.warning("fetch_failed", queue=queue.name, error=str(exc))
+                _log.debug("fetch_retry", queue=queue.name, error=str(exc))
+                await queue.discard_reader(self.consumer)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except asyncio.CancelledError:
+                self.unreserve(slots)
+                # A read cancelled mid-flight may have been answered: drop the connection so the
+                # reply cannot be read by anyone else; its entries stay in our PEL.
+                await queue.discard_reader(self.consumer)
+                raise
+            except Exception:
+                # A bug must not silently end the fetch loop (the worker would idle forever):
+                # log it loudly and keep going, slowly.
+                self.unreserve(slots)
+                _log.exception("fetch_loop_error", queue=queue.name)
+                await queue.discard_reader(self.consumer)
+                await asyncio.sleep(max(backoff.next_delay(), 1.0))
+                continue
+            self.unreserve(slots - len(got))
+            idle = not got
+            if got:
+                self.dispatch(got)
+                if isolate:
+                    await self._finished(queue, got[0].entry_id)
+            elif self.burst and own_after is None:
+                await self._stop_if_drained()
+
+    def _read_size(self, idle: bool) -> int:
+        """How many slots one fetch loop reserves for its next read.
+
+        A loop holds its reserved slots through a blocking read. With one queue it takes all it
+        may. With several (partitions), an idle loop waits on one slot, so every queue keeps a
+        reader and an arriving job is seen at once. A busy loop takes all it may while no other
+        loop waits for a slot, and at most a fair share per read while some do (the waiters are
+        woken in turn), so one busy partition cannot take every slot from others with jobs.
+        """
+        s = self.settings
+        if len(self.queues) == 1:
+            return s.batch_size
+        if idle:
+            return 1
+        if not self._waiting:
+            return s.batch_size
+        return min(s.batch_size, max(1, -(-s.concurrency // len(self.queues))))
+
+    async def _finished(self, queue: Queue, entry_id: str) -> None:
+        """Wait until the run of `entry_id` has settled (or the worker stops)."""
+        run = self._running[queue.name].get(entry_id)
+        if run is not None and run.task is not None:
+            await asyncio.wait({run.task})
+
+    async def _stop_if_drained(self) -> None:
+        if any(self._running.values()):
+            return
+        for queue in self.queues:
+            if not (await queue.counts()).drained:
+                return
+        _log.info("burst_drained")
+        self.request_stop()
+
+    # -- running one job ------------------------------------------------------------------------
+
+    async def _process(self, queue: Queue, run: Run) -> None:
+        d = run.delivery
+        try:
+            await self._runner.settle(queue, run)
+        except asyncio.CancelledError:
+            if run.gone:
+                self.stats.gone += 1
+                _log.warning(
+                    "entry_deleted_behind_our_back",
+                    queue=queue.name,
+                    entry_id=d.entry_id,
+                    job_id=d.job_id,
+                    consumer=self.consumer,
+                )
+            elif run.lease_lost:
+                self.stats.lease_lost += 1
+                _log.warning(
+                    "lease_lost",
+                    queue=queue.name,
+                    entry_id=d.entry_id,
+                    job_id=d.job_id,
+                    consumer=self.consumer,
+                )
+            elif not run.stopping:
+                raise
+        except Exception:
+            _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
+        finally:
+            self._running[queue.name].pop(d.entry_id, None)
+            self.unreserve(1)
