@@ -59,7 +59,7 @@ def _lua_dir() -> Path:
     if packaged.is_dir():
         return Path(str(packaged))
     # A source checkout: the scripts live in the repository's top-level lua/ folder.
-    return Path(__file__).resolve().parent.parent / "lua"
+    return Path(__file__).resolve().parents[2] / "lua"
 
 
 _INCLUDE: Final = re.compile(r"^--- @include (\w+)[ \t]*$", re.MULTILINE)

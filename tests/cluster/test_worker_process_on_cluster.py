@@ -1,4 +1,4 @@
-"""Worker processes (`python -m cli worker --url redis+cluster://...`) on the session's cluster.
+"""Worker processes (`python -m streamq_cli worker --url redis+cluster://...`) on the cluster.
 
 The tests of `test_worker_process` that use the server under test are imported as they are;
 the one that restarts its own private single server is not (a cluster node's loss is the

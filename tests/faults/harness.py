@@ -310,7 +310,9 @@ class FaultRun:
         opts = {"url": url or self.server.url, "queue": self.queue, "consumer": consumer, **options}
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
+            ),
             LEDGER_URL_ENV: self.ledger_url,
         }
         with log.open("ab") as output:

@@ -1,4 +1,4 @@
-"""Tasks of the dashboard's browser test, run by a `python -m cli worker` process.
+"""Tasks of the dashboard's browser test, run by a `python -m streamq_cli worker` process.
 
 `charge` fails permanently until the "bug is fixed" — the flag key `streamq:{<queue>}:fixed`
 exists — so a dead letter requeued after the fix completes, as it would in production. The flag

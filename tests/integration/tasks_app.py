@@ -1,4 +1,4 @@
-"""Tasks for integration tests, shared by in-process workers and `python -m cli worker` processes.
+"""Tasks for integration tests, shared by in-process workers and `streamq_cli worker` processes.
 
 Every execution is written to a ledger in Redis before the handler returns, so it survives a
 worker being killed: a kill between the effect and the ack shows up as a duplicate execution,

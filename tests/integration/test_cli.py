@@ -21,11 +21,15 @@ NO_METRICS = ("--metrics-port", "0")
 def streamq(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI from this checkout (`python -m cli`), as the installed command would."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    """Run the CLI from this checkout (`python -m streamq_cli`), as the installed command would."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")]),
+        **(env or {}),
+    }
     full_env.pop("STREAMQ_JOB_QUEUE_URL", None) if env is None else None
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "streamq_cli", *args],
         cwd=REPO,
         env=full_env,
         capture_output=True,

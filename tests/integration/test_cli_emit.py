@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import redis
 import structlog
+from streamq_cli.main import app
 from typer.testing import CliRunner, Result
 
-from cli.main import app
 from streamq import Keys
 
 CONFIG = """

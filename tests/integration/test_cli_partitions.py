@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import structlog
+from streamq_cli.main import app
 from typer.testing import CliRunner, Result
 
-from cli.main import app
 from streamq import PartitionedQueue, Queue
 
 P = 3

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import structlog
+from streamq_cli.main import app
 from typer.testing import CliRunner
 
-from cli.main import app
 from streamq.embedded.server import EmbeddedServer, ServerStartError
 
 

@@ -122,7 +122,7 @@ def dashboard_url(redis_url: str) -> Iterator[str]:
 
 
 class Workers:
-    """`python -m cli worker` processes on one queue, stopped with SIGTERM."""
+    """`python -m streamq_cli worker` processes on one queue, stopped with SIGTERM."""
 
     def __init__(self, url: str, queue: str, logs: Path) -> None:
         self.url, self.queue, self.logs = url, queue, logs
@@ -131,11 +131,13 @@ class Workers:
     def start(self) -> None:
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
+            ),
             FLAG_URL_ENV: self.url,
         }
         command = [
-            sys.executable, "-m", "cli", "worker",
+            sys.executable, "-m", "streamq_cli", "worker",
             "--group", self.queue,
             "--app", "tests.integration.dashboard_tasks:tasks",
             "--url", self.url,

@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
+from streamq_cli.main import app
 from typer.testing import CliRunner
-
-from cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "cli-test-token-0123456789"
@@ -70,7 +69,7 @@ def test_the_command_serves_read_only_on_loopback_and_stops_on_sigterm(
         port = _free_port()
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli", "dashboard", "--url", redis_url,
+                [sys.executable, "-m", "streamq_cli", "dashboard", "--url", redis_url,
                  "--port", str(port), "--log-format", "json"],
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 env={**os.environ, "STREAMQ_DASHBOARD_TOKEN": TOKEN},

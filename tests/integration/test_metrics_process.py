@@ -89,7 +89,9 @@ class Processes:
         self.tmp_path = tmp_path
         self.env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
+            ),
             LEDGER_URL_ENV: redis_url,
         }
         self.env.pop(MULTIPROC_ENV, None)
@@ -99,7 +101,7 @@ class Processes:
         log = self.tmp_path / f"process-{len(self.made) + 1}.log"
         with log.open("ab") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli", *args],
+                [sys.executable, "-m", "streamq_cli", *args],
                 cwd=REPO,
                 env={**self.env, **(env or {})},
                 stdin=subprocess.DEVNULL,

@@ -75,12 +75,15 @@ async def test_an_event_reaches_the_webhook_exactly_once_through_a_worker_proces
         log = tmp_path / "worker.log"
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
+            ),
             "STREAMQ_ACTIONS_ALLOW_PRIVATE_TARGETS": "127.0.0.1",
             "ORDERS_HOOK_SECRET": SECRET,
         }
         command = [
-            sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
+            sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name,
+            "--url", redis_url,
             "--burst", "--poll-interval-ms", "100", "--block", "1", "--log-format", "json",
             "--metrics-port", "0",
         ]  # fmt: skip

@@ -18,6 +18,8 @@ from streamq import SyncQueue
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
 from tests.integration.test_worker_process import REPO, wait_until
 
+CHECKOUT_PATH = os.pathsep.join([str(REPO), str(REPO / "cli")])
+
 pytestmark = pytest.mark.slow
 
 
@@ -39,11 +41,13 @@ def test_processes_2_drains_a_queue_and_keeps_going_after_a_child_is_killed(
     log = tmp_path / "supervisor.log"
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
+        ),
         LEDGER_URL_ENV: redis_url,
     }
     command = [
-        sys.executable, "-m", "cli", "worker", "--group", queue_name,
+        sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name,
         "--app", "tests.integration.tasks_app:tasks", "--url", redis_url,
         "--processes", "2", "--concurrency", "2", "--claim-timeout", "3",
         "--poll-interval-ms", "100", "--block", "1", "--shutdown-grace", "5",
@@ -105,9 +109,9 @@ def test_processes_2_drains_a_queue_and_keeps_going_after_a_child_is_killed(
 
 def test_processes_refuse_an_invalid_config_with_exit_2(redis_url: str, queue_name: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
+        [sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name, "--url", redis_url,
          "--processes", "2", "--batch-size", "0"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        cwd=REPO, env={**os.environ, "PYTHONPATH": CHECKOUT_PATH}, capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
@@ -119,9 +123,9 @@ def test_processes_stop_with_exit_2_when_a_child_refuses_its_app(
 ) -> None:
     # The supervisor itself does not import the app; its children do, and refuse with exit 2.
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
+        [sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name, "--url", redis_url,
          "--processes", "2", "--app", "no.such.module:tasks", "--metrics-port", "0"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        cwd=REPO, env={**os.environ, "PYTHONPATH": CHECKOUT_PATH}, capture_output=True, text=True,
         timeout=90, check=False,
     )  # fmt: skip
     assert result.returncode == 2
@@ -134,11 +138,11 @@ def test_processes_with_burst_drain_and_exit_0(
     with SyncQueue(queue_name, url=redis_url) as producer:
         ids = [producer.enqueue("ok") for _ in range(20)]
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "worker", "--group", queue_name, "--url", redis_url,
+        [sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name, "--url", redis_url,
          "--app", "tests.integration.tasks_app:tasks", "--processes", "2", "--burst",
          "--poll-interval-ms", "50", "--block", "0.2", "--metrics-port", "0",
          "--log-format", "json"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), LEDGER_URL_ENV: redis_url},
+        cwd=REPO, env={**os.environ, "PYTHONPATH": CHECKOUT_PATH, LEDGER_URL_ENV: redis_url},
         capture_output=True, text=True, timeout=90, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

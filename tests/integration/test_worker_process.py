@@ -1,4 +1,4 @@
-"""Real worker processes (`python -m cli worker`) killed, stopped, restarted, and cut off.
+"""Real worker processes (`python -m streamq_cli worker`) killed, stopped, restarted, and cut off.
 
 Each worker runs `tasks_app` in its own process group with JSON logs in a file under
 `tmp_path`; the ledger in Redis shows which jobs ran, how often, and where. The checks are the
@@ -52,7 +52,7 @@ def wait_until(predicate: Callable[[], Any], *, within: float = 20.0, what: str 
 
 
 class WorkerProcess:
-    """One `python -m cli worker` process and its log file."""
+    """One `python -m streamq_cli worker` process and its log file."""
 
     def __init__(self, process: subprocess.Popen[bytes], log: Path, consumer: str) -> None:
         self.process = process
@@ -108,11 +108,13 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
         log = tmp_path / f"worker-{len(made) + 1}-{consumer}.log"
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
+            ),
             LEDGER_URL_ENV: url,
         }
         command = [
-            sys.executable, "-m", "cli", "worker",
+            sys.executable, "-m", "streamq_cli", "worker",
             "--group", queue,
             "--app", APP,
             "--url", url,

@@ -325,7 +325,11 @@ def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -
         "a.queued('q'); b.queued('q', 2)\n"
         "a.executed('q', 'task', 0.5); b.executed('q', 'task', 1)\n"
     )
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(REPO), "PATH": ""}
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")]),
+        "PATH": "",
+    }
     subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=REPO)
     # Then the directory holds the sum of both
     registry = CollectorRegistry()
@@ -338,9 +342,13 @@ def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "streamq_cli", *args],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")]),
+            **(env or {}),
+        },
         capture_output=True,
         text=True,
         check=False,

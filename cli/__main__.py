@@ -1,5 +1,0 @@
-"""`python -m cli` (from a checkout) runs the same app as the `streamq` command."""
-
-from .main import main
-
-main()
