@@ -52,7 +52,7 @@ async def run(url: str, n: int, repeat: int) -> list[tuple[str, float, float, fl
     pooled = Queue("bench-enqueue-pooled", url=url)
     pooled.scripts._held = None
     sample = q.new_job("job", args=[0])
-    keys, argv = q._enqueue_args(sample, 0, 0)
+    keys, argv = q._producing.call(sample, {})
     sha, _ = q.scripts.sha("enqueue")
     payload = b"x" * len(argv[6]) if isinstance(argv[6], bytes) else b"x" * 250
     rows: dict[str, Call] = {

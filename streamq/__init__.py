@@ -12,7 +12,6 @@ from .errors import (
     LeaseLost,
     NotDurable,
     NotFound,
-    NotReplicated,
     OutOfMemory,
     PermanentActionError,
     PermanentError,
@@ -69,15 +68,15 @@ from .observers import (
     parse_observers,
     verify_signature,
 )
-from .queue.partitioned import PartitionedQueue, SyncPartitionedQueue
-from .queue.producer import JobDefaults
+from .queue.options import EnqueueOptions, JobDefaults, JobOptions
+from .queue.partitioned import PartitionedQueue
 from .queue.protocol import JobQueue
 from .queue.queue import Queue
 from .queue.sync import SyncQueue
+from .queue.sync_partitioned import SyncPartitionedQueue
 from .redis.connection import ServerInfo, command_client, server_info
 from .redis.durability import Durability
 from .redis.keys import Keys, partition_names
-from .redis.replication import ReplicaWait
 from .worker.registry import Task, TaskRegistry, current_job, load_registry
 from .worker.settings import WorkerSettings
 from .worker.stats import WorkerStats
@@ -127,10 +126,11 @@ __all__ = [
     # producers
     "Durability",
     "JobDefaults",
+    "JobOptions",
+    "EnqueueOptions",
     "JobQueue",
     "PartitionedQueue",
     "Queue",
-    "ReplicaWait",
     "SyncPartitionedQueue",
     "SyncQueue",
     "partition_names",
@@ -174,7 +174,6 @@ __all__ = [
     "JobError",
     "LeaseLost",
     "NotDurable",
-    "NotReplicated",
     "NotFound",
     "OutOfMemory",
     "PermanentActionError",

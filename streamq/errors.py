@@ -6,19 +6,19 @@ StreamQError
 │   └── ConditionSyntaxError    an observer condition that does not parse (with its position)
 ├── AccessDenied                wrong password or missing ACL permission (not retried)
 ├── RedisUnavailable            the server cannot be reached or answered with a transport error
-│   ├── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
-│   └── NotReplicated           an enqueue with `ReplicaWait` reached too few replicas in time
+│   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
 ├── NotDurable                  enqueued, but the WAIT/WAITAOF of `Durability` timed out short
+│                               (too few replicas, or no local fsync, in time)
 ├── ScriptError                 a Lua script failed in a way the engine did not expect
 ├── JobError                    something about one job
 │   ├── DecodeFailure           a stream entry that is not a valid job payload
 │   ├── UnknownTask             a job names a task no registry knows
 │   └── LeaseLost               this worker no longer owns the entry ("not owner")
 ├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
-├── ServerNotFound              (streamq.server) no redis-server or Valkey binary to embed
-├── ServerStartError            (streamq.server) an embedded server would not start
+├── ServerNotFound              (streamq.embedded)no redis-server or Valkey binary to embed
+├── ServerStartError            (streamq.embedded)an embedded server would not start
 ├── ConditionError              a condition that cannot be evaluated against an event
 ├── PermanentError              raised by a handler: do not retry, dead-letter now
 │   └── PermanentActionError    an observer action that retrying cannot fix (4xx, bad config,
@@ -50,7 +50,6 @@ __all__ = [
     "LeaseLost",
     "NotDurable",
     "NotFound",
-    "NotReplicated",
     "OutOfMemory",
     "PermanentActionError",
     "PermanentError",
@@ -92,15 +91,10 @@ class OutOfMemory(RedisUnavailable):
     """The server refused a write because it reached `maxmemory` under `noeviction`."""
 
 
-class NotReplicated(RedisUnavailable):
-    """An enqueue that waits for replicas (`ReplicaWait`) was not acknowledged by enough of
-    them in time: the job is on the primary only, and lost if the primary fails before
-    replicating it. Enqueueing again with the same idempotency key is safe."""
-
-
 class NotDurable(StreamQError):
     """The jobs were enqueued, but the wait asked for by `Durability` ended short: they are not
-    known to be fsynced to the append-only file or held by enough replicas.
+    known to be fsynced to the append-only file or held by enough replicas, and would be lost
+    if the primary failed now. Enqueueing again with the same idempotency key is safe.
 
     Args:
         message: What was and was not confirmed.

@@ -12,7 +12,7 @@ import msgspec
 
 from ..errors import ConfigError
 from ..model.job import Backoff
-from ..queue.producer import JobDefaults
+from ..queue.options import JobDefaults
 from ..redis.topology import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,

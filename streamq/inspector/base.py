@@ -174,7 +174,7 @@ class InspectorBase:
 
     async def _groups(self, queue: Queue) -> Any:
         with map_redis_errors():
-            return await queue._groups()
+            return await queue.groups()
 
     async def _now_ms(self) -> int:
         with map_redis_errors():

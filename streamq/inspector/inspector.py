@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError, NotFound, map_redis_errors
-from ..model.records import as_str
-from ..queue.producer import status_from_hash
+from ..model.records import as_str, status_from_hash
 from ..redis.keys import Keys, group_partitions
 from .base import dead_letter_row, decode_payload, entry_ms, glob_escape
 from .dead_letters import DeadLetterInspection

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import msgspec
 
 from ..errors import DecodeFailure
-from .job import Job, decode_job
+from .job import Job, JobState, JobStatus, decode_job
 
 __all__ = [
     "DeadLetter",
@@ -17,6 +17,7 @@ __all__ = [
     "as_str",
     "dead_letter_from_fields",
     "delivery_from_fields",
+    "status_from_hash",
 ]
 
 
@@ -165,4 +166,27 @@ def dead_letter_from_fields(dead_id: str, fields: Mapping[bytes, bytes]) -> Dead
         entry_id=fields.get(b"entry", b"").decode(),
         consumer=fields.get(b"consumer", b"").decode(errors="replace"),
         failed_at=int(fields.get(b"failed_at", b"0") or 0),
+    )
+
+
+def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | None:
+    """Build a `JobStatus` from the status hash, or `None` when it is absent or expired."""
+    if not raw or b"state" not in raw:
+        return None
+
+    def _int(name: bytes) -> int | None:
+        value = raw.get(name)
+        return int(value) if value not in (None, b"") else None
+
+    last_error = raw.get(b"last_error")
+    reason = raw.get(b"dead_reason")
+    return JobStatus(
+        id=job_id,
+        state=JobState(raw[b"state"].decode()),
+        attempt=_int(b"attempt") or 1,
+        last_error=last_error.decode() if last_error else None,
+        created_at=_int(b"created_at"),
+        updated_at=_int(b"updated_at"),
+        retry_at=_int(b"retry_at"),
+        dead_reason=reason.decode() if reason else None,
     )

@@ -28,7 +28,7 @@ from ..errors import ConditionError, PermanentError, Retry
 from ..model.backoff import backoff_delay_ms
 from ..model.event import Event
 from ..model.job import Job, JobState
-from ..queue.producer import JobDefaults
+from ..queue.options import JobDefaults
 from ..queue.queue import Queue
 from .definitions import FailurePolicy, Observer
 from .matcher import Matcher

@@ -4,14 +4,18 @@ queues, the `JobQueue` protocol, and the consuming and dead-letter operations a 
 Imports `redis`, `model`, `metrics`, `errors` and `clock`.
 """
 
-from .partitioned import PartitionedQueue, SyncPartitionedQueue, partition_for_key
-from .producer import JobDefaults
+from .options import EnqueueOptions, JobDefaults, JobOptions
+from .partitioned import PartitionedQueue
 from .protocol import JobQueue
 from .queue import Queue
+from .routing import partition_for_key
 from .sync import SyncQueue
+from .sync_partitioned import SyncPartitionedQueue
 
 __all__ = [
+    "EnqueueOptions",
     "JobDefaults",
+    "JobOptions",
     "JobQueue",
     "PartitionedQueue",
     "Queue",

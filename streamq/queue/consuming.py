@@ -9,15 +9,18 @@ import msgspec
 import structlog
 from redis.asyncio.cluster import RedisCluster
 
+from ..clock import Clock
 from ..errors import QueueStateLost, ScriptCode, map_redis_errors
 from ..model.backoff import plan_failure
 from ..model.job import Job, JobState, encode_job
 from ..model.records import Delivery, FailOutcome, as_str, delivery_from_fields
 from ..redis.connection import blocking_client_like
+from ..redis.scripts import Scripts
 from ..redis.topology import AsyncClient, close_client
-from .base import QueueBase
+from .group import ConsumerGroup
+from .options import JobDefaults
 
-__all__ = ["SCRIPT_BATCH", "ConsumerOps"]
+__all__ = ["SCRIPT_BATCH", "Consuming"]
 
 _log = structlog.get_logger("streamq.queue")
 
@@ -26,8 +29,34 @@ _log = structlog.get_logger("streamq.queue")
 SCRIPT_BATCH = 500
 
 
-class ConsumerOps(QueueBase):
-    """Dequeue, acknowledge, fail, heartbeat, promote, reclaim and release (what workers call)."""
+class Consuming:
+    """Dequeue, acknowledge, fail, heartbeat, promote, reclaim and release (what workers call).
+
+    Args:
+        group: The queue's consumer group (its keys, client and name).
+        scripts: The queue's script registry.
+        defaults: Job defaults and retention settings.
+        clock: Time source for due times.
+    """
+
+    def __init__(
+        self, group: ConsumerGroup, scripts: Scripts, defaults: JobDefaults, clock: Clock
+    ) -> None:
+        self._group = group
+        self.name = group.queue
+        self.keys = group.keys
+        self.redis = group.redis
+        self.scripts = scripts
+        self.defaults = defaults
+        self.clock = clock
+        # One blocking reader per consumer: (its socket timeout in s, the client).
+        self._readers: dict[str, tuple[float, AsyncClient]] = {}
+
+    async def close(self) -> None:
+        """Close the blocking readers."""
+        for _, reader in self._readers.values():
+            await close_client(reader)
+        self._readers.clear()
 
     def _reader(self, consumer: str, block_s: float) -> AsyncClient:
         current = self._readers.get(consumer)
@@ -71,13 +100,13 @@ class ConsumerOps(QueueBase):
         Raises:
             RedisUnavailable: when Redis cannot be reached.
         """
-        if not self._group_ready:
-            await self.ensure_group()
+        if not self._group.ready:
+            await self._group.ensure()
         reader = self._reader(consumer, timeout_s)
         try:
             with map_redis_errors():
                 reply = await reader.xreadgroup(
-                    self.group,
+                    self._group.name,
                     consumer,
                     {self.keys.stream: ">"},
                     count=batch_size,
@@ -85,7 +114,7 @@ class ConsumerOps(QueueBase):
                 )
         except QueueStateLost:
             _log.error("queue_state_lost", queue=self.name, hint="stream or group deleted")
-            await self.ensure_group()
+            await self._group.ensure()
             return []
         return self._deliveries(reply, {})
 
@@ -107,9 +136,9 @@ class ConsumerOps(QueueBase):
             after: Read entries with ids greater than this.
             count: At most this many.
         """
-        if not self._group_ready:
-            await self.ensure_group()
-        async with self._group_guard():
+        if not self._group.ready:
+            await self._group.ensure()
+        async with self._group.guard():
             return await self._read_own_pending(consumer, after, count)
 
     async def own_pending_counts(
@@ -117,13 +146,13 @@ class ConsumerOps(QueueBase):
     ) -> list[tuple[str, int]]:
         """(entry id, delivery count) of entries pending for `consumer` after `after`, oldest
         first. Read-only: unlike re-reading them, looking counts no delivery."""
-        if not self._group_ready:
-            await self.ensure_group()
+        if not self._group.ready:
+            await self._group.ensure()
         start = "-" if after in ("0", "0-0") else f"({after}"
-        async with self._group_guard():
+        async with self._group.guard():
             with map_redis_errors():
                 rows: Any = await self.redis.xpending_range(
-                    self.keys.stream, self.group, min=start, max="+", count=count,
+                    self.keys.stream, self._group.name, min=start, max="+", count=count,
                     consumername=consumer,
                 )  # fmt: skip
         return [(as_str(r["message_id"]), int(r["times_delivered"])) for r in rows]
@@ -131,7 +160,7 @@ class ConsumerOps(QueueBase):
     async def _read_own_pending(self, consumer: str, after: str, count: int) -> list[Delivery]:
         with map_redis_errors():
             reply: Any = await self.redis.xreadgroup(
-                self.group, consumer, {self.keys.stream: after}, count=count
+                self._group.name, consumer, {self.keys.stream: after}, count=count
             )
             entries = reply[0][1] if reply else []
             if not entries:
@@ -139,7 +168,7 @@ class ConsumerOps(QueueBase):
             first, last = as_str(entries[0][0]), as_str(entries[-1][0])
             info: Any = await self.redis.xpending_range(
                 self.keys.stream,
-                self.group,
+                self._group.name,
                 min=first,
                 max=last,
                 count=len(entries),
@@ -157,10 +186,10 @@ class ConsumerOps(QueueBase):
         out: list[bool] = []
         for start in range(0, len(deliveries), SCRIPT_BATCH):
             chunk = deliveries[start : start + SCRIPT_BATCH]
-            async with self._group_guard():
+            async with self._group.guard():
                 codes = await self.scripts.ack(
                     self.keys,
-                    group=self.group,
+                    group=self._group.name,
                     consumer=consumer,
                     entries=[(d.entry_id, d.job_id or "-") for d in chunk],
                     status_ttl_s=self.defaults.status_ttl_s,
@@ -180,10 +209,10 @@ class ConsumerOps(QueueBase):
         nxt = msgspec.structs.replace(
             job, attempt=job.attempt + 1, last_error=error, state=JobState.PENDING
         )
-        async with self._group_guard():
+        async with self._group.guard():
             owned, _due = await self.scripts.retry(
                 self.keys,
-                group=self.group,
+                group=self._group.name,
                 consumer=consumer,
                 entry_id=delivery.entry_id,
                 job_id=job.id,
@@ -250,10 +279,10 @@ class ConsumerOps(QueueBase):
         Returns:
             1 moved, 0 not owner (nothing written), -1 the entry had been deleted (acked).
         """
-        async with self._group_guard():
+        async with self._group.guard():
             return await self.scripts.dead_letter(
                 self.keys,
-                group=self.group,
+                group=self._group.name,
                 consumer=consumer,
                 entry_id=delivery.entry_id,
                 job_id=delivery.job_id,
@@ -279,10 +308,10 @@ class ConsumerOps(QueueBase):
         out: list[ScriptCode] = []
         ids = list(entry_ids)
         for start in range(0, max(len(ids), 1), SCRIPT_BATCH):
-            async with self._group_guard():
+            async with self._group.guard():
                 codes = await self.scripts.heartbeat(
                     self.keys,
-                    group=self.group,
+                    group=self._group.name,
                     consumer=consumer,
                     liveness_ttl_ms=liveness_ttl_ms,
                     liveness_value=holder,
@@ -335,12 +364,12 @@ class ConsumerOps(QueueBase):
         Returns:
             (next cursor, claimed deliveries with their delivery counts, deleted entry ids).
         """
-        if not self._group_ready:
-            await self.ensure_group()
-        async with self._group_guard():
+        if not self._group.ready:
+            await self._group.ensure()
+        async with self._group.guard():
             step = await self.scripts.reclaim(
                 self.keys,
-                group=self.group,
+                group=self._group.name,
                 consumer=consumer,
                 min_idle_ms=min_idle_ms,
                 cursor=cursor,
@@ -357,10 +386,10 @@ class ConsumerOps(QueueBase):
         released = 0
         ids = list(entry_ids)
         for start in range(0, len(ids), SCRIPT_BATCH):
-            async with self._group_guard():
+            async with self._group.guard():
                 codes = await self.scripts.release(
                     self.keys,
-                    group=self.group,
+                    group=self._group.name,
                     consumer=consumer,
                     entry_ids=ids[start : start + SCRIPT_BATCH],
                 )
@@ -369,11 +398,11 @@ class ConsumerOps(QueueBase):
 
     async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
         """Entry ids pending for `consumer` (delivered, not acked), oldest first."""
-        async with self._group_guard():
+        async with self._group.guard():
             with map_redis_errors():
                 rows: Any = await self.redis.xpending_range(
                     self.keys.stream,
-                    self.group,
+                    self._group.name,
                     min="-",
                     max="+",
                     count=count,
@@ -387,4 +416,6 @@ class ConsumerOps(QueueBase):
         Returns:
             1 deleted, 0 kept (pending entries), -1 kept (alive).
         """
-        return await self.scripts.delete_consumer(self.keys, group=self.group, consumer=consumer)
+        return await self.scripts.delete_consumer(
+            self.keys, group=self._group.name, consumer=consumer
+        )

@@ -10,16 +10,34 @@ import msgspec
 from ..errors import map_redis_errors
 from ..model.job import JobState, encode_job
 from ..model.records import DeadLetter, as_str, dead_letter_from_fields
-from .base import QueueBase
+from ..redis.keys import Keys
+from ..redis.scripts import Scripts
+from ..redis.topology import AsyncClient
 from .consuming import SCRIPT_BATCH
+from .options import JobDefaults
 
-__all__ = ["DeadLetterOps"]
+__all__ = ["DeadLetters"]
 
 
-class DeadLetterOps(QueueBase):
-    """Read the DLQ and move dead letters back into the stream."""
+class DeadLetters:
+    """Read a queue's DLQ, delete dead letters, and move them back into the stream.
 
-    async def dead_letters(
+    Args:
+        keys: The queue's keys.
+        redis: The command client.
+        scripts: The queue's script registry.
+        defaults: Job defaults and retention settings (whether status is tracked).
+    """
+
+    def __init__(
+        self, keys: Keys, redis: AsyncClient, scripts: Scripts, defaults: JobDefaults
+    ) -> None:
+        self.keys = keys
+        self.redis = redis
+        self.scripts = scripts
+        self.defaults = defaults
+
+    async def read(
         self, *, count: int = 100, after: str = "-", before: str = "+"
     ) -> list[DeadLetter]:
         """Read DLQ entries, oldest first.
@@ -33,12 +51,12 @@ class DeadLetterOps(QueueBase):
             rows: Any = await self.redis.xrange(self.keys.dlq, min=after, max=before, count=count)
         return [dead_letter_from_fields(as_str(i), f) for i, f in rows]
 
-    async def find_dead(self, dead_id: str) -> DeadLetter | None:
+    async def find(self, dead_id: str) -> DeadLetter | None:
         """The DLQ entry with this id, or `None` when it is not (or no longer) there."""
-        rows = await self.dead_letters(count=1, after=dead_id, before=dead_id)
+        rows = await self.read(count=1, after=dead_id, before=dead_id)
         return rows[0] if rows else None
 
-    async def purge_dead(self, dead_ids: Sequence[str]) -> int:
+    async def purge(self, dead_ids: Sequence[str]) -> int:
         """Delete dead letters for good; returns how many were still there to delete."""
         ids = list(dead_ids)
         deleted = 0
@@ -49,7 +67,7 @@ class DeadLetterOps(QueueBase):
                 )
         return deleted
 
-    async def requeue_dead(self, dead_ids: Sequence[str] | None = None) -> int:
+    async def requeue(self, dead_ids: Sequence[str] | None = None) -> int:
         """Move dead letters back into the stream with attempt reset to 1.
 
         Args:
@@ -61,7 +79,7 @@ class DeadLetterOps(QueueBase):
         total = 0
         if dead_ids is None:
             cursor = "-"
-            while rows := await self.dead_letters(count=SCRIPT_BATCH, after=cursor):
+            while rows := await self.read(count=SCRIPT_BATCH, after=cursor):
                 total += await self._requeue(rows)
                 cursor = "(" + rows[-1].dead_id
             return total

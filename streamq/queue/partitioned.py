@@ -14,103 +14,28 @@ fetch loop, and the worker shares its slots fairly between them.
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-import random
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
-
-import redis as redis_sync
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from ..clock import Clock
-from ..errors import ConfigError, map_redis_errors
-from ..model.job import Backoff, Job, JobStatus
+from ..errors import map_redis_errors
+from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, QueueCounts
-from ..redis.connection import command_client, sync_command_client
+from ..redis.connection import command_client
 from ..redis.durability import Durability
 from ..redis.keys import partition_names, partitions_key
-from ..redis.replication import ReplicaWait
 from ..redis.topology import AsyncClient, close_client
-from .producer import JobDefaults
+from .options import EnqueueOptions, JobDefaults
 from .queue import Queue
-from .sync import SyncQueue
+from .routing import Partitioned, Router, check_declared
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
-__all__ = [
-    "PartitionedQueue",
-    "SyncPartitionedQueue",
-    "declare_partitions",
-    "partition_for_key",
-]
-
-_Q = TypeVar("_Q", Queue, SyncQueue)
+__all__ = ["PartitionedQueue", "declare_partitions"]
 
 
-def partition_for_key(key: str, partitions: int) -> int:
-    """The partition that jobs with partition key `key` go to (stable across processes)."""
-    return zlib.crc32(key.encode()) % partitions
-
-
-class _Router:
-    """Which partition a job goes to: by its partition key (CRC32 modulo P), else round-robin
-    from a random start (so many producers do not all begin at partition 0)."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self._next = itertools.count(random.randrange(count))
-
-    def pick(self, partition_key: str | None) -> int:
-        if partition_key is None:
-            return next(self._next) % self.count
-        return partition_for_key(partition_key, self.count)
-
-    def group(
-        self, jobs: Sequence[Job], partition_keys: Sequence[str | None] | None
-    ) -> dict[int, list[int]]:
-        """Positions of `jobs` by partition; a job without a key goes by its idempotency key.
-
-        Raises:
-            ConfigError: when the keys and the jobs differ in number.
-        """
-        keys = list(partition_keys) if partition_keys is not None else [None] * len(jobs)
-        if len(keys) != len(jobs):
-            raise ConfigError("give one partition key per job")
-        groups: dict[int, list[int]] = {}
-        for i, (job, key) in enumerate(zip(jobs, keys, strict=True)):
-            groups.setdefault(
-                self.pick(key if key is not None else job.idempotency_key), []
-            ).append(i)
-        return groups
-
-
-class _Partitioned(Generic[_Q]):
-    """What both producers of a partitioned queue share: the partitions and the routing."""
-
-    partitions: list[_Q]
-    _router: _Router
-
-    def __len__(self) -> int:
-        """P, the number of partitions."""
-        return len(self.partitions)
-
-    @property
-    def names(self) -> list[str]:
-        """The partition queue names (what `Worker` and the inspector address)."""
-        return [q.name for q in self.partitions]
-
-    def partition(self, partition_key: str | None = None) -> _Q:
-        """The partition a job goes to: by its key, or the next one round-robin."""
-        return self.partitions[self._router.pick(partition_key)]
-
-    def new_job(self, task: str | Job, **options: Any) -> Job:
-        """Build a `Job` with this queue's defaults (for `enqueue_many`); see `Queue.new_job`."""
-        return self.partitions[0].new_job(task, **options)
-
-
-class PartitionedQueue(_Partitioned[Queue]):
+class PartitionedQueue(Partitioned[Queue]):
     """A logical queue of P partitions: the producer and read/repair side.
 
     Args:
@@ -122,7 +47,9 @@ class PartitionedQueue(_Partitioned[Queue]):
         prefix: Key namespace.
         defaults: Job defaults and retention, shared by the partitions.
         clock: Time source for due times.
-        replica_wait: Make every enqueue wait for replicas (see `Queue`).
+        metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
+            queue (`metrics.prepare([name], partitions)`).
+        durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
 
     Example:
         >>> orders = PartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
@@ -140,12 +67,15 @@ class PartitionedQueue(_Partitioned[Queue]):
         prefix: str = "streamq",
         defaults: JobDefaults | None = None,
         clock: Clock | None = None,
-        replica_wait: ReplicaWait | None = None,
+        metrics: Metrics | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self.name = name
         self.group = group or name
         self._owns_client = redis is None
         self.redis: AsyncClient = redis or command_client(url or "redis://localhost:6379")
+        if metrics is not None:
+            metrics.prepare([name], partitions)
         self.partitions = [
             Queue(
                 part,
@@ -154,11 +84,12 @@ class PartitionedQueue(_Partitioned[Queue]):
                 prefix=prefix,
                 defaults=defaults,
                 clock=clock,
-                replica_wait=replica_wait,
+                metrics=metrics,
+                durability=durability,
             )
             for part in partition_names(name, partitions)
         ]
-        self._router = _Router(partitions)
+        self._router = Router(partitions)
         self._declared = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -195,18 +126,9 @@ class PartitionedQueue(_Partitioned[Queue]):
         /,
         *,
         partition_key: str | None = None,
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        delay_s: float | None = None,
-        run_at: dt.datetime | float | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        backoff: Backoff | None = None,
-        timeout_s: float | None = None,
-        event_id: str | None = None,
-        job_id: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> str:
-        """Enqueue one job on one partition and return its id (options as `Queue.enqueue`).
+        """Enqueue one job on one partition and return its id.
 
         Args:
             task: A task name, or a ready-made `Job`.
@@ -214,32 +136,11 @@ class PartitionedQueue(_Partitioned[Queue]):
                 partition is chosen round-robin. An idempotency key deduplicates only within
                 a partition, so give jobs that share one the same partition key (the
                 idempotency key itself is used when no partition key is given).
-            args: Positional arguments for the task.
-            kwargs: Keyword arguments for the task.
-            delay_s: Run no earlier than this many seconds from now.
-            run_at: Run no earlier than this time.
-            idempotency_key: Deduplicates enqueues within the key's TTL.
-            max_attempts: Total executions allowed.
-            backoff: Retry delay policy.
-            timeout_s: Per-attempt timeout.
-            event_id: The event this job was made for.
-            job_id: Use this id instead of a new UUID.
+            **options: As for `Queue.enqueue` (see `EnqueueOptions`).
         """
         await self._declare_once()
-        key = partition_key if partition_key is not None else idempotency_key
-        return await self.partition(key).enqueue(
-            task,
-            args=args,
-            kwargs=kwargs,
-            delay_s=delay_s,
-            run_at=run_at,
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            timeout_s=timeout_s,
-            event_id=event_id,
-            job_id=job_id,
-        )
+        key = partition_key if partition_key is not None else options.get("idempotency_key")
+        return await self.partition(key).enqueue(task, **options)
 
     async def enqueue_many(
         self,
@@ -247,6 +148,7 @@ class PartitionedQueue(_Partitioned[Queue]):
         *,
         delay_s: float | None = None,
         partition_keys: Sequence[str | None] | None = None,
+        durability: Durability | None = None,
     ) -> list[str]:
         """Enqueue many jobs, grouped by partition (one `Queue.enqueue_many` per partition).
 
@@ -254,6 +156,7 @@ class PartitionedQueue(_Partitioned[Queue]):
             jobs: The jobs.
             delay_s: Delay every job by this many seconds.
             partition_keys: One partition key (or `None`, round-robin) per job.
+            durability: What the enqueues wait for (default: the queue's).
 
         Returns:
             The job ids, in the order of `jobs`.
@@ -263,7 +166,7 @@ class PartitionedQueue(_Partitioned[Queue]):
         ids: list[str] = [""] * len(listed)
         for index, positions in self._router.group(listed, partition_keys).items():
             done = await self.partitions[index].enqueue_many(
-                [listed[i] for i in positions], delay_s=delay_s
+                [listed[i] for i in positions], delay_s=delay_s, durability=durability
             )
             for position, job_id in zip(positions, done, strict=True):
                 ids[position] = job_id
@@ -330,136 +233,6 @@ class PartitionedQueue(_Partitioned[Queue]):
         return self.partitions[0].keys.tag.split(":{", 1)[0]
 
 
-class SyncPartitionedQueue(_Partitioned[SyncQueue]):
-    """A blocking producer for a logical queue of P partitions (see `PartitionedQueue`): for
-    code without an event loop, as `SyncQueue` is to `Queue`.
-
-    Args:
-        name: The logical queue name.
-        partitions: P, the number of partitions (the same P everywhere; it is recorded).
-        url: Redis URL (used when `redis` is not given); a cluster URL spreads the partitions.
-        redis: An existing sync client, created without automatic retries.
-        prefix: Key namespace.
-        defaults: Job defaults and retention, as for `Queue`.
-        clock: Time source for due times (the server's clock by default).
-        metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
-            queue (`metrics.prepare([name], partitions)`).
-        durability: What every enqueue waits for, as for `SyncQueue`.
-
-    Example:
-        >>> orders = SyncPartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
-        >>> orders.enqueue("charge", args=[42], partition_key="customer-42")
-    """
-
-    def __init__(
-        self,
-        name: str,
-        partitions: int,
-        *,
-        url: str | None = None,
-        redis: redis_sync.Redis | redis_sync.RedisCluster | None = None,
-        prefix: str = "streamq",
-        defaults: JobDefaults | None = None,
-        clock: Clock | None = None,
-        metrics: Metrics | None = None,
-        durability: Durability | None = None,
-    ) -> None:
-        self.name = name
-        self._prefix = prefix
-        self._owns_client = redis is None
-        self.redis = redis or sync_command_client(url or "redis://localhost:6379")
-        if metrics is not None:
-            metrics.prepare([name], partitions)
-        self.partitions = [
-            SyncQueue(
-                part,
-                redis=self.redis,
-                prefix=prefix,
-                defaults=defaults,
-                clock=clock,
-                metrics=metrics,
-                durability=durability,
-            )
-            for part in partition_names(name, partitions)
-        ]
-        self._router = _Router(partitions)
-        self._declared = False
-
-    def close(self) -> None:
-        """Close the client if this object made it."""
-        if self._owns_client:
-            self.redis.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def declare(self) -> None:
-        """Record P for the logical queue, and refuse a different P recorded before.
-
-        Raises:
-            ConfigError: when the queue was declared with another partition count.
-        """
-        key = partitions_key(self.name, self._prefix)
-        with map_redis_errors():
-            self.redis.set(key, len(self.partitions), nx=True)
-            recorded: Any = self.redis.get(key)
-        _check_declared(self.name, len(self.partitions), recorded, key)
-        self._declared = True
-
-    def enqueue(
-        self, task: str | Job, /, *, partition_key: str | None = None, **options: Any
-    ) -> str:
-        """Enqueue one job on one partition and return its id.
-
-        Args:
-            task: A task name, or a ready-made `Job`.
-            partition_key: As for `PartitionedQueue.enqueue` (without one, the idempotency key
-                routes the job, else round-robin).
-            **options: As for `SyncQueue.enqueue` (args, kwargs, delay_s, run_at,
-                idempotency_key, max_attempts, backoff, timeout_s, event_id, job_id,
-                durability).
-        """
-        if not self._declared:
-            self.declare()
-        key = partition_key if partition_key is not None else options.get("idempotency_key")
-        return self.partition(key).enqueue(task, **options)
-
-    def enqueue_many(
-        self,
-        jobs: Iterable[Job],
-        *,
-        delay_s: float | None = None,
-        partition_keys: Sequence[str | None] | None = None,
-    ) -> list[str]:
-        """Enqueue many jobs, grouped by partition (see `PartitionedQueue.enqueue_many`).
-
-        Returns:
-            The job ids, in the order of `jobs`.
-        """
-        if not self._declared:
-            self.declare()
-        listed = list(jobs)
-        ids: list[str] = [""] * len(listed)
-        for index, positions in self._router.group(listed, partition_keys).items():
-            done = self.partitions[index].enqueue_many(
-                [listed[i] for i in positions], delay_s=delay_s
-            )
-            for position, job_id in zip(positions, done, strict=True):
-                ids[position] = job_id
-        return ids
-
-    def get_status(self, job_id: str) -> JobStatus | None:
-        """The job's status, found in whichever partition holds it (`None` when unknown)."""
-        for queue in self.partitions:
-            status = queue.get_status(job_id)
-            if status is not None:
-                return status
-        return None
-
-
 def _stream_id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -477,13 +250,4 @@ async def declare_partitions(
     with map_redis_errors():
         await client.set(key, partitions, nx=True)
         recorded: Any = await client.get(key)
-    _check_declared(queue, partitions, recorded, key)
-
-
-def _check_declared(queue: str, partitions: int, recorded: Any, key: str) -> None:
-    if recorded is not None and int(recorded) != partitions:
-        raise ConfigError(
-            f"queue {queue!r} was declared with {int(recorded)} partitions, not {partitions}; "
-            f"changing P strands jobs in partitions no worker reads (drain the queue and "
-            f"delete {key} first)"
-        )
+    check_declared(queue, partitions, recorded, key)

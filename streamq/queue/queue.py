@@ -1,36 +1,44 @@
 """`Queue`: the Redis Streams implementation of the job-queue protocol.
 
 It is the only code that speaks Redis commands for jobs. Every move of a job between the stream,
-the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a job nowhere. The
-class is assembled from one part per responsibility: `QueueBase` (keys, clients, the group),
-`ConsumerOps` (what workers call) and `DeadLetterOps` (the DLQ); producing lives here.
+the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a job nowhere.
+`Queue` is the one public face over parts that each live in the file named for them:
+`Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `DeadLetters`
+(the DLQ) and `ConsumerGroup` (the queue's one group). It holds no logic of its own beyond
+`get_status` and `counts`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import redis.exceptions as rx
-from redis.asyncio.cluster import RedisCluster
 
-from ..errors import ConfigError, map_redis_errors
-from ..model.job import Backoff, Job, JobStatus
-from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
-from ..redis.durability import Durability, wait_command
-from ..redis.replication import check_replicated, enqueue_waiting
-from ..redis.scripts import parse_enqueue_batch
-from ..redis.topology import refresh_on_failure
-from .consuming import ConsumerOps
-from .dead_letters import DeadLetterOps
-from .producer import ENQUEUE_CHUNK, due_args, sort_pipeline_replies, status_from_hash
+from ..clock import Clock, RedisClock
+from ..errors import ScriptCode, map_redis_errors
+from ..model.job import Job, JobStatus
+from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
+from ..redis.connection import command_client
+from ..redis.durability import Durability
+from ..redis.keys import Keys
+from ..redis.scripts import Scripts
+from ..redis.sender import EnqueueSender
+from ..redis.topology import AsyncClient, close_client, refresh_on_failure
+from .consuming import Consuming
+from .dead_letters import DeadLetters
+from .group import ConsumerGroup
+from .options import EnqueueOptions, JobDefaults, JobOptions
+from .producing import Producing
 from .protocol import JobQueue
 
-__all__ = ["ENQUEUE_CHUNK", "DeadLetter", "Delivery", "FailOutcome", "Queue", "QueueCounts"]
+if TYPE_CHECKING:
+    from ..metrics import Metrics
+
+__all__ = ["Queue"]
 
 
-class Queue(ConsumerOps, DeadLetterOps):
+class Queue:
     """A queue on Redis Streams: enqueue, dequeue, acknowledge, fail, status, DLQ, repair.
 
     Args:
@@ -43,80 +51,101 @@ class Queue(ConsumerOps, DeadLetterOps):
         defaults: Job defaults and retention settings.
         clock: Time source for due times; the server's clock by default.
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
+        durability: What every enqueue waits for (AOF fsync, replicas; see `Durability`); by
+            default an enqueue returns once the primary has the job.
 
     Example:
         >>> queue = Queue("emails", url="redis://localhost:6379")
         >>> job_id = await queue.enqueue("send_welcome", args=["ada@example.com"])
     """
 
-    async def enqueue(
+    def __init__(
         self,
-        task: str | Job,
-        /,
+        name: str = "default",
         *,
-        args: Sequence[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        delay_s: float | None = None,
-        run_at: dt.datetime | float | None = None,
-        idempotency_key: str | None = None,
-        max_attempts: int | None = None,
-        backoff: Backoff | None = None,
-        timeout_s: float | None = None,
-        event_id: str | None = None,
-        job_id: str | None = None,
+        url: str | None = None,
+        redis: AsyncClient | None = None,
+        group: str | None = None,
+        prefix: str = "streamq",
+        defaults: JobDefaults | None = None,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
         durability: Durability | None = None,
-    ) -> str:
+    ) -> None:
+        self.name = name
+        self.metrics = metrics
+        self.durability = durability or Durability()
+        self.keys = Keys(name, prefix)
+        self.group = group or name
+        self.defaults = defaults or JobDefaults()
+        self.clock: Clock = clock or RedisClock()
+        self._owns_client = redis is None
+        self.redis: AsyncClient = redis or command_client(url or "redis://localhost:6379")
+        self.scripts = Scripts(self.redis)
+        self._group = ConsumerGroup(name, self.keys, self.group, self.redis)
+        self._producing = Producing(name, self.keys, self.defaults, self.clock)
+        self._sender = EnqueueSender(self.redis, self.scripts)
+        self._consuming = Consuming(self._group, self.scripts, self.defaults, self.clock)
+        self._dead = DeadLetters(self.keys, self.redis, self.scripts, self.defaults)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the blocking readers and, if this queue created it, the command client."""
+        await self._consuming.close()
+        await self.scripts.close()
+        if self._owns_client:
+            await close_client(self.redis)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ensure_group(self) -> None:
+        """Create the stream and its consumer group at id 0 if missing (see `ConsumerGroup`).
+
+        Raises:
+            ConfigError: when the stream is already consumed by another group.
+        """
+        await self._group.ensure()
+
+    async def groups(self) -> Any:
+        """`XINFO GROUPS` of the queue's stream; `[]` when the stream does not exist."""
+        return await self._group.infos()
+
+    # -- producing (`Producing`, `EnqueueSender`) ------------------------------------------------
+
+    def new_job(self, task: str | Job, /, **options: Unpack[JobOptions]) -> Job:
+        """Build a `Job` for this queue with its defaults (what `enqueue` sends; for
+        `enqueue_many`). Options are those of `JobOptions`."""
+        return self._producing.new_job(task, **options)
+
+    async def enqueue(self, task: str | Job, /, **options: Unpack[EnqueueOptions]) -> str:
         """Enqueue one job in one round trip and return its id.
 
         Args:
             task: A task name, or a ready-made `Job`.
-            args: Positional arguments for the task.
-            kwargs: Keyword arguments for the task.
-            delay_s: Run no earlier than this many seconds from now (Redis clock).
-            run_at: Run no earlier than this time (aware datetime or epoch seconds).
-            idempotency_key: A second enqueue with the same key within the key's TTL returns
-                the first job's id and adds nothing.
-            max_attempts: Total executions allowed.
-            backoff: Retry delay policy.
-            timeout_s: Per-attempt timeout.
-            event_id: The event this job was made for.
-            job_id: Use this id instead of a new UUID.
-            durability: Wait for the AOF fsync or replicas (default: the queue's `durability`).
+            **options: See `EnqueueOptions`: args, kwargs, delay_s, run_at, idempotency_key,
+                max_attempts, backoff, timeout_s, event_id, job_id, durability.
 
         Returns:
             The job id (the first job's id for a duplicate idempotency key).
 
         Raises:
-            ConfigError: for invalid options.
+            ConfigError: for invalid options, or a durability the server cannot give (then
+                nothing was added).
+            TypeError: for an option that is not one.
             RedisUnavailable: when Redis cannot be reached; the job may or may not have been
                 added (use an idempotency key to retry safely).
             OutOfMemory: when Redis refused the write; nothing was added.
-            NotDurable: the job was added, but the durability wait timed out short.
-            ConfigError: the server cannot give the durability asked for (nothing added).
+            NotDurable: the job was added, but the durability wait ended short.
         """
-        job = self.new_job(
-            task,
-            args=args,
-            kwargs=kwargs,
-            idempotency_key=idempotency_key,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            timeout_s=timeout_s,
-            event_id=event_id,
-            job_id=job_id,
+        call = self._producing.call(task, options)
+        job_id, added = await self._sender.send_one(
+            call, options.get("durability") or self.durability
         )
-        delay_ms, run_at_ms = due_args(delay_s, run_at)
-        keys, argv = self._enqueue_args(job, delay_ms, run_at_ms)
-        wanted = durability or self.durability
-        if wanted.waits:
-            self._refuse_durability_on_cluster()
-            replies = await self._enqueue_calls([(keys, argv)], wanted)
-            job_id, added = parse_enqueue_batch(replies[0])[0]
-        elif self.replica_wait is not None:
-            reply = await enqueue_waiting(self.redis, self.scripts, keys, argv, self.replica_wait)
-            job_id, added = parse_enqueue_batch(reply)[0]
-        else:
-            job_id, added = await self.scripts.enqueue(keys, argv)
         if added and self.metrics is not None:
             self.metrics.queued(self.name)
         return job_id
@@ -128,103 +157,23 @@ class Queue(ConsumerOps, DeadLetterOps):
         delay_s: float | None = None,
         durability: Durability | None = None,
     ) -> list[str]:
-        """Enqueue many jobs: 250 per script call, 1,000 per pipelined round trip.
+        """Enqueue many jobs: 250 per script call, 1,000 per round trip.
 
         Each script call is atomic; a failure part-way (Redis lost mid-pipeline) may leave
         earlier batches enqueued, so retry with idempotency keys to be safe. With durability,
-        one wait follows each round trip.
+        one wait follows each round trip (each call, on a cluster).
 
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
-        delay_ms, run_at_ms = due_args(delay_s, None)
         wanted = durability or self.durability
         ids: list[str] = []
-        plan = list(self._batches(jobs, delay_ms, run_at_ms))
-        if len(plan) == 1 and len(plan[0]) == 1 and self.replica_wait is None and not wanted.waits:
-            # One script call (up to 250 jobs, the observers' case): send it without a
-            # pipeline, which costs a buffer and a second layer of reply handling.
-            keys, argv = plan[0][0]
-            results = await self.scripts.enqueue_batch(keys, argv)
-            if self.metrics is not None:
-                self.metrics.queued(self.name, sum(1 for _, added in results if added))
-            return [job_id for job_id, _ in results]
-        for calls in plan:
-            if isinstance(self.redis, RedisCluster):
-                if wanted.waits:
-                    self._refuse_durability_on_cluster()
-                # Cluster pipelines refuse EVALSHA; one call already carries 250 jobs.
-                results = []
-                for keys, argv in calls:
-                    if self.replica_wait is None:
-                        results += await self.scripts.enqueue_batch(keys, argv)
-                    else:
-                        results += parse_enqueue_batch(
-                            await enqueue_waiting(
-                                self.redis, self.scripts, keys, argv, self.replica_wait
-                            )
-                        )
-                ids.extend(job_id for job_id, _ in results)
-                if self.metrics is not None:
-                    self.metrics.queued(self.name, sum(1 for _, added in results if added))
-                continue
-            if wanted.waits or self.replica_wait is None:
-                # Plain or with Durability: one pipeline (+ the wait), NOSCRIPT-safe.
-                replies = await self._enqueue_calls(calls, wanted)
-                results = [r for reply in replies for r in parse_enqueue_batch(reply)]
-                ids.extend(job_id for job_id, _ in results)
-                if self.metrics is not None:
-                    self.metrics.queued(self.name, sum(1 for _, added in results if added))
-                continue
-            with map_redis_errors():
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for keys, argv in calls:
-                        await self.scripts.enqueue_in(pipe, keys, argv)
-                    if self.replica_wait is not None:
-                        w = self.replica_wait
-                        pipe.execute_command("WAIT", w.replicas, w.timeout_ms)
-                    replies = await pipe.execute()
-            if self.replica_wait is not None:
-                check_replicated(int(replies.pop()), self.replica_wait)
-            results = [r for reply in replies for r in parse_enqueue_batch(reply)]
+        for calls in self._producing.plan(jobs, delay_s):
+            results = await self._sender.send(calls, wanted)
             ids.extend(job_id for job_id, _ in results)
             if self.metrics is not None:
                 self.metrics.queued(self.name, sum(1 for _, added in results if added))
         return ids
-
-    def _refuse_durability_on_cluster(self) -> None:
-        if isinstance(self.redis, RedisCluster):
-            raise ConfigError(
-                "Durability is not supported on Redis Cluster (its pipelines refuse EVALSHA); "
-                "use replica_wait=ReplicaWait(...) there"
-            )
-
-    async def _enqueue_calls(
-        self,
-        calls: Sequence[tuple[list[str], list[bytes | str | int]]],
-        durability: Durability,
-        attempt: int = 1,
-    ) -> list[Any]:
-        """Send enqueue script calls in one pipeline, followed by the durability wait on the
-        same connection (WAIT and WAITAOF count that connection's writes). Calls refused with
-        NOSCRIPT (the script cache was flushed meanwhile) did not run and are sent again."""
-        if isinstance(self.redis, RedisCluster):
-            raise ConfigError("pipelined enqueue is not available on Redis Cluster")
-        if durability.waits:
-            await self._check_durability(durability)
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys, argv in calls:
-                    await self.scripts.enqueue_in(pipe, keys, argv)
-                if durability.waits:
-                    pipe.execute_command(*wait_command(durability))
-                raw: list[Any] = await pipe.execute(raise_on_error=False)
-        replies, refused = sort_pipeline_replies(raw, durability, attempt=attempt)
-        if refused:
-            again = await self._enqueue_calls([calls[i] for i in refused], durability, attempt + 1)
-            for i, reply in zip(refused, again, strict=True):
-                replies[i] = reply
-        return replies
 
     async def get_status(self, job_id: str) -> JobStatus | None:
         """Return the job's status, or `None` when unknown or expired."""
@@ -261,6 +210,128 @@ class Queue(ConsumerOps, DeadLetterOps):
             dlq=int(replies[3]),
             dlq_dropped=int(replies[4] or 0),
         )
+
+    # -- consuming (`Consuming`: what workers call) -------------------------------------------
+
+    async def dequeue(self, consumer: str, batch_size: int, timeout_s: float) -> list[Delivery]:
+        """Read up to `batch_size` new entries for `consumer` (see `Consuming.dequeue`)."""
+        return await self._consuming.dequeue(consumer, batch_size, timeout_s)
+
+    async def read_own_pending(
+        self, consumer: str, *, after: str = "0", count: int = 100
+    ) -> list[Delivery]:
+        """Re-read entries already delivered to `consumer`, with their delivery counts."""
+        return await self._consuming.read_own_pending(consumer, after=after, count=count)
+
+    async def own_pending_counts(
+        self, consumer: str, *, after: str = "0", count: int = 100
+    ) -> list[tuple[str, int]]:
+        """(entry id, delivery count) of entries pending for `consumer`; counts no delivery."""
+        return await self._consuming.own_pending_counts(consumer, after=after, count=count)
+
+    async def acknowledge(self, consumer: str, deliveries: Sequence[Delivery]) -> list[bool]:
+        """Ack finished entries; one flag per delivery (`False`: no longer owned)."""
+        return await self._consuming.acknowledge(consumer, deliveries)
+
+    async def retry(
+        self, consumer: str, delivery: Delivery, job: Job, *, error: str, delay_ms: int
+    ) -> bool:
+        """Schedule attempt n+1 after `delay_ms`; `False` when no longer owned."""
+        return await self._consuming.retry(consumer, delivery, job, error=error, delay_ms=delay_ms)
+
+    async def fail(
+        self,
+        consumer: str,
+        delivery: Delivery,
+        job: Job,
+        error: str,
+        *,
+        permanent: bool = False,
+        delay_ms: int | None = None,
+    ) -> FailOutcome:
+        """Settle a failed attempt: retry or dead-letter it (see `Consuming.fail`)."""
+        return await self._consuming.fail(
+            consumer, delivery, job, error, permanent=permanent, delay_ms=delay_ms
+        )
+
+    async def dead_letter(
+        self,
+        consumer: str,
+        delivery: Delivery,
+        *,
+        reason: str,
+        error: str,
+        attempt: int | None = None,
+    ) -> int:
+        """Move an owned entry to the DLQ: 1 moved, 0 not owner, -1 entry deleted."""
+        return await self._consuming.dead_letter(
+            consumer, delivery, reason=reason, error=error, attempt=attempt
+        )
+
+    async def heartbeat(
+        self, consumer: str, entry_ids: Sequence[str], *, liveness_ttl_ms: int, holder: str
+    ) -> list[ScriptCode]:
+        """Renew running entries' leases and the consumer's liveness; one code per entry."""
+        return await self._consuming.heartbeat(
+            consumer, entry_ids, liveness_ttl_ms=liveness_ttl_ms, holder=holder
+        )
+
+    async def promote_due(self, *, limit: int = 100, max_rounds: int = 100) -> int:
+        """Move due retries and delayed jobs into the stream; returns how many."""
+        return await self._consuming.promote_due(limit=limit, max_rounds=max_rounds)
+
+    async def next_due_in_ms(self) -> float | None:
+        """Milliseconds until the first delayed job falls due (Redis clock), `None` if none."""
+        return await self._consuming.next_due_in_ms()
+
+    async def reclaim(
+        self, consumer: str, *, min_idle_ms: int, cursor: str = "0-0", count: int = 100
+    ) -> tuple[str, list[Delivery], list[str]]:
+        """One XAUTOCLAIM step: (next cursor, claimed deliveries, deleted entry ids)."""
+        return await self._consuming.reclaim(
+            consumer, min_idle_ms=min_idle_ms, cursor=cursor, count=count
+        )
+
+    async def release(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        """Hand owned entries back for immediate redelivery; returns how many."""
+        return await self._consuming.release(consumer, entry_ids)
+
+    async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
+        """Entry ids pending for `consumer` (delivered, not acked), oldest first."""
+        return await self._consuming.pending_entry_ids(consumer, count=count)
+
+    async def delete_consumer_if_idle(self, consumer: str) -> int:
+        """Delete an idle, empty, expired consumer: 1 deleted, 0 has pending, -1 alive."""
+        return await self._consuming.delete_consumer_if_idle(consumer)
+
+    async def discard_reader(self, consumer: str) -> None:
+        """Close a consumer's blocking connection (after a cancelled or failed read)."""
+        await self._consuming.discard_reader(consumer)
+
+    async def interrupt_reader(self, consumer: str) -> None:
+        """Close the socket under a consumer's blocked read, so the read fails at once."""
+        await self._consuming.interrupt_reader(consumer)
+
+    # -- the DLQ (`DeadLetters`) -----------------------------------------------------------
+
+    async def dead_letters(
+        self, *, count: int = 100, after: str = "-", before: str = "+"
+    ) -> list[DeadLetter]:
+        """Read DLQ entries, oldest first (see `DeadLetters.read`)."""
+        return await self._dead.read(count=count, after=after, before=before)
+
+    async def find_dead(self, dead_id: str) -> DeadLetter | None:
+        """The DLQ entry with this id, or `None` when it is not (or no longer) there."""
+        return await self._dead.find(dead_id)
+
+    async def purge_dead(self, dead_ids: Sequence[str]) -> int:
+        """Delete dead letters for good; returns how many were still there to delete."""
+        return await self._dead.purge(dead_ids)
+
+    async def requeue_dead(self, dead_ids: Sequence[str] | None = None) -> int:
+        """Move dead letters (all of them for `None`) back into the stream, attempt reset to
+        1; returns how many (see `DeadLetters.requeue`)."""
+        return await self._dead.requeue(dead_ids)
 
 
 def _implements_protocol(queue: Queue) -> JobQueue:

@@ -24,7 +24,6 @@ from .keys import (
     partitions_key,
     split_partition,
 )
-from .replication import ReplicaWait
 from .scripts import Scripts
 from .topology import (
     AsyncClient,
@@ -38,7 +37,6 @@ __all__ = [
     "AsyncClient",
     "Durability",
     "Keys",
-    "ReplicaWait",
     "Scripts",
     "ServerInfo",
     "close_client",

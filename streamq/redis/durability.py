@@ -12,6 +12,13 @@ whatever the replica had not received. `Durability` closes those windows at a pr
   AOF on.
 - `replicas=n` waits until n replicas have the job (`WAIT n <timeout>`, any version; with
   `aof=True` it is `WAITAOF`'s replica count: n replicas have fsynced it). A round trip or more.
+  Redis replicates asynchronously: without it, a primary that dies after answering the enqueue
+  and before shipping it leaves a promoted replica that never saw the job.
+
+`WAIT` and `WAITAOF` count only the writes of their own connection, so the wait is sent on the
+connection that ran the enqueue script: one pipeline on a single server or a Sentinel-managed
+primary, one connection to the slot's primary on Redis Cluster (`streamq.redis.sender`). It
+works the same for `Queue`, `SyncQueue`, the partitioned queues and Cluster.
 
 Neither makes Redis strongly consistent (a failover can still pick a replica that missed the
 write; see Redis's `WAIT` docs). When the wait times out short of what was asked, the job *was*
@@ -27,7 +34,7 @@ import redis.exceptions as rx
 
 from ..errors import ConfigError, NotDurable
 
-__all__ = ["Durability", "check_reply", "probe_error", "wait_command"]
+__all__ = ["Durability", "check_reply", "probe_command", "probe_error", "wait_command"]
 
 
 class Durability(msgspec.Struct, frozen=True, kw_only=True):

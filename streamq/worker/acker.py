@@ -8,8 +8,9 @@ from collections.abc import Callable
 import structlog
 
 from ..errors import QueueStateLost, RedisUnavailable
+from ..model.records import Delivery
 from ..queue.consuming import SCRIPT_BATCH
-from ..queue.queue import Delivery, Queue
+from ..queue.queue import Queue
 from .periodic import ReconnectBackoff, cancel_and_wait
 
 __all__ = ["Acker"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ..queue.queue import Delivery, Queue
+from ..model.records import Delivery
+from ..queue.queue import Queue
 from .stats import WorkerStats
 
 if TYPE_CHECKING:

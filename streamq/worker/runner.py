@@ -31,7 +31,8 @@ from ..errors import (
 from ..metrics.recorder import action_label
 from ..model.backoff import DeadReason
 from ..model.job import Job, TaskAction
-from ..queue.queue import Delivery, Queue
+from ..model.records import Delivery
+from ..queue.queue import Queue
 from .deadlines import Deadlines
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job

@@ -23,9 +23,10 @@ from ..errors import (
     RedisUnavailable,
     map_redis_errors,
 )
+from ..model.records import Delivery
+from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
-from ..queue.producer import JobDefaults
-from ..queue.queue import Delivery, Queue
+from ..queue.queue import Queue
 from ..redis.connection import command_client, server_info
 from ..redis.keys import expand_partitions
 from ..redis.topology import AsyncClient, close_client

@@ -1,5 +1,6 @@
 """A primary SIGKILLed under load: its replica takes over, the workers ride through, and the
-queue drains. What Redis's asynchronous replication can lose, and what `ReplicaWait` keeps.
+queue drains. What Redis's asynchronous replication can lose, and what `Durability(replicas=1)`
+keeps.
 
 Each test gets its own cluster (it kills a node of it). The figures they measure are printed
 (`pytest -s`) and summarised in the README ("Redis Cluster and Sentinel").
@@ -19,10 +20,10 @@ import pytest
 import redis
 
 from streamq import (
-    NotReplicated,
+    Durability,
+    NotDurable,
     PartitionedQueue,
     Queue,
-    ReplicaWait,
     StreamQError,
     TaskRegistry,
     Worker,
@@ -78,12 +79,10 @@ async def test_enqueues_only_the_dead_primary_had_are_lost_unless_they_waited_fo
     name = "fo-" + uuid.uuid4().hex[:8]
     async with (
         Queue(name, url=cluster.url) as plain,
-        Queue(
-            name, url=cluster.url, replica_wait=ReplicaWait(replicas=1, timeout_ms=100)
-        ) as durable,
+        Queue(name, url=cluster.url, durability=Durability(replicas=1, timeout_ms=100)) as durable,
     ):
         await plain.ensure_group()
-        # Given jobs enqueued with ReplicaWait while replication works
+        # Given jobs enqueued with Durability(replicas=1) while replication works
         safe = [await durable.enqueue("work", args=[n]) for n in range(20)]
         primary = cluster.primary_of(plain.keys.stream)
         [replica] = cluster.replicas_of(primary)
@@ -98,7 +97,7 @@ async def test_enqueues_only_the_dead_primary_had_are_lost_unless_they_waited_fo
         # ... while enqueues that wait for a replica refuse to return
         refused = 0
         for n in range(5):
-            with pytest.raises(NotReplicated):
+            with pytest.raises(NotDurable):
                 await durable.enqueue("work", args=[n], idempotency_key=f"order-{n}")
             refused += 1
         # ... and then the primary dies before it could replicate them
@@ -113,7 +112,7 @@ async def test_enqueues_only_the_dead_primary_had_are_lost_unless_they_waited_fo
     lost = [job_id for job_id in unsafe if job_id not in present]
     print(
         f"\nfailover: {len(lost)} of {len(unsafe)} acknowledged plain enqueues lost; "
-        f"0 of {len(safe)} ReplicaWait enqueues lost; {refused} ReplicaWait enqueues refused"
+        f"0 of {len(safe)} durable enqueues lost; {refused} durable enqueues refused"
     )
     assert lost, "replication outran the stalled replica; the scenario did not isolate it"
 
@@ -122,7 +121,7 @@ async def test_workers_ride_through_a_primary_failover_and_the_queue_drains(
     cluster: EmbeddedCluster,
 ) -> None:
     # Given 600 jobs on a queue of 6 partitions, spread over the 3 shards, enqueued with
-    # ReplicaWait, and a worker running them
+    # Durability(replicas=1), and a worker running them
     name = "fo-" + uuid.uuid4().hex[:8]
     runs: Counter[str] = Counter()
     tasks = TaskRegistry()
@@ -133,7 +132,7 @@ async def test_workers_ride_through_a_primary_failover_and_the_queue_drains(
         await asyncio.sleep(0.005)
 
     async with PartitionedQueue(
-        name, 6, url=cluster.url, replica_wait=ReplicaWait(replicas=1, timeout_ms=2000)
+        name, 6, url=cluster.url, durability=Durability(replicas=1, timeout_ms=2000)
     ) as pq:
         ids = await pq.enqueue_many([pq.new_job("work", args=[n]) for n in range(600)])
         worker = Worker(

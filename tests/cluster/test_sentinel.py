@@ -22,8 +22,8 @@ import redis
 
 from streamq import (
     ConfigError,
+    Durability,
     Queue,
-    ReplicaWait,
     StreamQError,
     SyncQueue,
     TaskRegistry,
@@ -171,9 +171,9 @@ async def test_a_worker_follows_a_sentinel_failover_and_the_queue_drains(
         runs[current_job().id] += 1
         await asyncio.sleep(0.005)
 
-    wait = ReplicaWait(replicas=1, timeout_ms=2000)
+    wait = Durability(replicas=1, timeout_ms=2000)
     async with (
-        Queue(name, url=deployment.url, replica_wait=wait) as queue,
+        Queue(name, url=deployment.url, durability=wait) as queue,
         Queue(name, url=deployment.url) as plain,
     ):
         first = [await queue.enqueue("work", args=[n]) for n in range(100)]

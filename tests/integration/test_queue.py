@@ -31,7 +31,8 @@ from streamq import (
     decode_job,
 )
 from streamq.errors import ScriptCode
-from streamq.queue.queue import ENQUEUE_CHUNK, Delivery
+from streamq.model.records import Delivery
+from streamq.queue.producing import ENQUEUE_CHUNK
 
 ME, OTHER = "c1", "c2"
 

@@ -17,7 +17,7 @@ from streamq import (
     WorkerSettings,
 )
 from streamq.metrics import Metrics
-from streamq.queue.partitioned import partition_for_key
+from streamq.queue import partition_for_key
 from streamq.redis.connection import sync_command_client
 from streamq.redis.keys import partition_names
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks

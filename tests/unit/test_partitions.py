@@ -6,7 +6,7 @@ import pytest
 from redis.crc import key_slot
 
 from streamq import ConfigError
-from streamq.queue.partitioned import partition_for_key
+from streamq.queue import partition_for_key
 from streamq.redis.keys import (
     expand_partitions,
     group_partitions,

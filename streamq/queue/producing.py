@@ -1,0 +1,92 @@
+"""`Producing`: what the async and the blocking producer of one queue share: building jobs with
+the queue's defaults, and the `enqueue.lua` calls that carry them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final, Unpack
+
+import msgspec
+
+from ..clock import Clock
+from ..model.job import Job, encode_job
+from ..redis.keys import Keys
+from ..redis.scripts import EnqueueItem, enqueue_batch_call
+from ..redis.sender import Call
+from .options import EnqueueOptions, JobDefaults, JobOptions, build_job, check_options, due_args
+
+__all__ = ["ENQUEUE_BATCH", "ENQUEUE_CHUNK", "Producing"]
+
+#: Jobs per `enqueue.lua` call in `enqueue_many`: one command per batch, not per job.
+ENQUEUE_BATCH: Final = 250
+#: Jobs per round trip in `enqueue_many` (several batches in one pipeline).
+ENQUEUE_CHUNK: Final = 1000
+
+
+class Producing:
+    """Jobs and `enqueue.lua` calls for one queue.
+
+    Args:
+        name: The queue name.
+        keys: The queue's keys.
+        defaults: Job defaults and retention settings.
+        clock: Time source for due times.
+    """
+
+    __slots__ = ("clock", "defaults", "keys", "name")
+
+    def __init__(self, name: str, keys: Keys, defaults: JobDefaults, clock: Clock) -> None:
+        self.name = name
+        self.keys = keys
+        self.defaults = defaults
+        self.clock = clock
+
+    def new_job(self, task: str | Job, /, **options: Unpack[JobOptions]) -> Job:
+        """Build a `Job` for this queue with its defaults (see `JobOptions`).
+
+        Raises:
+            ConfigError: for invalid options.
+            TypeError: for an option that is not one.
+        """
+        check_options(options, enqueue=False)
+        return build_job(self.name, self.defaults, task, options)
+
+    def call(self, task: str | Job, options: EnqueueOptions) -> Call:
+        """The one `enqueue.lua` call of an `enqueue(task, **options)`.
+
+        Raises:
+            ConfigError: for invalid options.
+            TypeError: for an option that is not one.
+        """
+        check_options(options)
+        job = build_job(self.name, self.defaults, task, options)
+        delay_ms, run_at_ms = due_args(options.get("delay_s"), options.get("run_at"))
+        return self._batch_call([job], delay_ms, run_at_ms)
+
+    def plan(self, jobs: Iterable[Job], delay_s: float | None) -> Iterator[list[Call]]:
+        """`enqueue_many`'s plan: per round trip, the calls it sends (each job addressed to
+        this queue, `ENQUEUE_BATCH` per call, `ENQUEUE_CHUNK` per round trip)."""
+        delay_ms, run_at_ms = due_args(delay_s, None)
+        own = [
+            j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
+        ]
+        for start in range(0, len(own), ENQUEUE_CHUNK):
+            chunk = own[start : start + ENQUEUE_CHUNK]
+            yield [
+                self._batch_call(chunk[i : i + ENQUEUE_BATCH], delay_ms, run_at_ms)
+                for i in range(0, len(chunk), ENQUEUE_BATCH)
+            ]
+
+    def _batch_call(self, jobs: Sequence[Job], delay_ms: int, run_at_ms: int) -> Call:
+        return enqueue_batch_call(
+            self.keys,
+            [
+                EnqueueItem(j.id, encode_job(j), j.created_at, j.attempt, j.idempotency_key)
+                for j in jobs
+            ],
+            delay_ms=delay_ms,
+            run_at_ms=run_at_ms,
+            track_status=self.defaults.track_status,
+            idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
+            now_ms=self.clock.now_ms(),
+        )
