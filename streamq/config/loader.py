@@ -27,11 +27,11 @@ import msgspec
 
 from ..actions.settings import ENV_PREFIX as ACTIONS_ENV_PREFIX
 from ..actions.settings import ActionSettings, load_action_settings
-from ..errors import ConfigError
+from ..errors import ConfigError, FieldError
 from ..observers.definitions import Observer, parse_observers
 from ..redis.connection import redact_url
 from .dashboard import DashboardConfig
-from .job_queue import FieldError, JobQueueConfig
+from .job_queue import JobQueueConfig
 
 __all__ = [
     "CONFIG_ENV",
@@ -208,7 +208,7 @@ def load_table(
     try:
         return kind(**chosen), sources
     except FieldError as exc:
-        value = getattr(exc, "value", chosen.get(exc.field))
+        value = chosen.get(exc.field) if exc.value is None else exc.value
         shown = _display(exc.field, value, secret)
         raise ConfigError(
             f"invalid {table}.{exc.field} = {shown!r} (from {sources.get(exc.field, 'default')})"

@@ -9,8 +9,9 @@ import pytest
 
 from streamq import ConfigError
 from streamq.actions.settings import ActionSettings
-from streamq.config.job_queue import FieldError, JobQueueConfig
+from streamq.config.job_queue import JobQueueConfig
 from streamq.config.loader import TABLES, Override, env_name, load_config, load_table
+from streamq.errors import FieldError
 
 
 def _write(tmp_path: Path, text: str) -> Path:
