@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .clock import Clock, FakeClock, RedisClock
+from .config import load_action_settings
 from .errors import (
     AccessDenied,
     ConditionError,
@@ -64,7 +65,6 @@ from .observers import (
     QueuedExecutionSummary,
     QueuedObserverExecutor,
     RetryConfig,
-    load_action_settings,
     load_observers,
     parse_observers,
     verify_signature,

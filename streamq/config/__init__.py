@@ -8,16 +8,26 @@ from .dashboard import DashboardConfig
 from .job_queue import JobQueueConfig
 from .loader import (
     CONFIG_ENV,
+    TABLES,
     Config,
+    ConfigEntry,
     Override,
+    env_name,
+    load_action_settings,
     load_config,
+    load_table,
 )
 
 __all__ = [
     "CONFIG_ENV",
+    "TABLES",
     "Config",
+    "ConfigEntry",
     "DashboardConfig",
     "JobQueueConfig",
     "Override",
+    "env_name",
+    "load_action_settings",
     "load_config",
+    "load_table",
 ]

@@ -7,7 +7,7 @@ Load observer definitions (`load_observers` / `parse_observers`), then hand even
 """
 
 from ..actions.runtime import ActionRuntime
-from ..actions.settings import ActionSettings, load_action_settings
+from ..actions.settings import ActionSettings
 from ..actions.signing import SIGNATURE_HEADER, sign, verify_signature
 from ..actions.templates import Template, compile_template
 from .conditions import Condition, compile_condition
@@ -52,7 +52,6 @@ __all__ = [
     "action_job_id",
     "compile_condition",
     "compile_template",
-    "load_action_settings",
     "load_observers",
     "parse_observers",
     "sign",
