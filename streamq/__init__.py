@@ -2,7 +2,7 @@
 
 from ._version import __version__
 from .clock import Clock, FakeClock, RedisClock
-from .config import load_action_settings
+from .config import ExecutorFactory, load_action_settings
 from .errors import (
     AccessDenied,
     ConditionError,
@@ -57,7 +57,6 @@ from .observers import (
     ActionRuntime,
     ActionSettings,
     ExecutionSummary,
-    ExecutorFactory,
     FailurePolicy,
     Observer,
     ObserverExecutor,

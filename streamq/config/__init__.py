@@ -5,6 +5,7 @@ The top of the library: it may import every wing below it.
 """
 
 from .dashboard import DashboardConfig
+from .factory import ExecutorFactory
 from .job_queue import JobQueueConfig
 from .loader import (
     CONFIG_ENV,
@@ -24,6 +25,7 @@ __all__ = [
     "Config",
     "ConfigEntry",
     "DashboardConfig",
+    "ExecutorFactory",
     "JobQueueConfig",
     "Override",
     "env_name",
