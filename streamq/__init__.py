@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .clock import Clock, FakeClock, RedisClock
+from .config import ExecutorFactory, load_action_settings
 from .errors import (
     AccessDenied,
     ConditionError,
@@ -55,7 +56,6 @@ from .observers import (
     ActionRuntime,
     ActionSettings,
     ExecutionSummary,
-    ExecutorFactory,
     FailurePolicy,
     Observer,
     ObserverExecutor,
@@ -63,7 +63,6 @@ from .observers import (
     QueuedExecutionSummary,
     QueuedObserverExecutor,
     RetryConfig,
-    load_action_settings,
     load_observers,
     parse_observers,
     verify_signature,

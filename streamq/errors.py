@@ -3,6 +3,7 @@
 ```
 StreamQError
 ├── ConfigError                 invalid settings or arguments, named field and value
+│   ├── FieldError              one field of a settings table failed its table's own check
 │   └── ConditionSyntaxError    an observer condition that does not parse (with its position)
 ├── AccessDenied                wrong password or missing ACL permission (not retried)
 ├── RedisUnavailable            the server cannot be reached or answered with a transport error
@@ -46,6 +47,7 @@ __all__ = [
     "ConditionSyntaxError",
     "ConfigError",
     "DecodeFailure",
+    "FieldError",
     "JobError",
     "LeaseLost",
     "NotDurable",
@@ -77,6 +79,27 @@ class ConfigError(StreamQError, ValueError):
     def unknown_env(cls, var: str, table: str, fields: Sequence[str]) -> ConfigError:
         """The refusal of a `STREAMQ_<TABLE>_*` variable that names no field of the table."""
         return cls(f"unknown setting {var} in the environment; {table} has: {', '.join(fields)}")
+
+
+class FieldError(ConfigError):
+    """One field of a settings table failed the table's own check (its `__post_init__`).
+
+    The configuration loader catches it to name the table, the field, the value and where the
+    value came from (`invalid job_queue.max_delay_ms = 10 (from env ...): must be >= ...`).
+
+    Args:
+        field: The field at fault.
+        message: What is wrong, without the field's name or value.
+        value: The value at fault, shown in the message; never pass a secret. Without it the
+            loader shows the value it set.
+    """
+
+    def __init__(self, field: str, message: str, *, value: object = None) -> None:
+        shown = "" if value is None else f" = {value!r}"
+        super().__init__(f"{field}{shown}: {message}")
+        self.field = field
+        self.message = message
+        self.value = value
 
 
 class AccessDenied(StreamQError):

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
+from streamq.config import ExecutorFactory
 from streamq.config.job_queue import JobQueueConfig
 from streamq.errors import ConfigError, DecodeFailure
 from streamq.metrics import (
@@ -22,7 +23,7 @@ from streamq.metrics import (
 )
 from streamq.model.event import decode_event
 from streamq.observers.executor import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
-from streamq.observers.executor import ExecutorFactory, QueuedExecutionSummary
+from streamq.observers.executor import QueuedExecutionSummary
 from streamq.queue.queue import Queue
 from streamq.redis.connection import redact_url
 from streamq.worker.loops import check_loop, run_on

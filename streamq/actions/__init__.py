@@ -1,11 +1,11 @@
 """Running observer actions: the `ActionRuntime`, the HTTP (webhook, Slack) and mail senders,
-signing, the SSRF guard, templates and the `[actions]` settings.
+signing, the SSRF guard, templates and the `[actions]` settings (loaded by `streamq.config`).
 
 Imports `model` and `errors` only.
 """
 
 from .runtime import ActionRuntime
-from .settings import ActionSettings, load_action_settings
+from .settings import ActionSettings
 from .signing import SIGNATURE_HEADER, sign, verify_signature
 from .templates import Template, compile_template
 
@@ -15,7 +15,6 @@ __all__ = [
     "ActionSettings",
     "Template",
     "compile_template",
-    "load_action_settings",
     "sign",
     "verify_signature",
 ]

@@ -1,30 +1,28 @@
 """`ActionSettings`: how a process runs observer actions (the `[actions]` TOML table).
 
-Every field `F` can also be set with the environment variable `STREAMQ_ACTIONS_<F>` (upper
-case), which wins over the table; list fields take comma-separated values there.
+The table is loaded, with its `STREAMQ_ACTIONS_<FIELD>` overrides, by the configuration's one
+loader (`streamq.config.load_action_settings`); this wing only defines and checks the settings.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Literal
 
 import msgspec
 
-from ..errors import ConfigError
+from ..errors import FieldError
 
-__all__ = ["ENV_PREFIX", "ActionSettings", "load_action_settings"]
-
-#: Environment variables overriding `[actions]` fields start with this.
-ENV_PREFIX: Final = "STREAMQ_ACTIONS_"
+__all__ = ["ActionSettings"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Runtime settings of the observer actions; validated on creation.
+
+    Every field `F` can be set as `STREAMQ_ACTIONS_<F>` (upper case); a list field takes
+    comma-separated values there.
 
     Attributes:
         allow_private_targets: Networks (CIDR) or addresses that webhooks may reach although
@@ -73,83 +71,30 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         }
         for field, value in positive.items():
             if value <= 0:
-                raise ConfigError(f"{field} must be > 0, got {value!r}")
+                raise FieldError(field, "must be > 0", value=value)
         if self.http_max_keepalive_connections < 0:
-            raise ConfigError("http_max_keepalive_connections must be >= 0")
+            raise FieldError(
+                "http_max_keepalive_connections",
+                "must be >= 0",
+                value=self.http_max_keepalive_connections,
+            )
         if self.smtp_tls not in ("starttls", "tls", "none"):
-            raise ConfigError(f"smtp_tls must be starttls, tls or none, got {self.smtp_tls!r}")
+            # The Literal is enforced when loaded; this catches a direct construction.
+            raise FieldError("smtp_tls", "must be starttls, tls or none", value=self.smtp_tls)
         self.networks()  # validates every entry
 
     def networks(self) -> tuple[IPNetwork, ...]:
         """The allow-listed networks, parsed.
 
         Raises:
-            ConfigError: for an entry that is neither an address nor a CIDR network.
+            FieldError: for an entry that is neither an address nor a CIDR network.
         """
         out: list[IPNetwork] = []
         for entry in self.allow_private_targets:
             try:
                 out.append(ipaddress.ip_network(entry.strip(), strict=False))
             except ValueError:
-                raise ConfigError(
-                    f"allow_private_targets: {entry!r} is not an IP address or CIDR network"
+                raise FieldError(
+                    "allow_private_targets", f"{entry!r} is not an IP address or CIDR network"
                 ) from None
         return tuple(out)
-
-
-def load_action_settings(
-    table: Mapping[str, Any] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    source: str = "[actions]",
-) -> ActionSettings:
-    """Build `ActionSettings` from an `[actions]` table, then `STREAMQ_ACTIONS_*` overrides.
-
-    Args:
-        table: The parsed `[actions]` table (`None` or `{}` for defaults).
-        env: The environment (default `os.environ`).
-        source: Where the table came from, for error messages (a file name).
-
-    Raises:
-        ConfigError: naming the field and where its bad value came from.
-    """
-    env = os.environ if env is None else env
-    values: dict[str, Any] = dict(table or {})
-    origin = {name: f"{source} actions.{name}" for name in values}
-    for name in ActionSettings.__struct_fields__:
-        var = ENV_PREFIX + name.upper()
-        raw = env.get(var)
-        if raw is None:
-            continue
-        if name == "allow_private_targets":
-            values[name] = [part.strip() for part in raw.split(",") if part.strip()]
-        else:
-            values[name] = raw if raw != "" else None
-        origin[name] = f"environment variable {var}"
-    strays = sorted(
-        var
-        for var in env
-        if var.startswith(ENV_PREFIX)
-        and var[len(ENV_PREFIX) :].lower() not in ActionSettings.__struct_fields__
-    )
-    if strays:
-        # A misspelt variable would otherwise leave its setting at the default, silently.
-        raise ConfigError.unknown_env(strays[0], "actions", ActionSettings.__struct_fields__)
-    unknown = sorted(set(values) - set(ActionSettings.__struct_fields__))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown field(s) in [actions]: {', '.join(unknown)} "
-            f"(known: {', '.join(ActionSettings.__struct_fields__)})"
-        )
-    for name, value in values.items():
-        # Check field by field, so the error names the field and where its value came from.
-        try:
-            msgspec.convert({name: value}, ActionSettings, strict=False)
-        except (msgspec.ValidationError, ConfigError) as exc:
-            raise ConfigError(
-                f"invalid actions.{name} = {value!r} (from {origin[name]}): {exc}"
-            ) from None
-    try:
-        return msgspec.convert(values, ActionSettings, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from None

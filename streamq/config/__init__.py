@@ -5,19 +5,31 @@ The top of the library: it may import every wing below it.
 """
 
 from .dashboard import DashboardConfig
+from .factory import ExecutorFactory
 from .job_queue import JobQueueConfig
 from .loader import (
     CONFIG_ENV,
+    TABLES,
     Config,
+    ConfigEntry,
     Override,
+    env_name,
+    load_action_settings,
     load_config,
+    load_table,
 )
 
 __all__ = [
     "CONFIG_ENV",
+    "TABLES",
     "Config",
+    "ConfigEntry",
     "DashboardConfig",
+    "ExecutorFactory",
     "JobQueueConfig",
     "Override",
+    "env_name",
+    "load_action_settings",
     "load_config",
+    "load_table",
 ]

@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar, Final
 
 import msgspec
 
-from .job_queue import FieldError
+from ..errors import FieldError
 
 __all__ = ["MIN_TOKEN_CHARS", "DashboardConfig"]
 

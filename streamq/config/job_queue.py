@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
-from typing import Annotated, ClassVar, Final, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import msgspec
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FieldError
+from ..metrics.names import DEFAULT_PREFIX, check_prefix
 from ..model.job import Backoff
 from ..queue.options import JobDefaults
 from ..redis.topology import (
@@ -21,28 +21,12 @@ from ..redis.topology import (
 )
 from ..worker.settings import WorkerSettings
 
-__all__ = ["FieldError", "JobQueueConfig"]
-
-_METRIC_NAME: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+__all__ = ["JobQueueConfig"]
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
-
-
-class FieldError(ConfigError):
-    """A table's own check failed for one field; the loader adds the value and its source.
-
-    Args:
-        field: The field at fault.
-        message: What is wrong, without the value.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -106,7 +90,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     strict: bool = False
     metrics_port: Port = 9090
     metrics_addr: str = "0.0.0.0"
-    metrics_prefix: str = "streamq"
+    metrics_prefix: str = DEFAULT_PREFIX
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
@@ -129,8 +113,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                 ipaddress.ip_address(self.metrics_addr)
             except ValueError:
                 raise FieldError("metrics_addr", "must be an IP address or localhost") from None
-        if not _METRIC_NAME.match(self.metrics_prefix):
-            raise FieldError("metrics_prefix", "must be a Prometheus name ([a-zA-Z_:][\\w:]*)")
+        check_prefix(self.metrics_prefix)
 
     def connection_url(self) -> str:
         """The URL to connect with: credentials and the TLS CA file folded in.

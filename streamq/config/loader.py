@@ -2,15 +2,16 @@
 source remembered.
 
 Precedence is flag > environment > file > default. Every field `F` of a table `[t]` can be set
-from the environment as `STREAMQ_<T>_<F>` (upper case). Invalid input — a wrong type, a value out
-of range, an unknown key, an environment value that does not parse — raises one `ConfigError`
+from the environment as `STREAMQ_<T>_<F>` (upper case; a list field takes comma-separated
+values). Invalid input — a wrong type, a value out of range, an unknown key, an unknown
+`STREAMQ_<T>_*` variable, an environment value that does not parse — raises one `ConfigError`
 naming the field, the value and where it came from; nothing is silently ignored.
 
-A table is any msgspec Struct registered in `TABLES`; `load_table` loads one on its own, so other
-components plug their tables in without a loader of their own. The `[observers.<name>]` tables
-and the `[actions]` table belong to the observers module, which validates them here at load
-(`parse_observers`, `load_action_settings`), so a bad observer fails `streamq config check` and
-a worker's start like any other field.
+A table is any msgspec Struct registered in `TABLES` (`[job_queue]`, `[dashboard]`, `[actions]`);
+`load_table` loads one on its own, so other components plug their tables in without a loader of
+their own. Only `[observers.<name>]` is kept raw: its definitions are validated here at load by
+the observers wing (`parse_observers`), so a bad observer fails `streamq config check` and a
+worker's start like any other field.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from ..actions.settings import ENV_PREFIX as ACTIONS_ENV_PREFIX
-from ..actions.settings import ActionSettings, load_action_settings
-from ..errors import ConfigError
+from ..actions.settings import ActionSettings
+from ..errors import ConfigError, FieldError
 from ..observers.definitions import Observer, parse_observers
 from ..redis.connection import redact_url
 from .dashboard import DashboardConfig
-from .job_queue import FieldError, JobQueueConfig
+from .job_queue import JobQueueConfig
 
 __all__ = [
     "CONFIG_ENV",
@@ -41,6 +41,7 @@ __all__ = [
     "ConfigEntry",
     "Override",
     "env_name",
+    "load_action_settings",
     "load_config",
     "load_table",
 ]
@@ -51,10 +52,10 @@ CONFIG_ENV: Final = "STREAMQ_CONFIG"
 TABLES: dict[str, type[msgspec.Struct]] = {
     "job_queue": JobQueueConfig,
     "dashboard": DashboardConfig,
+    "actions": ActionSettings,
 }
-#: Tables kept as raw mappings, validated by the observers module (`[observers.<name>]`,
-#: `[actions]`).
-RAW_TABLES: Final = frozenset({"observers", "actions"})
+#: Tables kept as raw mappings: `[observers.<name>]`, validated by the observers wing.
+RAW_TABLES: Final = frozenset({"observers"})
 _MASK: Final = "***"
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -90,10 +91,9 @@ class Config:
     Attributes:
         path: The config file, if one was read.
         tables: Typed tables by name.
-        raw: Raw tables by name (`observers`, `actions`), as read from the file.
+        raw: Raw tables by name (`observers`), as read from the file.
         sources: `table` → field → source.
         observer_list: The validated observers, in definition order.
-        actions: The `[actions]` settings with `STREAMQ_ACTIONS_*` overrides applied.
     """
 
     path: Path | None
@@ -101,12 +101,18 @@ class Config:
     raw: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
     observer_list: list[Observer] = field(default_factory=list)
-    actions: ActionSettings = field(default_factory=ActionSettings)
 
     @property
     def job_queue(self) -> JobQueueConfig:
         """The `[job_queue]` table."""
         return self.table("job_queue", JobQueueConfig)
+
+    @property
+    def actions(self) -> ActionSettings:
+        """The `[actions]` table (the defaults when loaded without it, see `load_config`)."""
+        if "actions" not in self.tables:
+            return ActionSettings()
+        return self.table("actions", ActionSettings)
 
     @property
     def observers(self) -> Mapping[str, Any]:
@@ -129,14 +135,6 @@ class Config:
             for fname in value.__struct_fields__:
                 shown = _display(fname, getattr(value, fname), secret)
                 rows.append(ConfigEntry(f"{name}.{fname}", shown, self.sources[name][fname]))
-        for fname in self.actions.__struct_fields__:
-            rows.append(
-                ConfigEntry(
-                    f"actions.{fname}",
-                    _display(fname, getattr(self.actions, fname), frozenset()),
-                    self.sources.get("actions", {}).get(fname, "default"),
-                )
-            )
         if "observers" in self.raw:
             names = ", ".join(o.name for o in self.observer_list) or "none"
             rows.append(ConfigEntry("observers", names, f"file {self.path}"))
@@ -208,7 +206,7 @@ def load_table(
     try:
         return kind(**chosen), sources
     except FieldError as exc:
-        value = getattr(exc, "value", chosen.get(exc.field))
+        value = chosen.get(exc.field) if exc.value is None else exc.value
         shown = _display(exc.field, value, secret)
         raise ConfigError(
             f"invalid {table}.{exc.field} = {shown!r} (from {sources.get(exc.field, 'default')})"
@@ -273,32 +271,30 @@ def load_config(
     raw = {name: document[name] for name in RAW_TABLES if name in document}
     label = str(resolved) if resolved is not None else "<defaults>"
     observers = parse_observers(raw.get("observers", {}), label)
-    actions = load_action_settings(raw.get("actions"), env=env, source=label)
-    sources["actions"] = _actions_sources(raw.get("actions", {}), file_label, env)
-    return Config(
-        path=resolved,
-        tables=loaded,
-        raw=raw,
-        sources=sources,
-        observer_list=observers,
-        actions=actions,
-    )
+    return Config(path=resolved, tables=loaded, raw=raw, sources=sources, observer_list=observers)
 
 
-def _actions_sources(
-    table: Mapping[str, Any], file_label: str, env: Mapping[str, str] | None
-) -> dict[str, str]:
-    env = os.environ if env is None else env
-    sources: dict[str, str] = {}
-    for fname in ActionSettings.__struct_fields__:
-        var = ACTIONS_ENV_PREFIX + fname.upper()
-        if var in env:
-            sources[fname] = f"env {var}"
-        elif fname in table:
-            sources[fname] = file_label
-        else:
-            sources[fname] = "default"
-    return sources
+def load_action_settings(
+    table: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    source: str = "file",
+) -> ActionSettings:
+    """Load the `[actions]` table on its own, with its `STREAMQ_ACTIONS_*` overrides.
+
+    The same loader as every table's (`load_table`); `load_config` reads `[actions]` with the
+    rest of the file.
+
+    Args:
+        table: The parsed `[actions]` table (`None` or `{}` for defaults).
+        env: The environment (default `os.environ`).
+        source: How messages name where the table came from (`file app.toml`).
+
+    Raises:
+        ConfigError: naming the field, the value and where it came from.
+    """
+    settings, _ = load_table(ActionSettings, "actions", table, file_label=source, env=env)
+    return settings
 
 
 def _convert(
@@ -315,8 +311,12 @@ def _convert(
     blank = isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")
     if blank and not strict and _optional(hint):
         return None
+    given = raw
+    if isinstance(raw, str) and not strict and _sequence(hint):
+        # An environment variable holds one string: a list field takes `a, b, c`.
+        given = [part.strip() for part in raw.split(",") if part.strip()]
     try:
-        return msgspec.convert(raw, hint, strict=strict)
+        return msgspec.convert(given, hint, strict=strict)
     except msgspec.ValidationError as exc:
         shown = _display(key, raw, secret)
         reason = str(exc).replace("`", "")
@@ -327,6 +327,12 @@ def _convert(
 
 def _optional(hint: Any) -> bool:
     return type(None) in typing.get_args(hint)
+
+
+def _sequence(hint: Any) -> bool:
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_origin(hint) in (list, tuple, set, frozenset)
 
 
 def _secret_fields(kind: type[msgspec.Struct]) -> frozenset[str]:

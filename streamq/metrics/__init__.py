@@ -20,9 +20,11 @@ from .names import (
     DEFAULT_PREFIX,
     DURATION_BUCKETS,
     ERROR_TYPES,
+    PREFIX_PATTERN,
     SEED_PREFIX,
     MetricKind,
     MetricSpec,
+    check_prefix,
     exported_names,
 )
 from .recorder import MULTIPROC_ENV, Metrics, action_label, multiprocess_mode
@@ -36,9 +38,11 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DURATION_BUCKETS",
     "ERROR_TYPES",
+    "PREFIX_PATTERN",
     "SEED_PREFIX",
     "MetricKind",
     "MetricSpec",
+    "check_prefix",
     "exported_names",
     # serving
     "MULTIPROC_ENV",

@@ -10,13 +10,14 @@ import enum
 import re
 from typing import Final, NamedTuple
 
-from ..errors import ConfigError
+from ..errors import FieldError
 
 __all__ = [
     "CATALOGUE",
     "DEFAULT_PREFIX",
     "DURATION_BUCKETS",
     "ERROR_TYPES",
+    "PREFIX_PATTERN",
     "SEED_PREFIX",
     "MetricKind",
     "MetricSpec",
@@ -35,7 +36,9 @@ DURATION_BUCKETS: Final = (0.001, 0.01, 0.1, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 #: `error_type` values of `job_failed_total`: why a job failed for good.
 ERROR_TYPES: Final = ("permanent_error", "retries_exhausted", "timeout", "poison", "undecodable")
 
-_PREFIX: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+#: What a prefix must match: Prometheus's metric-name grammar, so `<prefix>_<suffix>` is a name.
+PREFIX_PATTERN: Final = "[a-zA-Z_:][a-zA-Z0-9_:]*"
+_PREFIX: Final = re.compile(PREFIX_PATTERN)
 
 
 class MetricKind(enum.StrEnum):
@@ -145,13 +148,18 @@ def metric(suffix: str) -> MetricSpec:
 
 
 def check_prefix(prefix: str) -> str:
-    """Return `prefix` if it is a valid metric-name prefix.
+    """Return `prefix` if it is a valid metric-name prefix: the one rule of `metrics_prefix`.
+
+    The recorder, the collector, the dashboard, the alert rules, `WorkerSettings` and the
+    `[job_queue]` table all check with this.
 
     Raises:
-        ConfigError: when it is not (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+        FieldError: for `metrics_prefix` (a `ConfigError`) when it does not match
+            `PREFIX_PATTERN`.
     """
-    if not _PREFIX.match(prefix):
-        raise ConfigError(f"metrics prefix must match [a-zA-Z_:][a-zA-Z0-9_:]*, got {prefix!r}")
+    # fullmatch: `$` would let a trailing newline through.
+    if not _PREFIX.fullmatch(prefix):
+        raise FieldError("metrics_prefix", f"must match {PREFIX_PATTERN}", value=prefix)
     return prefix
 
 

@@ -3,11 +3,12 @@
 Load observer definitions (`load_observers` / `parse_observers`), then hand events to a
 `QueuedObserverExecutor` (enqueue and return; workers run the actions) or an `ObserverExecutor`
 (run inline). Workers run webhook, slack, email and log actions with the built-in
-`ActionRuntime`, configured by `ActionSettings` (the `[actions]` table).
+`ActionRuntime`, configured by `ActionSettings` (the `[actions]` table). Executors built from a
+configuration file come from `streamq.config.ExecutorFactory`, a floor above.
 """
 
 from ..actions.runtime import ActionRuntime
-from ..actions.settings import ActionSettings, load_action_settings
+from ..actions.settings import ActionSettings
 from ..actions.signing import SIGNATURE_HEADER, sign, verify_signature
 from ..actions.templates import Template, compile_template
 from .conditions import Condition, compile_condition
@@ -22,7 +23,6 @@ from .definitions import (
 from .executor import (
     DEFAULT_QUEUE,
     ExecutionSummary,
-    ExecutorFactory,
     ObserverExecutor,
     ObserverFailure,
     QueuedExecutionSummary,
@@ -38,7 +38,6 @@ __all__ = [
     "ActionSettings",
     "Condition",
     "ExecutionSummary",
-    "ExecutorFactory",
     "FailurePolicy",
     "Matcher",
     "Observer",
@@ -52,7 +51,6 @@ __all__ = [
     "action_job_id",
     "compile_condition",
     "compile_template",
-    "load_action_settings",
     "load_observers",
     "parse_observers",
     "sign",

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import Final
-
 import msgspec
 
 from ..errors import ConfigError
+from ..metrics.names import DEFAULT_PREFIX, check_prefix
 
 __all__ = ["WorkerSettings"]
-
-# The same rule as `streamq.metrics.names.check_prefix` (settings must not import prometheus).
-_METRIC_PREFIX: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,7 +43,7 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     consumer_idle_s: float = 3600.0
     strict: bool = False
     metrics_port: int | None = None
-    metrics_prefix: str = "streamq"
+    metrics_prefix: str = DEFAULT_PREFIX
 
     def __post_init__(self) -> None:
         positive = {
@@ -66,9 +61,6 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(f"{field} must be > 0, got {value!r}")
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigError(f"metrics_port must be 1-65535, got {self.metrics_port!r}")
-        if not _METRIC_PREFIX.match(self.metrics_prefix):
-            raise ConfigError(
-                f"metrics_prefix must match [a-zA-Z_:][a-zA-Z0-9_:]*, got {self.metrics_prefix!r}"
-            )
+        check_prefix(self.metrics_prefix)
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s!r}")

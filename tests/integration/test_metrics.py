@@ -24,8 +24,8 @@ from streamq import (
     Worker,
     WorkerSettings,
 )
+from streamq.config import ExecutorFactory
 from streamq.metrics import Metrics, QueueCollector, serve_metrics
-from streamq.observers.executor import ExecutorFactory
 from streamq.worker.registry import TaskRegistry
 from tests.conftest import delete_queue_keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, close_ledger_clients, tasks

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from streamq.actions.targets import check_address, check_url, resolve_checked
+from streamq.config import env_name, load_action_settings, load_config
 from streamq.errors import ConfigError, PermanentActionError, TransientActionError
-from streamq.observers import ActionSettings, load_action_settings, sign, verify_signature
+from streamq.observers import ActionSettings, sign, verify_signature
 
 
 def test_defaults_refuse_private_targets() -> None:
@@ -33,14 +34,36 @@ def test_environment_overrides_the_table() -> None:
     assert settings.smtp_tls == "none"
 
 
+def test_every_field_has_an_environment_variable() -> None:
+    examples = {
+        "allow_private_targets": "10.0.0.0/8, ::1", "http_timeout_s": "7.5",
+        "http_connect_timeout_s": "2", "http_max_connections": "9",
+        "http_max_keepalive_connections": "0", "max_retry_after_s": "60",
+        "http_ca_bundle": "/etc/ca.pem", "smtp_host": "mx", "smtp_port": "25", "smtp_tls": "tls",
+        "smtp_username_env": "SMTP_USER", "smtp_password_env": "SMTP_PASS",
+        "smtp_timeout_s": "3", "smtp_from": "jobs@example.com",
+    }  # fmt: skip
+    assert set(examples) == set(ActionSettings.__struct_fields__)
+    config = load_config(env={env_name("actions", name): text for name, text in examples.items()})
+    assert config.actions == ActionSettings(
+        allow_private_targets=["10.0.0.0/8", "::1"], http_timeout_s=7.5,
+        http_connect_timeout_s=2, http_max_connections=9, http_max_keepalive_connections=0,
+        max_retry_after_s=60, http_ca_bundle="/etc/ca.pem", smtp_host="mx", smtp_port=25,
+        smtp_tls="tls", smtp_username_env="SMTP_USER", smtp_password_env="SMTP_PASS",
+        smtp_timeout_s=3, smtp_from="jobs@example.com",
+    )  # fmt: skip
+    for name in examples:
+        assert config.sources["actions"][name] == f"env {env_name('actions', name)}"
+
+
 @pytest.mark.parametrize(
     ("table", "env", "message"),
     [
-        ({"smtp_port": "x"}, {}, "actions.smtp_port = 'x' (from app.toml actions.smtp_port)"),
+        ({"smtp_port": "x"}, {}, "invalid actions.smtp_port = 'x' (from app.toml)"),
         ({}, {"STREAMQ_ACTIONS_HTTP_TIMEOUT_S": "-1"},
-         "actions.http_timeout_s = '-1' "
-         "(from environment variable STREAMQ_ACTIONS_HTTP_TIMEOUT_S)"),
-        ({"bogus": 1}, {}, "unknown field(s) in [actions]: bogus"),
+         "invalid actions.http_timeout_s = -1.0 "
+         "(from env STREAMQ_ACTIONS_HTTP_TIMEOUT_S)"),
+        ({"bogus": 1}, {}, "unknown key actions.bogus in app.toml"),
         # a misspelt variable is an error, not a setting silently left at its default
         ({}, {"STREAMQ_ACTIONS_SMTP_HOTS": "mx"},
          "unknown setting STREAMQ_ACTIONS_SMTP_HOTS in the environment; actions has: "),

@@ -20,6 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamq import ConfigError, TaskAction, WorkerSettings
+from streamq.config import JobQueueConfig
 from streamq.metrics import (
     CATALOGUE,
     DURATION_BUCKETS,
@@ -123,12 +124,15 @@ def test_the_action_label_is_the_msgspec_tag_of_any_action() -> None:
     assert action_label(Untagged(x=1)) == "unknown"
 
 
-@pytest.mark.parametrize("prefix", ["", "9lives", "a-b", "with space"])
+@pytest.mark.parametrize("prefix", ["", "9lives", "a-b", "with space", "trailing\n"])
 def test_an_invalid_prefix_is_refused(prefix: str) -> None:
+    # One rule (`check_prefix`) for the recorder, the worker's settings and the [job_queue] table
     with pytest.raises(ConfigError, match="prefix"):
         Metrics(prefix)
     with pytest.raises(ConfigError, match="metrics_prefix"):
         WorkerSettings(metrics_prefix=prefix)
+    with pytest.raises(ConfigError, match=f"metrics_prefix = {re.escape(repr(prefix))}: must"):
+        JobQueueConfig(metrics_prefix=prefix)
 
 
 def test_worker_settings_check_the_metrics_port() -> None:
