@@ -1,4 +1,4 @@
-"""A private Redis Cluster on loopback (primaries and replicas), for tests and benchmarks."""
+"""EmbeddedCluster: a private Redis Cluster (primaries, replicas) for tests and benchmarks."""
 
 from __future__ import annotations
 
