@@ -22,7 +22,7 @@ import httpx
 
 from streamq import Queue
 from streamq.dashboard import Dashboard
-from streamq.embedded.server import EmbeddedServer, available_servers
+from streamq.embedded import EmbeddedServer, available_servers
 
 
 async def _fill(url: str, queues: int) -> None:

@@ -45,7 +45,7 @@ import redis.asyncio as aredis
 import structlog
 
 from streamq import Durability, NotDurable, Queue
-from streamq.embedded.server import EmbeddedServer, available_servers
+from streamq.embedded import EmbeddedServer, available_servers
 
 BATCH_JOBS = 1_000
 # Above the longest wait expected (one cron tick under everysec), below redis-py's 5 s socket

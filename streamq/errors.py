@@ -18,8 +18,8 @@ StreamQError
 │   ├── UnknownTask             a job names a task no registry knows
 │   └── LeaseLost               this worker no longer owns the entry ("not owner")
 ├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
-├── ServerNotFound              (streamq.embedded)no redis-server or Valkey binary to embed
-├── ServerStartError            (streamq.embedded)an embedded server would not start
+├── ServerNotFound              (streamq.embedded) no redis-server or Valkey binary to embed
+├── ServerStartError            (streamq.embedded) an embedded server would not start
 ├── ConditionError              a condition that cannot be evaluated against an event
 ├── PermanentError              raised by a handler: do not retry, dead-letter now
 │   └── PermanentActionError    an observer action that retrying cannot fix (4xx, bad config,

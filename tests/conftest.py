@@ -17,7 +17,7 @@ import pytest_asyncio
 import redis
 import redis.asyncio
 
-from streamq.embedded.server import EmbeddedServer, available_servers, server_version
+from streamq.embedded import EmbeddedServer, available_servers, server_version
 from streamq.redis.connection import sync_command_client
 
 # CI must test both servers, so a missing one fails there instead of skipping.

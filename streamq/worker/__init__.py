@@ -1,5 +1,6 @@
-"""`Worker` and its components, each in the file named after it: the runner, acker, lease keeper,
-reclaimer, promoter and janitor, consumer names, the task registry, settings and deadlines.
+"""`Worker` and its components, each in the file named after it: the fetcher, slots, runner,
+acker, lease keeper, reclaimer, promoter and janitor, consumer names, the task registry, settings
+and deadlines.
 
 Imports `queue`, `actions`, `metrics`, `redis`, `model`; never `inspector` or `observers`.
 """

@@ -48,7 +48,7 @@ async def acquire_consumer_name(
 
     Args:
         queue: The first queue served (its liveness keys decide).
-        ttl_ms: Liveness TTL; the heartbeat refreshes it.
+        ttl_ms: Liveness TTL; the `LeaseKeeper` refreshes it.
         name: An explicit consumer name (used as given).
         slot: An explicit slot (e.g. from a process supervisor).
 

@@ -1,4 +1,4 @@
-"""The narrow view of the worker that its background components use."""
+"""WorkerHost: the narrow view of the worker that its components use."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from .stats import WorkerStats
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
+
+__all__ = ["WorkerHost"]
 
 
 class WorkerHost(Protocol):

@@ -1,4 +1,4 @@
-"""The shape every background component shares: `start()`, `stop()`, and one `run_once()` step."""
+"""Periodic: the shape background components share (`start`, `stop`, one `run_once` step)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from typing import Final
 import structlog
 
 from ..errors import QueueStateLost, RedisUnavailable
+
+__all__ = [
+    "RECONNECT_MAX_S",
+    "RECONNECT_MIN_S",
+    "Periodic",
+    "ReconnectBackoff",
+    "cancel_and_wait",
+]
 
 _log = structlog.get_logger("streamq.worker")
 

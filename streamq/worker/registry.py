@@ -1,4 +1,4 @@
-"""Task handlers by name: the registry a worker loads from `module:attribute`."""
+"""TaskRegistry: task handlers by name, which a worker loads from `module:attribute`."""
 
 from __future__ import annotations
 

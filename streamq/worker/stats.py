@@ -1,4 +1,4 @@
-"""Counters a worker keeps about what it did (the demo prints them; metrics mirror them)."""
+"""WorkerStats: counters of what a worker did (the demo prints them; metrics mirror them)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
 
-One worker process has one consumer name. Per queue it runs a fetch loop (XREADGROUP for as many
+One worker process has one consumer name. Per queue it runs a fetcher (XREADGROUP for as many
 entries as it has free slots) and an acker; the background components renew leases, promote due
 retries, reclaim entries of dead consumers and remove empty idle consumers.
 """
@@ -17,12 +17,7 @@ import structlog
 
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
-from ..errors import (
-    ConfigError,
-    QueueStateLost,
-    RedisUnavailable,
-    map_redis_errors,
-)
+from ..errors import ConfigError, RedisUnavailable, map_redis_errors
 from ..model.records import Delivery
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
@@ -33,14 +28,15 @@ from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
+from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
-from .periodic import ReconnectBackoff, cancel_and_wait
 from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
 from .runner import JobRunner, Run
 from .settings import WorkerSettings
+from .slots import Slots
 from .stats import WorkerStats
 
 if TYPE_CHECKING:
@@ -121,11 +117,9 @@ class Worker:
         self.consumer = consumer or ""
         self.holder = holder_id()
         self.stats = WorkerStats()
-        self._free = self.settings.concurrency
-        self._slot_freed = asyncio.Event()
-        self._waiting = 0  # callers of reserve() waiting for a slot
+        self._slots = Slots(self.settings.concurrency)
         self._running: dict[str, dict[str, Run]] = {q.name: {} for q in self.queues}
-        self._fetchers: list[asyncio.Task[None]] = []
+        self._fetchers: list[Fetcher] = []
         self._ackers: dict[str, Acker] = {}
         self._runner: JobRunner  # made in start(), once the consumer name is known
         self._deadlines = Deadlines(
@@ -164,33 +158,13 @@ class Worker:
                 run.gone = gone
                 run.task.cancel()
 
-    def _try_reserve(self, most: int) -> int:
-        """Reserve up to `most` free slots without waiting."""
-        if self._stopping:
-            return 0
-        n = min(most, self._free)
-        self._free -= n
-        return n
-
     def unreserve(self, count: int) -> None:
         """Return reserved slots."""
-        if count:
-            self._free += count
-            self._slot_freed.set()
+        self._slots.release(count)
 
     async def reserve(self, most: int) -> int:
         """Reserve up to `most` free slots, waiting until one is free; 0 once stopping."""
-        while not self._stopping:
-            n = self._try_reserve(most)
-            if n:
-                return n
-            self._slot_freed.clear()
-            self._waiting += 1
-            try:
-                await self._slot_freed.wait()
-            finally:
-                self._waiting -= 1
-        return 0
+        return await self._slots.reserve(most)
 
     def dispatch(self, deliveries: Sequence[Delivery]) -> None:
         """Start each delivery in its own task; each holds one reserved slot until settled."""
@@ -270,9 +244,21 @@ class Worker:
         for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
             await component.start()
         self._fetchers = [
-            asyncio.create_task(self._fetch_loop(q), name=f"streamq-fetch-{q.name}")
-            for q in self.queues
+            Fetcher(
+                self,
+                queue,
+                slots=self._slots,
+                running=self._running[queue.name],
+                acker=self._ackers[queue.name],
+                settings=self.settings,
+                queue_count=len(self.queues),
+                burst=self.burst,
+                stop_if_drained=self._stop_if_drained,
+            )
+            for queue in self.queues
         ]
+        for fetcher in self._fetchers:
+            await fetcher.start()
         self._started = True
         _log.info(
             "worker_started",
@@ -321,15 +307,9 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
-        self._slot_freed.set()
-        for task, queue in zip(self._fetchers, self.queues, strict=False):
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.2)
-            if not task.done():
-                # The cancellation was swallowed mid-command; closing the connection ends the
-                # blocked read, and the loop sees `_stopping`.
-                await queue.interrupt_reader(self.consumer)
-            await cancel_and_wait(task)
+        self._slots.close()
+        for fetcher in self._fetchers:
+            await fetcher.stop()
         await self.reclaimer.stop()
         runs = [r.task for rs in self._running.values() for r in rs.values() if r.task]
         if runs:
@@ -388,119 +368,10 @@ class Worker:
                 # They stay pending under our name: a restart re-reads them, others reclaim them.
                 _log.warning("release_failed", queue=queue.name, error=str(exc))
 
-    # -- fetching -------------------------------------------------------------------------------
-
-    def _busy_entry_ids(self, queue: Queue) -> set[str]:
-        """Entries of `queue` this worker is running or has finished and not yet acked."""
-        return set(self._running[queue.name]) | self._ackers[queue.name].unsettled()
-
-    async def _fetch_loop(self, queue: Queue) -> None:
-        backoff = ReconnectBackoff()
-        failing = False  # log an outage once, not once per reconnect attempt
-        own_after: str | None = "0"  # re-read our own PEL first: a restart resumes at once
-        idle = False  # the last read found nothing
-        s = self.settings
-        # In burst mode a short block notices a drained queue quickly.
-        block_s = min(s.block_s, s.poll_interval_ms / 1000) if self.burst else s.block_s
-        while not self._stopping:
-            # Yield once first: a reclaimer waiting in `reserve` was woken when this loop
-            # returned its unused slots, and takes them now. Otherwise this loop, which holds
-            # every free slot through each blocking read and takes them back at once, would
-            # starve it, and a crashed worker's entries would never be reclaimed.
-            await asyncio.sleep(0)
-            slots = await self.reserve(self._read_size(idle))
-            if not slots:
-                return
-            got: list[Delivery] = []
-            isolate = False
-            try:
-                if own_after is not None:
-                    # Entries running or finished-but-unacked when the read starts are still
-                    # pending under our name; they may settle while it is in flight, so take
-                    # the snapshot before it as well as after, or a job could run again.
-                    busy = self._busy_entry_ids(queue)
-                    # Entries that already came back from a crash (delivered twice or more) are
-                    # re-run one at a time, each counted only as it starts: a job that kills its
-                    # worker then reaches max_deliveries alone, instead of dragging the jobs
-                    # that ran beside it there too (re-reading counts a delivery for each).
-                    ahead = await queue.own_pending_counts(
-                        self.consumer, after=own_after, count=slots
-                    )
-                    isolate = any(n >= 2 for e, n in ahead if e not in busy)
-                    got = await queue.read_own_pending(
-                        self.consumer, after=own_after, count=1 if isolate else slots
-                    )
-                    if got:
-                        own_after = got[-1].entry_id
-                        busy |= self._busy_entry_ids(queue)
-                        got = [d for d in got if d.entry_id not in busy]
-                        self.stats.recovered += len(got)
-                        _log.info("recovered_own_pending", queue=queue.name, count=len(got))
-                    else:
-                        own_after = None
-                else:
-                    got = await queue.dequeue(self.consumer, slots, block_s)
-                backoff.reset()
-                if failing:
-                    failing = False
-                    _log.info("fetch_recovered", queue=queue.name)
-            except (RedisUnavailable, QueueStateLost) as exc:
-                self.unreserve(slots)
-                if not failing:
-                    failing = True
-                    _log.warning("fetch_failed", queue=queue.name, error=str(exc))
-                _log.debug("fetch_retry", queue=queue.name, error=str(exc))
-                await queue.discard_reader(self.consumer)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            except asyncio.CancelledError:
-                self.unreserve(slots)
-                # A read cancelled mid-flight may have been answered: drop the connection so the
-                # reply cannot be read by anyone else; its entries stay in our PEL.
-                await queue.discard_reader(self.consumer)
-                raise
-            except Exception:
-                # A bug must not silently end the fetch loop (the worker would idle forever):
-                # log it loudly and keep going, slowly.
-                self.unreserve(slots)
-                _log.exception("fetch_loop_error", queue=queue.name)
-                await queue.discard_reader(self.consumer)
-                await asyncio.sleep(max(backoff.next_delay(), 1.0))
-                continue
-            self.unreserve(slots - len(got))
-            idle = not got
-            if got:
-                self.dispatch(got)
-                if isolate:
-                    await self._finished(queue, got[0].entry_id)
-            elif self.burst and own_after is None:
-                await self._stop_if_drained()
-
-    def _read_size(self, idle: bool) -> int:
-        """How many slots one fetch loop reserves for its next read.
-
-        A loop holds its reserved slots through a blocking read. With one queue it takes all it
-        may. With several (partitions), an idle loop waits on one slot, so every queue keeps a
-        reader and an arriving job is seen at once. A busy loop takes all it may while no other
-        loop waits for a slot, and at most a fair share per read while some do (the waiters are
-        woken in turn), so one busy partition cannot take every slot from others with jobs.
-        """
-        s = self.settings
-        if len(self.queues) == 1:
-            return s.batch_size
-        if idle:
-            return 1
-        if not self._waiting:
-            return s.batch_size
-        return min(s.batch_size, max(1, -(-s.concurrency // len(self.queues))))
-
-    async def _finished(self, queue: Queue, entry_id: str) -> None:
-        """Wait until the run of `entry_id` has settled (or the worker stops)."""
-        run = self._running[queue.name].get(entry_id)
-        if run is not None and run.task is not None:
-            await asyncio.wait({run.task})
+    # -- burst mode -----------------------------------------------------------------------------
 
     async def _stop_if_drained(self) -> None:
+        """Stop once no job runs and every queue is drained (a fetcher's read came back empty)."""
         if any(self._running.values()):
             return
         for queue in self.queues:
@@ -540,4 +411,4 @@ class Worker:
             _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
         finally:
             self._running[queue.name].pop(d.entry_id, None)
-            self.unreserve(1)
+            self._slots.release(1)

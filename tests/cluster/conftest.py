@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 from redis.asyncio.cluster import RedisCluster
 
+from streamq.embedded import available_servers
 from streamq.embedded.cluster import EmbeddedCluster
-from streamq.embedded.server import available_servers
 from streamq.redis.connection import sync_command_client
 
 _CI = os.environ.get("CI") == "true"

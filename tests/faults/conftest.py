@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from streamq.embedded.server import EmbeddedServer, available_servers
+from streamq.embedded import EmbeddedServer, available_servers
 from tests.integration.tasks_app import close_ledger_clients
 
 from .harness import ROWS, FaultRun, Scale

@@ -47,7 +47,7 @@ from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: Reconnect backoff cap of the engine (`streamq._periodic.RECONNECT_MAX_S`).
+#: Reconnect backoff cap of the engine (`streamq.worker.periodic.RECONNECT_MAX_S`).
 RECONNECT_CAP_S = 5.0
 
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from streamq import ConfigError, Durability, NotDurable, Queue, SyncQueue
-from streamq.embedded.server import EmbeddedServer, available_servers
+from streamq.embedded import EmbeddedServer, available_servers
 from streamq.redis.keys import Keys
 
 from .harness import plain_client, wait_until

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from streamq import ConfigError, Queue, RedisUnavailable, SyncQueue
-from streamq.embedded.server import EmbeddedServer, available_servers
+from streamq.embedded import EmbeddedServer, available_servers
 from streamq.redis.connection import command_client, sync_command_client
 
 from .harness import FaultRun, plain_client

@@ -13,7 +13,7 @@ import structlog
 from streamq_cli.main import app
 from typer.testing import CliRunner
 
-from streamq.embedded.server import EmbeddedServer, ServerStartError
+from streamq.embedded import EmbeddedServer, ServerStartError
 
 
 def _openssl(*args: str, cwd: Path) -> None:

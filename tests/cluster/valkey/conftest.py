@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from streamq.embedded import available_servers
 from streamq.embedded.cluster import EmbeddedCluster
-from streamq.embedded.server import available_servers
 from tests.cluster.conftest import cluster_binary
 
 _CI = os.environ.get("CI") == "true"
