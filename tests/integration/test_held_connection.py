@@ -1,4 +1,4 @@
-"""The single-job enqueue's held connection (`streamq.held`): concurrent callers, cancelled
+"""The single-job enqueue's held connection (`streamq.redis.held`): concurrent callers, cancelled
 calls, a connection the server closed, and NOSCRIPT, each against a real server."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ async def test_a_cancelled_enqueue_never_hands_its_reply_to_the_next_one(
 async def test_a_connection_the_server_closed_is_replaced_before_use(
     redis_url: str, queue_name: str, aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streamq.held, "IDLE_CHECK_S", 0.0)  # every call counts as idle
+    monkeypatch.setattr(streamq.redis.held, "IDLE_CHECK_S", 0.0)  # every call counts as idle
     async with Queue(queue_name, url=redis_url) as q:
         await q.enqueue("t")
         killed = await aredis.client_kill_filter(_type="normal", skipme=True)
@@ -61,7 +61,7 @@ async def test_a_connection_the_server_closed_is_replaced_before_use(
 async def test_without_the_idle_check_a_closed_connection_fails_once_then_recovers(
     redis_url: str, queue_name: str, aredis: redis.asyncio.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streamq.held, "IDLE_CHECK_S", 3600.0)
+    monkeypatch.setattr(streamq.redis.held, "IDLE_CHECK_S", 3600.0)
     async with Queue(queue_name, url=redis_url) as q:
         await q.enqueue("t")
         await aredis.client_kill_filter(_type="normal", skipme=True)
