@@ -19,6 +19,7 @@ import redis.asyncio
 
 from streamq.embedded import EmbeddedServer, available_servers, server_version
 from streamq.redis.connection import sync_command_client
+from tests.support import ChildProcesses
 
 # CI must test both servers, so a missing one fails there instead of skipping.
 _CI = os.environ.get("CI") == "true"
@@ -185,6 +186,20 @@ def sredis(redis_url: str) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def child_processes(tmp_path: Path) -> Iterator[ChildProcesses]:
+    """Processes the test starts from this checkout, logging under `tmp_path`.
+
+    Whatever still runs at the end is killed, and each log's tail is printed (shown if the
+    test failed).
+    """
+    children = ChildProcesses(tmp_path)
+    try:
+        yield children
+    finally:
+        children.close()
 
 
 def _kind_at(url: str) -> str:

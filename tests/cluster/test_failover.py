@@ -13,18 +13,15 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-import redis
 
 from streamq import (
     Durability,
     NotDurable,
     PartitionedQueue,
     Queue,
-    StreamQError,
     TaskRegistry,
     Worker,
     WorkerSettings,
@@ -33,11 +30,16 @@ from streamq import (
 from streamq.embedded.cluster import EmbeddedCluster
 from streamq.redis.connection import sync_command_client
 from tests.cluster.conftest import cluster_binary
+from tests.support import async_wait_through_failover
 
 # More than the kernel's socket buffers hold: what the primary writes after it stays in the
 # primary's own output buffer while the replica is stopped (below the 64 MB replica limit).
 FILLER_BYTES = 8 * 1024 * 1024
 FILLER_CHUNKS = 4
+
+#: How long a condition may take in these tests unless a call says otherwise (a failover
+#: included).
+WITHIN_S = 90.0
 
 
 @pytest.fixture
@@ -45,23 +47,6 @@ def cluster() -> Iterator[EmbeddedCluster]:
     """A private 3 + 3 cluster with a short node timeout, so failover takes seconds."""
     with EmbeddedCluster(cluster_binary(), primaries=3, replicas=1, node_timeout_ms=3000) as c:
         yield c
-
-
-async def wait_until(predicate: Callable[[], Any], *, within: float = 90.0) -> Any:
-    """Poll `predicate` (sync or async) until truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            value = predicate()
-            if asyncio.iscoroutine(value):
-                value = await value
-        except (redis.RedisError, StreamQError, OSError):
-            value = None  # the cluster is between states: ask again
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(0.05)
 
 
 def stream_job_ids(url: str, stream: str) -> set[str]:
@@ -106,7 +91,9 @@ async def test_enqueues_only_the_dead_primary_had_are_lost_unless_they_waited_fo
         await asyncio.to_thread(cluster.wait_for_failover, primary)
 
     # Then the promoted replica has every job whose enqueue waited for it ...
-    present = await wait_until(lambda: stream_job_ids(cluster.url, plain.keys.stream))
+    present = await async_wait_through_failover(
+        lambda: stream_job_ids(cluster.url, plain.keys.stream), within=WITHIN_S
+    )
     assert set(safe) <= present
     # ... and lost the plain enqueues that returned after the replica stopped reading
     lost = [job_id for job_id in unsafe if job_id not in present]
@@ -151,7 +138,7 @@ async def test_workers_ride_through_a_primary_failover_and_the_queue_drains(
         )
         await worker.start()
         try:
-            await wait_until(lambda: len(runs) >= 100)
+            await async_wait_through_failover(lambda: len(runs) >= 100, within=WITHIN_S)
 
             # When the primary of partition 0 is SIGKILLed mid-run
             victim = cluster.primary_of(pq.partitions[0].keys.stream)
@@ -162,8 +149,8 @@ async def test_workers_ride_through_a_primary_failover_and_the_queue_drains(
 
             # Then every job runs (the worker rides through; jobs acked only on the dead
             # primary come back from the replica's PEL and run again) and the queue drains
-            await wait_until(lambda: set(ids) <= set(runs), within=120.0)
-            await wait_until(lambda: _drained(pq), within=60.0)
+            await async_wait_through_failover(lambda: set(ids) <= set(runs), within=120.0)
+            await async_wait_through_failover(lambda: _drained(pq), within=60.0)
         finally:
             await worker.shutdown()
     reruns = sum(runs.values()) - len(runs)

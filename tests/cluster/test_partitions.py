@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,22 +22,12 @@ from streamq import (
     current_job,
 )
 from streamq.embedded.cluster import EmbeddedCluster
+from tests.support import async_wait_until
 
 SEED = 20261129
 
-
-async def wait_until(predicate: Callable[[], Any], *, within: float = 60.0) -> Any:
-    """Poll `predicate` (sync or async) until truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(0.02)
+#: How long a condition may take in these tests unless a call says otherwise.
+WITHIN_S = 60.0
 
 
 class Journal:
@@ -201,7 +190,7 @@ async def test_jobs_of_one_key_start_in_enqueue_order_under_load(
 
     # When one worker with 16 slots drains the 4 partitions concurrently
     await start_worker(4, concurrency=16)
-    await wait_until(lambda: len(journal.finished) == len(plan))
+    await async_wait_until(lambda: len(journal.finished) == len(plan), within=WITHIN_S)
 
     # Then, per key, jobs started in the order they were enqueued (one stream per key, read in
     # order), although jobs of different keys and partitions ran interleaved and overlapping
@@ -225,7 +214,7 @@ async def test_a_busy_partition_does_not_starve_the_others(
     hot = pq.partitions[0]
     await hot.enqueue_many([hot.new_job("step", args=["hot", n, 0.01]) for n in range(800)])
     await start_worker(4, concurrency=8, block_s=30.0)
-    await wait_until(lambda: len(journal.finished) >= 80, within=25.0)
+    await async_wait_until(lambda: len(journal.finished) >= 80, within=25.0)
 
     # Then the idle partitions keep one waiting read each, and the hot one gets the other slots
     assert journal.peak[hot.name] >= 8 - 3
@@ -235,7 +224,9 @@ async def test_a_busy_partition_does_not_starve_the_others(
         await queue.enqueue("step", args=["late", queue.name, 0.0])
 
     # Then each runs within a few reads, long before the backlog is done
-    await wait_until(lambda: sum(1 for _, a in journal.finished if a[0] == "late") == 3)
+    await async_wait_until(
+        lambda: sum(1 for _, a in journal.finished if a[0] == "late") == 3, within=WITHIN_S
+    )
     hot_done = sum(1 for _, a in journal.finished if a[0] == "hot")
     assert hot_done < 400, f"the late jobs waited for {hot_done} hot jobs"
     late = [i for i, (_, a) in enumerate(journal.started) if a[0] == "late"]
@@ -253,7 +244,7 @@ async def test_dead_letters_and_counts_aggregate_over_partitions(
     worker = await start_worker(3)
 
     # When they are dead-lettered
-    await wait_until(lambda: _dlq_size(pq, 9))
+    await async_wait_until(lambda: _dlq_size(pq, 9), within=WITHIN_S)
 
     # Then the DLQ view merges all partitions, naming each letter's partition
     letters = await pq.dead_letters(count=100)
@@ -294,7 +285,7 @@ async def test_two_busy_partitions_share_the_slots(
 
     # When a worker with 4 slots works through them
     await start_worker(2, concurrency=4)
-    await wait_until(lambda: len(journal.started) >= 200)
+    await async_wait_until(lambda: len(journal.started) >= 200, within=WITHIN_S)
 
     # Then both progress together: neither waits for the other's backlog
     first = Counter(partition for partition, _ in journal.started[:200])

@@ -12,10 +12,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -24,7 +23,6 @@ from streamq import (
     ConfigError,
     Durability,
     Queue,
-    StreamQError,
     SyncQueue,
     TaskRegistry,
     Worker,
@@ -34,8 +32,13 @@ from streamq import (
 from streamq.embedded.server import EmbeddedServer
 from streamq.redis.topology import parse_sentinel_url
 from tests.cluster.conftest import cluster_binary
+from tests.support import async_wait_through_failover
 
 SERVICE = "streamq-primary"
+
+#: How long a condition may take in these tests unless a call says otherwise (a failover
+#: included).
+WITHIN_S = 60.0
 
 
 def _free_port() -> int:
@@ -123,23 +126,6 @@ def deployment() -> Iterator[Deployment]:
                 process.wait(10)
 
 
-async def wait_until(predicate: Callable[[], Any], *, within: float = 60.0) -> Any:
-    """Poll `predicate` (sync or async) until truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            value = predicate()
-            if asyncio.iscoroutine(value):
-                value = await value
-        except (redis.RedisError, StreamQError, OSError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(0.05)
-
-
 def test_sentinel_urls_are_parsed_and_malformed_ones_refused() -> None:
     address = parse_sentinel_url("redis+sentinel://u:p%40ss@h1:26379,h2:26380/mymaster/2")
     assert address.seeds == [("h1", 26379), ("h2", 26380)]
@@ -188,19 +174,23 @@ async def test_a_worker_follows_a_sentinel_failover_and_the_queue_drains(
         )
         await worker.start()
         try:
-            await wait_until(lambda: set(first) <= set(runs))
+            await async_wait_through_failover(lambda: set(first) <= set(runs), within=WITHIN_S)
             before = deployment.primary_port()
 
             # When the primary is SIGKILLed and Sentinel promotes the replica
             deployment.primary.kill(signal.SIGKILL)
-            await wait_until(lambda: deployment.primary_port() != before)
+            await async_wait_through_failover(
+                lambda: deployment.primary_port() != before, within=WITHIN_S
+            )
             assert deployment.primary_port() == _port(deployment.replica)
 
             # Then producers and the worker carry on against the new primary (which has no
             # replica left, so these enqueues cannot wait for one)
-            later = await wait_until(lambda: _enqueue_many(plain, 100))
-            await wait_until(lambda: set(later) <= set(runs))
-            await wait_until(lambda: _drained(queue))
+            later = await async_wait_through_failover(
+                lambda: _enqueue_many(plain, 100), within=WITHIN_S
+            )
+            await async_wait_through_failover(lambda: set(later) <= set(runs), within=WITHIN_S)
+            await async_wait_through_failover(lambda: _drained(queue), within=WITHIN_S)
         finally:
             await worker.shutdown()
     assert set(runs) == set(first) | set(later)

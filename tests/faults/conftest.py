@@ -95,12 +95,8 @@ def make_run(
         return run
 
     yield make
-    for run in runs:
-        if run.row is None or request.node.stash.get(_FAILED_KEY, False):
-            for worker in run.workers:  # shown when a test fails
-                print(f"--- {worker.log.name} (exit {worker.process.poll()})")
-                print("\n".join(worker.log.read_text(errors="replace").splitlines()[-30:]))
-        run.close()
+    for run in runs:  # the workers' logs are shown when a test fails
+        run.close(show_logs=run.row is None or request.node.stash.get(_FAILED_KEY, False))
     close_ledger_clients()
 
 

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -44,8 +42,7 @@ from streamq.embedded.server import EmbeddedServer
 from streamq.model.records import dead_letter_from_fields
 from streamq.redis.keys import Keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import ChildProcess, ChildProcesses, wait_until
 
 #: Reconnect backoff cap of the engine (`streamq.worker.periodic.RECONNECT_MAX_S`).
 RECONNECT_CAP_S = 5.0
@@ -85,20 +82,6 @@ class Scale:
         return (soak if soak is not None else ci * 3) if self.soak else ci
 
 
-def wait_until(
-    predicate: Callable[[], Any], *, within: float = 30.0, what: str = "", every: float = 0.05
-) -> Any:
-    """Poll `predicate` until it returns something truthy, or fail the test."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within:g}s{': ' + what if what else ''}")
-        time.sleep(every)
-
-
 def plain_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
     """A sync client without automatic retries (a replayed command would hide a fault)."""
     return redis.Redis.from_url(
@@ -107,42 +90,6 @@ def plain_client(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
         socket_connect_timeout=timeout_s,
         retry=RedisRetry(NoBackoff(), 0),
     )
-
-
-class WorkerProc:
-    """One worker subprocess and its JSON log."""
-
-    def __init__(self, process: subprocess.Popen[bytes], log: Path, consumer: str) -> None:
-        self.process = process
-        self.log = log
-        self.consumer = consumer
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        with contextlib.suppress(FileNotFoundError):
-            for line in self.log.read_text(errors="replace").splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and (name is None or record.get("event") == name):
-                    out.append(record)
-        return out
-
-    def started(self) -> bool:
-        return bool(self.events("worker_started"))
-
-    def signal(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, sig)
 
 
 class FaultServer:
@@ -271,7 +218,7 @@ class FaultRun:
         self.uncertain: set[str] = set()
         self.refused = 0  # enqueues refused with OutOfMemory (nothing added)
         self.expect = Expectation()
-        self.workers: list[WorkerProc] = []
+        self._children = ChildProcesses(tmp, env={LEDGER_URL_ENV: ledger_url})
         self.faults_log = tmp / "faults.jsonl"
         self.fault_count = 0
         self.dup_bound = 0
@@ -304,57 +251,38 @@ class FaultRun:
 
     def spawn(
         self, consumer: str, *, url: str | None = None, wait: bool = True, **options: Any
-    ) -> WorkerProc:
+    ) -> ChildProcess:
         """Start a worker process named `consumer` (options: see `worker_main`)."""
-        log = self.tmp / f"worker-{len(self.workers) + 1}-{consumer}.log"
         opts = {"url": url or self.server.url, "queue": self.queue, "consumer": consumer, **options}
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
-            ),
-            LEDGER_URL_ENV: self.ledger_url,
-        }
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tests.faults.worker_main", json.dumps(opts)],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        worker = WorkerProc(process, log, consumer)
-        self.workers.append(worker)
+        worker = self._children.module("tests.faults.worker_main", json.dumps(opts), name=consumer)
         if wait:
             self.wait_started([worker])
         return worker
 
-    def spawn_many(self, consumers: Iterable[str], **options: Any) -> list[WorkerProc]:
+    def spawn_many(self, consumers: Iterable[str], **options: Any) -> list[ChildProcess]:
         """Start several workers at once and wait until all have started."""
         made = [self.spawn(c, wait=False, **options) for c in consumers]
         self.wait_started(made)
         return made
 
-    def wait_started(self, workers: Iterable[WorkerProc], within: float = 60.0) -> None:
+    def wait_started(self, workers: Iterable[ChildProcess], within: float = 60.0) -> None:
         for worker in workers:
-            wait_until(
-                lambda w=worker: w.started() or not w.alive,
-                within=within,
-                what=f"worker {worker.consumer} to start",
-            )
-            assert worker.alive, worker.log.read_text(errors="replace")[-3000:]
+            worker.wait_for_event("worker_started", within=within)
 
     def kill_worker(
-        self, worker: WorkerProc, *, in_flight: int, sig: signal.Signals = signal.SIGKILL
+        self, worker: ChildProcess, *, in_flight: int, sig: signal.Signals = signal.SIGKILL
     ) -> None:
         """SIGKILL a worker (its in-flight jobs may run again) and wait for it to die."""
-        self.fault("worker_kill", in_flight=in_flight, consumer=worker.consumer, pid=worker.pid)
+        self.fault("worker_kill", in_flight=in_flight, consumer=worker.name, pid=worker.pid)
         worker.signal(sig)
         worker.process.wait(30)
 
-    def live_workers(self) -> list[WorkerProc]:
+    @property
+    def workers(self) -> list[ChildProcess]:
+        """Every worker process started, in order (live or not)."""
+        return self._children.made
+
+    def live_workers(self) -> list[ChildProcess]:
         return [w for w in self.workers if w.alive]
 
     def events(self, name: str) -> list[dict[str, Any]]:
@@ -368,18 +296,12 @@ class FaultRun:
             worker.signal(signal.SIGTERM)
         for worker in live:
             code = worker.process.wait(within)
-            assert code == 0, (
-                worker.consumer,
-                code,
-                worker.log.read_text(errors="replace")[-3000:],
-            )
+            assert code == 0, (worker.name, code, worker.tail())
 
-    def close(self) -> None:
-        for worker in self.workers:
-            if worker.alive:
-                worker.signal(signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    worker.process.wait(10)
+    def close(self, *, show_logs: bool = False) -> None:
+        """Kill the workers still running (printing their logs' tails with `show_logs`), delete
+        the ledger's keys and stop the server."""
+        self._children.close(show_logs=show_logs)
         with contextlib.suppress(Exception):
             self.ledger.client.delete(
                 *(
@@ -685,7 +607,7 @@ class FaultRun:
         ]
 
 
-def count_events(workers: Iterable[WorkerProc], *names: str) -> Counter[str]:
+def count_events(workers: Iterable[ChildProcess], *names: str) -> Counter[str]:
     """How many log events of each name the workers wrote."""
     out: Counter[str] = Counter()
     for worker in workers:

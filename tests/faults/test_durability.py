@@ -16,8 +16,9 @@ import redis
 from streamq import ConfigError, Durability, NotDurable, Queue, SyncQueue
 from streamq.embedded import EmbeddedServer, available_servers
 from streamq.redis.keys import Keys
+from tests.support import wait_until
 
-from .harness import plain_client, wait_until
+from .harness import plain_client
 
 pytestmark = pytest.mark.faults
 

@@ -14,8 +14,9 @@ import pytest
 from streamq import Backoff
 from streamq.model.backoff import backoff_delay_ms
 from streamq.redis.scripts import load_sources
+from tests.support import wait_until
 
-from .harness import FaultRun, count_events, wait_until
+from .harness import FaultRun, count_events
 
 pytestmark = pytest.mark.faults
 
@@ -119,7 +120,7 @@ def test_t10d_a_sigstopped_worker_comes_back_as_a_fenced_zombie(make_run: MakeRu
 
     # When one is SIGSTOPped for three claim timeouts, then continued
     zombie = workers[0]
-    run.fault("sigstop", in_flight=concurrency, consumer=zombie.consumer)
+    run.fault("sigstop", in_flight=concurrency, consumer=zombie.name)
     zombie.signal(signal.SIGSTOP)
     time.sleep(3 * CLAIM_S)
     zombie.signal(signal.SIGCONT)

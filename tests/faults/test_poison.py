@@ -11,8 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from streamq.model.job import MAX_PAYLOAD_BYTES
+from tests.support import wait_until
 
-from .harness import FaultRun, wait_until
+from .harness import FaultRun
 
 pytestmark = pytest.mark.faults
 

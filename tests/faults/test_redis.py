@@ -22,8 +22,9 @@ from streamq import (
     WorkerSettings,
 )
 from streamq.model.backoff import backoff_delay_ms
+from tests.support import wait_until
 
-from .harness import FaultRun, count_events, wait_until
+from .harness import FaultRun, count_events
 
 pytestmark = pytest.mark.faults
 

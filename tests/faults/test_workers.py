@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from .harness import FaultRun, wait_until
+from tests.support import wait_until
+
+from .harness import FaultRun
 
 pytestmark = pytest.mark.faults
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from streamq import Queue
+from tests.support import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 #: Workers started by these tests serve no /metrics: the default port (9090) is shared.
 NO_METRICS = ("--metrics-port", "0")
 
@@ -21,21 +19,10 @@ NO_METRICS = ("--metrics-port", "0")
 def streamq(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI from this checkout (`python -m streamq_cli`), as the installed command would."""
-    full_env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")]),
-        **(env or {}),
-    }
-    full_env.pop("STREAMQ_JOB_QUEUE_URL", None) if env is None else None
-    return subprocess.run(
-        [sys.executable, "-m", "streamq_cli", *args],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    """Run the CLI from this checkout, as the installed command would; without `env`, a queue
+    URL in this process's environment is not passed on."""
+    return run_cli(
+        *args, env={"STREAMQ_JOB_QUEUE_URL": None} if env is None else env, timeout=timeout
     )
 
 

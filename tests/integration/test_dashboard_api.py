@@ -11,7 +11,6 @@ import base64
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,11 +22,12 @@ from structlog.testing import capture_logs
 
 from streamq import Queue
 from streamq.dashboard import Dashboard, DashboardConfig
+from tests.support import REPO
 
 TOKEN = "correct-horse-battery-staple"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 BASE = "http://dash.test"
-STATIC = Path(__file__).resolve().parents[2] / "streamq" / "dashboard" / "static"
+STATIC = REPO / "streamq" / "dashboard" / "static"
 
 MakeClient = Callable[..., httpx.AsyncClient]
 

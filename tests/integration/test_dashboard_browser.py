@@ -18,12 +18,8 @@ import base64
 import importlib.util
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,43 +31,27 @@ from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
 from streamq.redis.keys import Keys
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
+from tests.support import REPO, ChildProcess, ChildProcesses, wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("STREAMQ_TEST_CHROMIUM", "/usr/bin/chromium")
 TOKEN = "browser-test-token-0123456789"
 SECRET = "sk_live_do_not_show_me"
 WAIT_MS = 30_000
 
 
-def wait_until(
-    predicate: Callable[[], Any],
-    *,
-    within: float = 30.0,
-    what: str = "",
-    page: Page | None = None,
-) -> Any:
-    """Poll `predicate` every 50 ms until it returns something truthy, or fail.
+def pumping(page: Page) -> Callable[[float], None]:
+    """A pause between polls that is Playwright's own wait, for `wait_until(pause=...)`.
 
-    With `page`, the pause between polls is Playwright's own wait, so the sync API keeps
-    dispatching the browser's events (responses, requests) to the test's handlers; a
-    `time.sleep` would starve them and the predicate would never see them arrive.
+    The sync API dispatches the browser's events (responses, requests) to the test's handlers
+    only while it waits; a `time.sleep` would starve them and the predicate would never see
+    them arrive.
     """
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s: {what}")
-        if page is None:
-            time.sleep(0.05)
-        else:
-            page.wait_for_timeout(50)
+    return lambda seconds: page.wait_for_timeout(seconds * 1000)
 
 
 @pytest.fixture(scope="module")
@@ -124,20 +104,13 @@ def dashboard_url(redis_url: str) -> Iterator[str]:
 class Workers:
     """`python -m streamq_cli worker` processes on one queue, stopped with SIGTERM."""
 
-    def __init__(self, url: str, queue: str, logs: Path) -> None:
-        self.url, self.queue, self.logs = url, queue, logs
-        self.running: list[subprocess.Popen[bytes]] = []
+    def __init__(self, url: str, queue: str, children: ChildProcesses) -> None:
+        self.url, self.queue, self.children = url, queue, children
+        self.running: list[ChildProcess] = []
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
-            ),
-            FLAG_URL_ENV: self.url,
-        }
-        command = [
-            sys.executable, "-m", "streamq_cli", "worker",
+        worker = self.children.cli(
+            "worker",
             "--group", self.queue,
             "--app", "tests.integration.dashboard_tasks:tasks",
             "--url", self.url,
@@ -147,29 +120,19 @@ class Workers:
             "--shutdown-grace", "5",
             "--metrics-port", "0",
             "--log-format", "json",
-        ]  # fmt: skip
-        with (self.logs / f"worker-{len(self.running) + 1}.log").open("ab") as out:
-            self.running.append(
-                subprocess.Popen(
-                    command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-                )
-            )
+            env={FLAG_URL_ENV: self.url},
+        )  # fmt: skip
+        self.running.append(worker)
 
     def stop(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
+        for worker in self.running:
+            worker.stop(within=30)
         self.running.clear()
 
 
 @pytest.fixture
-def workers(redis_url: str, queue_name: str, tmp_path: Path) -> Iterator[Workers]:
-    made = Workers(redis_url, queue_name, tmp_path)
+def workers(redis_url: str, queue_name: str, child_processes: ChildProcesses) -> Iterator[Workers]:
+    made = Workers(redis_url, queue_name, child_processes)
     yield made
     made.stop()
 
@@ -409,7 +372,7 @@ def test_a_page_on_another_site_cannot_write_even_with_the_operators_credentials
                         any(url.endswith("/purge") for url, _ in statuses) and len(statuses) >= 2
                     ),
                     what="the browser sent the cross-site posts",
-                    page=page,
+                    pause=pumping(page),
                 )
                 # sanity: the same credentials do work from the dashboard's own page
                 own = context.new_page()
@@ -471,13 +434,13 @@ def test_a_write_message_survives_a_refresh_that_overlaps_the_write(
             row = page.locator(f'tr[data-dead-id="{dead_ids[0]}"]')
             with page.expect_response(lambda resp: resp.url.endswith("/api/dlq/requeue")):
                 row.get_by_test_id("requeue-row").click()
-            wait_until(lambda: held, what="a held refresh", page=page)
+            wait_until(lambda: held, what="a held refresh", pause=pumping(page))
             expect(page.locator("#message")).to_have_text("requeued 1")
             holding[0] = False  # later reads go straight through
             while held:  # newest first: the refresh begun before the write answers last
                 answered = len(reads)
                 held.pop().continue_()
-                wait_until(lambda: len(reads) > answered, what="a held read", page=page)  # noqa: B023
+                wait_until(lambda: len(reads) > answered, what="a held read", pause=pumping(page))  # noqa: B023
 
             # Then the refresh that ends after the write does not wipe its message
             expect(rows).to_have_count(1)

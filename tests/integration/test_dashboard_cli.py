@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +13,8 @@ import structlog
 from streamq_cli.main import app
 from typer.testing import CliRunner
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import ChildProcesses, wait_until
+
 TOKEN = "cli-test-token-0123456789"
 
 
@@ -62,57 +58,47 @@ def test_unsafe_or_invalid_starts_are_refused_with_exit_2(
 @pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_the_command_serves_read_only_on_loopback_and_stops_on_sigterm(
-    redis_url: str, tmp_path: Path
+    redis_url: str, child_processes: ChildProcesses
 ) -> None:
-    log = tmp_path / "dashboard.log"
     for _ in range(3):  # another process may take the free port between the probe and the bind
         port = _free_port()
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "streamq_cli", "dashboard", "--url", redis_url,
-                 "--port", str(port), "--log-format", "json"],
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                env={**os.environ, "STREAMQ_DASHBOARD_TOKEN": TOKEN},
-            )  # fmt: skip
-        try:
-            info = _wait_for_info(process, port)
-            if info is None:
-                continue
-            assert info["writes_allowed"] is False
-            refused = httpx.post(
-                f"http://127.0.0.1:{port}/api/dlq/purge",
-                json={"all_matching": True},
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            )
-            assert refused.status_code == 403
-            process.send_signal(signal.SIGTERM)
-            # uvicorn shuts down gracefully, then exits by the signal it caught
-            assert process.wait(30) in (0, -signal.SIGTERM)
-            assert "Application shutdown complete" in log.read_text()
-            break
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
+        process = child_processes.cli(
+            "dashboard", "--url", redis_url, "--port", str(port), "--log-format", "json",
+            env={"STREAMQ_DASHBOARD_TOKEN": TOKEN},
+        )  # fmt: skip
+        log = process.log
+        info = wait_until(
+            lambda: _info(port) or not process.alive,  # noqa: B023
+            within=60,
+            what="the dashboard to answer /api/info (or exit: the port was taken)",
+            every=0.1,
+        )
+        if not isinstance(info, dict):
+            continue  # it exited: the port was taken
+        assert info["writes_allowed"] is False
+        refused = httpx.post(
+            f"http://127.0.0.1:{port}/api/dlq/purge",
+            json={"all_matching": True},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert refused.status_code == 403
+        process.signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then exits by the signal it caught
+        assert process.wait(30) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in log.read_text()
+        break
     else:
         pytest.fail(f"the dashboard never served:\n{log.read_text()}")
-    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    [started] = [e for e in events if e.get("event") == "dashboard_started"]
+    [started] = process.events("dashboard_started")
     assert started["url"] == f"http://127.0.0.1:{port}/"
     assert TOKEN not in log.read_text()
 
 
-def _wait_for_info(process: subprocess.Popen[bytes], port: int) -> dict[str, object] | None:
-    """The dashboard's /api/info once it answers; None if the process died (port taken)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return None
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}/api/info", timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.1)
-            continue
-        document: dict[str, object] = response.json()
-        return document
-    pytest.fail("the dashboard did not answer within 60 s")
+def _info(port: int) -> dict[str, object] | None:
+    """The dashboard's /api/info, or None while it does not answer."""
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/api/info", timeout=2)
+    except httpx.TransportError:
+        return None
+    document: dict[str, object] = response.json()
+    return document

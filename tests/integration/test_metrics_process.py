@@ -10,18 +10,13 @@ uses, with a worker killed and replaced in between (the sums neither split nor r
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -36,25 +31,16 @@ from streamq.metrics import (
     serve_metrics,
 )
 from tests.integration.tasks_app import LEDGER_URL_ENV
+from tests.support import ChildProcess, ChildProcesses, wait_until
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
+#: How long a condition may take in these tests unless a call says otherwise.
+WITHIN_S = 40.0
 APP = "tests.integration.tasks_app:tasks"
 N, M, K = 12, 5, 3  # successes, transient-then-success, permanent failures
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def wait_until(predicate: Callable[[], Any], *, within: float = 40.0, what: str = "") -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s{': ' + what if what else ''}")
-        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -82,35 +68,9 @@ def get(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-class Processes:
-    """Processes started by a test, with their output in files; killed at the end."""
-
-    def __init__(self, tmp_path: Path, redis_url: str) -> None:
-        self.tmp_path = tmp_path
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
-            ),
-            LEDGER_URL_ENV: redis_url,
-        }
-        self.env.pop(MULTIPROC_ENV, None)
-        self.made: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = self.tmp_path / f"process-{len(self.made) + 1}.log"
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "streamq_cli", *args],
-                cwd=REPO,
-                env={**self.env, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.made.append((process, log))
-        return process
+class Processes(ChildProcesses):
+    """The test's processes: their ledger is the server under test, and they do not inherit
+    this process's multiprocess directory."""
 
     def worker(
         self,
@@ -121,31 +81,24 @@ class Processes:
         metrics_port: int,
         env: dict[str, str] | None,
         partitions: int = 1,
-    ) -> subprocess.Popen[bytes]:
-        return self.start(
+    ) -> ChildProcess:
+        return self.cli(
             "worker", "--group", queue, "--app", APP, "--url", url, "--consumer", consumer,
             "--concurrency", "4", "--claim-timeout", "5", "--poll-interval-ms", "100",
             "--block", "1", "--shutdown-grace", "2", "--log-format", "json",
             "--metrics-port", str(metrics_port), "--metrics-addr", "127.0.0.1",
             "--partitions", str(partitions),
-            env=env,
+            name=consumer, env=env,
         )  # fmt: skip
-
-    def close(self) -> None:
-        for process, _ in self.made:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        for process, log in self.made:  # shown when a test fails
-            print(f"--- {log.name} (exit {process.returncode})")
-            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]))
 
 
 @pytest.fixture
 def processes(tmp_path: Path, redis_url: str) -> Iterator[Processes]:
-    made = Processes(tmp_path, redis_url)
-    yield made
-    made.close()
+    made = Processes(tmp_path, env={LEDGER_URL_ENV: redis_url, MULTIPROC_ENV: None})
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def enqueue_script(url: str, queue: str, *, n: int = N, m: int = M, k: int = K) -> None:
@@ -200,14 +153,24 @@ def test_a_workers_endpoint_counts_a_scripted_run_exactly(
     # Given a worker process serving /metrics
     port = free_port()
     worker = processes.worker(redis_url, queue_name, consumer="w1", metrics_port=port, env=None)
-    wait_until(lambda: scrape(port) is not None or worker.poll() is not None, what="endpoint")
-    assert worker.poll() is None
+    wait_until(
+        lambda: scrape(port) is not None or not worker.alive,
+        what="endpoint",
+        within=WITHIN_S,
+        every=0.1,
+    )
+    assert worker.alive
 
     # When it runs N successes, M jobs failing once then succeeding, and K permanent failures
     enqueue_script(redis_url, queue_name)
 
     # Then its counters reach N + M executions, M retries and K failures, exactly
-    samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+    samples = wait_until(
+        lambda: settled(port, queue_name, (N + M, M, K, N + M)),
+        what="counts",
+        within=WITHIN_S,
+        every=0.1,
+    )
     assert get(samples, "streamq_job_failed_total", queue=queue_name, action_type="task",
                error_type="retries_exhausted") == 0  # fmt: skip
 
@@ -215,10 +178,16 @@ def test_a_workers_endpoint_counts_a_scripted_run_exactly(
     for _ in range(6):
         SyncQueue(queue_name, url=redis_url).enqueue("sleep", args=[30.0])
     SyncQueue(queue_name, url=redis_url).enqueue("ok", delay_s=3600)
-    wait_until(lambda: sredis.xpending(f"streamq:{{{queue_name}}}:stream", queue_name)["pending"])
+    wait_until(
+        lambda: sredis.xpending(f"streamq:{{{queue_name}}}:stream", queue_name)["pending"],
+        within=WITHIN_S,
+        every=0.1,
+    )
     wait_until(
         lambda: get(scrape(port) or {}, "streamq_job_pending", queue=queue_name) == 4,
         what="four running jobs",
+        within=WITHIN_S,
+        every=0.1,
     )
     samples = scrape(port)
     assert samples is not None
@@ -243,8 +212,13 @@ def test_a_partitioned_workers_endpoint_reports_the_queue_not_its_partitions(
     worker = processes.worker(
         redis_url, queue_name, consumer="w1", metrics_port=port, env=None, partitions=3
     )
-    wait_until(lambda: scrape(port) is not None or worker.poll() is not None, what="endpoint")
-    assert worker.poll() is None
+    wait_until(
+        lambda: scrape(port) is not None or not worker.alive,
+        what="endpoint",
+        within=WITHIN_S,
+        every=0.1,
+    )
+    assert worker.alive
 
     # When N jobs spread over the partitions run, and one more waits a day
     async def produce() -> None:
@@ -254,7 +228,9 @@ def test_a_partitioned_workers_endpoint_reports_the_queue_not_its_partitions(
             await pq.enqueue("ok", delay_s=86_400)
 
     asyncio.run(produce())
-    samples = wait_until(lambda: settled(port, queue_name, (N, 0, 0, N)), what="counts")
+    samples = wait_until(
+        lambda: settled(port, queue_name, (N, 0, 0, N)), what="counts", within=WITHIN_S, every=0.1
+    )
 
     # Then the counters and the gauges carry the queue's name, the gauges its partitions' sums
     q = {"queue": queue_name}
@@ -282,18 +258,25 @@ def test_two_worker_processes_are_summed_by_one_endpoint_across_a_restart(
         wait_until(
             lambda: get(scrape(port) or {}, "streamq_live_consumers", queue=queue_name) == 2,
             what="both workers live",
+            within=WITHIN_S,
+            every=0.1,
         )
 
         # When they share a scripted run
         enqueue_script(redis_url, queue_name)
 
         # Then the endpoint's sums are exact (one counter file per process)
-        samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+        samples = wait_until(
+            lambda: settled(port, queue_name, (N + M, M, K, N + M)),
+            what="counts",
+            within=WITHIN_S,
+            every=0.1,
+        )
         assert len(list(directory.glob("counter_*.db"))) == 2
         assert_gauges_match_redis(samples, sredis, queue_name)
 
         # When one worker is killed outright, reaped, and a new process takes its place
-        os.killpg(first.pid, signal.SIGKILL)
+        first.kill()
         first.wait(30)
         child_exited(first.pid, directory)
         processes.worker(redis_url, queue_name, consumer="w3", metrics_port=0, env=child_env)
@@ -304,9 +287,19 @@ def test_two_worker_processes_are_summed_by_one_endpoint_across_a_restart(
         assert counters(scrape(port) or {}, queue_name) == (N + M, M, K, N + M)
 
         # And as more jobs run, the sums continue from there: nothing reset, nothing twice
-        wait_until(lambda: len(list(directory.glob("counter_*.db"))) == 3, what="w3's files")
+        wait_until(
+            lambda: len(list(directory.glob("counter_*.db"))) == 3,
+            what="w3's files",
+            within=WITHIN_S,
+            every=0.1,
+        )
         enqueue_script(redis_url, queue_name, n=N, m=0, k=0)
-        wait_until(lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)), what="counts")
+        wait_until(
+            lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)),
+            what="counts",
+            within=WITHIN_S,
+            every=0.1,
+        )
 
 
 def test_streamq_metrics_serve_sums_workers_started_by_a_process_manager(
@@ -320,35 +313,37 @@ def test_streamq_metrics_serve_sums_workers_started_by_a_process_manager(
     for name in ("w1", "w2"):
         processes.worker(redis_url, queue_name, consumer=name, metrics_port=0, env=child_env)
     port = free_port()
-    exporter = processes.start(
+    exporter = processes.cli(
         "metrics", "serve", "--group", queue_name, "--url", redis_url, "--port", str(port),
         "--addr", "127.0.0.1",
         "--log-format", "json",
         env=child_env,  # the directory comes from the environment, as the workers' does
     )  # fmt: skip
-    wait_until(lambda: scrape(port) is not None or exporter.poll() is not None, what="endpoint")
+    wait_until(
+        lambda: scrape(port) is not None or not exporter.alive,
+        what="endpoint",
+        within=WITHIN_S,
+        every=0.1,
+    )
 
     # When they run the script, then the one endpoint reports the sums exactly
     enqueue_script(redis_url, queue_name)
-    samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+    samples = wait_until(
+        lambda: settled(port, queue_name, (N + M, M, K, N + M)),
+        what="counts",
+        within=WITHIN_S,
+        every=0.1,
+    )
     assert_gauges_match_redis(samples, sredis, queue_name)
 
     # And SIGTERM stops the exporter cleanly
-    exporter.send_signal(signal.SIGTERM)
+    exporter.signal(signal.SIGTERM)
     assert exporter.wait(20) == 0
 
 
-def supervisor_pids(log: Path) -> list[int]:
+def supervisor_pids(supervisor: ChildProcess) -> list[int]:
     """Pids of the children a supervisor reported starting, in order."""
-    pids = []
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == "worker_process_started":
-            pids.append(int(record["pid"]))
-    return pids
+    return [int(e["pid"]) for e in supervisor.events("worker_process_started")]
 
 
 def test_processes_2_serves_one_endpoint_whose_sums_survive_a_child_restart(
@@ -356,30 +351,46 @@ def test_processes_2_serves_one_endpoint_whose_sums_survive_a_child_restart(
 ) -> None:
     # Given `streamq worker --processes 2` with one metrics port
     port = free_port()
-    processes.start(
+    supervisor = processes.cli(
         "worker", "--group", queue_name, "--app", APP, "--url", redis_url, "--processes", "2",
         "--concurrency", "4", "--claim-timeout", "5", "--poll-interval-ms", "100", "--block", "1",
         "--shutdown-grace", "2", "--log-format", "json", "--metrics-port", str(port),
     )  # fmt: skip
-    log = processes.made[-1][1]
     wait_until(
         lambda: get(scrape(port) or {}, "streamq_live_consumers", queue=queue_name) == 2,
         what="both children live",
+        within=WITHIN_S,
+        every=0.1,
     )
 
     # When the children share the scripted run
     enqueue_script(redis_url, queue_name)
 
     # Then the one endpoint reports their sums exactly, and the queue gauges
-    samples = wait_until(lambda: settled(port, queue_name, (N + M, M, K, N + M)), what="counts")
+    samples = wait_until(
+        lambda: settled(port, queue_name, (N + M, M, K, N + M)),
+        what="counts",
+        within=WITHIN_S,
+        every=0.1,
+    )
     assert_gauges_match_redis(samples, sredis, queue_name)
 
     # When a child is killed and the supervisor restarts it, and more jobs run
-    first = supervisor_pids(log)[0]
+    first = supervisor_pids(supervisor)[0]
     os.kill(first, signal.SIGKILL)
-    wait_until(lambda: len(supervisor_pids(log)) == 3, what="the child's restart")
+    wait_until(
+        lambda: len(supervisor_pids(supervisor)) == 3,
+        what="the child's restart",
+        within=WITHIN_S,
+        every=0.1,
+    )
     assert counters(scrape(port) or {}, queue_name) == (N + M, M, K, N + M)
     enqueue_script(redis_url, queue_name, n=N, m=0, k=0)
 
     # Then the sums continue from where they were
-    wait_until(lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)), what="counts")
+    wait_until(
+        lambda: settled(port, queue_name, (2 * N + M, M, K, 2 * N + M)),
+        what="counts",
+        within=WITHIN_S,
+        every=0.1,
+    )

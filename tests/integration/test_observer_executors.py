@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,23 +29,10 @@ from streamq import (
     verify_signature,
 )
 from streamq.worker.registry import TaskRegistry
+from tests.support import async_wait_until
 
 SECRET = "whsec-never-stored-0451"
 ALLOW = ActionSettings(allow_private_targets=["127.0.0.1"])
-
-
-async def wait_until(predicate: Callable[[], Any], *, within: float = 30.0) -> Any:
-    """Poll `predicate` (sync or async) until it returns something truthy, or fail."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(0.025)
 
 
 class Receiver:
@@ -285,7 +270,7 @@ async def test_worker_retries_500_500_200_with_the_configured_backoff(
         status = await queue.get_status(webhook_job)
         return status is not None and status.state is JobState.COMPLETED
 
-    await wait_until(completed)
+    await async_wait_until(completed)
     assert len(r.arrivals) == 3
     first_gap, second_gap = (b - a for a, b in zip(r.arrivals, r.arrivals[1:], strict=False))
     assert first_gap >= 0.2 * 0.95
@@ -301,7 +286,7 @@ async def test_worker_dead_letters_a_400_after_one_attempt_with_the_status(
     executor = QueuedObserverExecutor(parse_observers(observers()), queue)
     summary = await executor.process_event(order())
 
-    (dead,) = await wait_until(queue.dead_letters)
+    (dead,) = await async_wait_until(queue.dead_letters)
     assert len(r.arrivals) == 1
     assert dead.job_id == summary.job_ids[0]
     assert dead.reason == "permanent_error"
@@ -322,6 +307,6 @@ async def test_worker_waits_the_retry_after_of_a_429(
         status = await queue.get_status(summary.job_ids[0])
         return status is not None and status.state is JobState.COMPLETED
 
-    await wait_until(completed)
+    await async_wait_until(completed)
     assert len(r.arrivals) == 2
     assert r.arrivals[1] - r.arrivals[0] >= 0.95

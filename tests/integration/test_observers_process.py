@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from streamq import Queue, QueuedObserverExecutor, decode_event, parse_observers, verify_signature
+from tests.support import ChildProcesses
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec-e2e-secret"
 
 
-def run_worker(command: list[str], env: dict[str, str], log: Path) -> int:
-    """Run a burst worker process to its exit (killed after 90 s) and return its exit code."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        return process.wait(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 async def test_an_event_reaches_the_webhook_exactly_once_through_a_worker_process(
-    httpserver: HTTPServer, redis_url: str, queue_name: str, tmp_path: Path
+    httpserver: HTTPServer, redis_url: str, queue_name: str, child_processes: ChildProcesses
 ) -> None:
     received: list[tuple[dict[str, str], bytes]] = []
     lock = threading.Lock()
@@ -72,22 +53,17 @@ async def test_an_event_reaches_the_webhook_exactly_once_through_a_worker_proces
         summary = await QueuedObserverExecutor(observers, queue).process_event(event)
         assert summary.jobs_queued == 1
 
-        log = tmp_path / "worker.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
-            ),
-            "STREAMQ_ACTIONS_ALLOW_PRIVATE_TARGETS": "127.0.0.1",
-            "ORDERS_HOOK_SECRET": SECRET,
-        }
-        command = [
-            sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name,
+        env = {"STREAMQ_ACTIONS_ALLOW_PRIVATE_TARGETS": "127.0.0.1", "ORDERS_HOOK_SECRET": SECRET}
+        worker = child_processes.cli(
+            "worker", "--group", queue_name,
             "--url", redis_url,
             "--burst", "--poll-interval-ms", "100", "--block", "1", "--log-format", "json",
             "--metrics-port", "0",
-        ]  # fmt: skip
-        code = await asyncio.to_thread(run_worker, command, env, log)
+            env=env,
+        )  # fmt: skip
+        log = worker.log
+        # A burst worker runs to its exit (the wait gives up after 90 s; the fixture kills it).
+        code = await asyncio.to_thread(worker.wait, 90)
         assert code == 0, log.read_text()
 
         assert len(received) == 1, log.read_text()

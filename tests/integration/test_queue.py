@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
@@ -33,22 +32,12 @@ from streamq import (
 from streamq.errors import ScriptCode
 from streamq.model.records import Delivery
 from streamq.queue.producing import ENQUEUE_CHUNK
+from tests.support import async_wait_until
 
 ME, OTHER = "c1", "c2"
 
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[Any]], *, within: float = 10.0, interval: float = 0.02
-) -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
+#: How long a condition may take in these tests unless a call says otherwise.
+WITHIN_S = 10.0
 
 
 async def redis_ms(client: redis.asyncio.Redis) -> int:
@@ -163,7 +152,7 @@ async def test_enqueue_with_delay_waits_in_the_delay_set_until_due(
     assert await aredis.xlen(queue.keys.stream) == 0
 
     # When promotion runs until it moves the job
-    await wait_until(queue.promote_due)
+    await async_wait_until(queue.promote_due, within=WITHIN_S)
 
     # Then it moved at or after the due time, into the stream, out of the delay set
     assert await redis_ms(aredis) >= score
@@ -244,7 +233,7 @@ async def test_status_expires_after_completion(
         async def expired() -> bool:
             return await queue.get_status(job_id) is None
 
-        await wait_until(expired, within=5)
+        await async_wait_until(expired, within=5)
 
 
 # -- consuming and settling --------------------------------------------------------------------
@@ -338,7 +327,7 @@ async def test_retry_is_scheduled_at_redis_time_plus_delay_then_promoted(
 
     # When promotion runs, it moves nothing early and the job once it is due
     assert await queue.promote_due() == 0
-    await wait_until(queue.promote_due)
+    await async_wait_until(queue.promote_due, within=WITHIN_S)
     assert await redis_ms(aredis) >= score
 
     # Then attempt 2 is delivered
@@ -505,7 +494,7 @@ async def test_stream_deleted_under_a_blocked_read_is_recovered(
     # Given a consumer blocked on an empty queue
     await queue.ensure_group()
     read = asyncio.create_task(queue.dequeue(ME, 10, 5.0))
-    await wait_until(lambda: _blocked_clients(aredis))
+    await async_wait_until(lambda: _blocked_clients(aredis), within=WITHIN_S)
 
     # When the stream is deleted under it
     await aredis.delete(queue.keys.stream)

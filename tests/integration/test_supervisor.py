@@ -2,117 +2,82 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from streamq import SyncQueue
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
-from tests.integration.test_worker_process import REPO, wait_until
-
-CHECKOUT_PATH = os.pathsep.join([str(REPO), str(REPO / "cli")])
+from tests.support import ChildProcesses, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
 
-def events(log: Path, name: str) -> list[dict[str, Any]]:
-    out = []
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == name:
-            out.append(record)
-    return out
-
-
 def test_processes_2_drains_a_queue_and_keeps_going_after_a_child_is_killed(
-    redis_url: str, queue_name: str, sredis: redis.Redis, tmp_path: Path
+    redis_url: str, queue_name: str, sredis: redis.Redis, child_processes: ChildProcesses
 ) -> None:
-    log = tmp_path / "supervisor.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
-        ),
-        LEDGER_URL_ENV: redis_url,
-    }
-    command = [
-        sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name,
+    ledger = Ledger(sredis, queue_name)
+    supervisor = child_processes.cli(
+        "worker", "--group", queue_name,
         "--app", "tests.integration.tasks_app:tasks", "--url", redis_url,
         "--processes", "2", "--concurrency", "2", "--claim-timeout", "3",
         "--poll-interval-ms", "100", "--block", "1", "--shutdown-grace", "5",
         "--metrics-port", "0", "--log-format", "json",
-    ]  # fmt: skip
-    ledger = Ledger(sredis, queue_name)
-    with log.open("ab") as output:
-        supervisor = subprocess.Popen(
-            command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        # Given two children, each with its own stable consumer name
-        started = wait_until(
-            lambda: len(events(log, "worker_started")) >= 2 and events(log, "worker_started"),
-            within=60,
-            what="two workers to start",
-        )
-        host = socket.gethostname()
-        assert {e["consumer"] for e in started} == {f"{host}:0", f"{host}:1"}
-        # when a queue of jobs arrives, and one child is killed mid-way
-        with SyncQueue(queue_name, url=redis_url) as producer:
-            first = [producer.enqueue("sleep", args=[0.05]) for _ in range(40)]
-            wait_until(lambda: len(ledger.done()) >= 5, within=60, what="jobs to run")
-            [victim] = [e for e in events(log, "worker_process_started") if e["slot"] == 0]
-            os.kill(victim["pid"], signal.SIGKILL)
-            # then the supervisor restarts it under the same slot, and every job completes
-            wait_until(
-                lambda: (
-                    len([e for e in events(log, "worker_process_started") if e["slot"] == 0]) == 2
-                ),
-                within=60,
-                what="the killed child to be restarted",
-            )
-            wait_until(lambda: set(first) <= set(ledger.done()), within=90, what="first batch")
-            # and the pool keeps going with new work
-            second = [producer.enqueue("ok") for _ in range(10)]
-            wait_until(lambda: set(second) <= set(ledger.done()), within=60, what="second batch")
-        died = events(log, "worker_process_died")
-        assert [(e["slot"], e["exit_code"]) for e in died] == [(0, -signal.SIGKILL)]
-        # and the restarted child runs under its old name (and so resumes what it held)
+        name="supervisor", env={LEDGER_URL_ENV: redis_url},
+    )  # fmt: skip
+    # Given two children, each with its own stable consumer name
+    started = wait_until(
+        lambda: (
+            len(supervisor.events("worker_started")) >= 2 and supervisor.events("worker_started")
+        ),
+        within=60,
+        what="two workers to start",
+    )
+    host = socket.gethostname()
+    assert {e["consumer"] for e in started} == {f"{host}:0", f"{host}:1"}
+    # when a queue of jobs arrives, and one child is killed mid-way
+    with SyncQueue(queue_name, url=redis_url) as producer:
+        first = [producer.enqueue("sleep", args=[0.05]) for _ in range(40)]
+        wait_until(lambda: len(ledger.done()) >= 5, within=60, what="jobs to run")
+        [victim] = [e for e in supervisor.events("worker_process_started") if e["slot"] == 0]
+        os.kill(victim["pid"], signal.SIGKILL)
+        # then the supervisor restarts it under the same slot, and every job completes
         wait_until(
             lambda: (
-                len([e for e in events(log, "worker_started") if e["consumer"] == f"{host}:0"]) == 2
+                len([e for e in supervisor.events("worker_process_started") if e["slot"] == 0]) == 2
             ),
             within=60,
-            what="the restarted child to start under its old name",
+            what="the killed child to be restarted",
         )
-        # and SIGTERM is forwarded: every child stops gracefully and the supervisor exits 0
-        os.kill(supervisor.pid, signal.SIGTERM)
-        assert supervisor.wait(60) == 0
-        assert len(events(log, "worker_stopped")) == 2
-    finally:
-        if supervisor.poll() is None:
-            os.killpg(supervisor.pid, signal.SIGKILL)
-            supervisor.wait()
-        print(log.read_text(errors="replace")[-6000:])
+        wait_until(lambda: set(first) <= set(ledger.done()), within=90, what="first batch")
+        # and the pool keeps going with new work
+        second = [producer.enqueue("ok") for _ in range(10)]
+        wait_until(lambda: set(second) <= set(ledger.done()), within=60, what="second batch")
+    died = supervisor.events("worker_process_died")
+    assert [(e["slot"], e["exit_code"]) for e in died] == [(0, -signal.SIGKILL)]
+    # and the restarted child runs under its old name (and so resumes what it held)
+    wait_until(
+        lambda: (
+            len([e for e in supervisor.events("worker_started") if e["consumer"] == f"{host}:0"])
+            == 2
+        ),
+        within=60,
+        what="the restarted child to start under its old name",
+    )
+    # and SIGTERM is forwarded: every child stops gracefully and the supervisor exits 0
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(60) == 0
+    assert len(supervisor.events("worker_stopped")) == 2
 
 
 def test_processes_refuse_an_invalid_config_with_exit_2(redis_url: str, queue_name: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name, "--url", redis_url,
-         "--processes", "2", "--batch-size", "0"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": CHECKOUT_PATH}, capture_output=True, text=True,
-        timeout=60, check=False,
+    result = run_cli(
+        "worker", "--group", queue_name, "--url", redis_url, "--processes", "2",
+        "--batch-size", "0",
+        timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
     assert "invalid job_queue.batch_size = 0 (from flag --batch-size)" in result.stderr
@@ -122,11 +87,10 @@ def test_processes_stop_with_exit_2_when_a_child_refuses_its_app(
     redis_url: str, queue_name: str
 ) -> None:
     # The supervisor itself does not import the app; its children do, and refuse with exit 2.
-    result = subprocess.run(
-        [sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name, "--url", redis_url,
-         "--processes", "2", "--app", "no.such.module:tasks", "--metrics-port", "0"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": CHECKOUT_PATH}, capture_output=True, text=True,
-        timeout=90, check=False,
+    result = run_cli(
+        "worker", "--group", queue_name, "--url", redis_url, "--processes", "2",
+        "--app", "no.such.module:tasks", "--metrics-port", "0",
+        timeout=90,
     )  # fmt: skip
     assert result.returncode == 2
     assert "cannot import 'no.such.module'" in result.stderr
@@ -137,13 +101,12 @@ def test_processes_with_burst_drain_and_exit_0(
 ) -> None:
     with SyncQueue(queue_name, url=redis_url) as producer:
         ids = [producer.enqueue("ok") for _ in range(20)]
-    result = subprocess.run(
-        [sys.executable, "-m", "streamq_cli", "worker", "--group", queue_name, "--url", redis_url,
-         "--app", "tests.integration.tasks_app:tasks", "--processes", "2", "--burst",
-         "--poll-interval-ms", "50", "--block", "0.2", "--metrics-port", "0",
-         "--log-format", "json"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": CHECKOUT_PATH, LEDGER_URL_ENV: redis_url},
-        capture_output=True, text=True, timeout=90, check=False,
+    result = run_cli(
+        "worker", "--group", queue_name, "--url", redis_url,
+        "--app", "tests.integration.tasks_app:tasks", "--processes", "2", "--burst",
+        "--poll-interval-ms", "50", "--block", "0.2", "--metrics-port", "0",
+        "--log-format", "json",
+        env={LEDGER_URL_ENV: redis_url}, timeout=90,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert set(Ledger(sredis, queue_name).done()) == set(ids)

@@ -7,7 +7,6 @@ workers with short timeouts (claim timeouts of 1–2 s) so that recovery paths r
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import os
 import time
@@ -31,24 +30,12 @@ from streamq import (
 )
 from streamq.model.job import MAX_PAYLOAD_BYTES
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks
+from tests.support import async_wait_until
 
 MakeWorker = Callable[..., Worker]
 
-
-async def wait_until(
-    predicate: Callable[[], Any], *, within: float = 15.0, interval: float = 0.025
-) -> Any:
-    """Poll `predicate` (sync or async) until it returns something truthy, or fail."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
+#: How long a condition may take in these tests unless a call says otherwise.
+WITHIN_S = 15.0
 
 
 @pytest.fixture
@@ -398,16 +385,16 @@ async def test_entries_deleted_behind_the_engines_back_are_counted_as_gone(
     # When the worker starts (re-reading its own PEL) and reclaims the dead consumer's entries
     worker = make_worker(consumer="w1", claim_timeout_s=1.0)
     await worker.start()
-    await wait_until(lambda: worker.stats.gone == 4)
+    await async_wait_until(lambda: worker.stats.gone == 4, within=WITHIN_S)
 
     # Then all four are counted as gone, dropped from the PEL, and other jobs still run
-    await wait_until(lambda: ledger.done() == {good: 1})
+    await async_wait_until(lambda: ledger.done() == {good: 1}, within=WITHIN_S)
 
     async def empty() -> bool:
         counts = await queue.counts()
         return (counts.stream, counts.pending) == (0, 0)
 
-    await wait_until(empty)
+    await async_wait_until(empty, within=WITHIN_S)
     assert (worker.stats.completed, worker.stats.dead_total) == (1, 0)
 
 
@@ -418,22 +405,22 @@ async def test_a_running_entry_deleted_behind_the_engines_back_is_counted_as_gon
     job_id = await queue.enqueue("sleep", args=[5])
     worker = make_worker(claim_timeout_s=1.0)
     await worker.start()
-    await wait_until(lambda: ledger.starts() == {job_id: 1})
+    await async_wait_until(lambda: ledger.starts() == {job_id: 1}, within=WITHIN_S)
 
     # When its entry is deleted from the stream
     [(entry_id, _)] = await aredis.xrange(queue.keys.stream)
     await aredis.xdel(queue.keys.stream, entry_id)
 
     # Then the next renewal notices: the job is stopped and counted as gone, nothing crashes
-    await wait_until(lambda: worker.stats.gone == 1, within=5)
-    await wait_until(lambda: not worker.running_entry_ids(worker.queues[0]))
+    await async_wait_until(lambda: worker.stats.gone == 1, within=5)
+    await async_wait_until(lambda: not worker.running_entry_ids(worker.queues[0]), within=WITHIN_S)
     counts = await queue.counts()
     assert (counts.stream, counts.pending, counts.dlq) == (0, 0, 0)
     assert ledger.done() == {}
 
     # And the worker goes on
     after = await queue.enqueue("ok")
-    await wait_until(lambda: ledger.done() == {after: 1})
+    await async_wait_until(lambda: ledger.done() == {after: 1}, within=WITHIN_S)
 
 
 # -- leases ---------------------------------------------------------------------------------------
@@ -453,10 +440,10 @@ async def test_a_dead_consumers_entries_are_reclaimed_after_the_claim_timeout(
     await worker.start()
 
     # Then it reclaims and runs them once the claim timeout has passed, not before
-    await wait_until(lambda: ledger.done() == dict.fromkeys(ids, 1))
+    await async_wait_until(lambda: ledger.done() == dict.fromkeys(ids, 1), within=WITHIN_S)
     assert min(e.t for e in ledger.trace()) - read_at >= 1000
     assert worker.stats.reclaimed == 3
-    await wait_until(lambda: worker.stats.completed == 3)
+    await async_wait_until(lambda: worker.stats.completed == 3, within=WITHIN_S)
     await assert_drained(aredis, queue)
 
 
@@ -467,7 +454,7 @@ async def test_a_long_job_with_heartbeats_runs_once_while_another_worker_reclaim
     first = make_worker(claim_timeout_s=1.0)
     await first.start()
     job_id = await queue.enqueue("sleep", args=[3.0])
-    await wait_until(lambda: ledger.starts() == {job_id: 1})
+    await async_wait_until(lambda: ledger.starts() == {job_id: 1}, within=WITHIN_S)
 
     # When a second worker runs and reclaims idle entries meanwhile
     second = make_worker(claim_timeout_s=1.0)
@@ -483,7 +470,7 @@ async def test_a_long_job_with_heartbeats_runs_once_while_another_worker_reclaim
     assert max(idle_ms) < 1000, idle_ms
     assert ledger.starts() == {job_id: 1}
     assert ledger.done() == {job_id: 1}
-    await wait_until(lambda: first.stats.completed == 1)
+    await async_wait_until(lambda: first.stats.completed == 1, within=WITHIN_S)
     assert second.stats.reclaimed == 0
     assert first.stats.lease_lost == second.stats.lease_lost == 0
     await assert_drained(aredis, queue)
@@ -497,17 +484,17 @@ async def test_a_stale_workers_late_ack_is_refused(
     a = make_worker(consumer="A", claim_timeout_s=1.0)
     await a.start()
     job_id = await queue.enqueue("sleep", args=[2.5])
-    await wait_until(lambda: ledger.starts() == {job_id: 1})
+    await async_wait_until(lambda: ledger.starts() == {job_id: 1}, within=WITHIN_S)
     await a.lease_keeper.stop()
     await a.reclaimer.stop()
 
     # When worker B reclaims the entry after the claim timeout and runs it
     b = make_worker(consumer="B", claim_timeout_s=1.0)
     await b.start()
-    await wait_until(lambda: b.stats.reclaimed == 1)
+    await async_wait_until(lambda: b.stats.reclaimed == 1, within=WITHIN_S)
 
     # Then A's ack, arriving while B still runs the job, is refused and writes nothing
-    await wait_until(lambda: a.stats.lease_lost == 1)
+    await async_wait_until(lambda: a.stats.lease_lost == 1, within=WITHIN_S)
     assert a.stats.completed == 0
     assert ledger.starts() == {job_id: 2}
     rows: Any = await aredis.xpending_range(queue.keys.stream, queue.group, "-", "+", 10)
@@ -515,7 +502,7 @@ async def test_a_stale_workers_late_ack_is_refused(
     assert await aredis.xlen(queue.keys.stream) == 1
 
     # And B completes and acks it
-    await wait_until(lambda: b.stats.completed == 1)
+    await async_wait_until(lambda: b.stats.completed == 1, within=WITHIN_S)
     status = await queue.get_status(job_id)
     assert status is not None
     assert status.state == JobState.COMPLETED
@@ -529,13 +516,13 @@ async def test_sync_handlers_run_in_threads_and_do_not_block_heartbeats(
     first = make_worker(claim_timeout_s=1.0)
     await first.start()
     blocking = await queue.enqueue("sync_block", args=[3.0])
-    await wait_until(lambda: ledger.starts() == {blocking: 1})
+    await async_wait_until(lambda: ledger.starts() == {blocking: 1}, within=WITHIN_S)
 
     # When a quick async job arrives and a second worker reclaims idle entries meanwhile
     second = make_worker(claim_timeout_s=1.0)
     await second.start()
     quick = await queue.enqueue("ok")
-    await wait_until(lambda: set(ledger.done()) == {blocking, quick}, within=20)
+    await async_wait_until(lambda: set(ledger.done()) == {blocking, quick}, within=20)
 
     # Then the quick job finished while the sync one was still blocking its thread, and the
     # sync job's lease held: it ran exactly once
@@ -557,7 +544,7 @@ async def test_graceful_shutdown_finishes_what_fits_and_hands_back_the_rest(
     await worker.start()
     short = [await queue.enqueue("sleep", args=[0.4]) for _ in range(2)]
     long = [await queue.enqueue("sleep", args=[2.5]) for _ in range(2)]
-    await wait_until(lambda: len(ledger.starts()) == 4)
+    await async_wait_until(lambda: len(ledger.starts()) == 4, within=WITHIN_S)
 
     # When it shuts down
     started = time.monotonic()

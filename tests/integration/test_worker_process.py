@@ -8,16 +8,11 @@ worker died.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,10 +22,12 @@ from streamq import SyncQueue
 from streamq.embedded.server import EmbeddedServer
 from streamq.redis.keys import Keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger
+from tests.support import ChildProcess, ChildProcesses, wait_until
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
+#: How long a condition may take in these tests unless a call says otherwise.
+WITHIN_S = 20.0
 APP = "tests.integration.tasks_app:tasks"
 #: Log events a worker writes when Redis fails under it (one per failed attempt or streak;
 #: `fetch_retry` is the debug event of every reconnect attempt of a fetch loop).
@@ -39,59 +36,12 @@ REDIS_FAILURE_EVENTS = frozenset(
 )
 
 
-def wait_until(predicate: Callable[[], Any], *, within: float = 20.0, what: str = "") -> Any:
-    """Poll `predicate` every 50 ms until it returns something truthy, or fail."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within}s{': ' + what if what else ''}")
-        time.sleep(0.05)
-
-
-class WorkerProcess:
-    """One `python -m streamq_cli worker` process and its log file."""
-
-    def __init__(self, process: subprocess.Popen[bytes], log: Path, consumer: str) -> None:
-        self.process = process
-        self.log = log
-        self.consumer = consumer
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        """The JSON log lines written so far (those of one event, if `name` is given)."""
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a traceback or a warning: not ours to parse
-            if isinstance(record, dict) and (name is None or record.get("event") == name):
-                out.append(record)
-        return out
-
-    def started(self) -> bool:
-        return bool(self.events("worker_started"))
-
-    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
-        os.kill(self.process.pid, sig)
-
-    def wait(self, within: float = 20.0) -> int:
-        return self.process.wait(within)
-
-
-Spawn = Callable[..., WorkerProcess]
+Spawn = Callable[..., ChildProcess]
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawn]:
+def spawn(child_processes: ChildProcesses) -> Spawn:
     """Start worker processes on the test's queue; any still running at the end are killed."""
-    made: list[WorkerProcess] = []
 
     def start(
         url: str,
@@ -104,17 +54,9 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
         shutdown_grace: float = 2.0,
         burst: bool = False,
         wait_started: bool = True,
-    ) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(made) + 1}-{consumer}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), str(REPO / "cli"), os.environ.get("PYTHONPATH")])
-            ),
-            LEDGER_URL_ENV: url,
-        }
-        command = [
-            sys.executable, "-m", "streamq_cli", "worker",
+    ) -> ChildProcess:
+        args = [
+            "worker",
             "--group", queue,
             "--app", APP,
             "--url", url,
@@ -131,35 +73,13 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
             "--metrics-port", "0",  # workers run side by side: no shared /metrics port
         ]  # fmt: skip
         if burst:
-            command.append("--burst")
-        with log.open("ab") as output:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(process, log, consumer)
-        made.append(worker)
+            args.append("--burst")
+        worker = child_processes.cli(*args, name=consumer, env={LEDGER_URL_ENV: url})
         if wait_started:
-            wait_until(
-                lambda: worker.started() or worker.process.poll() is not None,
-                what=f"{consumer} to start",
-            )
-            assert worker.process.poll() is None, log.read_text()
+            worker.wait_for_event("worker_started", within=WITHIN_S)
         return worker
 
-    yield start
-    for worker in made:
-        if worker.process.poll() is None:
-            worker.kill()
-            worker.process.wait()
-    for worker in made:  # shown when a test fails
-        print(f"--- {worker.log.name} (exit {worker.process.returncode})")
-        print("\n".join(worker.log.read_text(errors="replace").splitlines()[-40:]))
+    return start
 
 
 @pytest.fixture
@@ -210,9 +130,12 @@ def test_a_killed_workers_jobs_run_on_another_worker_after_the_claim_timeout(
     ids = [producer.enqueue("sleep", args=[0.5]) for _ in range(12)]
 
     # When it is killed with some jobs done and others in flight
-    wait_until(lambda: len(ledger.done()) >= 2 and len(ledger.starts()) > len(ledger.done()))
+    wait_until(
+        lambda: len(ledger.done()) >= 2 and len(ledger.starts()) > len(ledger.done()),
+        within=WITHIN_S,
+    )
     first.kill()
-    assert first.wait() == -signal.SIGKILL
+    assert first.wait(within=WITHIN_S) == -signal.SIGKILL
     killed_at = redis_ms(sredis)
     idle_at_kill = pending_jobs(sredis, producer.keys, queue_name, "w1")
     in_flight = set(idle_at_kill)
@@ -231,7 +154,7 @@ def test_a_killed_workers_jobs_run_on_another_worker_after_the_claim_timeout(
     assert {j for j, n in starts.items() if n > 1} <= in_flight
     assert {j for j, n in ledger.done().items() if n > 1} <= in_flight
     assert max(starts.values()) <= 2
-    wait_until(lambda: sredis.xlen(producer.keys.stream) == 0)
+    wait_until(lambda: sredis.xlen(producer.keys.stream) == 0, within=WITHIN_S)
     assert_drained(sredis, producer.keys, queue_name)
     assert sum(e["count"] for e in second.events("reclaimed")) == len(in_flight)
 
@@ -247,9 +170,9 @@ def test_a_restarted_worker_resumes_its_own_pending_entries_at_once(
     # Given a worker with a 30 s claim timeout, killed with four one-second jobs in flight
     first = spawn(redis_url, queue_name, consumer="w1", claim_timeout=30.0)
     ids = [producer.enqueue("sleep", args=[1.0]) for _ in range(8)]
-    wait_until(lambda: len(ledger.starts()) == 4)
+    wait_until(lambda: len(ledger.starts()) == 4, within=WITHIN_S)
     first.kill()
-    first.wait()
+    first.wait(within=WITHIN_S)
     in_flight = set(pending_jobs(sredis, producer.keys, queue_name, "w1"))
     assert len(in_flight) == 4
 
@@ -263,7 +186,7 @@ def test_a_restarted_worker_resumes_its_own_pending_entries_at_once(
     assert sum(e["count"] for e in again.events("recovered_own_pending")) == 4
     starts = ledger.starts()
     assert {j for j, n in starts.items() if n > 1} == in_flight
-    wait_until(lambda: sredis.xlen(producer.keys.stream) == 0)
+    wait_until(lambda: sredis.xlen(producer.keys.stream) == 0, within=WITHIN_S)
     assert_drained(sredis, producer.keys, queue_name)
 
 
@@ -281,10 +204,10 @@ def test_sigterm_with_jobs_in_flight_exits_0_and_loses_nothing(
     short = producer.enqueue("sleep", args=[1.0])
     long = [producer.enqueue("sleep", args=[3.0]) for _ in range(3)]
     waiting = [producer.enqueue("ok") for _ in range(4)]
-    wait_until(lambda: len(ledger.starts()) == 4)
+    wait_until(lambda: len(ledger.starts()) == 4, within=WITHIN_S)
 
     # When it gets SIGTERM
-    worker.kill(signal.SIGTERM)
+    worker.signal(signal.SIGTERM)
 
     # Then it exits with 0, the short job completed, and the rest are back in the stream
     assert worker.wait(within=10) == 0
@@ -324,6 +247,7 @@ def test_a_job_that_kills_its_worker_ends_in_the_dlq_as_poison(
         wait_until(
             lambda w=worker: w.process.poll() is not None or sredis.xlen(producer.keys.dlq),
             what="the worker to die or the killer to be dead-lettered",
+            within=WITHIN_S,
         )
         if worker.process.poll() is None:
             break
@@ -334,15 +258,15 @@ def test_a_job_that_kills_its_worker_ends_in_the_dlq_as_poison(
     # Then after max_deliveries deliveries it is dead-lettered as poison, and the rest complete
     assert deaths == 3
     assert ledger.starts()[killer] == 3
-    wait_until(lambda: ledger.done() == dict.fromkeys(good, 1))
+    wait_until(lambda: ledger.done() == dict.fromkeys(good, 1), within=WITHIN_S)
     dead = sredis.xrange(producer.keys.dlq)
     assert len(dead) == 1
     fields = dead[0][1]
     assert fields[b"id"].decode() == killer
     assert fields[b"reason"] == b"poison"
     assert fields[b"error"] == b"delivered 4 times (max_deliveries=3)"
-    worker.kill(signal.SIGTERM)
-    assert worker.wait() == 0
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(within=WITHIN_S) == 0
     assert_drained(sredis, producer.keys, queue_name)
 
 
@@ -359,11 +283,13 @@ def test_a_worker_keeps_going_through_a_redis_restart(
         with SyncQueue(queue_name, url=server.url) as producer:
             before = [producer.enqueue("ok") for _ in range(5)]
             in_flight = [producer.enqueue("sleep", args=[1.0]) for _ in range(3)]
-        wait_until(lambda: set(before) <= set(ledger.done()) and len(ledger.starts()) == 8)
+        wait_until(
+            lambda: set(before) <= set(ledger.done()) and len(ledger.starts()) == 8, within=WITHIN_S
+        )
 
     # When the server goes away for about two seconds, with jobs running, and comes back
     server.kill(signal.SIGTERM)
-    wait_until(lambda: not server.running, what="the server to exit")
+    wait_until(lambda: not server.running, what="the server to exit", within=WITHIN_S)
     outage_started = time.monotonic()
     time.sleep(2.0)  # the length of the outage, not a synchronisation
     server.restart()
@@ -375,7 +301,7 @@ def test_a_worker_keeps_going_through_a_redis_restart(
         with SyncQueue(queue_name, url=server.url) as producer:
             after = [producer.enqueue("ok") for _ in range(5)]
         wait_until(lambda: set(before + in_flight + after) <= set(ledger.done()), within=30)
-        wait_until(lambda: client.xlen(keys.stream) == 0)
+        wait_until(lambda: client.xlen(keys.stream) == 0, within=WITHIN_S)
         assert_drained(client, keys, queue_name)
     assert worker.process.poll() is None
 
@@ -383,5 +309,5 @@ def test_a_worker_keeps_going_through_a_redis_restart(
     failures = [e for e in worker.events() if e.get("event") in REDIS_FAILURE_EVENTS]
     assert failures, "the outage went unnoticed"
     assert len(failures) < 25 * outage_s, Counter(e["event"] for e in failures)
-    worker.kill(signal.SIGTERM)
-    assert worker.wait() == 0
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(within=WITHIN_S) == 0

@@ -10,6 +10,7 @@ import pytest
 from streamq import ConfigError
 from streamq.config import TABLES, JobQueueConfig, Override, env_name, load_config, load_table
 from streamq.errors import FieldError
+from tests.support import REPO
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -223,7 +224,7 @@ def test_load_table_plugs_in_any_struct() -> None:
 
 
 def test_the_readme_lists_every_environment_variable() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     for name in JobQueueConfig.__struct_fields__:
         assert f"| `{name}` | `{env_name('job_queue', name)}` |" in readme, name
     # Every other table's variables too: [actions], [dashboard], whatever registers later.

@@ -9,6 +9,7 @@ import pytest
 from streamq.config.dashboard import DashboardConfig
 from streamq.config.loader import env_name, load_config
 from streamq.errors import ConfigError
+from tests.support import REPO
 
 TOKEN = "0123456789abcdef-token"
 
@@ -74,6 +75,6 @@ def test_a_file_sets_the_table(tmp_path: Path) -> None:
 
 
 def test_the_readme_lists_every_environment_variable() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     for name in DashboardConfig.__struct_fields__:
         assert f"| `{name}` | `{env_name('dashboard', name)}` |" in readme, name

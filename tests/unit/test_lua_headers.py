@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from streamq.redis.scripts import (
     enqueue_call,
     load_sources,
 )
+from tests.support import REPO
 
-LUA_DIR = Path(__file__).resolve().parents[2] / "lua"
+LUA_DIR = REPO / "lua"
 QUEUE = "orders"
 SLOTS = 16384
 

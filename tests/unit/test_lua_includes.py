@@ -8,8 +8,9 @@ import pytest
 
 from streamq.errors import ScriptError
 from streamq.redis.scripts import SCRIPT_NAMES, load_sources, resolve_includes
+from tests.support import REPO
 
-LUA_DIR = Path(__file__).resolve().parents[2] / "lua"
+LUA_DIR = REPO / "lua"
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)

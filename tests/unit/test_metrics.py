@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -35,8 +34,8 @@ from streamq.metrics import (
 )
 from streamq.metrics.alerts import alert_expressions
 from streamq.metrics.dashboard import panel_queries
-
-REPO = Path(__file__).resolve().parents[2]
+from tests import support
+from tests.support import CHECKOUT_PYTHONPATH, REPO
 
 #: The seed's seven job metrics: name → (type, labels), from its `metrics/registry.rs`.
 SEED = {
@@ -331,7 +330,7 @@ def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -
     )
     env = {
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")]),
+        "PYTHONPATH": CHECKOUT_PYTHONPATH,
         "PATH": "",
     }
     subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=REPO)
@@ -345,19 +344,8 @@ def test_recorders_of_one_process_share_its_multiprocess_files(tmp_path: Path) -
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streamq_cli", *args],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "cli")]),
-            **(env or {}),
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    """`streamq <args>` from this checkout, given a minute."""
+    return support.run_cli(*args, env=env, timeout=60)
 
 
 def test_the_cli_prints_the_dashboard_and_the_rules_for_a_prefix() -> None:

@@ -12,6 +12,7 @@ from streamq.model.actions import EmailAction, LogAction, SlackAction, WebhookAc
 from streamq.model.event import Event, EventKind
 from streamq.model.job import BackoffStrategy
 from streamq.observers import FailurePolicy, Matcher, load_observers, parse_observers
+from tests.support import REPO
 
 EXAMPLE = """
 [observers.order_shipped]
@@ -172,7 +173,7 @@ def test_the_readme_example_loads() -> None:
     import re
     import tomllib
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## Observers") :]
     example = re.findall(r"```toml\n(.*?)```", section, re.S)[0]
     names = [o.name for o in parse_observers(tomllib.loads(example)["observers"], "README")]

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+
 # Scripts and the helpers they include (lua/include/*.lua), as paths relative to lua/.
 LUA_SCRIPTS = sorted(
-    path.relative_to(REPO_ROOT / "lua").as_posix() for path in (REPO_ROOT / "lua").rglob("*.lua")
+    path.relative_to(REPO / "lua").as_posix() for path in (REPO / "lua").rglob("*.lua")
 )
 
 
@@ -36,7 +36,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
     # --no-isolation uses the installed hatchling: no network, and seconds instead of a minute.
     command = [sys.executable, "-m", "build", "--wheel", "--no-isolation"]
     result = subprocess.run(
-        [*command, "--outdir", str(out_dir), str(REPO_ROOT)],
+        [*command, "--outdir", str(out_dir), str(REPO)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -54,7 +54,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
 
 
 def test_the_repository_has_lua_scripts() -> None:
-    assert LUA_SCRIPTS, f"no *.lua files in {REPO_ROOT / 'lua'}"
+    assert LUA_SCRIPTS, f"no *.lua files in {REPO / 'lua'}"
 
 
 def test_every_lua_script_ships_inside_the_package(wheel: Wheel) -> None:
@@ -76,7 +76,7 @@ def test_the_streamq_command_runs_the_cli_main(wheel: Wheel) -> None:
 
 
 def test_the_dashboard_pages_ship_inside_the_package(wheel: Wheel) -> None:
-    static = REPO_ROOT / "streamq" / "dashboard" / "static"
+    static = REPO / "streamq" / "dashboard" / "static"
     shipped = sorted(p.name for p in static.iterdir())
     assert {"index.html", "app.js", "style.css"} <= set(shipped)
     missing = [n for n in shipped if f"streamq/dashboard/static/{n}" not in wheel.names]
