@@ -11,9 +11,9 @@ from typing import Annotated, Any, Final, TypeVar
 import msgspec
 import typer
 
-from streamq.config.loader import CONFIG_ENV, Config, Override, load_config
+from streamq.config import CONFIG_ENV, Config, Override, load_config
 from streamq.errors import ConfigError
-from streamq.inspector.inspector import Inspector
+from streamq.inspector import Inspector
 
 from ._run import configure_logging
 

@@ -11,7 +11,7 @@ from typing import Final
 import structlog
 import typer
 
-from streamq.embedded.server import ServerNotFound
+from streamq.embedded import ServerNotFound
 from streamq.errors import ConfigError, StreamQError
 
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
