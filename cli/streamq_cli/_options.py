@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final
 
 import msgspec
 import typer
 
-from streamq.config.loader import CONFIG_ENV, Config, Override, load_config
+from streamq.config import CONFIG_ENV, Config, Override, load_config
 from streamq.errors import ConfigError
-from streamq.inspector.inspector import Inspector
 
 from ._run import configure_logging
-
-T = TypeVar("T")
 
 ConfigOption = Annotated[
     Path | None,
@@ -58,16 +54,6 @@ def load(path: Path | None, **flags: tuple[Any, str]) -> Config:
     # Log lines go to stderr in the configured format, so they never mix with the output.
     configure_logging(config.job_queue.log_level, config.job_queue.log_format)
     return config
-
-
-def with_inspector(config: Config, work: Callable[[Inspector], Awaitable[T]]) -> T:
-    """Run `work` with an `Inspector` on the configured Redis, closing it afterwards."""
-
-    async def run() -> T:
-        async with Inspector(config.job_queue.connection_url()) as inspector:
-            return await work(inspector)
-
-    return asyncio.run(run())
 
 
 def parse_duration(text: str, option: str) -> float:

@@ -7,8 +7,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from streamq.config.dashboard import DashboardConfig
-from streamq.config.loader import Override, load_config
+from streamq.config import DashboardConfig, Override, load_config
 from streamq.errors import ConfigError
 
 from ._options import ConfigOption, DebugOption, LogFormat, LogLevel, UrlOption

@@ -8,20 +8,10 @@ from typing import Annotated
 import typer
 
 from streamq.errors import ConfigError
+from streamq.inspector import DeadLetterDetail, DeadLetterInfo, PurgeResult, RequeueResult
 
-from ._options import (
-    ConfigOption,
-    DebugOption,
-    JsonOption,
-    QueueFilter,
-    UrlOption,
-    load,
-    parse_duration,
-    print_json,
-    print_table,
-    with_inspector,
-)
-from ._run import run_command
+from ._inspection import Inspection, inspector_command
+from ._options import QueueFilter, parse_duration, print_table
 
 app = typer.Typer(help="List, show, requeue and purge dead letters.", no_args_is_help=True)
 
@@ -38,85 +28,32 @@ ActionTypeOption = Annotated[
 
 
 @app.command("list")
+@inspector_command
 def list_(
     queue: QueueFilter = None,
     limit: Annotated[int, typer.Option("--limit", help="Most entries shown.")] = 100,
     reason: ReasonOption = None,
     action_type: ActionTypeOption = None,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[list[DeadLetterInfo]]:
     """Dead letters, oldest first: DLQ id, queue, job id, action, reason, attempt, error."""
-
-    def body() -> None:
-        cfg = load(config, url=(url, "--url"))
-        rows = with_inspector(
-            cfg,
-            lambda i: i.dlq_list(queue, limit=limit, reason=reason, action_type=action_type),
-        )
-        if as_json:
-            print_json(rows)
-            return
-        print_table(
-            ["dlq id", "queue", "job id", "action", "reason", "attempt", "died", "error"],
-            [
-                [
-                    d.dead_id,
-                    d.queue,
-                    d.job_id,
-                    d.action,
-                    d.reason,
-                    d.attempt,
-                    _when(d.failed_at),
-                    _short(d.error),
-                ]
-                for d in rows
-            ],
-            "no dead letters",
-        )
-
-    run_command(body, debug)
+    return Inspection(
+        lambda i: i.dlq_list(queue, limit=limit, reason=reason, action_type=action_type),
+        _dead_table,
+    )
 
 
 @app.command("show")
+@inspector_command
 def show(
     dead_id: Annotated[str, typer.Argument(help="The DLQ entry id (from dlq list).")],
     queue: QueueFilter = None,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[DeadLetterDetail]:
     """One dead letter in full: reason, error, attempt, and the payload as stored."""
-
-    def body() -> None:
-        cfg = load(config, url=(url, "--url"))
-        detail = with_inspector(cfg, lambda i: i.dlq_show(dead_id, queue))
-        if as_json:
-            print_json(detail)
-            return
-        d = detail.entry
-        for key, value in (
-            ("dlq id", d.dead_id),
-            ("queue", d.queue),
-            ("job", d.job_id or "-"),
-            ("action", d.action or "-"),
-            ("reason", d.reason),
-            ("attempt", d.attempt),
-            ("died", _when(d.failed_at)),
-            ("consumer", d.consumer),
-            ("entry id", d.entry_id),
-            ("error", d.error),
-            ("payload", detail.raw),
-        ):
-            typer.echo(f"{key.ljust(9)} {'-' if value is None else value}")
-
-    run_command(body, debug)
+    return Inspection(lambda i: i.dlq_show(dead_id, queue), _detail_lines)
 
 
 @app.command("requeue")
+@inspector_command
 def requeue(
     dead_ids: Annotated[
         list[str] | None, typer.Argument(help="DLQ entry ids (or --all).", show_default=False)
@@ -125,39 +62,24 @@ def requeue(
     queue: QueueFilter = None,
     reason: ReasonOption = None,
     action_type: ActionTypeOption = None,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[RequeueResult]:
     """Move dead letters back into their streams, attempt reset to 1.
 
     Give DLQ ids, or --all (narrowed by --queue, --reason, --action-type).
     """
-
-    def body() -> int:
-        if bool(dead_ids) == all_:
-            raise ConfigError("give DLQ entry ids or --all (not both)")
-        cfg = load(config, url=(url, "--url"))
-        result = with_inspector(
-            cfg,
-            lambda i: i.dlq_requeue(
-                dead_ids or None, queue=queue, reason=reason, action_type=action_type
-            ),
-        )
-        if as_json:
-            print_json(result)
-        else:
-            per = ", ".join(f"{n} from {q}" for q, n in sorted(result.by_queue.items()))
-            typer.echo(f"requeued {result.requeued}" + (f" ({per})" if per else ""))
-            if result.missing:
-                typer.echo(f"not in any DLQ: {' '.join(result.missing)}", err=True)
-        return 1 if result.missing else 0
-
-    run_command(body, debug)
+    if bool(dead_ids) == all_:
+        raise ConfigError("give DLQ entry ids or --all (not both)")
+    return Inspection(
+        lambda i: i.dlq_requeue(
+            dead_ids or None, queue=queue, reason=reason, action_type=action_type
+        ),
+        lambda r: _report("requeued", r.requeued, r.by_queue, r.missing),
+        exit_code=lambda r: 1 if r.missing else 0,
+    )
 
 
 @app.command("purge")
+@inspector_command
 def purge(
     dead_ids: Annotated[
         list[str] | None,
@@ -171,38 +93,68 @@ def purge(
     reason: ReasonOption = None,
     action_type: ActionTypeOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Really delete them.")] = False,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[PurgeResult]:
     """Delete dead letters for good (needs --yes)."""
+    age = parse_duration(older_than, "--older-than") if older_than is not None else None
+    if not yes:
+        raise ConfigError("dlq purge deletes dead letters for good; add --yes to confirm")
+    return Inspection(
+        lambda i: i.dlq_purge(
+            dead_ids or None,
+            queue=queue,
+            older_than_s=age,
+            reason=reason,
+            action_type=action_type,
+        ),
+        lambda r: _report("purged", r.purged, r.by_queue, r.missing),
+        exit_code=lambda r: 1 if r.missing else 0,
+    )
 
-    def body() -> int:
-        age = parse_duration(older_than, "--older-than") if older_than is not None else None
-        if not yes:
-            raise ConfigError("dlq purge deletes dead letters for good; add --yes to confirm")
-        cfg = load(config, url=(url, "--url"))
-        result = with_inspector(
-            cfg,
-            lambda i: i.dlq_purge(
-                dead_ids or None,
-                queue=queue,
-                older_than_s=age,
-                reason=reason,
-                action_type=action_type,
-            ),
-        )
-        if as_json:
-            print_json(result)
-        else:
-            per = ", ".join(f"{n} from {q}" for q, n in sorted(result.by_queue.items()))
-            typer.echo(f"purged {result.purged}" + (f" ({per})" if per else ""))
-            if result.missing:
-                typer.echo(f"not in any DLQ: {' '.join(result.missing)}", err=True)
-        return 1 if result.missing else 0
 
-    run_command(body, debug)
+def _dead_table(rows: list[DeadLetterInfo]) -> None:
+    print_table(
+        ["dlq id", "queue", "job id", "action", "reason", "attempt", "died", "error"],
+        [
+            [
+                d.dead_id,
+                d.queue,
+                d.job_id,
+                d.action,
+                d.reason,
+                d.attempt,
+                _when(d.failed_at),
+                _short(d.error),
+            ]
+            for d in rows
+        ],
+        "no dead letters",
+    )
+
+
+def _detail_lines(detail: DeadLetterDetail) -> None:
+    d = detail.entry
+    for key, value in (
+        ("dlq id", d.dead_id),
+        ("queue", d.queue),
+        ("job", d.job_id or "-"),
+        ("action", d.action or "-"),
+        ("reason", d.reason),
+        ("attempt", d.attempt),
+        ("died", _when(d.failed_at)),
+        ("consumer", d.consumer),
+        ("entry id", d.entry_id),
+        ("error", d.error),
+        ("payload", detail.raw),
+    ):
+        typer.echo(f"{key.ljust(9)} {'-' if value is None else value}")
+
+
+def _report(verb: str, count: int, by_queue: dict[str, int], missing: list[str]) -> None:
+    """`requeued 3 (2 from a, 1 from b)`, and the ids no DLQ held on stderr."""
+    per = ", ".join(f"{n} from {q}" for q, n in sorted(by_queue.items()))
+    typer.echo(f"{verb} {count}" + (f" ({per})" if per else ""))
+    if missing:
+        typer.echo(f"not in any DLQ: {' '.join(missing)}", err=True)
 
 
 def _when(ms: int) -> str:

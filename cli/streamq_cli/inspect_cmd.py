@@ -7,24 +7,16 @@ from typing import Annotated
 
 import typer
 
-from ._options import (
-    ConfigOption,
-    DebugOption,
-    JsonOption,
-    QueueFilter,
-    UrlOption,
-    human_ms,
-    load,
-    print_json,
-    print_table,
-    with_inspector,
-)
-from ._run import run_command
+from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo
+
+from ._inspection import Inspection, inspector_command
+from ._options import QueueFilter, human_ms, print_table
 
 app = typer.Typer(help="Look at queues, pending entries, jobs and consumers.", no_args_is_help=True)
 
 
 @app.command("queues")
+@inspector_command
 def queues(
     by_partition: Annotated[
         bool,
@@ -32,162 +24,112 @@ def queues(
             "--by-partition", help="One row per partition instead of one per partitioned queue."
         ),
     ] = False,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[list[QueueInfo]]:
     """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age.
 
     A partitioned queue's partitions (q#0, q#1, ...) are summed into one row unless
     --by-partition is given.
     """
-
-    def body() -> None:
-        cfg = load(config, url=(url, "--url"))
-        rows = with_inspector(cfg, lambda i: i.queues(aggregate=not by_partition))
-        if as_json:
-            print_json(rows)
-            return
-        print_table(
-            ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers",
-             "oldest pending"],
-            [
-                [
-                    q.name,
-                    q.partitions,
-                    q.ready,
-                    q.pending,
-                    q.delayed,
-                    q.dlq,
-                    q.consumers,
-                    human_ms(q.oldest_pending_age_ms),
-                ]
-                for q in rows
-            ],
-            "no queues",
-        )  # fmt: skip
-
-    run_command(body, debug)
+    return Inspection(lambda i: i.queues(aggregate=not by_partition), _queue_table)
 
 
 @app.command("pending")
+@inspector_command
 def pending(
     queue: QueueFilter = None,
     consumer: Annotated[
         str | None, typer.Option("--consumer", help="Only entries this consumer holds.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most entries shown.")] = 100,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[list[PendingEntry]]:
     """Delivered, unacknowledged entries: entry id, job id, action, consumer, idle, deliveries."""
-
-    def body() -> None:
-        cfg = load(config, url=(url, "--url"))
-        rows = with_inspector(cfg, lambda i: i.pending(queue, consumer=consumer, limit=limit))
-        if as_json:
-            print_json(rows)
-            return
-        print_table(
-            ["queue", "entry id", "job id", "action", "consumer", "idle", "deliveries"],
-            [
-                [
-                    p.queue,
-                    p.entry_id,
-                    p.job_id,
-                    p.action,
-                    p.consumer,
-                    human_ms(p.idle_ms),
-                    p.deliveries,
-                ]
-                for p in rows
-            ],
-            "nothing pending",
-        )
-
-    run_command(body, debug)
+    return Inspection(lambda i: i.pending(queue, consumer=consumer, limit=limit), _pending_table)
 
 
 @app.command("job")
+@inspector_command
 def job(
     job_id: Annotated[str, typer.Argument(help="The job id.")],
     queue: QueueFilter = None,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+) -> Inspection[JobInfo]:
     """Where a job is (ready, pending, delayed, dead, finished) and its status and payload."""
-
-    def body() -> None:
-        cfg = load(config, url=(url, "--url"))
-        info = with_inspector(cfg, lambda i: i.job(job_id, queue))
-        if as_json:
-            print_json(info)
-            return
-        lines = [("job", info.job_id), ("queue", info.queue), ("location", info.location)]
-        if info.status is not None:
-            lines += [
-                ("state", info.status.state.value),
-                ("attempt", str(info.status.attempt)),
-                ("last error", info.status.last_error or "-"),
-                ("updated", _when(info.status.updated_at)),
-            ]
-        if info.entry_id:
-            lines.append(("entry id", info.entry_id))
-        if info.consumer:
-            lines += [("consumer", info.consumer), ("deliveries", str(info.deliveries))]
-        if info.due_at is not None:
-            lines.append(("due at", _when(info.due_at)))
-        if info.dead is not None:
-            lines += [("dead reason", info.dead.reason), ("dead id", info.dead.dead_id)]
-            lines.append(("error", info.dead.error))
-        if info.job is not None:
-            lines.append(("action", info.job.task_name or info.job.action_type))
-            lines.append(("max attempts", str(info.job.max_attempts)))
-        width = max(len(k) for k, _ in lines)
-        for key, value in lines:
-            typer.echo(f"{key.ljust(width)}  {value}")
-
-    run_command(body, debug)
+    return Inspection(lambda i: i.job(job_id, queue), _job_lines)
 
 
 @app.command("consumers")
-def consumers(
-    queue: QueueFilter = None,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
+@inspector_command
+def consumers(queue: QueueFilter = None) -> Inspection[list[ConsumerInfo]]:
     """Consumers of each queue's group: pending entries, idle time, and whether alive."""
+    return Inspection(lambda i: i.consumers(queue), _consumer_table)
 
-    def body() -> None:
-        cfg = load(config, url=(url, "--url"))
-        rows = with_inspector(cfg, lambda i: i.consumers(queue))
-        if as_json:
-            print_json(rows)
-            return
-        print_table(
-            ["queue", "consumer", "pending", "idle", "alive", "holder"],
+
+def _queue_table(rows: list[QueueInfo]) -> None:
+    print_table(
+        ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers",
+         "oldest pending"],
+        [
             [
-                [
-                    c.queue,
-                    c.name,
-                    c.pending,
-                    human_ms(c.idle_ms),
-                    "yes" if c.alive else "no",
-                    c.holder,
-                ]
-                for c in rows
-            ],
-            "no consumers",
-        )
+                q.name,
+                q.partitions,
+                q.ready,
+                q.pending,
+                q.delayed,
+                q.dlq,
+                q.consumers,
+                human_ms(q.oldest_pending_age_ms),
+            ]
+            for q in rows
+        ],
+        "no queues",
+    )  # fmt: skip
 
-    run_command(body, debug)
+
+def _pending_table(rows: list[PendingEntry]) -> None:
+    print_table(
+        ["queue", "entry id", "job id", "action", "consumer", "idle", "deliveries"],
+        [
+            [p.queue, p.entry_id, p.job_id, p.action, p.consumer, human_ms(p.idle_ms), p.deliveries]
+            for p in rows
+        ],
+        "nothing pending",
+    )
+
+
+def _job_lines(info: JobInfo) -> None:
+    lines = [("job", info.job_id), ("queue", info.queue), ("location", info.location)]
+    if info.status is not None:
+        lines += [
+            ("state", info.status.state.value),
+            ("attempt", str(info.status.attempt)),
+            ("last error", info.status.last_error or "-"),
+            ("updated", _when(info.status.updated_at)),
+        ]
+    if info.entry_id:
+        lines.append(("entry id", info.entry_id))
+    if info.consumer:
+        lines += [("consumer", info.consumer), ("deliveries", str(info.deliveries))]
+    if info.due_at is not None:
+        lines.append(("due at", _when(info.due_at)))
+    if info.dead is not None:
+        lines += [("dead reason", info.dead.reason), ("dead id", info.dead.dead_id)]
+        lines.append(("error", info.dead.error))
+    if info.job is not None:
+        lines.append(("action", info.job.task_name or info.job.action_type))
+        lines.append(("max attempts", str(info.job.max_attempts)))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        typer.echo(f"{key.ljust(width)}  {value}")
+
+
+def _consumer_table(rows: list[ConsumerInfo]) -> None:
+    print_table(
+        ["queue", "consumer", "pending", "idle", "alive", "holder"],
+        [
+            [c.queue, c.name, c.pending, human_ms(c.idle_ms), "yes" if c.alive else "no", c.holder]
+            for c in rows
+        ],
+        "no consumers",
+    )
 
 
 def _when(ms: int | None) -> str:

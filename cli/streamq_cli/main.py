@@ -11,8 +11,7 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
-from streamq.config import ExecutorFactory
-from streamq.config.job_queue import JobQueueConfig
+from streamq.config import ExecutorFactory, JobQueueConfig
 from streamq.errors import ConfigError, DecodeFailure
 from streamq.metrics import (
     child_exited,
@@ -21,14 +20,12 @@ from streamq.metrics import (
     serve_metrics,
     setup_worker_metrics,
 )
-from streamq.model.event import decode_event
-from streamq.observers.executor import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
-from streamq.observers.executor import QueuedExecutionSummary
-from streamq.queue.queue import Queue
-from streamq.redis.connection import redact_url
-from streamq.worker.loops import check_loop, run_on
-from streamq.worker.registry import TaskRegistry, load_registry
-from streamq.worker.worker import Worker
+from streamq.model import decode_event
+from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
+from streamq.observers import QueuedExecutionSummary
+from streamq.queue import Queue
+from streamq.redis import redact_url
+from streamq.worker import TaskRegistry, Worker, check_loop, load_registry, run_on
 
 from . import config_cmd, dashboard_cmd, dlq_cmd, inspect_cmd, metrics_cmd
 from ._options import (

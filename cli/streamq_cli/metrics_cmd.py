@@ -10,7 +10,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from streamq.config.job_queue import JobQueueConfig
+from streamq.config import JobQueueConfig
 from streamq.metrics import MULTIPROC_ENV, render_alert_rules, render_dashboard, serve_metrics
 
 from ._options import ConfigOption, DebugOption, LogFormat, LogLevel, UrlOption, load

@@ -3,7 +3,7 @@
 Needs the `dashboard` extra (`pip install 'streamq[dashboard]'`: Starlette and uvicorn).
 """
 
-from ..config.dashboard import DashboardConfig
+from ..config import DashboardConfig
 from .app import Dashboard
 
 __all__ = ["Dashboard", "DashboardConfig"]

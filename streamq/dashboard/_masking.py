@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ..redis.connection import redact_url
+from ..redis import redact_url
 
 __all__ = ["MASK", "mask_payload", "mask_secrets"]
 

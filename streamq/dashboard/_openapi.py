@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ..inspector.records import (
+from ..inspector import (
     ConsumerInfo,
     DeadLetterDetail,
     DeadLetterInfo,
@@ -146,7 +146,7 @@ def _paths() -> dict[str, Any]:
 @functools.cache
 def openapi_document() -> bytes:
     """The OpenAPI document as JSON bytes (built once)."""
-    from .._version import __version__
+    from .. import _version
 
     _, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
     components["Error"] = {
@@ -158,7 +158,7 @@ def openapi_document() -> bytes:
         "openapi": "3.1.0",
         "info": {
             "title": "streamq dashboard API",
-            "version": __version__,
+            "version": _version.__version__,
             "description": "Read queues, pending entries, consumers, jobs and dead letters; "
             "requeue or purge dead letters. Paths are relative to where the dashboard is "
             "served or mounted.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from ..errors import ConfigError
-from ..inspector.records import QueueInfo
+from ..inspector import QueueInfo
 from ._throughput import Throughput
 
 __all__ = ["DashboardInfo", "PurgeRequest", "QueueSummary", "RequeueRequest"]

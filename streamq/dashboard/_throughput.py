@@ -20,8 +20,7 @@ from typing import Final
 
 import msgspec
 
-from ..inspector.inspector import Inspector
-from ..inspector.records import StreamCounters
+from ..inspector import Inspector, StreamCounters
 
 __all__ = ["Sampler", "Throughput"]
 

@@ -21,10 +21,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config.dashboard import DashboardConfig
+from ..config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
-from ..inspector.inspector import Inspector
-from ..model.job import Job
+from ..inspector import Inspector
+from ..model import Job
 from ._auth import Denied, Operator, check_origin, check_token
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
@@ -178,11 +178,11 @@ class Dashboard:
         return Response(self._index, media_type="text/html; charset=utf-8")
 
     async def _info(self, request: Request) -> Response:
-        from .._version import __version__
+        from .. import _version
 
         return _json(
             DashboardInfo(
-                version=__version__,
+                version=_version.__version__,
                 writes_allowed=self.config.allow_writes,
                 auth_reads=self.config.auth_reads,
                 refresh_secs=self.config.refresh_secs,

@@ -1,4 +1,4 @@
-"""`DeadLetterInspection`: the Inspector's DLQ operations: list, show, requeue and purge."""
+"""`DeadLetters`: the Inspector's DLQ operations: list, show, requeue and purge."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from ..errors import ConfigError, NotFound, map_redis_errors
 from ..queue.queue import Queue
-from .base import InspectorBase, dead_letter_row, entry_ms
+from .core import InspectorCore, dead_letter_row, entry_ms
 from .records import (
     DeadLetterDetail,
     DeadLetterInfo,
@@ -17,7 +17,7 @@ from .records import (
     decoded,
 )
 
-__all__ = ["DeadLetterInspection"]
+__all__ = ["DeadLetters"]
 
 _ENTRY_ID: Final = re.compile(r"^\d+-\d+$")
 
@@ -28,8 +28,15 @@ def _check_entry_ids(ids: Sequence[str]) -> None:
             raise ConfigError(f"invalid DLQ entry id {dead_id!r} (expected <ms>-<seq>)")
 
 
-class DeadLetterInspection(InspectorBase):
-    """List, show, requeue and purge dead letters across queues (see `Inspector`)."""
+class DeadLetters:
+    """List, show, requeue and purge dead letters across queues (see `Inspector`).
+
+    Args:
+        core: The client, queue discovery and paging shared with the Inspector's other parts.
+    """
+
+    def __init__(self, core: InspectorCore) -> None:
+        self._core = core
 
     async def dlq_list(
         self,
@@ -39,24 +46,14 @@ class DeadLetterInspection(InspectorBase):
         reason: str | None = None,
         action_type: str | None = None,
     ) -> list[DeadLetterInfo]:
-        """Dead letters, oldest first per queue, optionally filtered.
-
-        Args:
-            queue: One queue, or every queue.
-            limit: Most entries returned in all.
-            reason: Only this dead-letter reason (`poison`, `retries_exhausted`, ...).
-            action_type: Only jobs of this action type (`task`, `webhook`, ...).
-
-        Raises:
-            NotFound: for an unknown queue.
-        """
+        """Dead letters, oldest first per queue, optionally filtered (see `Inspector.dlq_list`)."""
         if limit < 1:
             raise ConfigError(f"limit must be >= 1, got {limit}")
         keep = _dead_filter(reason, action_type)
         found: list[DeadLetterInfo] = []
-        for name in await self._names(queue):
-            q = await self._queue(name)
-            async for entry_id, fields in self._entries(q.keys.dlq):
+        for name in await self._core.names(queue):
+            q = await self._core.bound_queue(name)
+            async for entry_id, fields in self._core.entries(q.keys.dlq):
                 if len(found) >= limit:
                     return found
                 info = DeadLetterInfo.of(name, dead_letter_row((entry_id, fields)))
@@ -65,15 +62,10 @@ class DeadLetterInspection(InspectorBase):
         return found
 
     async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
-        """One dead letter in full: summary, decoded job and raw payload.
-
-        Raises:
-            ConfigError: for a malformed id.
-            NotFound: when no DLQ holds the id.
-        """
+        """One dead letter in full (see `Inspector.dlq_show`)."""
         _check_entry_ids([dead_id])
-        for name in await self._names(queue):
-            row = await (await self._queue(name)).find_dead(dead_id)
+        for name in await self._core.names(queue):
+            row = await (await self._core.bound_queue(name)).find_dead(dead_id)
             if row is not None:
                 return DeadLetterDetail(
                     entry=DeadLetterInfo.of(name, row),
@@ -90,27 +82,16 @@ class DeadLetterInspection(InspectorBase):
         reason: str | None = None,
         action_type: str | None = None,
     ) -> RequeueResult:
-        """Move dead letters back into their streams with their attempt reset to 1.
-
-        Args:
-            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
-            queue: One queue, or every queue.
-            reason: Only dead letters with this reason.
-            action_type: Only jobs of this action type.
-
-        Raises:
-            ConfigError: for a malformed id.
-            NotFound: for an unknown queue.
-        """
+        """Move dead letters back into their streams (see `Inspector.dlq_requeue`)."""
         by_queue: dict[str, int] = {}
         missing: list[str] = []
         if ids is not None:
             located, missing = await self._locate(ids, queue, reason, action_type)
             for name, chosen in located.items():
-                by_queue[name] = await (await self._queue(name)).requeue_dead(chosen)
+                by_queue[name] = await (await self._core.bound_queue(name)).requeue_dead(chosen)
         else:
-            for name in await self._names(queue):
-                q = await self._queue(name)
+            for name in await self._core.names(queue):
+                q = await self._core.bound_queue(name)
                 if reason is None and action_type is None:
                     by_queue[name] = await q.requeue_dead(None)
                 else:
@@ -128,25 +109,13 @@ class DeadLetterInspection(InspectorBase):
         reason: str | None = None,
         action_type: str | None = None,
     ) -> PurgeResult:
-        """Delete dead letters for good.
-
-        Args:
-            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
-            queue: One queue, or every queue.
-            older_than_s: Only dead letters that died longer ago than this (Redis clock).
-            reason: Only dead letters with this reason.
-            action_type: Only jobs of this action type.
-
-        Raises:
-            ConfigError: for a malformed id or a negative age.
-            NotFound: for an unknown queue.
-        """
+        """Delete dead letters for good (see `Inspector.dlq_purge`)."""
         if older_than_s is not None and older_than_s < 0:
             raise ConfigError(f"older_than must be >= 0, got {older_than_s}")
         matches = _dead_filter(reason, action_type)
         cutoff = None
         if older_than_s is not None:
-            cutoff = await self._now_ms() - round(older_than_s * 1000)
+            cutoff = await self._core.now_ms() - round(older_than_s * 1000)
 
         def keep(info: DeadLetterInfo) -> bool:
             # The DLQ entry id is the time the job died, on Redis's clock.
@@ -157,13 +126,13 @@ class DeadLetterInspection(InspectorBase):
         if ids is not None:
             located, missing = await self._locate(ids, queue, None, None)
             for name, chosen in located.items():
-                q = await self._queue(name)
+                q = await self._core.bound_queue(name)
                 rows = [await q.find_dead(i) for i in chosen]
                 picked = [r.dead_id for r in rows if r and keep(DeadLetterInfo.of(name, r))]
                 by_queue[name] = await q.purge_dead(picked)
         else:
-            for name in await self._names(queue):
-                q = await self._queue(name)
+            for name in await self._core.names(queue):
+                q = await self._core.bound_queue(name)
                 chosen = await self._matching(q, keep)
                 by_queue[name] = await q.purge_dead(chosen) if chosen else 0
         by_queue = {k: v for k, v in by_queue.items() if v}
@@ -171,7 +140,7 @@ class DeadLetterInspection(InspectorBase):
 
     async def _matching(self, q: Queue, keep: Callable[[DeadLetterInfo], bool]) -> list[str]:
         chosen: list[str] = []
-        async for entry_id, fields in self._entries(q.keys.dlq):
+        async for entry_id, fields in self._core.entries(q.keys.dlq):
             if keep(DeadLetterInfo.of(q.name, dead_letter_row((entry_id, fields)))):
                 chosen.append(entry_id)
         return chosen
@@ -188,10 +157,10 @@ class DeadLetterInspection(InspectorBase):
         keep = _dead_filter(reason, action_type)
         located: dict[str, list[str]] = {}
         left = list(dict.fromkeys(ids))
-        for name in await self._names(queue):
-            q = await self._queue(name)
+        for name in await self._core.names(queue):
+            q = await self._core.bound_queue(name)
             with map_redis_errors():
-                async with self.redis.pipeline(transaction=False) as pipe:
+                async with self._core.redis.pipeline(transaction=False) as pipe:
                     for dead_id in left:
                         pipe.xrange(q.keys.dlq, min=dead_id, max=dead_id)
                     found: list[Any] = await pipe.execute()

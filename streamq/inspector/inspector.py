@@ -3,36 +3,39 @@
 Queues are discovered with `SCAN` for their keys (`<prefix>:{<queue>}:stream`, `:delayed`,
 `:dlq`); nothing registers them. Reads go straight to Redis; repairs reuse the queue's own
 operations (`requeue_dead`, `purge_dead`), so the DLQ scripts stay the only writers of a move.
-Every method returns the msgspec records of `streamq.inspection`. The class is assembled like
-`Queue`: `InspectorBase` (client, discovery, paging), `DeadLetterInspection` (the DLQ) and the
-queue, pending, consumer and job reads here.
+Every method returns the msgspec records of `streamq.inspector`. The class is composed of
+parts, each in the file named for it: `InspectorCore` (client, discovery, paging; `core.py`),
+`QueueReader` (queues, pending entries, consumers, jobs; `queue_reader.py`) and `DeadLetters`
+(the DLQ; `dead_letters.py`); its methods hand each call to the part that does it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Self
 
-from ..errors import ConfigError, NotFound, map_redis_errors
-from ..model.records import as_str, status_from_hash
-from ..redis.keys import Keys, group_partitions
-from .base import dead_letter_row, decode_payload, entry_ms, glob_escape
-from .dead_letters import DeadLetterInspection
+import redis.asyncio as aredis
+
+from ..redis.topology import AsyncClient
+from .core import InspectorCore
+from .dead_letters import DeadLetters
+from .queue_reader import QueueReader
 from .records import (
     ConsumerInfo,
+    DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
     PendingEntry,
+    PurgeResult,
     QueueInfo,
+    RequeueResult,
     StreamCounters,
-    decoded,
-    job_label,
 )
 
 __all__ = ["Inspector"]
 
 
-class Inspector(DeadLetterInspection):
+class Inspector:
     """Read and repair queues: sizes, pending entries, consumers, jobs and dead letters.
 
     Args:
@@ -48,6 +51,64 @@ class Inspector(DeadLetterInspection):
         ...         print(q.name, q.ready, q.pending, q.dlq)
     """
 
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        redis: aredis.Redis | None = None,
+        prefix: str = "streamq",
+        scan_limit: int = 100_000,
+    ) -> None:
+        # One core for both parts: one client, and one cache of queues bound to their groups.
+        self._core = InspectorCore(url, redis=redis, prefix=prefix, scan_limit=scan_limit)
+        self._reader = QueueReader(self._core)
+        self._dead = DeadLetters(self._core)
+
+    @property
+    def redis(self) -> AsyncClient:
+        """The async client every read and repair goes through."""
+        return self._core.redis
+
+    @property
+    def prefix(self) -> str:
+        """Key namespace of the queues."""
+        return self._core.prefix
+
+    @property
+    def scan_limit(self) -> int:
+        """Most stream or DLQ entries one lookup reads through."""
+        return self._core.scan_limit
+
+    async def close(self) -> None:
+        """Close the client if this inspector created it."""
+        await self._core.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    async def queue_names(self) -> list[str]:
+        """Every queue with a stream, delay set or DLQ under this prefix, sorted."""
+        return await self._core.queue_names()
+
+    async def partitions_of(self, queue: str) -> list[str]:
+        """The partitions (`q#0` … `q#<P-1>`) found for a logical queue, in order; `[]` for a
+        queue that is not partitioned (or has no keys).
+
+        A filtered command must not cost a walk of the whole keyspace (a busy server holds a
+        status hash per job of the last day), so this reads the count the queue's producers
+        and workers declared (`Keys.partitions`) and checks those partitions; a queue with
+        keys of its own and no declaration is plain. Only partitions written without a
+        declaration (`Queue("q#0")` used directly) are looked for with `SCAN`.
+        """
+        return await self._core.partitions_of(queue)
+
+    # -- queues ---------------------------------------------------------------------------------
+
     async def queues(self, *, aggregate: bool = False) -> list[QueueInfo]:
         """Sizes, consumers and the oldest pending age of every queue.
 
@@ -55,19 +116,12 @@ class Inspector(DeadLetterInspection):
             aggregate: One row per logical queue, a partitioned queue's partitions (`q#0` …)
                 summed into a row named `q`; otherwise one row per stream.
         """
-        if aggregate:
-            return [row for row, _ in await self.queue_groups()]
-        return await self._queue_infos(await self.queue_names())
+        return await self._reader.queues(aggregate=aggregate)
 
     async def queue_groups(self) -> list[tuple[QueueInfo, list[str]]]:
         """Every logical queue's row (a partitioned queue's partitions summed) with the queue
         names behind it: `[q]` for a plain queue, its partitions `q#0` … otherwise."""
-        names = await self.queue_names()
-        infos = dict(zip(names, await self._queue_infos(names), strict=True))
-        return [
-            (infos[name] if parts == [name] else self._sum(name, [infos[p] for p in parts]), parts)
-            for name, parts in group_partitions(names).items()
-        ]
+        return await self._reader.queue_groups()
 
     async def queue(self, name: str) -> QueueInfo:
         """Sizes, consumers and the oldest pending age of one queue; a partitioned queue's
@@ -76,7 +130,7 @@ class Inspector(DeadLetterInspection):
         Raises:
             NotFound: when the queue has no keys.
         """
-        return (await self.queue_group(name))[0]
+        return await self._reader.queue(name)
 
     async def queue_group(self, name: str) -> tuple[QueueInfo, list[str]]:
         """One queue's row with the queue names behind it (see `queue_groups`).
@@ -84,95 +138,7 @@ class Inspector(DeadLetterInspection):
         Raises:
             NotFound: when the queue has no keys.
         """
-        partitions = await self.partitions_of(name)
-        if partitions:
-            return self._sum(name, await self._queue_infos(partitions)), partitions
-        await self._existing(name)
-        return (await self._queue_infos([name]))[0], [name]
-
-    @staticmethod
-    def _sum(logical: str, rows: list[QueueInfo]) -> QueueInfo:
-        """One row for a partitioned queue: its partitions' rows summed (the oldest pending age
-        is the oldest of any; `consumers` the most any partition's group has)."""
-        ages = [r.oldest_pending_age_ms for r in rows if r.oldest_pending_age_ms is not None]
-        groups = {r.group for r in rows if r.group is not None}
-        return QueueInfo(
-            name=logical,
-            group=groups.pop() if len(groups) == 1 else None,
-            ready=sum(r.ready for r in rows),
-            pending=sum(r.pending for r in rows),
-            delayed=sum(r.delayed for r in rows),
-            dlq=sum(r.dlq for r in rows),
-            dlq_dropped=sum(r.dlq_dropped for r in rows),
-            consumers=max((r.consumers for r in rows), default=0),
-            oldest_pending_age_ms=max(ages) if ages else None,
-            partitions=len(rows),
-        )
-
-    async def _queue_infos(self, names: Sequence[str]) -> list[QueueInfo]:
-        """Each queue's row, in two pipelined round trips however many queues there are (the
-        dashboard's overview asks for every queue every few seconds): sizes and groups first,
-        then the oldest pending entry of each queue that has one (and Redis's time)."""
-        if not names:
-            return []
-        keys = [Keys(name, self.prefix) for name in names]
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for k in keys:
-                    pipe.xlen(k.stream)
-                    pipe.xinfo_groups(k.stream)
-                    pipe.zcard(k.delayed)
-                    pipe.xlen(k.dlq)
-                    pipe.get(k.dlq_dropped)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-            rows: list[tuple[Keys, int, list[Any], int, int, int]] = []
-            for i, k in enumerate(keys):
-                length, groups, delayed, dlq, dropped = replies[5 * i : 5 * i + 5]
-                if isinstance(groups, Exception) and "no such key" in str(groups).lower():
-                    groups = []  # the queue has a delay set or DLQ but no stream yet
-                rows.append(
-                    (
-                        k,
-                        int(_checked(length)),
-                        list(_checked(groups)),
-                        int(_checked(delayed)),
-                        int(_checked(dlq)),
-                        int(_checked(dropped) or 0),
-                    )
-                )
-            waiting = [(i, row) for i, row in enumerate(rows) if row[2] and row[2][0]["pending"]]
-            oldest: dict[int, int] = {}
-            if waiting:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for _, (k, _, groups, *_) in waiting:
-                        pipe.xpending(k.stream, as_str(groups[0]["name"]))
-                    summaries: list[Any] = await pipe.execute()
-                # Redis's clock, read on its own: a cluster pipeline refuses keyless commands.
-                now_ms = await self._now_ms()
-                for (i, _), summary in zip(waiting, summaries, strict=True):
-                    if summary.get("min"):
-                        oldest[i] = max(now_ms - entry_ms(as_str(summary["min"])), 0)
-        infos = []
-        for i, (name, (_, length, groups, delayed, dlq, dropped)) in enumerate(
-            zip(names, rows, strict=True)
-        ):
-            # The group a worker made (one per queue: streamq refuses a second), as `_queue`
-            # binds it; its PEL count is what XPENDING's summary reports.
-            pending = int(groups[0]["pending"]) if groups else 0
-            infos.append(
-                QueueInfo(
-                    name=name,
-                    group=as_str(groups[0]["name"]) if groups else None,
-                    ready=max(length - pending, 0),
-                    pending=pending,
-                    delayed=delayed,
-                    dlq=dlq,
-                    dlq_dropped=dropped,
-                    consumers=sum(int(g["consumers"]) for g in groups),
-                    oldest_pending_age_ms=oldest.get(i),
-                )
-            )
-        return infos
+        return await self._reader.queue_group(name)
 
     async def stream_counters(self, names: Sequence[str]) -> dict[str, StreamCounters | None]:
         """Each queue's stream counters (`XINFO STREAM`, one pipelined round trip) and Redis's
@@ -180,31 +146,7 @@ class Inspector(DeadLetterInspection):
 
         A queue without a stream (only a DLQ or delay set) maps to `None`.
         """
-        if not names:
-            return {}
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.xinfo_stream(Keys(name, self.prefix).stream)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-        # Redis's clock, read on its own: a cluster pipeline refuses keyless commands.
-        at_ms = await self._now_ms()
-        found: dict[str, StreamCounters | None] = {}
-        for name, reply in zip(names, replies, strict=False):
-            if isinstance(reply, Exception):
-                if "no such key" in str(reply).lower():
-                    found[name] = None  # the queue has no stream right now
-                    continue
-                with map_redis_errors():
-                    raise reply
-            added = reply.get("entries-added")
-            found[name] = StreamCounters(
-                queue=name,
-                at_ms=at_ms,
-                entries_added=int(added) if added is not None else None,
-                length=int(reply["length"]),
-            )
-        return found
+        return await self._reader.stream_counters(names)
 
     # -- pending entries and consumers ----------------------------------------------------------
 
@@ -221,43 +163,7 @@ class Inspector(DeadLetterInspection):
         Raises:
             NotFound: for an unknown queue.
         """
-        if limit < 1:
-            raise ConfigError(f"limit must be >= 1, got {limit}")
-        entries: list[PendingEntry] = []
-        for name in await self._names(queue):
-            if len(entries) >= limit:
-                break
-            q = await self._queue(name)
-            if not await self._groups(q):
-                continue
-            with map_redis_errors():
-                rows: Any = await self.redis.xpending_range(
-                    q.keys.stream,
-                    q.group,
-                    min="-",
-                    max="+",
-                    count=limit - len(entries),
-                    consumername=consumer,
-                )
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for row in rows:
-                        entry_id = as_str(row["message_id"])
-                        pipe.xrange(q.keys.stream, min=entry_id, max=entry_id)
-                    found: list[Any] = await pipe.execute()
-            for row, entry in zip(rows, found, strict=True):
-                fields: dict[bytes, bytes] = entry[0][1] if entry else {}
-                entries.append(
-                    PendingEntry(
-                        queue=name,
-                        entry_id=as_str(row["message_id"]),
-                        job_id=fields.get(b"id", b"").decode(errors="replace"),
-                        action=_label(fields.get(b"job")),
-                        consumer=as_str(row["consumer"]),
-                        idle_ms=int(row["time_since_delivered"]),
-                        deliveries=int(row["times_delivered"]),
-                    )
-                )
-        return entries
+        return await self._reader.pending(queue, consumer=consumer, limit=limit)
 
     async def consumers(self, queue: str | None = None) -> list[ConsumerInfo]:
         """The consumers of each queue's group, with what they hold and whether they are alive.
@@ -265,30 +171,7 @@ class Inspector(DeadLetterInspection):
         Raises:
             NotFound: for an unknown queue.
         """
-        result: list[ConsumerInfo] = []
-        for name in await self._names(queue):
-            q = await self._queue(name)
-            if not await self._groups(q):
-                continue
-            with map_redis_errors():
-                rows: Any = await self.redis.xinfo_consumers(q.keys.stream, q.group)
-                names = [as_str(r["name"]) for r in rows]
-                holders: list[Any] = (
-                    await self.redis.mget([q.keys.consumer(n) for n in names]) if names else []
-                )
-            for row, cname, holder in zip(rows, names, holders, strict=True):
-                result.append(
-                    ConsumerInfo(
-                        queue=name,
-                        group=q.group,
-                        name=cname,
-                        pending=int(row["pending"]),
-                        idle_ms=int(row["idle"]),
-                        alive=holder is not None,
-                        holder=as_str(holder) if holder is not None else None,
-                    )
-                )
-        return result
+        return await self._reader.consumers(queue)
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -301,94 +184,90 @@ class Inspector(DeadLetterInspection):
         Raises:
             NotFound: when no queue knows the job (or its status expired after it finished).
         """
-        if not job_id:
-            raise ConfigError("job id must be non-empty")
-        if queue is not None:
-            names = await self._names(queue)
-        else:
-            names = await self._queues_with_status(job_id) or await self.queue_names()
-        for name in names:
-            info = await self._job_in(name, job_id)
-            if info is not None:
-                return info
-        where = f"queue {queue!r}" if queue is not None else "any queue"
-        raise NotFound(f"job {job_id!r} not found in {where} (unknown, or finished and expired)")
+        return await self._reader.job(job_id, queue)
 
-    async def _queues_with_status(self, job_id: str) -> list[str]:
-        keys = Keys("x", self.prefix)
-        head = glob_escape(keys.tag.removesuffix("{x}"))
-        pattern = f"{head}{{*}}:job:{glob_escape(job_id)}"
-        names: list[str] = []
-        with map_redis_errors():
-            async for key in self.redis.scan_iter(match=pattern, count=1000):
-                text = as_str(key)
-                names.append(text[text.index("{") + 1 : text.rindex("}")])
-        return sorted(set(names))
+    # -- dead letters ---------------------------------------------------------------------------
 
-    async def _job_in(self, name: str, job_id: str) -> JobInfo | None:
-        q = await self._queue(name)
-        with map_redis_errors():
-            raw_status: Any = await self.redis.hgetall(q.keys.status(job_id))
-            due: Any = await self.redis.zscore(q.keys.delayed, job_id)
-            payload: Any = await self.redis.hget(q.keys.delayed_jobs, job_id) if due else None
-        status = status_from_hash(job_id, raw_status)
-        if due is not None:
-            return JobInfo(
-                job_id=job_id,
-                queue=name,
-                location="delayed",
-                status=status,
-                due_at=int(due),
-                job=decode_payload(payload),
-            )
-        entry = await self._find_in_stream(q.keys.stream, job_id)
-        if entry is not None:
-            entry_id, fields = entry
-            owner: Any = []
-            if await self._groups(q):
-                with map_redis_errors():
-                    owner = await self.redis.xpending_range(
-                        q.keys.stream, q.group, min=entry_id, max=entry_id, count=1
-                    )
-            return JobInfo(
-                job_id=job_id,
-                queue=name,
-                location="pending" if owner else "ready",
-                status=status,
-                entry_id=entry_id,
-                consumer=as_str(owner[0]["consumer"]) if owner else None,
-                deliveries=int(owner[0]["times_delivered"]) if owner else None,
-                job=decode_payload(fields.get(b"job")),
-            )
-        dead = await self._find_in_stream(q.keys.dlq, job_id)
-        if dead is not None:
-            row = dead_letter_row(dead)
-            return JobInfo(
-                job_id=job_id,
-                queue=name,
-                location="dead",
-                status=status,
-                dead=DeadLetterInfo.of(name, row),
-                job=decoded(row),
-            )
-        if status is not None:
-            return JobInfo(job_id=job_id, queue=name, location="finished", status=status)
-        return None
+    async def dlq_list(
+        self,
+        queue: str | None = None,
+        *,
+        limit: int = 100,
+        reason: str | None = None,
+        action_type: str | None = None,
+    ) -> list[DeadLetterInfo]:
+        """Dead letters, oldest first per queue, optionally filtered.
 
-    async def _find_in_stream(self, key: str, job_id: str) -> tuple[str, dict[bytes, bytes]] | None:
-        wanted = job_id.encode()
-        async for entry_id, fields in self._entries(key):
-            if fields.get(b"id") == wanted:
-                return entry_id, fields
-        return None
+        Args:
+            queue: One queue, or every queue.
+            limit: Most entries returned in all.
+            reason: Only this dead-letter reason (`poison`, `retries_exhausted`, ...).
+            action_type: Only jobs of this action type (`task`, `webhook`, ...).
 
+        Raises:
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_list(queue, limit=limit, reason=reason, action_type=action_type)
 
-def _label(raw: bytes | None) -> str:
-    return job_label(decode_payload(raw))
+    async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
+        """One dead letter in full: summary, decoded job and raw payload.
 
+        Raises:
+            ConfigError: for a malformed id.
+            NotFound: when no DLQ holds the id.
+        """
+        return await self._dead.dlq_show(dead_id, queue)
 
-def _checked(reply: Any) -> Any:
-    """A pipelined reply, or the error it carries raised (translated by the caller)."""
-    if isinstance(reply, Exception):
-        raise reply
-    return reply
+    async def dlq_requeue(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        queue: str | None = None,
+        reason: str | None = None,
+        action_type: str | None = None,
+    ) -> RequeueResult:
+        """Move dead letters back into their streams with their attempt reset to 1.
+
+        Args:
+            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
+            queue: One queue, or every queue.
+            reason: Only dead letters with this reason.
+            action_type: Only jobs of this action type.
+
+        Raises:
+            ConfigError: for a malformed id.
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_requeue(
+            ids, queue=queue, reason=reason, action_type=action_type
+        )
+
+    async def dlq_purge(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        queue: str | None = None,
+        older_than_s: float | None = None,
+        reason: str | None = None,
+        action_type: str | None = None,
+    ) -> PurgeResult:
+        """Delete dead letters for good.
+
+        Args:
+            ids: DLQ entry ids; `None` takes every dead letter that matches the filters.
+            queue: One queue, or every queue.
+            older_than_s: Only dead letters that died longer ago than this (Redis clock).
+            reason: Only dead letters with this reason.
+            action_type: Only jobs of this action type.
+
+        Raises:
+            ConfigError: for a malformed id or a negative age.
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_purge(
+            ids,
+            queue=queue,
+            older_than_s=older_than_s,
+            reason=reason,
+            action_type=action_type,
+        )

@@ -1,10 +1,10 @@
-"""`InspectorBase`: what the Inspector's parts share: the client, queue discovery, paging."""
+"""`InspectorCore`: what the Inspector's parts share: the client, queue discovery, paging."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import redis.asyncio as aredis
 
@@ -15,7 +15,7 @@ from ..queue.queue import Queue
 from ..redis.connection import command_client
 from ..redis.keys import Keys, group_partitions, partition_names, partitions_key, split_partition
 
-__all__ = ["InspectorBase", "dead_letter_row", "decode_payload", "entry_ms", "glob_escape"]
+__all__ = ["InspectorCore", "dead_letter_row", "decode_payload", "entry_ms", "glob_escape"]
 
 _PAGE: Final = 1000
 _QUEUE_KEY_SUFFIXES: Final = ("stream", "delayed", "dlq")
@@ -46,8 +46,11 @@ def decode_payload(raw: bytes | None) -> Job | None:
         return None
 
 
-class InspectorBase:
+class InspectorCore:
     """The client, queue discovery and stream paging the Inspector's parts share.
+
+    The `Inspector` makes one and hands it to each of its parts (`QueueReader`, `DeadLetters`),
+    so they share one client and one cache of `Queue`s bound to their groups.
 
     Args:
         url: Redis URL, used when `redis` is not given.
@@ -72,18 +75,12 @@ class InspectorBase:
         self._grouped: set[str] = set()
 
     async def close(self) -> None:
-        """Close the client if this inspector created it."""
+        """Close the queues this core bound, and the client if this core created it."""
         for queue in self._queues.values():
             await queue.close()
         self._queues.clear()
         if self._owns_client:
             await self.redis.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def queue_names(self) -> list[str]:
         """Every queue with a stream, delay set or DLQ under this prefix, sorted."""
@@ -100,7 +97,7 @@ class InspectorBase:
                     names.add(found.group(1))
         return sorted(names)
 
-    async def _entries(
+    async def entries(
         self, key: str, *, before: str = "+"
     ) -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
         """Entries of a stream, oldest first, at most `scan_limit` of them."""
@@ -117,15 +114,19 @@ class InspectorBase:
             seen += len(rows)
             cursor = "(" + as_str(rows[-1][0])
 
-    # -- plumbing -------------------------------------------------------------------------------
+    async def names(self, queue: str | None) -> list[str]:
+        """The queue names a `queue` filter stands for: every queue for `None`, a partitioned
+        queue's partitions, or the queue itself.
 
-    async def _names(self, queue: str | None) -> list[str]:
+        Raises:
+            NotFound: for a queue with no keys.
+        """
         if queue is None:
             return await self.queue_names()
         partitions = await self.partitions_of(queue)
         if partitions:
             return partitions
-        await self._existing(queue)
+        await self.require(queue)
         return [queue]
 
     async def partitions_of(self, queue: str) -> list[str]:
@@ -143,22 +144,24 @@ class InspectorBase:
         with map_redis_errors():
             declared: Any = await self.redis.get(partitions_key(queue, self.prefix))
         if declared is not None and int(declared) > 1:
-            return [n for n in partition_names(queue, int(declared)) if await self._has_keys(n)]
-        if await self._has_keys(queue):
+            return [n for n in partition_names(queue, int(declared)) if await self.has_keys(n)]
+        if await self.has_keys(queue):
             return []
         names = [n for n in await self.queue_names() if split_partition(n)[0] == queue]
         return group_partitions([n for n in names if n != queue]).get(queue, [])
 
-    async def _has_keys(self, name: str) -> bool:
+    async def has_keys(self, name: str) -> bool:
+        """Whether the queue has a stream, delay set or DLQ."""
         keys = Keys(name, self.prefix)
         with map_redis_errors():
             return int(await self.redis.exists(keys.stream, keys.delayed, keys.dlq)) > 0
 
-    async def _existing(self, name: str) -> None:
-        if not await self._has_keys(name):
+    async def require(self, name: str) -> None:
+        """Raise `NotFound` unless the queue has keys."""
+        if not await self.has_keys(name):
             raise NotFound(f"unknown queue {name!r} (no stream, delay set or DLQ)")
 
-    async def _queue(self, name: str) -> Queue:
+    async def bound_queue(self, name: str) -> Queue:
         """A `Queue` for `name` on this client, bound to the group its stream already has."""
         queue = self._queues.get(name)
         if queue is None:
@@ -166,17 +169,19 @@ class InspectorBase:
             self._queues[name] = queue
         if name not in self._grouped:
             # Looked up until found: a long-lived inspector sees a group created after it.
-            groups = await self._groups(queue)
+            groups = await self.groups(queue)
             if groups:
                 queue.group = as_str(groups[0]["name"])
                 self._grouped.add(name)
         return queue
 
-    async def _groups(self, queue: Queue) -> Any:
+    async def groups(self, queue: Queue) -> Any:
+        """The consumer groups of the queue's stream (`XINFO GROUPS`; none without a stream)."""
         with map_redis_errors():
             return await queue.groups()
 
-    async def _now_ms(self) -> int:
+    async def now_ms(self) -> int:
+        """Redis's clock, in epoch milliseconds."""
         with map_redis_errors():
             seconds, micros = await self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
