@@ -100,8 +100,7 @@ class Consuming:
         Raises:
             RedisUnavailable: when Redis cannot be reached.
         """
-        if not self._group.ready:
-            await self._group.ensure()
+        await self._group.ensure_once()
         reader = self._reader(consumer, timeout_s)
         try:
             with map_redis_errors():
@@ -136,8 +135,7 @@ class Consuming:
             after: Read entries with ids greater than this.
             count: At most this many.
         """
-        if not self._group.ready:
-            await self._group.ensure()
+        await self._group.ensure_once()
         async with self._group.guard():
             return await self._read_own_pending(consumer, after, count)
 
@@ -146,8 +144,7 @@ class Consuming:
     ) -> list[tuple[str, int]]:
         """(entry id, delivery count) of entries pending for `consumer` after `after`, oldest
         first. Read-only: unlike re-reading them, looking counts no delivery."""
-        if not self._group.ready:
-            await self._group.ensure()
+        await self._group.ensure_once()
         start = "-" if after in ("0", "0-0") else f"({after}"
         async with self._group.guard():
             with map_redis_errors():
@@ -364,8 +361,7 @@ class Consuming:
         Returns:
             (next cursor, claimed deliveries with their delivery counts, deleted entry ids).
         """
-        if not self._group.ready:
-            await self._group.ensure()
+        await self._group.ensure_once()
         async with self._group.guard():
             step = await self.scripts.reclaim(
                 self.keys,
