@@ -37,7 +37,7 @@ def demo(
         typer.Option("--url", help="Use this Redis (default: an embedded private server)."),
     ] = None,
     orders: Annotated[
-        int, typer.Option("--orders", min=1, max=5000, help="How many new orders to emit.")
+        int, typer.Option("--orders", min=5, max=5000, help="How many new orders to emit.")
     ] = 40,
     keep: Annotated[
         bool,
@@ -162,8 +162,10 @@ def print_report(console: Console, report: DemoReport) -> None:
 def _print_next_steps(console: Console, report: DemoReport, *, kept: bool) -> None:
     if not kept:
         console.print(
-            "\nLook further: [bold]streamq demo --keep[/] keeps the server and the demo's keys "
-            "for the commands below; the README's Observers section shows the observers it ran."
+            "\nLook further: [bold]streamq demo --keep[/] keeps the server and the demo's keys, "
+            "and prints the commands that show them (streamq inspect, streamq dlq, streamq "
+            "dashboard). The observers it ran are written as a user would write them in "
+            "streamq/demo/scenario.py; the README's Observers section explains each field."
         )
         return
     url = report.url

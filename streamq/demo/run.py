@@ -89,7 +89,9 @@ async def _run(
 ) -> DemoReport:
     started = time.monotonic()
     name = f"demo-{uuid.uuid4().hex[:8]}"
-    cache_prefix = f"streamq-demo:{name}"
+    # The demo's cached pages (the application's keys, not the queue's), under one hash tag so
+    # the seeding MSET works on a cluster too.
+    cache_prefix = f"streamq-demo:{{{name}}}"
     scenario = make_scenario(orders, seed=seed)
     secret = secrets.token_hex(16)
     http = HttpReceivers(secret, flaky_failures=_FLAKY_FAILURES)
@@ -137,7 +139,7 @@ async def _run(
                               _snapshot(base, "redelivering", first), progress)  # fmt: skip
         report.completed = first.stats.completed + second.stats.completed
         report.retried = first.stats.retried + second.stats.retried
-        progress(_snapshot(base, "scraping", first, second, note=report.metrics_url))
+        progress(_snapshot(base, "scraping", first, second, note=f"scraping {report.metrics_url}"))
         await _scrape(report)
         counts = await queue.counts()
         report.dlq_left = counts.dlq
