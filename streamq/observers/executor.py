@@ -112,7 +112,8 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
         jobs_queued: Jobs enqueued (one per action of each observer that passed).
         job_ids: Their ids, in observer and action order.
         conditions_skipped: Observers skipped because their condition was false.
-        errors: Condition failures (at most `MAX_ERRORS`); those observers were skipped.
+        errors: Condition failures (at most `MAX_ERRORS`; those observers were skipped) and task
+            actions whose arguments could not be rendered (no job enqueued for them).
         errors_dropped: Failures past the cap.
     """
 
@@ -124,7 +125,7 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
     errors_dropped: int = 0
 
     def is_success(self) -> bool:
-        """Whether every matched observer's condition could be evaluated."""
+        """Whether every matched observer's condition could be evaluated, and every job made."""
         return not self.errors and not self.errors_dropped
 
 
