@@ -54,7 +54,13 @@ class PostgresServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._prefix: list[str] = []
         if os.geteuid() == 0:
-            account = pwd.getpwnam("postgres")  # KeyError: no such user, said by the caller
+            try:
+                account = pwd.getpwnam("postgres")
+            except KeyError:
+                raise RuntimeError(
+                    "PostgreSQL refuses to run as root, and there is no `postgres` user to run "
+                    "it as (Debian's postgresql package creates one)"
+                ) from None
             for path in (self.root, self.socket_dir):
                 os.chown(path, account.pw_uid, account.pw_gid)
             self._prefix = [
