@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streamq.demo import DemoProgress, DemoReport, run_demo
+from streamq.errors import ConfigError
 from streamq.redis import redact_url
 
 from ._options import DebugOption
 from ._run import configure_logging, run_command
+
+if TYPE_CHECKING:
+    from streamq.demo import DemoProgress, DemoReport
 
 __all__ = ["demo", "print_report"]
 
@@ -73,6 +76,14 @@ def demo(
 
 
 def _run_with_progress(console: Console, url: str | None, orders: int, keep: bool) -> DemoReport:
+    try:
+        # Imported here: its SMTP receiver (aiosmtpd) comes with the `embedded` extra, and
+        # every other command must work without it.
+        from streamq.demo import run_demo
+    except ImportError as exc:
+        raise ConfigError(
+            f"the demo needs {exc.name or 'a package'}: pip install 'streamq[embedded]'"
+        ) from None
     columns = (
         TextColumn("[bold]{task.fields[phase]:<23}"),
         BarColumn(bar_width=20),
