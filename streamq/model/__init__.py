@@ -5,8 +5,11 @@ Imports nothing of streamq but `errors`: every other wing may import it.
 """
 
 from .actions import (
+    CacheAction,
+    DatabaseAction,
     EmailAction,
     LogAction,
+    ObserverTaskAction,
     SlackAction,
     WebhookAction,
 )
@@ -48,6 +51,8 @@ __all__ = [
     "Action",
     "Backoff",
     "BackoffStrategy",
+    "CacheAction",
+    "DatabaseAction",
     "DeadLetter",
     "DeadReason",
     "Delivery",
@@ -61,6 +66,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "LogAction",
+    "ObserverTaskAction",
     "QueueCounts",
     "SlackAction",
     "TaskAction",

@@ -15,7 +15,14 @@ from typing import Any, Final, TypeAlias
 import msgspec
 
 from ..errors import DecodeFailure
-from .actions import EmailAction, LogAction, SlackAction, WebhookAction
+from .actions import (
+    CacheAction,
+    DatabaseAction,
+    EmailAction,
+    LogAction,
+    SlackAction,
+    WebhookAction,
+)
 from .event import Event
 
 __all__ = [
@@ -114,7 +121,15 @@ class TaskAction(
 
 #: The tagged union of actions a job can carry (tag field `type`): a registered task, or one of
 #: the observer actions the worker runs itself (`streamq.actions`).
-Action: TypeAlias = TaskAction | WebhookAction | SlackAction | EmailAction | LogAction
+Action: TypeAlias = (
+    TaskAction
+    | WebhookAction
+    | SlackAction
+    | EmailAction
+    | LogAction
+    | CacheAction
+    | DatabaseAction
+)
 
 
 #: Ids made per `os.urandom` call: `uuid.uuid4()` makes one system call per id, a third of

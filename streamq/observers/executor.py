@@ -22,12 +22,14 @@ import msgspec
 import structlog
 
 from ..actions.runtime import ActionRuntime
-from ..errors import ConditionError, PermanentError, Retry
+from ..actions.task import render_task
+from ..errors import ConditionError, PermanentError, Retry, TemplateError
+from ..model.actions import ObserverTaskAction
 from ..model.backoff import backoff_delay_ms
 from ..model.event import Event
-from ..model.job import Job, JobState
+from ..model.job import Action, Job, JobState
 from ..queue.queue import Queue
-from .definitions import FailurePolicy, Observer
+from .definitions import FailurePolicy, Observer, ObserverAction
 from .matcher import Matcher
 
 __all__ = [
@@ -110,7 +112,8 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
         jobs_queued: Jobs enqueued (one per action of each observer that passed).
         job_ids: Their ids, in observer and action order.
         conditions_skipped: Observers skipped because their condition was false.
-        errors: Condition failures (at most `MAX_ERRORS`); those observers were skipped.
+        errors: Condition failures (at most `MAX_ERRORS`; those observers were skipped) and task
+            actions whose arguments could not be rendered (no job enqueued for them).
         errors_dropped: Failures past the cap.
     """
 
@@ -122,7 +125,7 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
     errors_dropped: int = 0
 
     def is_success(self) -> bool:
-        """Whether every matched observer's condition could be evaluated."""
+        """Whether every matched observer's condition could be evaluated, and every job made."""
         return not self.errors and not self.errors_dropped
 
 
@@ -131,6 +134,28 @@ def _note(summary: ExecutionSummary | QueuedExecutionSummary, failure: ObserverF
         summary.errors.append(failure)
     else:
         summary.errors_dropped += 1
+
+
+def _job_action(
+    observer: Observer,
+    action: ObserverAction,
+    event: Event,
+    summary: ExecutionSummary | QueuedExecutionSummary,
+) -> Action | None:
+    """The job's action: a task action's arguments rendered now (`None`, noted, if they cannot
+    be: no job could run them)."""
+    if not isinstance(action, ObserverTaskAction):
+        return action
+    try:
+        return render_task(action, event)
+    except TemplateError as exc:
+        failure = ObserverFailure(
+            observer=observer.name, stage="action", error=str(exc), action_type="task"
+        )
+        _note(summary, failure)
+        _log.warning("task_arguments_failed", observer=observer.name, event_id=event.id,
+                     error=str(exc))  # fmt: skip
+        return None
 
 
 def _passing(
@@ -191,11 +216,14 @@ class QueuedObserverExecutor:
         for observer in _passing(self.matcher.find(event), event, summary):
             backoff = self._backoffs[observer.name]
             for i, action in enumerate(observer.actions):
+                job_action = _job_action(observer, action, event, summary)
+                if job_action is None:
+                    continue
                 job_id = action_job_id(event.id, observer.name, i)
                 jobs.append(
                     Job(
                         id=job_id,
-                        action=action,
+                        action=job_action,
                         queue=self.queue.name,
                         event_id=event.id,
                         event=event,
@@ -249,9 +277,13 @@ class ObserverExecutor:
         summary = ExecutionSummary()
         for observer in _passing(self.matcher.find(event), event, summary):
             for i, action in enumerate(observer.actions):
+                job_action = _job_action(observer, action, event, summary)
+                if job_action is None:
+                    summary.failed_actions += 1
+                    continue
                 job = Job(
                     id=action_job_id(event.id, observer.name, i),
-                    action=action,
+                    action=job_action,
                     queue="inline",
                     event_id=event.id,
                     event=event,
