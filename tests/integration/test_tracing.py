@@ -1,0 +1,281 @@
+"""Tracing end to end: the producer's trace through the queue, retries and the DLQ, into the
+requests actions send, recorded by the OpenTelemetry SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from streamq import (
+    ActionRuntime,
+    ActionSettings,
+    Backoff,
+    EmailAction,
+    Event,
+    JobDefaults,
+    JobState,
+    PermanentError,
+    Queue,
+    QueuedObserverExecutor,
+    SlackAction,
+    SyncQueue,
+    TaskRegistry,
+    Worker,
+    WorkerSettings,
+    decode_job,
+    parse_observers,
+)
+from tests.integration.conftest import SmtpServer
+from tests.support import async_wait_until
+from tests.support.tracing import RecordedSpans, recorded_spans, span_id_of, trace_id_of
+
+ALLOW = ActionSettings(allow_private_targets=["127.0.0.1"])
+FAST = JobDefaults(backoff=Backoff(initial_delay_ms=20, max_delay_ms=200))
+EVENT = Event(event_type="INSERT", entity_type="Order", entity_id="o-1", data={"total": 150})
+
+tasks = TaskRegistry()
+#: What the `traced` task saw: the active span's context of each run, and whether to fail.
+seen: list[trace.SpanContext] = []
+fail_next = threading.Event()
+
+
+@tasks.task(name="traced")
+def traced() -> None:  # sync: runs in the worker's thread pool, in a copy of the context
+    seen.append(trace.get_current_span().get_span_context())
+    if fail_next.is_set():
+        fail_next.clear()
+        raise PermanentError("refused")
+
+
+@pytest.fixture
+def spans() -> Iterator[RecordedSpans]:
+    with recorded_spans() as recorded:
+        yield recorded
+
+
+@pytest_asyncio.fixture
+async def queue(redis_url: str, queue_name: str) -> AsyncIterator[Queue]:
+    async with Queue(queue_name, url=redis_url, defaults=FAST) as q:
+        await q.ensure_group()
+        yield q
+
+
+@pytest_asyncio.fixture
+async def worker(redis_url: str, queue_name: str) -> AsyncIterator[Worker]:
+    seen.clear()
+    fail_next.clear()
+    w = Worker(
+        tasks,
+        queues=[queue_name],
+        url=redis_url,
+        defaults=FAST,
+        settings=WorkerSettings(block_s=0.5, poll_interval_ms=50, shutdown_grace_s=2.0),
+        consumer="w1",
+        action_settings=ALLOW,
+    )
+    await w.start()
+    yield w
+    await w.shutdown()
+
+
+def hook_observers(url: str) -> dict[str, Any]:
+    return {
+        "order_created": {
+            "event_type": "INSERT",
+            "entity": "Order",
+            "retry": {"max_attempts": 3, "initial_delay_ms": 20},
+            "actions": [{"type": "webhook", "url": url}],
+        }
+    }
+
+
+def attempts_of(spans: RecordedSpans, queue: str) -> list[ReadableSpan]:
+    return sorted(spans.named(f"process {queue}"), key=lambda s: s.attributes["streamq.attempt"])
+
+
+def context_of(span: ReadableSpan) -> trace.SpanContext:
+    ctx = span.get_span_context()
+    assert ctx is not None
+    return ctx
+
+
+async def test_the_producers_trace_reaches_the_webhook_receiver_across_a_failure_and_a_retry(
+    spans: RecordedSpans, queue: Queue, worker: Worker, httpserver: HTTPServer
+) -> None:
+    # Given a receiver that fails the first request (transient 503) and takes the second,
+    received: list[dict[str, str]] = []
+
+    def receive(request: Request) -> Response:
+        received.append(dict(request.headers))
+        return Response("busy" if len(received) == 1 else "ok", 503 if len(received) == 1 else 200)
+
+    httpserver.expect_request("/hook").respond_with_handler(receive)
+    url = f"http://127.0.0.1:{httpserver.port}/hook"
+    executor = QueuedObserverExecutor(parse_observers(hook_observers(url)), queue)
+
+    # when an event is processed inside the application's span,
+    with spans.tracer.start_as_current_span("checkout") as checkout:
+        summary = await executor.process_event(EVENT)
+    (job_id,) = summary.job_ids
+
+    async def attempts_done() -> bool:
+        status = await queue.get_status(job_id)
+        done = status is not None and status.state is JobState.COMPLETED
+        return done and len(attempts_of(spans, queue.name)) == 2
+
+    await async_wait_until(attempts_done)
+
+    # then both requests carry the trace id the producer started, each from its attempt's span,
+    trace_id = checkout.get_span_context().trace_id
+    first, second = attempts_of(spans, queue.name)
+    assert [trace_id_of(h["Traceparent"]) for h in received] == [trace_id, trace_id]
+    assert [span_id_of(h["Traceparent"]) for h in received] == [
+        context_of(first).span_id,
+        context_of(second).span_id,
+    ]
+    # and the spans form one tree: checkout → process_event → send → each attempt.
+    (observing,) = spans.named("process_event INSERT Order")
+    (send,) = spans.named(f"send {queue.name}")
+    assert observing.parent is not None
+    assert observing.parent.span_id == checkout.get_span_context().span_id
+    assert send.parent is not None
+    assert send.parent.span_id == context_of(observing).span_id
+    assert send.kind is trace.SpanKind.PRODUCER
+    assert send.attributes["messaging.batch.message_count"] == 1
+    assert observing.attributes["streamq.jobs_queued"] == 1
+    for attempt in (first, second):
+        assert attempt.kind is trace.SpanKind.CONSUMER
+        assert attempt.parent is not None
+        assert attempt.parent.span_id == context_of(send).span_id
+        assert [link.context.span_id for link in attempt.links] == [context_of(send).span_id]
+        assert context_of(attempt).trace_id == trace_id
+        assert attempt.attributes["messaging.destination.name"] == queue.name
+        assert attempt.attributes["messaging.message.id"] == job_id
+        assert attempt.attributes["messaging.client.id"] == "w1"
+        assert attempt.attributes["streamq.action_type"] == "webhook"
+    # The failed attempt says so: an error status, and a retry event with the delay.
+    assert first.attributes["streamq.attempt"] == 1
+    assert first.attributes["streamq.outcome"] == "retried"
+    assert first.status.status_code is trace.StatusCode.ERROR
+    assert "HTTP 503" in (first.status.description or "")
+    assert [e.name for e in first.events] == ["exception", "retry"]
+    assert second.attributes["streamq.attempt"] == 2
+    assert second.attributes["streamq.outcome"] == "completed"
+    assert second.status.status_code is trace.StatusCode.UNSET
+    assert second.events == ()
+
+
+async def test_a_dead_letter_requeued_runs_again_in_the_trace_it_was_enqueued_in(
+    spans: RecordedSpans, redis_url: str, queue: Queue, worker: Worker
+) -> None:
+    # Given a sync producer enqueueing inside a span, and a first run that is refused for good,
+    fail_next.set()
+    with (
+        SyncQueue(queue.name, url=redis_url) as producer,
+        spans.tracer.start_as_current_span("request") as request,
+    ):
+        job_id = producer.enqueue("traced")
+    (send,) = spans.named(f"send {queue.name}")
+    assert send.attributes["messaging.message.id"] == job_id
+    (dead,) = await async_wait_until(queue.dead_letters)
+
+    # when the dead letter is requeued (its payload kept, its attempt reset),
+    assert await queue.requeue_dead([dead.dead_id]) == 1
+
+    async def ran_twice() -> bool:
+        return len(seen) == 2 and len(attempts_of(spans, queue.name)) == 2
+
+    await async_wait_until(ran_twice)
+
+    # then both runs were inside the producer's trace, each in its own attempt span.
+    trace_id = request.get_span_context().trace_id
+    refused, again = sorted(spans.named(f"process {queue.name}"), key=lambda s: s.start_time or 0)
+    assert [ctx.trace_id for ctx in seen] == [trace_id, trace_id]
+    assert [ctx.span_id for ctx in seen] == [context_of(refused).span_id, context_of(again).span_id]
+    for attempt in (refused, again):
+        assert attempt.parent is not None
+        assert attempt.parent.span_id == context_of(send).span_id
+        assert attempt.attributes["streamq.task"] == "traced"
+    assert refused.attributes["streamq.outcome"] == "dead_lettered"
+    assert refused.status.status_code is trace.StatusCode.ERROR
+    (dead_event,) = [e for e in refused.events if e.name == "dead_letter"]
+    assert dead_event.attributes is not None
+    assert dead_event.attributes["streamq.dead_reason"] == "permanent_error"
+    assert again.attributes["streamq.outcome"] == "completed"
+
+
+async def test_enqueue_many_gives_every_job_its_send_span_and_keeps_a_context_a_job_has(
+    spans: RecordedSpans, queue: Queue, aredis: redis.asyncio.Redis
+) -> None:
+    # Given a job that already carries another trace (a replayed dead letter, say),
+    with spans.tracer.start_as_current_span("earlier"):
+        await queue.enqueue("traced", job_id="kept")
+    kept = decode_job((await aredis.xrange(queue.keys.stream))[0][1][b"job"])
+    assert kept.trace is not None
+
+    # when it is enqueued again with new jobs in one call inside another span,
+    with spans.tracer.start_as_current_span("batch"):
+        await queue.enqueue_many([kept, queue.new_job("traced"), queue.new_job("traced")])
+
+    # then the new jobs carry the batch's send span, and the old one its own context.
+    entries = await aredis.xrange(queue.keys.stream)
+    carried = [decode_job(fields[b"job"]).trace for _, fields in entries[1:]]
+    send = spans.named(f"send {queue.name}")[-1]
+    assert send.attributes["messaging.batch.message_count"] == 3
+    assert carried[0] == kept.trace
+    for context in carried[1:]:
+        assert context is not None
+        assert span_id_of(context.traceparent) == context_of(send).span_id
+
+
+async def test_with_tracing_off_a_job_carries_nothing_even_inside_an_applications_span(
+    queue: Queue, aredis: redis.asyncio.Redis
+) -> None:
+    # Given no tracer provider for streamq (the global one is OpenTelemetry's no-op proxy),
+    # but a span of an SDK provider streamq was not given,
+    with recorded_spans() as other:
+        tracer = other.tracer
+    assert not isinstance(trace.get_tracer_provider(), type(tracer))
+    with tracer.start_as_current_span("app"):
+        await queue.enqueue("traced")
+    # then the payload is what it was before tracing existed.
+    ((_, fields),) = await aredis.xrange(queue.keys.stream)
+    assert b'"trace"' not in fields[b"job"]
+    assert decode_job(fields[b"job"]).trace is None
+
+
+async def test_slack_and_email_carry_the_active_spans_trace_headers(
+    spans: RecordedSpans, httpserver: HTTPServer, smtp_server: SmtpServer
+) -> None:
+    httpserver.expect_request("/slack").respond_with_data("ok")
+    settings = ActionSettings(
+        allow_private_targets=["127.0.0.1"],
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        smtp_from="shop@example.com",
+        smtp_tls="none",
+    )
+    slack = SlackAction(webhook_url=f"http://127.0.0.1:{httpserver.port}/slack")
+    mail = EmailAction(to=["ops@example.com"], subject="hi", body_template="total {{ total }}")
+    async with ActionRuntime(settings) as runtime:
+        with spans.tracer.start_as_current_span("attempt") as span:
+            await runtime.execute(slack, EVENT, job_id="j-slack")
+            await runtime.execute(mail, EVENT, job_id="j-mail")
+    ctx = span.get_span_context()
+    ((request, _),) = httpserver.log
+    assert trace_id_of(request.headers["traceparent"]) == ctx.trace_id
+    assert span_id_of(request.headers["traceparent"]) == ctx.span_id
+    ((_, _, raw),) = smtp_server.recorder.messages
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert trace_id_of(message["traceparent"]) == ctx.trace_id
