@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import msgspec
@@ -20,6 +22,7 @@ from streamq.tracing import (
     start_attempt,
     tracer,
 )
+from tests.support import REPO, checkout_env
 from tests.support.tracing import RecordedSpans, recorded_spans
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -139,3 +142,45 @@ def test_log_lines_carry_the_active_spans_ids_and_only_then() -> None:
 
 def test_no_trace_headers_without_an_active_span() -> None:
     assert outgoing_headers() == {}
+
+
+def test_without_opentelemetry_installed_streamq_works_and_traces_nothing() -> None:
+    # A child where `import opentelemetry` fails, as it does without the `otel` extra.
+    script = """
+import sys
+sys.modules["opentelemetry"] = None
+import streamq, streamq_cli.main
+from streamq import Job, TaskAction, encode_job
+from streamq.tracing import AVAILABLE, add_trace_ids, outgoing_headers, sending, start_attempt
+assert not AVAILABLE
+with sending("q") as send:
+    assert send.trace is None
+job = Job(action=TaskAction(name="t"))
+assert start_attempt(job, queue="q", group="q", consumer="c", deliveries=1) is None
+assert outgoing_headers() == {}
+assert add_trace_ids(None, "info", {"event": "x"}) == {"event": "x"}
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=checkout_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_streamq_imports_the_api_only_never_the_sdk() -> None:
+    # (redis-py itself imports the SDK's metrics when it finds it installed; streamq does not.)
+    sdk_imports = [
+        f"{path.relative_to(REPO)}: {line.strip()}"
+        for path in [*(REPO / "streamq").rglob("*.py"), *(REPO / "cli").rglob("*.py")]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.lstrip().startswith(("import opentelemetry", "from opentelemetry"))
+        and "opentelemetry.sdk" in line
+    ]
+    assert sdk_imports == []
