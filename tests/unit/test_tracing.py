@@ -184,3 +184,28 @@ def test_streamq_imports_the_api_only_never_the_sdk() -> None:
         and "opentelemetry.sdk" in line
     ]
     assert sdk_imports == []
+
+
+def test_a_global_provider_set_after_import_turns_tracing_on_on_the_fast_path() -> None:
+    # In a child: the global provider can be set once per process, and other tests need it unset.
+    script = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from streamq.tracing import provider
+assert provider._FAST, "the API no longer has trace._TRACER_PROVIDER: tracing-off costs 1 us"
+assert provider.tracer() is None
+trace.set_tracer_provider(TracerProvider())
+assert provider.tracer() is not None
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=checkout_env({"OTEL_PYTHON_TRACER_PROVIDER": None}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
