@@ -3,10 +3,12 @@ requests actions send, recorded by the OpenTelemetry SDK's in-memory exporter.""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +40,7 @@ from streamq import (
 )
 from streamq.tracing import tracer as streamq_tracer
 from tests.integration.conftest import SmtpServer
-from tests.support import async_wait_until
+from tests.support import async_wait_until, json_events, run_cli
 from tests.support.tracing import RecordedSpans, recorded_spans, span_id_of, trace_id_of
 
 ALLOW = ActionSettings(allow_private_targets=["127.0.0.1"])
@@ -280,3 +282,28 @@ async def test_slack_and_email_carry_the_active_spans_trace_headers(
     ((_, _, raw),) = smtp_server.recorder.messages
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert trace_id_of(message["traceparent"]) == ctx.trace_id
+
+
+async def test_a_cli_worker_logs_the_trace_and_span_of_the_attempt_it_runs(
+    spans: RecordedSpans, redis_url: str, queue: Queue, tmp_path: Path
+) -> None:
+    # Given a job enqueued inside a span, and `streamq worker` whose --app sets up the SDK,
+    with spans.tracer.start_as_current_span("request") as request:
+        job_id = await queue.enqueue("flaky", max_attempts=2)
+    (send,) = spans.named(f"send {queue.name}")
+    result = await asyncio.to_thread(
+        run_cli,
+        "worker", "--group", queue.name, "--app", "tests.integration.traced_app:tasks",
+        "--url", redis_url, "--burst", "--poll-interval-ms", "50", "--block", "0.2",
+        "--log-format", "json", "--metrics-port", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # then its lines about the job carry the producer's trace and the attempt's own span.
+    log = tmp_path / "worker.log"
+    log.write_text(result.stderr)
+    (retry,) = json_events(log, "job_retry")
+    assert retry["job_id"] == job_id
+    assert retry["trace_id"] == f"{request.get_span_context().trace_id:032x}"
+    assert retry["span_id"] != f"{context_of(send).span_id:016x}"  # the attempt's, a child
+    (stopped,) = json_events(log, "worker_stopped")
+    assert "trace_id" not in stopped  # no span outside an attempt
