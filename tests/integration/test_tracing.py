@@ -27,10 +27,12 @@ from streamq import (
     Event,
     JobDefaults,
     JobState,
+    PartitionedQueue,
     PermanentError,
     Queue,
     QueuedObserverExecutor,
     SlackAction,
+    SyncPartitionedQueue,
     SyncQueue,
     TaskRegistry,
     Worker,
@@ -307,3 +309,30 @@ async def test_a_cli_worker_logs_the_trace_and_span_of_the_attempt_it_runs(
     assert retry["span_id"] != f"{context_of(send).span_id:016x}"  # the attempt's, a child
     (stopped,) = json_events(log, "worker_stopped")
     assert "trace_id" not in stopped  # no span outside an attempt
+
+
+async def test_partitioned_queues_send_one_span_per_partition_and_every_job_carries_its_own(
+    spans: RecordedSpans, redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
+) -> None:
+    # Given a queue of two partitions, async and blocking producers,
+    async with PartitionedQueue(queue_name, 2, url=redis_url) as pq:
+        with (
+            SyncPartitionedQueue(queue_name, 2, url=redis_url) as spq,
+            spans.tracer.start_as_current_span("request") as request,
+        ):
+            # when jobs are enqueued in bulk across both partitions, and one more on its own,
+            await pq.enqueue_many([pq.new_job("traced") for _ in range(4)])
+            spq.enqueue("traced", partition_key="k")
+    # then every partition's call made its own send span, and each job carries the one it
+    # was sent under, all in the request's trace.
+    sends = {context_of(s).span_id: s for s in spans.finished() if s.name.startswith("send ")}
+    assert sorted(s.name for s in sends.values()) == sorted(
+        [f"send {queue_name}#0", f"send {queue_name}#1", f"send {pq.partition('k').name}"]
+    )
+    for index in range(2):
+        for _, fields in await aredis.xrange(f"streamq:{{{queue_name}#{index}}}:stream"):
+            carried = decode_job(fields[b"job"]).trace
+            assert carried is not None
+            assert trace_id_of(carried.traceparent) == request.get_span_context().trace_id
+            sent_under = sends[span_id_of(carried.traceparent)]
+            assert sent_under.name == f"send {queue_name}#{index}"
