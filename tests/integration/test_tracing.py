@@ -336,3 +336,36 @@ async def test_partitioned_queues_send_one_span_per_partition_and_every_job_carr
             assert trace_id_of(carried.traceparent) == request.get_span_context().trace_id
             sent_under = sends[span_id_of(carried.traceparent)]
             assert sent_under.name == f"send {queue_name}#{index}"
+
+
+async def test_an_entry_reclaimed_from_a_dead_consumer_runs_in_the_producers_trace(
+    spans: RecordedSpans, redis_url: str, queue: Queue
+) -> None:
+    # Given a job read by a consumer that then died (its entry pending, never settled),
+    with spans.tracer.start_as_current_span("request"):
+        job_id = await queue.enqueue("traced")
+    (send,) = spans.named(f"send {queue.name}")
+    (taken,) = await queue.dequeue("ghost", 1, 0.1)
+    assert taken.job_id == job_id
+    seen.clear()
+    fail_next.clear()
+    # when a worker reclaims it past the claim timeout,
+    worker = Worker(
+        tasks,
+        queues=[queue.name],
+        url=redis_url,
+        settings=WorkerSettings(block_s=0.2, poll_interval_ms=50, claim_timeout_s=0.5),
+        consumer="w2",
+    )
+    await worker.start()
+    try:
+        await async_wait_until(lambda: spans.named(f"process {queue.name}"))
+    finally:
+        await worker.shutdown()
+    # then its attempt is the second delivery, still a child of the producer's send span.
+    (attempt,) = spans.named(f"process {queue.name}")
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == context_of(send).span_id
+    assert attempt.attributes["streamq.deliveries"] == 2
+    assert attempt.attributes["messaging.client.id"] == "w2"
+    assert attempt.attributes["streamq.outcome"] == "completed"
