@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import structlog
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+try:  # the application's part: streamq itself needs only the API (the `otel` extra)
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+except ImportError:
+    sys.exit("this example records spans with the SDK: pip install opentelemetry-sdk")
 
 from streamq import (
     ActionSettings,
