@@ -1,6 +1,6 @@
 """One trace from an event to a webhook receiver, across a failed delivery and its retry.
 
-    pip install '.[otel,embedded]' opentelemetry-sdk
+    pip install '.[otel,embedded]'
     python examples/tracing.py                 # on a private embedded Redis
     python examples/tracing.py redis://host:6379   # or on yours (a queue of its own)
 
@@ -27,7 +27,7 @@ try:  # the application's part: streamq itself needs only the API (the `otel` ex
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 except ImportError:
-    sys.exit("this example records spans with the SDK: pip install opentelemetry-sdk")
+    sys.exit("this example records spans with the SDK: pip install 'streamq[otel]'")
 
 from streamq import (
     ActionSettings,
