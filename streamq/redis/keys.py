@@ -47,6 +47,7 @@ class Keys:
         "dlq",
         "dlq_dropped",
         "partitions",
+        "prefix",
         "queue",
         "stream",
         "tag",
@@ -57,6 +58,7 @@ class Keys:
         if not base or _FORBIDDEN & set(queue):
             raise ConfigError(f"queue name {queue!r} must be non-empty, without braces or spaces")
         self.queue = queue
+        self.prefix = prefix
         self.tag = f"{prefix}:{{{base}}}"
         # A plain queue's own keys sit right under its tag, exactly as before levels existed.
         own = self.tag if level is None else f"{self.tag}:{LEVEL_SEGMENT}:{level}"
