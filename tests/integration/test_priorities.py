@@ -17,6 +17,7 @@ import redis.asyncio
 
 from streamq import Backoff, Inspector, JobDefaults, PartitionedQueue, Queue, Worker, WorkerSettings
 from streamq.errors import ConfigError
+from streamq.queue.levels import LevelReader
 from streamq.redis.keys import Keys
 from streamq.worker.fetcher import Fetcher
 from streamq.worker.level_fetcher import LevelFetcher
@@ -77,6 +78,10 @@ async def make_worker(redis_url: str, queue_name: str, ledger: Ledger) -> AsyncI
 
 def level_keys(queue: str) -> dict[str, Keys]:
     return {lv: Keys(queue if lv == "default" else f"{queue}@{lv}") for lv in LEVELS}
+
+
+def level_names(queue: str) -> list[str]:
+    return [queue if lv == "default" else f"{queue}@{lv}" for lv in LEVELS]
 
 
 def start_order(ledger: Ledger) -> list[str]:
@@ -274,3 +279,46 @@ async def test_a_queue_without_levels_keeps_its_keys_and_its_plain_fetcher(
         await async_wait_until(lambda: len(ledger.done()) == 1, within=WITHIN_S)
     finally:
         await worker.shutdown()
+
+
+async def test_an_idle_worker_blocked_on_every_level_starts_a_job_arriving_on_any(
+    queue: Queue, make_worker: MakeWorker, ledger: Ledger
+) -> None:
+    # Given a worker idle on an empty queue (blocked on the three streams at once)
+    worker = make_worker(block_s=5.0)
+    await worker.start()
+    await async_wait_until(lambda: worker._fetchers[0]._task is not None, within=WITHIN_S)
+
+    # When a job arrives on each level in turn, well inside one block
+    for level in ("low", "high", "default"):
+        job_id = await queue.enqueue("ok", priority=level)
+        # Then it starts at once, not after the block times out
+        await async_wait_until(lambda j=job_id: ledger.done().get(j) == 1, within=2.0)
+
+
+async def test_entries_answered_beyond_the_free_slots_by_a_blocked_read_are_handed_back(
+    queue: Queue, aredis: redis.asyncio.Redis
+) -> None:
+    # Given a new entry on the low and the high level when a blocking read of one slot runs
+    # (the race in which entries land between the reader's script and its blocking read)
+    levels = [Queue(n, redis=queue.redis, group=queue.name) for n in level_names(queue.name)]
+    for q in levels:
+        await q.ensure_group()
+    low = await queue.enqueue("ok", priority="low")
+    high = await queue.enqueue("ok", priority="high")
+    reader = LevelReader(levels)
+    try:
+        got = await reader._wait("c1", 1, 0.5)
+    finally:
+        await reader.discard_reader()
+
+    # Then the read keeps the higher level's entry and hands the other back for redelivery
+    assert [d.job_id for d in got] == [high]
+    keys = level_keys(queue.name)
+    pending: Any = await aredis.xpending(keys["low"].stream, queue.name)
+    assert pending["pending"] == 0
+    entries = await aredis.xrange(keys["low"].stream)
+    assert [f[b"id"].decode() for _, f in entries] == [low]
+    again = await reader.read("c1", 5, 0)
+    assert [d.job_id for d in again] == [low]
+    await reader.discard_reader()
