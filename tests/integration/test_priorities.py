@@ -22,7 +22,7 @@ from streamq.redis.keys import Keys
 from streamq.worker.fetcher import Fetcher
 from streamq.worker.level_fetcher import LevelFetcher
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks
-from tests.support import async_wait_until
+from tests.support import REPO, async_wait_until
 
 LEVELS = ("high", "default", "low")
 WITHIN_S = 30.0
@@ -322,3 +322,39 @@ async def test_entries_answered_beyond_the_free_slots_by_a_blocked_read_are_hand
     again = await reader.read("c1", 5, 0)
     assert [d.job_id for d in again] == [low]
     await reader.discard_reader()
+
+
+async def test_inspect_job_finds_a_job_waiting_on_a_level(redis_url: str, queue: Queue) -> None:
+    # Given a job waiting on the high level (its status key is the queue's, not the level's)
+    job_id = await queue.enqueue("ok", priority="high")
+
+    async with Inspector(redis_url) as inspector:
+        # When it is looked up without naming its queue
+        info = await inspector.job(job_id)
+
+    # Then it is found where it waits, on its level
+    assert (info.queue, info.location) == (f"{queue.name}@high", "ready")
+
+
+async def test_the_readme_example_runs(redis_url: str, queue_name: str) -> None:
+    # Given the README's Priorities example, on the test's server and queue
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Priorities") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n")]
+    code = code.replace('"redis://localhost:6379"', repr(redis_url))
+    code = code.replace('"emails"', repr(queue_name))
+    body = "async def example():\n" + "".join(f"    {line}\n" for line in code.splitlines())
+    body += "    return queue\n"
+    scope: dict[str, Any] = {}
+
+    # When it runs
+    exec(compile(body, "README.md", "exec"), scope)
+    queue = await scope["example"]()
+
+    # Then the jobs wait on their levels
+    try:
+        keys = level_keys(queue_name)
+        counts = [await queue.redis.xlen(keys[lv].stream) for lv in LEVELS]
+        assert counts == [1, 1, 1001]
+    finally:
+        await queue.close()
