@@ -200,6 +200,7 @@ def worker(
             prefix=settings.metrics_prefix,
             addr=jq.metrics_addr,
             partitions=jq.partitions,
+            priorities=jq.priorities,
         )
         w = Worker(
             registry,
@@ -269,6 +270,7 @@ def worker(
                 multiprocess_dir=directory,
                 addr=jq.metrics_addr,
                 partitions=jq.partitions,
+                priorities=jq.priorities,
             )
             try:
                 supervisor = Supervisor(

@@ -1,9 +1,10 @@
-"""LevelFetcher: the fetch loop of a queue with priority levels: one reader for all its levels."""
+"""LevelFetcher: the fetch loop of a queue with priority levels: one reader for all its levels
+(and `fetch_loop`, which picks it or the plain `Fetcher` for a queue)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
@@ -12,13 +13,14 @@ from ..model.records import Delivery
 from ..queue.levels import LevelReader
 from ..queue.queue import Queue
 from .acker import Acker
+from .fetcher import Fetcher
 from .host import WorkerHost
 from .periodic import ReconnectBackoff, cancel_and_wait
 from .runner import Run
 from .settings import WorkerSettings
 from .slots import Slots
 
-__all__ = ["LevelFetcher"]
+__all__ = ["LevelFetcher", "fetch_loop"]
 
 _log = structlog.get_logger("streamq.worker")
 
@@ -187,3 +189,48 @@ class LevelFetcher:
         run = self._running[delivery.queue].get(delivery.entry_id)
         if run is not None and run.task is not None:
             await asyncio.wait({run.task})
+
+
+def fetch_loop(
+    host: WorkerHost,
+    queues: Sequence[Queue],
+    *,
+    slots: Slots,
+    running: Mapping[str, Mapping[str, Run]],
+    ackers: Mapping[str, Acker],
+    settings: WorkerSettings,
+    queue_count: int,
+    burst: bool,
+    stop_if_drained: Callable[[], Awaitable[None]],
+) -> Fetcher | LevelFetcher:
+    """The fetch loop of one queue (or partition): a `Fetcher` for a plain queue, exactly as
+    before levels existed, or a `LevelFetcher` over the queues of its levels, highest first.
+
+    `running` and `ackers` are the worker's books by queue name; the other arguments are the
+    `Fetcher`'s.
+    """
+    if len(queues) == 1:
+        [queue] = queues
+        return Fetcher(
+            host,
+            queue,
+            slots=slots,
+            running=running[queue.name],
+            acker=ackers[queue.name],
+            settings=settings,
+            queue_count=queue_count,
+            burst=burst,
+            stop_if_drained=stop_if_drained,
+        )
+    reader = LevelReader(queues, lower_first_every=settings.lower_levels_every)
+    return LevelFetcher(
+        host,
+        reader,
+        slots=slots,
+        running={q.name: running[q.name] for q in queues},
+        ackers={q.name: ackers[q.name] for q in queues},
+        settings=settings,
+        queue_count=queue_count,
+        burst=burst,
+        stop_if_drained=stop_if_drained,
+    )

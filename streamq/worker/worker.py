@@ -20,7 +20,6 @@ from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
 from ..errors import ConfigError, RedisUnavailable, map_redis_errors
 from ..model.records import Delivery
-from ..queue.levels import LevelReader
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
 from ..queue.queue import Queue
@@ -33,7 +32,7 @@ from .deadlines import Deadlines
 from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
-from .level_fetcher import LevelFetcher
+from .level_fetcher import LevelFetcher, fetch_loop
 from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
@@ -105,7 +104,8 @@ class Worker:
         self.actions = ActionRuntime(action_settings)
         self.metrics = metrics
         if metrics is not None:
-            metrics.prepare(queues, partitions)  # a partition's figures carry its queue's label
+            # A partition's or a level's figures carry its queue's label.
+            metrics.prepare(queues, partitions, priorities)
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None
@@ -256,7 +256,20 @@ class Worker:
             await acker.start()
         for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
             await component.start()
-        self._fetchers = [self._fetcher(names) for names in self._fetch_groups]
+        self._fetchers = [
+            fetch_loop(
+                self,
+                [self._by_name[name] for name in names],
+                slots=self._slots,
+                running=self._running,
+                ackers=self._ackers,
+                settings=self.settings,
+                queue_count=len(self._fetch_groups),
+                burst=self.burst,
+                stop_if_drained=self._stop_if_drained,
+            )
+            for names in self._fetch_groups
+        ]
         for fetcher in self._fetchers:
             await fetcher.start()
         self._started = True
@@ -267,37 +280,6 @@ class Worker:
             queues=[q.name for q in self.queues],
             concurrency=self.settings.concurrency,
             burst=self.burst,
-        )
-
-    def _fetcher(self, names: Sequence[str]) -> Fetcher | LevelFetcher:
-        """The fetch loop of one queue (or partition), or of all its priority levels."""
-        loops = len(self._fetch_groups)
-        if len(names) == 1:
-            queue = self._by_name[names[0]]
-            return Fetcher(
-                self,
-                queue,
-                slots=self._slots,
-                running=self._running[queue.name],
-                acker=self._ackers[queue.name],
-                settings=self.settings,
-                queue_count=loops,
-                burst=self.burst,
-                stop_if_drained=self._stop_if_drained,
-            )
-        reader = LevelReader(
-            [self._by_name[n] for n in names], lower_first_every=self.settings.lower_levels_every
-        )
-        return LevelFetcher(
-            self,
-            reader,
-            slots=self._slots,
-            running={n: self._running[n] for n in names},
-            ackers={n: self._ackers[n] for n in names},
-            settings=self.settings,
-            queue_count=loops,
-            burst=self.burst,
-            stop_if_drained=self._stop_if_drained,
         )
 
     def request_stop(self) -> None:

@@ -15,8 +15,18 @@ import pytest_asyncio
 import redis
 import redis.asyncio
 
-from streamq import Backoff, Inspector, JobDefaults, PartitionedQueue, Queue, Worker, WorkerSettings
+from streamq import (
+    Backoff,
+    Inspector,
+    JobDefaults,
+    PartitionedQueue,
+    Queue,
+    SyncQueue,
+    Worker,
+    WorkerSettings,
+)
 from streamq.errors import ConfigError
+from streamq.metrics import QueueCollector
 from streamq.queue.levels import LevelReader
 from streamq.redis.keys import Keys
 from streamq.worker.fetcher import Fetcher
@@ -358,3 +368,21 @@ async def test_the_readme_example_runs(redis_url: str, queue_name: str) -> None:
         assert counts == [1, 1, 1001]
     finally:
         await queue.close()
+
+
+def test_the_depth_gauge_of_a_queue_adds_up_its_levels(
+    redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    # Given jobs waiting on each level (no worker has run yet)
+    with SyncQueue(queue_name, url=redis_url, priorities=LEVELS) as q:
+        q.enqueue("ok", priority="high")
+        q.enqueue("ok")
+        q.enqueue_many([q.new_job("ok"), q.new_job("ok")], priority="low")
+
+    # When the queue's gauges are scraped
+    collector = QueueCollector([queue_name], client=sredis, priorities=LEVELS)
+    families = {f.name.removeprefix(collector.prefix + "_"): f for f in collector.collect()}
+
+    # Then its depth is the sum of its levels', under the queue's own label
+    [sample] = families["job_queue_depth"].samples
+    assert (sample.labels, sample.value) == ({"queue": queue_name}, 4.0)
