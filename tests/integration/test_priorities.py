@@ -7,6 +7,7 @@ is written to the queue's ledger (`tasks_app`), in the order the jobs started.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from streamq import (
     JobDefaults,
     PartitionedQueue,
     Queue,
+    SyncPartitionedQueue,
     SyncQueue,
     Worker,
     WorkerSettings,
@@ -60,7 +62,9 @@ async def queue(redis_url: str, queue_name: str) -> AsyncIterator[Queue]:
 async def make_worker(redis_url: str, queue_name: str, ledger: Ledger) -> AsyncIterator[MakeWorker]:
     made: list[Worker] = []
 
-    def make(*, consumer: str | None = None, partitions: int = 1, **options: Any) -> Worker:
+    def make(
+        *, consumer: str | None = None, partitions: int = 1, burst: bool = False, **options: Any
+    ) -> Worker:
         settings: dict[str, Any] = {
             "concurrency": 4,
             "block_s": 0.5,
@@ -77,6 +81,7 @@ async def make_worker(redis_url: str, queue_name: str, ledger: Ledger) -> AsyncI
             consumer=consumer or f"w{len(made) + 1}",
             partitions=partitions,
             priorities=LEVELS,
+            burst=burst,
         )
         made.append(worker)
         return worker
@@ -386,3 +391,32 @@ def test_the_depth_gauge_of_a_queue_adds_up_its_levels(
     # Then its depth is the sum of its levels', under the queue's own label
     [sample] = families["job_queue_depth"].samples
     assert (sample.labels, sample.value) == ({"queue": queue_name}, 4.0)
+
+
+async def test_a_burst_worker_drains_every_level_then_exits(
+    queue: Queue, make_worker: MakeWorker, ledger: Ledger
+) -> None:
+    # Given jobs on each level
+    ids = [await queue.enqueue("ok", priority=lv) for lv in LEVELS for _ in range(5)]
+
+    # When a burst worker runs
+    worker = make_worker(burst=True)
+    stats = await asyncio.wait_for(worker.run(), WITHIN_S)
+
+    # Then it ran them all, high first (give or take the slots), and stopped once every level
+    # was empty
+    assert stats.completed == 15
+    assert set(ids[:5]) <= set(start_order(ledger)[:8])
+    assert set(ledger.done()) == set(ids)
+
+
+def test_a_sync_partitioned_producer_routes_a_priority_to_its_partitions_level(
+    redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    with SyncPartitionedQueue(queue_name, 2, url=redis_url, priorities=LEVELS) as pq:
+        pq.enqueue("ok", priority="high", partition_key="k")
+        pq.enqueue("ok", partition_key="k")
+        index = pq.partitions.index(pq.partition("k"))
+    part = f"{queue_name}#{index}"
+    assert sredis.xlen(Keys(f"{part}@high").stream) == 1
+    assert sredis.xlen(Keys(part).stream) == 1
