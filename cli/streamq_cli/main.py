@@ -59,6 +59,11 @@ app.command("dashboard")(dashboard_cmd.dashboard)
 app.command("demo")(demo_cmd.demo)
 
 
+def _levels(flag: str | None) -> list[str] | None:
+    """`--priorities high,default,low` as a list (None when not given)."""
+    return None if flag is None else [p.strip() for p in flag.split(",") if p.strip()]
+
+
 @app.command()
 def worker(
     group: Annotated[str, typer.Option("--group", help="The consumer group the workers share.")],
@@ -123,6 +128,19 @@ def worker(
         int | None,
         typer.Option("--partitions", help="Partitions of each queue served (q#0 ... q#P-1)."),
     ] = None,
+    priorities: Annotated[
+        str | None,
+        typer.Option(
+            "--priorities",
+            help="Priority levels of each queue served, highest first (high,default,low).",
+        ),
+    ] = None,
+    lower_levels_every: Annotated[
+        int | None,
+        typer.Option(
+            "--lower-levels-every", help="Every Nth read starts at a lower level (0 = strict)."
+        ),
+    ] = None,
     loop: Annotated[
         str, typer.Option(help="Event loop: asyncio or uvloop (pip install 'streamq[uvloop]').")
     ] = "asyncio",
@@ -153,6 +171,8 @@ def worker(
             metrics_prefix=(metrics_prefix, "--metrics-prefix"),
             strict=(strict, "--strict"),
             partitions=(partitions, "--partitions"),
+            priorities=(_levels(priorities), "--priorities"),
+            lower_levels_every=(lower_levels_every, "--lower-levels-every"),
             log_level=(log_level, "--log-level"),
             log_format=(log_format, "--log-format"),
         )
@@ -180,6 +200,7 @@ def worker(
             prefix=settings.metrics_prefix,
             addr=jq.metrics_addr,
             partitions=jq.partitions,
+            priorities=jq.priorities,
         )
         w = Worker(
             registry,
@@ -196,6 +217,7 @@ def worker(
             action_settings=cfg.actions,
             metrics=metrics,
             partitions=jq.partitions,
+            priorities=jq.priorities,
         )
         try:
             run_on(loop, w.run())
@@ -217,6 +239,7 @@ def worker(
                 ("--block", block), ("--shutdown-grace", shutdown_grace),
                 ("--log-level", log_level), ("--log-format", log_format),
                 ("--partitions", partitions), ("--loop", loop),
+                ("--priorities", priorities), ("--lower-levels-every", lower_levels_every),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
                 # Children record into the supervisor's multiprocess directory; it serves /metrics.
                 ("--metrics-port", 0), ("--metrics-prefix", metrics_prefix),
@@ -247,6 +270,7 @@ def worker(
                 multiprocess_dir=directory,
                 addr=jq.metrics_addr,
                 partitions=jq.partitions,
+                priorities=jq.priorities,
             )
             try:
                 supervisor = Supervisor(

@@ -87,11 +87,14 @@ class EnqueueOptions(JobOptions, total=False):
         delay_s: Run no earlier than this many seconds from now (Redis clock).
         run_at: Run no earlier than this time (aware datetime or epoch seconds).
         durability: Wait for the AOF fsync or replicas (default: the queue's `durability`).
+        priority: The priority level to enqueue on, one the queue was declared with
+            (`Queue(..., priorities=[...])`); default: the `default` level.
     """
 
     delay_s: float | None
     run_at: dt.datetime | float | None
     durability: Durability | None
+    priority: str | None
 
 
 _JOB_OPTIONS: Final = frozenset(JobOptions.__annotations__)

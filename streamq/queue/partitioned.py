@@ -50,6 +50,7 @@ class PartitionedQueue(Partitioned[Queue]):
         metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
             queue (`metrics.prepare([name], partitions)`).
         durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
+        priorities: Priority levels of every partition, highest first, as for `Queue`.
 
     Example:
         >>> orders = PartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
@@ -69,6 +70,7 @@ class PartitionedQueue(Partitioned[Queue]):
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.group = group or name
@@ -86,6 +88,7 @@ class PartitionedQueue(Partitioned[Queue]):
                 clock=clock,
                 metrics=metrics,
                 durability=durability,
+                priorities=priorities,
             )
             for part in partition_names(name, partitions)
         ]

@@ -54,6 +54,10 @@ class Queue:
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
         durability: What every enqueue waits for (AOF fsync, replicas; see `Durability`); by
             default an enqueue returns once the primary has the job.
+        priorities: Priority levels, highest first, one of them `default` (e.g. `["high",
+            "default", "low"]`); each level is a stream of its own under the queue's tag
+            (see "Priorities" in the README), chosen per job with `enqueue(..., priority=)`.
+            Workers must serve the queue with the same levels. None by default.
 
     Example:
         >>> queue = Queue("emails", url="redis://localhost:6379")
@@ -72,6 +76,7 @@ class Queue:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.metrics = metrics
@@ -84,7 +89,7 @@ class Queue:
         self.redis: AsyncClient = redis or command_client(url or "redis://localhost:6379")
         self.scripts = Scripts(self.redis)
         self._group = ConsumerGroup(name, self.keys, self.group, self.redis)
-        self._producing = Producing(name, self.keys, self.defaults, self.clock)
+        self._producing = Producing(name, self.keys, self.defaults, self.clock, priorities)
         self._sender = EnqueueSender(self.redis, self.scripts)
         self._consuming = Consuming(self._group, self.scripts, self.defaults, self.clock)
         self._dead = DeadLetters(self.keys, self.redis, self.scripts, self.defaults)
@@ -159,8 +164,10 @@ class Queue:
         *,
         delay_s: float | None = None,
         durability: Durability | None = None,
+        priority: str | None = None,
     ) -> list[str]:
-        """Enqueue many jobs: 250 per script call, 1,000 per round trip.
+        """Enqueue many jobs: 250 per script call, 1,000 per round trip (all on one priority
+        level: `priority`, default `default`).
 
         Each script call is atomic; a failure part-way (Redis lost mid-pipeline) may leave
         earlier batches enqueued, so retry with idempotency keys to be safe. With durability,
@@ -172,7 +179,7 @@ class Queue:
         wanted = durability or self.durability
         ids: list[str] = []
         with sending(self.name) as send:
-            for calls in self._producing.plan(jobs, delay_s, send.trace):
+            for calls in self._producing.level(priority).plan(jobs, delay_s, send.trace):
                 results = await self._sender.send(calls, wanted)
                 ids.extend(job_id for job_id, _ in results)
                 if self.metrics is not None:

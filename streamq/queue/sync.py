@@ -7,7 +7,7 @@ one send path (single server, Sentinel, Cluster; durability waits; NOSCRIPT).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import redis
@@ -43,6 +43,7 @@ class SyncQueue:
         clock: Time source for due times (the server's clock by default).
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
         durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
+        priorities: Priority levels, highest first, as for `Queue`.
 
     Example:
         >>> queue = SyncQueue("emails", url="redis://localhost:6379")
@@ -60,6 +61,7 @@ class SyncQueue:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.metrics = metrics
@@ -69,7 +71,7 @@ class SyncQueue:
         self.clock: Clock = clock or RedisClock()
         self._owns_client = redis is None
         self.redis = redis or sync_command_client(url or "redis://localhost:6379")
-        self._producing = Producing(name, self.keys, self.defaults, self.clock)
+        self._producing = Producing(name, self.keys, self.defaults, self.clock, priorities)
         self._sender = SyncEnqueueSender(self.redis)
 
     def close(self) -> None:
@@ -105,12 +107,13 @@ class SyncQueue:
         *,
         delay_s: float | None = None,
         durability: Durability | None = None,
+        priority: str | None = None,
     ) -> list[str]:
         """Enqueue many jobs: 250 per script call, 1,000 per round trip (see `Queue`)."""
         wanted = durability or self.durability
         ids: list[str] = []
         with sending(self.name) as send:
-            for calls in self._producing.plan(jobs, delay_s, send.trace):
+            for calls in self._producing.level(priority).plan(jobs, delay_s, send.trace):
                 results = self._sender.send(calls, wanted)
                 ids.extend(job_id for job_id, _ in results)
                 if self.metrics is not None:

@@ -39,6 +39,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
             queue (`metrics.prepare([name], partitions)`).
         durability: What every enqueue waits for, as for `SyncQueue`.
+        priorities: Priority levels of every partition, highest first, as for `Queue`.
 
     Example:
         >>> orders = SyncPartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
@@ -57,6 +58,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self._prefix = prefix
@@ -73,6 +75,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
                 clock=clock,
                 metrics=metrics,
                 durability=durability,
+                priorities=priorities,
             )
             for part in partition_names(name, partitions)
         ]

@@ -47,6 +47,7 @@ SCRIPT_NAMES: Final = (
     "enqueue",
     "heartbeat",
     "promote",
+    "read_levels",
     "reclaim",
     "release",
     "requeue_dead",
@@ -375,6 +376,17 @@ class Scripts:
             "promote", [keys.delayed, keys.delayed_jobs, keys.stream], [limit, now_ms]
         )
         return int(reply[0]), int(reply[1])
+
+    async def read_levels(
+        self, levels: Sequence[Keys], *, group: str, consumer: str, count: int
+    ) -> list[tuple[int, str, dict[bytes, bytes]]]:
+        """New entries of priority levels, read in the order given up to `count` in all:
+        (index into `levels`, entry id, fields) in read order."""
+        reply = await self._run("read_levels", [k.stream for k in levels], [group, consumer, count])
+        return [
+            (int(reply[i]) - 1, as_str(reply[i + 1]), _pairs(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
 
     async def reclaim(
         self, keys: Keys, *, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int

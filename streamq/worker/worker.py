@@ -1,7 +1,8 @@
 """`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
 
 One worker process has one consumer name. Per queue it runs a fetcher (XREADGROUP for as many
-entries as it has free slots) and an acker; the background components renew leases, promote due
+entries as it has free slots; one `LevelFetcher` for all the levels of a queue with priority
+levels) and an acker per stream; the background components renew leases, promote due
 retries, reclaim entries of dead consumers and remove empty idle consumers.
 """
 
@@ -23,7 +24,7 @@ from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
 from ..queue.queue import Queue
 from ..redis.connection import command_client, server_info
-from ..redis.keys import expand_partitions
+from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
 from .consumer_names import acquire_consumer_name, holder_id
@@ -31,6 +32,7 @@ from .deadlines import Deadlines
 from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
+from .level_fetcher import LevelFetcher, fetch_loop
 from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
@@ -69,6 +71,10 @@ class Worker:
         partitions: Partition count of the queues served: one count for all, or a count per
             queue name (absent: 1). A queue of P partitions is served as its P partition
             queues (`q#0` … `q#<P-1>`), each with its own fetch loop.
+        priorities: Priority levels of every queue served, highest first (`["high",
+            "default", "low"]`; none by default): each level is a queue of its own
+            (`q@high`), and one fetch loop reads a queue's (or a partition's) levels in order
+            (`WorkerSettings.lower_levels_every` against starvation).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -92,12 +98,14 @@ class Worker:
         action_settings: ActionSettings | None = None,
         metrics: Metrics | None = None,
         partitions: Mapping[str, int] | int = 1,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
         self.metrics = metrics
         if metrics is not None:
-            metrics.prepare(queues, partitions)  # a partition's figures carry its queue's label
+            # A partition's or a level's figures carry its queue's label.
+            metrics.prepare(queues, partitions, priorities)
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None
@@ -107,9 +115,14 @@ class Worker:
         self._declared = {
             q: partitions if isinstance(partitions, int) else partitions.get(q, 1) for q in queues
         }
+        # One fetch loop per queue or partition: its levels' names, highest first.
+        self._fetch_groups = [
+            level_names(p, priorities) for g in partition_groups(queues, partitions) for p in g
+        ]
         self.queues = [
             Queue(q, redis=self.redis, group=self.group, prefix=prefix, defaults=defaults)
-            for q in expand_partitions(queues, partitions)
+            for names in self._fetch_groups
+            for q in names
         ]
         self._by_name = {q.name: q for q in self.queues}
         self._explicit_consumer = consumer
@@ -119,7 +132,7 @@ class Worker:
         self.stats = WorkerStats()
         self._slots = Slots(self.settings.concurrency)
         self._running: dict[str, dict[str, Run]] = {q.name: {} for q in self.queues}
-        self._fetchers: list[Fetcher] = []
+        self._fetchers: list[Fetcher | LevelFetcher] = []
         self._ackers: dict[str, Acker] = {}
         self._runner: JobRunner  # made in start(), once the consumer name is known
         self._deadlines = Deadlines(
@@ -207,10 +220,10 @@ class Worker:
             )
         for logical, count in self._declared.items():
             await declare_partitions(self.redis, logical, count, self._prefix)
-        if len(self.queues) > self.settings.concurrency:
+        if len(self._fetch_groups) > self.settings.concurrency:
             _log.warning(
                 "fewer_slots_than_queues",
-                queues=len(self.queues),
+                queues=len(self._fetch_groups),
                 concurrency=self.settings.concurrency,
                 hint="each queue or partition needs a free slot to wait on; raise concurrency",
             )
@@ -244,18 +257,18 @@ class Worker:
         for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
             await component.start()
         self._fetchers = [
-            Fetcher(
+            fetch_loop(
                 self,
-                queue,
+                [self._by_name[name] for name in names],
                 slots=self._slots,
-                running=self._running[queue.name],
-                acker=self._ackers[queue.name],
+                running=self._running,
+                ackers=self._ackers,
                 settings=self.settings,
-                queue_count=len(self.queues),
+                queue_count=len(self._fetch_groups),
                 burst=self.burst,
                 stop_if_drained=self._stop_if_drained,
             )
-            for queue in self.queues
+            for names in self._fetch_groups
         ]
         for fetcher in self._fetchers:
             await fetcher.start()

@@ -34,6 +34,7 @@ from redis.retry import Retry as RedisRetry
 
 from streamq import PermanentError, Retry, TaskRegistry, current_job
 from streamq.redis.connection import sync_command_client
+from streamq.redis.keys import Keys
 from streamq.redis.topology import is_cluster_url, is_sentinel_url
 
 __all__ = ["LEDGER_URL_ENV", "Event", "Ledger", "close_ledger_clients", "tasks"]
@@ -101,7 +102,8 @@ def close_ledger_clients() -> None:
 
 
 def _ledger_key(queue: str, part: str) -> str:
-    return f"streamq:{{{queue}}}:ledger:{part}"
+    # The queue's tag: the levels of a queue (`q@high`) share one ledger.
+    return f"{Keys(queue).tag}:ledger:{part}"
 
 
 _PARTS: Final = {"start": "starts", "fail": "fails", "done": "done"}

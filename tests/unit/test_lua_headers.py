@@ -120,6 +120,7 @@ _REPLIES: dict[str, Any] = {
     "enqueue": [],
     "heartbeat": [],
     "promote": [0, 0],
+    "read_levels": [],
     "reclaim": [b"0-0", [], []],
     "release": [],
     "requeue_dead": [],
@@ -201,6 +202,10 @@ def invocations(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
         "promote": lambda s: s.promote(keys, limit=10),
+        # One level read first, then 3 more per item: their streams are the keys.
+        "read_levels": lambda s: s.read_levels(
+            [Keys(f"{keys.queue}@l{i}") for i in range(1 + 3 * n)], count=10, **common
+        ),
         "reclaim": lambda s: s.reclaim(keys, min_idle_ms=1000, cursor="0-0", count=10, **common),
         "release": lambda s: s.release(keys, entry_ids=ids, **common),
         "requeue_dead": lambda s: s.requeue_dead(
@@ -308,6 +313,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XLEN": 0,
     "XPENDING": 0,
     "XRANGE": 0,
+    "XREADGROUP": 6,  # XREADGROUP GROUP g c COUNT n STREAMS <key> >
     "XTRIM": 0,
     "ZADD": 0,
     "ZRANGE": 0,
