@@ -53,16 +53,19 @@ class BackoffStrategy(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """Where a job is in its life; the seed's five states."""
+    """Where a job is in its life: the seed's five states, and `expired` (discarded unrun)."""
 
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
+    EXPIRED = "expired"
 
 
-TERMINAL_STATES: Final = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED})
+TERMINAL_STATES: Final = frozenset(
+    {JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED, JobState.EXPIRED}
+)
 
 
 class Backoff(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -188,6 +191,10 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         timeout_s: Per-attempt timeout in seconds; `None` uses the worker's default.
         idempotency_key: The producer's key that deduplicated this enqueue, if any.
         event: The event an observer action renders its templates from (observer jobs only).
+        result_ttl_s: Keep the return value (or the failure) this many seconds for `result()`;
+            `None` leaves it to the task's own `result_ttl_s` (else nothing is kept).
+        expires_at: Discard the job unrun if its first attempt has not started by then (epoch
+            ms, producer clock, compared with Redis's clock); `None` never expires.
     """
 
     id: str = msgspec.field(default_factory=new_job_id)
@@ -204,6 +211,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     timeout_s: float | None = None
     idempotency_key: str | None = None
     event: Event | None = None
+    result_ttl_s: int | None = None
+    expires_at: int | None = None
 
     @property
     def action_type(self) -> str:

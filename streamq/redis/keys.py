@@ -36,6 +36,7 @@ class Keys:
         "delayed_jobs",
         "dlq",
         "dlq_dropped",
+        "expired",
         "partitions",
         "queue",
         "stream",
@@ -52,6 +53,7 @@ class Keys:
         self.delayed_jobs = f"{self.tag}:delayed:jobs"
         self.dlq = f"{self.tag}:dlq"
         self.dlq_dropped = f"{self.tag}:dlq:dropped"
+        self.expired = f"{self.tag}:expired"  # count of jobs discarded unrun past expires_s
         self.consumer_prefix = f"{self.tag}:consumer:"
         # The declared partition count of a logical queue (see streamq.partitions).
         self.partitions = f"{self.tag}:partitions"
@@ -59,6 +61,11 @@ class Keys:
     def status(self, job_id: str) -> str:
         """The hash holding one job's status."""
         return f"{self.tag}:job:{job_id}"
+
+    def result(self, job_id: str) -> str:
+        """The one-entry stream holding a job's outcome (its return value or its failure),
+        written by the script that settles the job, read by `result()` with XREAD BLOCK."""
+        return f"{self.tag}:result:{job_id}"
 
     def idempotency(self, key: str) -> str:
         """The string mapping an idempotency key to the job id it first enqueued."""
