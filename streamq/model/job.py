@@ -7,9 +7,11 @@ different versions can share a queue during a rolling upgrade.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import os
 import time
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -38,6 +40,7 @@ __all__ = [
     "decode_job",
     "encode_job",
     "new_job_id",
+    "progress_reporter",
 ]
 
 #: Entries larger than this are dead-lettered as undecodable without being parsed.
@@ -224,6 +227,21 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         """The task name for task actions, else `None`."""
         return self.action.name if isinstance(self.action, TaskAction) else None
 
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far this running job has got: `current_job().progress(0.4, "step 2")`.
+
+        The report is written in the background (the latest one wins) to the job's status,
+        shown by `get_status`, `streamq inspect job` and the dashboard; once the job has
+        finished a report writes nothing.
+
+        Raises:
+            ValueError: when `fraction` is not between 0 and 1.
+            LookupError: outside a worker running this job.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"progress must be between 0 and 1, got {fraction}")
+        progress_reporter.get()(self, fraction, message)
+
 
 class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     """What `get_status` reports about a job.
@@ -237,6 +255,8 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
         updated_at: When the state last changed (epoch ms, Redis clock).
         retry_at: When the next attempt is due, for a scheduled retry (epoch ms).
         dead_reason: Why the job was dead-lettered, if it was.
+        progress: How far the running job has got, 0 to 1, as its handler last reported.
+        progress_message: What the handler said with it (`"step 2"`).
     """
 
     id: str
@@ -247,7 +267,15 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: int | None = None
     retry_at: int | None = None
     dead_reason: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
 
+
+#: Where `Job.progress` sends reports: set by a worker for the jobs it runs (its tasks inherit
+#: the context), so the model needs no knowledge of Redis and an idle job pays nothing.
+progress_reporter: Final[contextvars.ContextVar[Callable[[Job, float, str | None], None]]] = (
+    contextvars.ContextVar("streamq_progress_reporter")
+)
 
 # Built once: msgspec encoders and typed decoders are reusable and much faster than per call.
 _encoder: Final = msgspec.json.Encoder()

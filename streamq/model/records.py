@@ -186,6 +186,8 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
 
     last_error = raw.get(b"last_error")
     reason = raw.get(b"dead_reason")
+    progress = raw.get(b"progress")
+    message = raw.get(b"progress_message")
     return JobStatus(
         id=job_id,
         state=JobState(raw[b"state"].decode()),
@@ -195,4 +197,6 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
         updated_at=_int(b"updated_at"),
         retry_at=_int(b"retry_at"),
         dead_reason=reason.decode() if reason else None,
+        progress=float(progress) if progress else None,
+        progress_message=message.decode(errors="replace") if message else None,
     )

@@ -213,6 +213,11 @@ class Queue:
         """
         return await self._results.wait(job_id, timeout_s=timeout_s, result_type=result_type)
 
+    async def progress(self, job_id: str, fraction: float, message: str | None = None) -> bool:
+        """Record how far a running job has got (0–1, and a message) in its status; `False`
+        once it has finished. Handlers call `current_job().progress(...)` instead."""
+        return await self._results.progress(job_id, fraction, message)
+
     async def expired_count(self) -> int:
         """Jobs discarded unrun because their `expires_s` had passed, ever."""
         return await self._results.expired_count()

@@ -126,6 +126,22 @@ class Results:
                 now_ms=self.clock.now_ms(),
             )
 
+    async def progress(self, job_id: str, fraction: float, message: str | None) -> bool:
+        """Record a running job's progress in its status; `False` once it has finished.
+
+        Raises:
+            ValueError: when `fraction` is not between 0 and 1.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"progress must be between 0 and 1, got {fraction}")
+        return await self.scripts.progress(
+            self.keys,
+            job_id=job_id,
+            fraction=fraction,
+            message=message or "",
+            now_ms=self.clock.now_ms(),
+        )
+
     async def expired_count(self) -> int:
         """Jobs of this queue discarded unrun because they expired, ever."""
         with map_redis_errors():

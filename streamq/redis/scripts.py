@@ -45,6 +45,7 @@ SCRIPT_NAMES: Final = (
     "delete_consumer",
     "enqueue",
     "expire",
+    "progress",
     "heartbeat",
     "promote",
     "reclaim",
@@ -375,6 +376,13 @@ class Scripts:
             ],
         )
         return int(reply)
+
+    async def progress(
+        self, keys: Keys, *, job_id: str, fraction: float, message: str, now_ms: int = 0
+    ) -> bool:
+        """Record a running job's progress; `False` when it is finished or unknown."""
+        reply = await self._run("progress", [keys.status(job_id)], [fraction, message, now_ms])
+        return int(reply) == 1
 
     async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int]:
         """Move up to `limit` due jobs into the stream; returns (moved, missing payloads)."""

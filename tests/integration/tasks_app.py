@@ -259,6 +259,27 @@ async def die_once_then_add(a: int, b: int) -> int:
     return a + b
 
 
+@tasks.task(name="report_progress")
+async def report_progress(release_key: str) -> None:
+    """Report progress twice (the second wins), then wait until `release_key` is pushed."""
+    await _arecord("start")
+    current_job().progress(0.1, "step 1")
+    current_job().progress(0.4, "step 2")
+    client, _ = _client(os.environ[LEDGER_URL_ENV])
+    await asyncio.to_thread(client.blpop, [release_key], 30)
+    await _arecord("done")
+
+
+@tasks.task(name="sync_report_progress")
+def sync_report_progress(release_key: str) -> None:
+    """`report_progress` from a sync handler (its thread hands the report to the loop)."""
+    _record("start")
+    current_job().progress(0.75, "almost")
+    client, _ = _client(os.environ[LEDGER_URL_ENV])
+    client.blpop([release_key], 30)
+    _record("done")
+
+
 def _starts_so_far() -> int:
     """Executions of the current job started, this one included."""
     job = current_job()

@@ -120,6 +120,7 @@ _REPLIES: dict[str, Any] = {
     "delete_consumer": 1,
     "enqueue": [],
     "expire": 0,
+    "progress": 1,
     "heartbeat": [],
     "promote": [0, 0],
     "reclaim": [b"0-0", [], []],
@@ -219,6 +220,7 @@ def invocations(
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
+        "progress": lambda s: s.progress(keys, job_id=job_id, fraction=0.5, message="m"),
         "promote": lambda s: s.promote(keys, limit=10),
         "reclaim": lambda s: s.reclaim(keys, min_idle_ms=1000, cursor="0-0", count=10, **common),
         "release": lambda s: s.release(keys, entry_ids=ids, **common),
