@@ -1,5 +1,6 @@
-"""The README's "Results, expiry and typed task handles" examples, run as written against a
-real server and an in-process worker (only the URL and the queue name are the test's)."""
+"""The README's "Results, progress, expiry and typed task handles" examples, run as written
+against a real server and an in-process worker (only the URL and the queue name are the
+test's)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from streamq import JobState, Queue, TaskRegistry, Worker, WorkerSettings
 from tests.support import REPO
 
-SECTION = "### Results, expiry and typed task handles"
+SECTION = "### Results, progress, expiry and typed task handles"
 
 
 def readme_blocks() -> list[str]:
@@ -72,6 +73,7 @@ async def test_the_readme_results_example_runs(
         status = await queue.get_status(namespace["job_id"])
         assert status is not None
         assert status.state == JobState.COMPLETED
+        # (its progress report races the ack, which wins: test_progress.py checks reports)
     finally:
         if "queue" in namespace:
             await namespace["queue"].close()
