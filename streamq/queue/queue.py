@@ -3,15 +3,15 @@
 It is the only code that speaks Redis commands for jobs. Every move of a job between the stream,
 the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a job nowhere.
 `Queue` is the one public face over parts that each live in the file named for them:
-`Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `DeadLetters`
-(the DLQ) and `ConsumerGroup` (the queue's one group). It holds no logic of its own beyond
-`get_status` and `counts`.
+`Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `Results`
+(job outcomes and expiry), `DeadLetters` (the DLQ) and `ConsumerGroup` (the queue's one
+group). It holds no logic of its own beyond `get_status`, `counts` and routing acks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
 
 import redis.exceptions as rx
 
@@ -32,11 +32,14 @@ from .group import ConsumerGroup
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
 from .protocol import JobQueue
+from .results import Results
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = ["Queue"]
+
+T = TypeVar("T")
 
 
 class Queue:
@@ -93,6 +96,7 @@ class Queue:
         self._sender = EnqueueSender(self.redis, self.scripts)
         self._consuming = Consuming(self._group, self.scripts, self.defaults, self.clock)
         self._dead = DeadLetters(self.keys, self.redis, self.scripts, self.defaults)
+        self._results = Results(self._group, self.scripts, self.defaults, self.clock)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -193,6 +197,43 @@ class Queue:
             raw: Any = await self.redis.hgetall(self.keys.status(job_id))
         return status_from_hash(job_id, raw)
 
+    @overload
+    async def result(self, job_id: str, *, timeout_s: float) -> Any: ...
+
+    @overload
+    async def result(self, job_id: str, *, timeout_s: float, result_type: type[T]) -> T: ...
+
+    async def result(
+        self, job_id: str, *, timeout_s: float, result_type: type[Any] = object
+    ) -> Any:
+        """Wait for the job to finish and return its return value (see `Results.wait`).
+
+        The job must keep its result (`result_ttl_s` on the enqueue, the task or the queue's
+        defaults). The wait is one blocking read, woken when the job settles; any number of
+        callers may wait for one job, before or after it finished.
+
+        Args:
+            job_id: The job.
+            timeout_s: The longest wait, in seconds.
+            result_type: Decode the stored value into this type (msgspec); default: JSON values.
+
+        Raises:
+            JobDeadLettered: the job was dead-lettered (`reason`, `error` attached).
+            JobExpired: the job was not started before its `expires_s` and was discarded.
+            ResultNotStored: the job completed without keeping a result, or it expired.
+            ResultTimeout: the job had not finished within `timeout_s`.
+        """
+        return await self._results.wait(job_id, timeout_s=timeout_s, result_type=result_type)
+
+    async def progress(self, job_id: str, fraction: float, message: str | None = None) -> bool:
+        """Record how far a running job has got (0–1, and a message) in its status; `False`
+        once it has finished. Handlers call `current_job().progress(...)` instead."""
+        return await self._results.progress(job_id, fraction, message)
+
+    async def expired_count(self) -> int:
+        """Jobs discarded unrun because their `expires_s` had passed, ever."""
+        return await self._results.expired_count()
+
     async def counts(self) -> QueueCounts:
         """Sizes of the stream, PEL, delay set and DLQ, read in one pipelined round trip."""
         with map_redis_errors():
@@ -242,8 +283,25 @@ class Queue:
         return await self._consuming.own_pending_counts(consumer, after=after, count=count)
 
     async def acknowledge(self, consumer: str, deliveries: Sequence[Delivery]) -> list[bool]:
-        """Ack finished entries; one flag per delivery (`False`: no longer owned)."""
-        return await self._consuming.acknowledge(consumer, deliveries)
+        """Ack finished entries; one flag per delivery (`False`: no longer owned).
+
+        Entries whose job keeps its result go through `Results.complete`, which stores the
+        result in the ack's own write; the others pay nothing for the feature.
+        """
+        keeping = [d for d in deliveries if d.result is not None]
+        if not keeping:
+            return await self._consuming.acknowledge(consumer, deliveries)
+        plain = [d for d in deliveries if d.result is None]
+        done = await self._results.complete(consumer, keeping)
+        flags = dict(zip(map(id, keeping), done, strict=True))
+        if plain:
+            done = await self._consuming.acknowledge(consumer, plain)
+            flags.update(zip(map(id, plain), done, strict=True))
+        return [flags[id(d)] for d in deliveries]
+
+    async def expire(self, consumer: str, delivery: Delivery, job: Job) -> int:
+        """Discard an owned job past its expiry: 1 discarded, 0 not expired, -1 not owner."""
+        return await self._results.expire(consumer, delivery, job)
 
     async def retry(
         self, consumer: str, delivery: Delivery, job: Job, *, error: str, delay_ms: int

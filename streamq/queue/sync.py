@@ -8,7 +8,7 @@ one send path (single server, Sentinel, Cluster; durability waits; NOSCRIPT).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
 
 import redis
 
@@ -23,15 +23,18 @@ from ..redis.sender import SyncEnqueueSender
 from ..tracing import sending
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
+from .results import wait_sync
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = ["SyncQueue"]
 
+T = TypeVar("T")
+
 
 class SyncQueue:
-    """A blocking producer for one queue: enqueue, enqueue_many, get_status.
+    """A blocking producer for one queue: enqueue, enqueue_many, get_status, result.
 
     Args:
         name: The queue name.
@@ -126,3 +129,22 @@ class SyncQueue:
         with map_redis_errors():
             raw: Any = self.redis.hgetall(self.keys.status(job_id))
         return status_from_hash(job_id, raw)
+
+    @overload
+    def result(self, job_id: str, *, timeout_s: float) -> Any: ...
+
+    @overload
+    def result(self, job_id: str, *, timeout_s: float, result_type: type[T]) -> T: ...
+
+    def result(self, job_id: str, *, timeout_s: float, result_type: type[Any] = object) -> Any:
+        """Wait for the job to finish and return its return value (see `Queue.result`).
+
+        Raises:
+            JobDeadLettered: the job was dead-lettered (`reason`, `error` attached).
+            JobExpired: the job was not started before its `expires_s` and was discarded.
+            ResultNotStored: the job completed without keeping a result, or it expired.
+            ResultTimeout: the job had not finished within `timeout_s`.
+        """
+        return wait_sync(
+            self.redis, self.keys, job_id, timeout_s=timeout_s, result_type=result_type
+        )

@@ -46,6 +46,7 @@ class Keys:
         "delayed_jobs",
         "dlq",
         "dlq_dropped",
+        "expired",
         "partitions",
         "prefix",
         "queue",
@@ -67,6 +68,8 @@ class Keys:
         self.delayed_jobs = f"{own}:delayed:jobs"
         self.dlq = f"{own}:dlq"
         self.dlq_dropped = f"{own}:dlq:dropped"
+        # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
+        self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"
         # The declared partition count of a logical queue (see streamq.partitions).
         self.partitions = f"{self.tag}:partitions"
@@ -74,6 +77,11 @@ class Keys:
     def status(self, job_id: str) -> str:
         """The hash holding one job's status."""
         return f"{self.tag}:job:{job_id}"
+
+    def result(self, job_id: str) -> str:
+        """The one-entry stream holding a job's outcome (its return value or its failure),
+        written by the script that settles the job, read by `result()` with XREAD BLOCK."""
+        return f"{self.tag}:result:{job_id}"
 
     def idempotency(self, key: str) -> str:
         """The string mapping an idempotency key to the job id it first enqueued."""

@@ -19,6 +19,7 @@ import structlog
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
 from ..errors import ConfigError, RedisUnavailable, map_redis_errors
+from ..model.job import progress_reporter
 from ..model.records import Delivery
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
@@ -33,6 +34,7 @@ from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
+from .progress import ProgressReporter
 from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
@@ -249,6 +251,8 @@ class Worker:
             deadlines=self._deadlines,
             metrics=self.metrics,
         )
+        # Set before any loop starts: job tasks inherit it from the fetch loops' context.
+        progress_reporter.set(ProgressReporter(self._by_name, asyncio.get_running_loop()))
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
         for queue in self.queues:
             acker = Acker(queue, self.consumer, self._runner.acked)
