@@ -1,7 +1,8 @@
 """The `Scripts` registry: loads `lua/*.lua` once and has one typed method per script.
 
-This module is the only place that knows each script's KEYS/ARGV order; the header of every
-`.lua` file documents the same order, and a test checks the two agree. redis-py's registered
+This module is the only place that knows each script's KEYS/ARGV order (with `enqueue_args`,
+which builds the `enqueue.lua` call producers pipeline themselves); the header of every `.lua`
+file documents the same order, and a test checks the two agree. redis-py's registered
 scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a restarted server).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, cast
 
 import msgspec
 import redis.asyncio as aredis
@@ -19,6 +20,13 @@ from redis.commands.core import AsyncScript
 
 from ..errors import map_redis_errors
 from ..model.records import as_str
+from .enqueue_args import (
+    EnqueueItem,
+    enqueue_batch_call,
+    enqueue_call,
+    parse_enqueue,
+    parse_enqueue_batch,
+)
 from .held import HeldConnection
 from .keys import Keys
 from .lua_source import lua_dir, resolve_includes
@@ -84,85 +92,6 @@ class ReclaimStep(msgspec.Struct, frozen=True):
 
 def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-class EnqueueItem(NamedTuple):
-    """One job of an `enqueue.lua` batch."""
-
-    job_id: str
-    payload: bytes
-    created_at_ms: int
-    attempt: int
-    idempotency_key: str | None
-
-
-def enqueue_batch_call(
-    keys: Keys,
-    items: Sequence[EnqueueItem],
-    *,
-    delay_ms: int,
-    run_at_ms: int,
-    track_status: bool,
-    idempotency_ttl_ms: int,
-    now_ms: int,
-) -> tuple[list[str], list[bytes | str | int]]:
-    """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
-    k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
-    a: list[bytes | str | int] = [
-        delay_ms,
-        run_at_ms,
-        "1" if track_status else "0",
-        idempotency_ttl_ms,
-        now_ms,
-    ]
-    for item in items:
-        # Without a key, the job id's own idempotency slot stands in (same slot, never written).
-        k += (keys.status(item.job_id), keys.idempotency(item.idempotency_key or item.job_id))
-        a += (
-            item.job_id,
-            item.payload,
-            item.created_at_ms,
-            item.attempt,
-            "1" if item.idempotency_key else "0",
-        )
-    return k, a
-
-
-def enqueue_call(
-    keys: Keys,
-    *,
-    job_id: str,
-    payload: bytes,
-    delay_ms: int,
-    run_at_ms: int,
-    track_status: bool,
-    idempotency_key: str | None,
-    idempotency_ttl_ms: int,
-    now_ms: int,
-    created_at_ms: int,
-    attempt: int,
-) -> tuple[list[str], list[bytes | str | int]]:
-    """Build the KEYS and ARGV of `enqueue.lua` for one job."""
-    item = EnqueueItem(job_id, payload, created_at_ms, attempt, idempotency_key)
-    return enqueue_batch_call(
-        keys,
-        [item],
-        delay_ms=delay_ms,
-        run_at_ms=run_at_ms,
-        track_status=track_status,
-        idempotency_ttl_ms=idempotency_ttl_ms,
-        now_ms=now_ms,
-    )
-
-
-def parse_enqueue_batch(reply: Sequence[Any]) -> list[tuple[str, bool]]:
-    """Decode `enqueue.lua`'s reply into (job id, newly enqueued) per job."""
-    return [(as_str(reply[i]), int(reply[i + 1]) == 1) for i in range(0, len(reply), 2)]
-
-
-def parse_enqueue(reply: Sequence[Any]) -> tuple[str, bool]:
-    """Decode `enqueue.lua`'s reply for one job into (job id, newly enqueued)."""
-    return parse_enqueue_batch(reply)[0]
 
 
 class Scripts:
