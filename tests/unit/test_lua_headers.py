@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from streamq.model.schedule import ScheduleFire, TickJob
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
@@ -118,6 +119,7 @@ _REPLIES: dict[str, Any] = {
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
+    "fire_schedule": [0, 0],
     "heartbeat": [],
     "promote": [0, 0],
     "reclaim": [b"0-0", [], []],
@@ -197,6 +199,13 @@ def invocations(
         ),
         "delete_consumer": lambda s: s.delete_consumer(keys, **common),
         "enqueue": lambda s: s.enqueue_batch(*enqueue),
+        "fire_schedule": lambda s: s.fire_schedule(
+            keys,
+            ScheduleFire(
+                "nightly", 5000, b"{}", [TickJob(i, f"{job_id}{i}", b"{}", 0) for i in range(n)]
+            ),
+            track_status=True,
+        ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
