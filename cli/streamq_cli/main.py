@@ -196,6 +196,7 @@ def worker(
             action_settings=cfg.actions,
             metrics=metrics,
             partitions=jq.partitions,
+            schedules=cfg.schedule_list,  # [schedules.*]; the --app's @periodic ones too
         )
         try:
             run_on(loop, w.run())

@@ -17,8 +17,9 @@ import redis.exceptions as rx
 
 from ..clock import Clock, RedisClock
 from ..errors import ScriptCode, map_redis_errors
-from ..model.job import Job, JobStatus
+from ..model.job import Job, JobStatus, encode_job
 from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
+from ..model.schedule import Schedule, ScheduleFire, TickJob, TickPlan, encode_schedule, tick_job_id
 from ..redis.connection import command_client
 from ..redis.durability import Durability
 from ..redis.keys import Keys
@@ -210,6 +211,44 @@ class Queue:
             dlq=int(replies[3]),
             dlq_dropped=int(replies[4] or 0),
         )
+
+    # -- periodic schedules (fired by every worker's `Scheduler`) ------------------------------
+
+    async def schedule_ticks(self, names: Sequence[str]) -> tuple[int, list[int | None]]:
+        """The time now (Redis's `TIME`, or the injected clock) and, per schedule firing into
+        this queue, the instant its state has advanced to (`None`: never fired)."""
+        now = self.clock.now_ms()
+        with map_redis_errors():
+            if not now:
+                seconds, micros = await self.redis.time()
+                now = int(seconds) * 1000 + int(micros) // 1000
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hget(self.keys.schedule(name), "last_tick")
+                replies = await pipe.execute()
+        return now, [None if r is None else int(r) for r in replies]
+
+    async def fire_schedule(self, schedule: Schedule, plan: TickPlan) -> tuple[int, int]:
+        """Enqueue the planned ticks of `schedule` not yet fired and advance its state, in one
+        script: a tick is one job whichever workers try it. Returns (jobs enqueued, the
+        state's last tick)."""
+        ticks = []
+        for tick in plan.fire:
+            options: JobOptions = {
+                "args": schedule.args,
+                "kwargs": schedule.kwargs,
+                "job_id": tick_job_id(schedule.name, tick),
+            }
+            job = self.new_job(schedule.task, **options)
+            ticks.append(TickJob(tick, job.id, encode_job(job), job.created_at))
+        fire = ScheduleFire(schedule.name, plan.advance_to, encode_schedule(schedule), ticks)
+        track, now_ms = self.defaults.track_status, self.clock.now_ms()
+        fired, last = await self.scripts.fire_schedule(
+            self.keys, fire, track_status=track, now_ms=now_ms
+        )
+        if fired and self.metrics is not None:
+            self.metrics.queued(self.name, fired)
+        return fired, last
 
     # -- consuming (`Consuming`: what workers call) -------------------------------------------
 

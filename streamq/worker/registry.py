@@ -12,6 +12,7 @@ import msgspec
 
 from ..errors import ConfigError, UnknownTask
 from ..model.job import Job
+from ..model.schedule import Schedule
 
 __all__ = ["Task", "TaskRegistry", "current_job", "load_registry"]
 
@@ -58,6 +59,8 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        #: Schedules declared with `periodic`, which every worker serving their queue fires.
+        self.schedules: list[Schedule] = []
 
     def register(
         self, fn: Callable[..., Any], *, name: str | None = None, timeout_s: float | None = None
@@ -100,6 +103,30 @@ class TaskRegistry:
             return f
 
         return deco(fn) if fn is not None else deco
+
+    def periodic(
+        self, *, queue: str = "default", name: str | None = None, **when: Any
+    ) -> Callable[[F], F]:
+        """Decorator registering a handler as a task and a schedule that enqueues it.
+
+        Args:
+            queue: The queue its ticks go to (a worker serving it fires them).
+            name: The schedule's and the task's name (default: the function's `__qualname__`).
+            **when: The rest of `Schedule`: `cron` or `every`, `timezone`, `args`, `kwargs`,
+                `grace_s`, `catch_up`.
+
+        Raises:
+            ConfigError: for an invalid schedule (bad cron, unknown timezone, ...).
+        """
+
+        def deco(f: F) -> F:
+            task_name = name or f.__qualname__
+            schedule = Schedule(name=task_name, task=task_name, queue=queue, **when)
+            self.register(f, name=task_name)
+            self.schedules.append(schedule)
+            return f
+
+        return deco
 
     def get(self, name: str) -> Task:
         """Return the task registered as `name`.

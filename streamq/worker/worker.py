@@ -19,6 +19,7 @@ from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
 from ..errors import ConfigError, RedisUnavailable, map_redis_errors
 from ..model.records import Delivery
+from ..model.schedule import Schedule
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
 from ..queue.queue import Queue
@@ -35,6 +36,7 @@ from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
 from .runner import JobRunner, Run
+from .scheduler import Scheduler, resolve_schedules
 from .settings import WorkerSettings
 from .slots import Slots
 from .stats import WorkerStats
@@ -69,6 +71,8 @@ class Worker:
         partitions: Partition count of the queues served: one count for all, or a count per
             queue name (absent: 1). A queue of P partitions is served as its P partition
             queues (`q#0` … `q#<P-1>`), each with its own fetch loop.
+        schedules: Periodic schedules besides the registry's (`[schedules.*]`); the worker fires
+            those of the queues it serves (see `Scheduler`).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -92,6 +96,7 @@ class Worker:
         action_settings: ActionSettings | None = None,
         metrics: Metrics | None = None,
         partitions: Mapping[str, int] | int = 1,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
@@ -137,6 +142,10 @@ class Worker:
         self.promoter = Promoter(self.queues, poll_s)
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+        targets = [*registry.schedules, *schedules]
+        self.scheduler = Scheduler(
+            resolve_schedules(targets, registry, self._by_name, self._declared), poll_s
+        )
 
     # -- the host interface used by components ----------------------------------------------
 
@@ -241,7 +250,8 @@ class Worker:
             acker = Acker(queue, self.consumer, self._runner.acked)
             self._ackers[queue.name] = acker
             await acker.start()
-        for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
+        components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor)
+        for component in (*components, self.scheduler):
             await component.start()
         self._fetchers = [
             Fetcher(
@@ -311,6 +321,7 @@ class Worker:
         for fetcher in self._fetchers:
             await fetcher.stop()
         await self.reclaimer.stop()
+        await self.scheduler.stop()  # with the fetchers: a stopping worker enqueues nothing
         runs = [r.task for rs in self._running.values() for r in rs.values() if r.task]
         if runs:
             _log.info("shutdown_waiting", jobs=len(runs), grace_s=self.settings.shutdown_grace_s)
