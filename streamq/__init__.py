@@ -36,6 +36,7 @@ from .inspector.records import (
     QueueInfo,
     RequeueResult,
 )
+from .inspector.schedules import ScheduleInfo
 from .model.actions import (
     CacheAction,
     DatabaseAction,
@@ -60,6 +61,7 @@ from .model.job import (
     encode_job,
 )
 from .model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
+from .model.schedule import Schedule
 from .observers import (
     ActionRuntime,
     ActionSettings,
@@ -167,6 +169,9 @@ __all__ = [
     "WorkerStats",
     "current_job",
     "load_registry",
+    # periodic schedules (`TaskRegistry.periodic`, `[schedules.<name>]`)
+    "Schedule",
+    "ScheduleInfo",
     # Redis plumbing
     "Clock",
     "FakeClock",

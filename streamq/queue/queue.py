@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
+import msgspec
 import redis.exceptions as rx
 
 from ..clock import Clock, RedisClock
@@ -241,7 +242,10 @@ class Queue:
             }
             job = self.new_job(schedule.task, **options)
             ticks.append(TickJob(tick, job.id, encode_job(job), job.created_at))
-        fire = ScheduleFire(schedule.name, plan.advance_to, encode_schedule(schedule), ticks)
+        # The stored definition names this queue: a partitioned queue's schedule fires into one
+        # partition, and that is where `streamq inspect schedules` finds its jobs.
+        spec = encode_schedule(msgspec.structs.replace(schedule, queue=self.name))
+        fire = ScheduleFire(schedule.name, plan.advance_to, spec, ticks)
         track, now_ms = self.defaults.track_status, self.clock.now_ms()
         fired, last = await self.scripts.fire_schedule(
             self.keys, fire, track_status=track, now_ms=now_ms
