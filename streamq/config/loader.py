@@ -60,6 +60,9 @@ TABLES: dict[str, type[msgspec.Struct]] = {
 #: observers wing, and `[schedules.<name>]`, by `streamq.model.schedule`.
 RAW_TABLES: Final = frozenset({"observers", "schedules"})
 _MASK: Final = "***"
+#: `[schedules.<name>]` tables have no environment form; a variable that looks like one is a
+#: mistake, refused rather than ignored.
+_NO_ENV: Final = "STREAMQ_SCHEDULES_"
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -275,6 +278,14 @@ def load_config(
             file_label=file_label,
             env=env,
             overrides=(overrides or {}).get(name),
+        )
+    declared_in_env = sorted(
+        v for v in (os.environ if env is None else env) if v.startswith(_NO_ENV)
+    )
+    if declared_in_env:
+        raise ConfigError(
+            f"{declared_in_env[0]}: schedules are declarations, not settings; declare them as "
+            "[schedules.<name>] tables in the config file"
         )
     raw = {name: document[name] for name in RAW_TABLES if name in document}
     label = str(resolved) if resolved is not None else "<defaults>"
