@@ -223,7 +223,10 @@ class Queue:
             if not now:
                 seconds, micros = await self.redis.time()
                 now = int(seconds) * 1000 + int(micros) // 1000
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with (
+                refresh_on_failure(self.redis),
+                self.redis.pipeline(transaction=False) as pipe,
+            ):
                 for name in names:
                     pipe.hget(self.keys.schedule(name), "last_tick")
                 replies = await pipe.execute()
