@@ -142,10 +142,12 @@ class Worker:
         self.promoter = Promoter(self.queues, poll_s)
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
-        targets = [*registry.schedules, *schedules]
-        self.scheduler = Scheduler(
-            resolve_schedules(targets, registry, self._by_name, self._declared), poll_s
+        # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
+        # and exits, so it fires none.
+        targets = resolve_schedules(
+            [*registry.schedules, *schedules], registry, self._by_name, self._declared
         )
+        self.scheduler = Scheduler([] if burst else targets, poll_s)
 
     # -- the host interface used by components ----------------------------------------------
 

@@ -188,3 +188,17 @@ def test_schedules_go_to_served_queues_only_and_to_one_partition() -> None:
     assert [(s.name, q.name) for s, q in chosen] == [("to-a", "a"), ("to-b", "b#1")]
     with pytest.raises(ConfigError, match="declared twice"):
         resolve_schedules([schedules[0], schedules[0]], tasks, queues, {"a": 1})
+
+
+def test_a_burst_worker_checks_schedules_but_fires_none(redis_url: str, queue_name: str) -> None:
+    tasks = TaskRegistry()
+    tasks.register(lambda: None, name="ok")
+    schedule = Schedule(name="beat", task="ok", queue=queue_name, every="1s")
+
+    steady = Worker(tasks, queues=[queue_name], url=redis_url, schedules=[schedule])
+    burst = Worker(tasks, queues=[queue_name], url=redis_url, schedules=[schedule], burst=True)
+
+    assert steady.scheduler.schedules == [schedule]
+    assert burst.scheduler.schedules == []
+    with pytest.raises(ConfigError, match="declared twice"):
+        Worker(tasks, queues=[queue_name], url=redis_url, schedules=[schedule] * 2, burst=True)
