@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar, overload
 
 import msgspec
@@ -105,15 +105,30 @@ class TaskRegistry:
         return deco(fn) if fn is not None else deco
 
     def periodic(
-        self, *, queue: str = "default", name: str | None = None, **when: Any
+        self,
+        *,
+        queue: str = "default",
+        name: str | None = None,
+        cron: str | None = None,
+        every: str | None = None,
+        timezone: str = "UTC",
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        grace_s: float = 60.0,
+        catch_up: int = 0,
     ) -> Callable[[F], F]:
         """Decorator registering a handler as a task and a schedule that enqueues it.
 
         Args:
             queue: The queue its ticks go to (a worker serving it fires them).
             name: The schedule's and the task's name (default: the function's `__qualname__`).
-            **when: The rest of `Schedule`: `cron` or `every`, `timezone`, `args`, `kwargs`,
-                `grace_s`, `catch_up`.
+            cron: A cron expression, read in `timezone`.
+            every: A period such as `"30s"` instead of `cron`.
+            timezone: The IANA zone of `cron`.
+            args: Positional arguments of every tick's job.
+            kwargs: Keyword arguments of every tick's job.
+            grace_s: How late a tick may still fire.
+            catch_up: How many missed ticks fire anyway after an outage.
 
         Raises:
             ConfigError: for an invalid schedule (bad cron, unknown timezone, ...).
@@ -121,7 +136,18 @@ class TaskRegistry:
 
         def deco(f: F) -> F:
             task_name = name or f.__qualname__
-            schedule = Schedule(name=task_name, task=task_name, queue=queue, **when)
+            schedule = Schedule(
+                name=task_name,
+                task=task_name,
+                queue=queue,
+                cron=cron,
+                every=every,
+                timezone=timezone,
+                args=list(args),
+                kwargs=dict(kwargs or {}),
+                grace_s=grace_s,
+                catch_up=catch_up,
+            )
             self.register(f, name=task_name)
             self.schedules.append(schedule)
             return f
