@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import redis.exceptions as rx
 
 from ..errors import map_redis_errors
 from ..model.records import as_str
@@ -67,9 +68,12 @@ class ScheduleReader:
             pattern = schedules_pattern(glob_escape(prefix))
             keys = [k async for k in redis.scan_iter(match=pattern, count=1000)]
             for key in sorted(as_str(k) for k in keys):
-                state: dict[Any, Any] = await redis.hgetall(key)
+                try:
+                    state: dict[Any, Any] = await redis.hgetall(key)
+                except rx.ResponseError:
+                    continue  # not a hash: nothing streamq wrote
                 if b"spec" not in state:
-                    continue
+                    continue  # no definition: nothing to compute a next run from
                 try:
                     spec = decode_schedule(state[b"spec"])
                 except msgspec.ValidationError:

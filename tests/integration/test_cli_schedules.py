@@ -49,6 +49,12 @@ def fire(url: str, schedule: Schedule, plans: list[TickPlan], *, status: str | N
     asyncio.run(go())
 
 
+async def _decoys(url: str, queue: str) -> None:
+    async with Queue(queue, url=url) as q:
+        await q.redis.set(q.keys.schedule("junk"), "not a hash")
+        await q.redis.hset(q.keys.schedule("empty"), "last_tick", 5)  # no definition yet
+
+
 def test_inspect_schedules_shows_next_and_last_runs(
     run: Any, redis_url: str, queue_name: str
 ) -> None:
@@ -59,6 +65,8 @@ def test_inspect_schedules_shows_next_and_last_runs(
          status="completed")  # fmt: skip
     beat = Schedule(name=f"{queue_name}-beat", task="ping", queue=queue_name, every="1h")
     fire(redis_url, beat, [TickPlan([], 5_000)], status=None)
+    # And keys under a schedule's name that are not (yet) one.
+    asyncio.run(_decoys(redis_url, queue_name))
 
     # When listing them.
     rows = json.loads(run("inspect", "schedules", "--queue", queue_name, "--json").stdout)
