@@ -29,6 +29,7 @@ from ..model.backoff import backoff_delay_ms
 from ..model.event import Event
 from ..model.job import Action, Job, JobState
 from ..queue.queue import Queue
+from ..tracing import observing
 from .definitions import FailurePolicy, Observer, ObserverAction
 from .matcher import Matcher
 
@@ -204,13 +205,20 @@ class QueuedObserverExecutor:
         self._backoffs = {o.name: o.retry.backoff() for o in self.matcher.observers}
 
     async def process_event(self, event: Event) -> QueuedExecutionSummary:
-        """Enqueue the jobs `event` calls for and return at once.
+        """Enqueue the jobs `event` calls for and return at once (in a `process_event` span
+        of its own, the parent of the enqueue's, when tracing is on).
 
         Raises:
             RedisUnavailable: when the jobs could not be enqueued (some may have been: call
                 again with the same event; with `dedupe` no job is added twice).
             OutOfMemory: when Redis refused the write.
         """
+        with observing(event) as span:
+            summary = await self._enqueue_for(event)
+            span.counted(summary.observers_matched, summary.jobs_queued)
+        return summary
+
+    async def _enqueue_for(self, event: Event) -> QueuedExecutionSummary:
         summary = QueuedExecutionSummary()
         jobs: list[Job] = []
         for observer in _passing(self.matcher.find(event), event, summary):
