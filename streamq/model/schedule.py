@@ -51,7 +51,7 @@ def parse_every(text: str) -> int:
     return period
 
 
-class Schedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     """A periodic schedule: enqueue `task` on `queue` at every tick of `cron` or `every`.
 
     Ticks are instants on Redis's clock. `every` ticks are aligned on the epoch (`every = "1h"`
@@ -258,6 +258,14 @@ def parse_schedules(table: Mapping[str, Any], source: str) -> list[Schedule]:
             raise ConfigError(f"{source}: schedules.{name} must be a table, got {body!r}")
         if "name" in body:
             raise ConfigError(f"{source}: schedules.{name}.name: the table's name is the name")
+        # Unknown keys are refused here rather than by the Struct, so a definition stored by a
+        # newer version (with more fields) still decodes for `inspect schedules`.
+        unknown = sorted(set(body) - set(Schedule.__struct_fields__))
+        if unknown:
+            known = ", ".join(f for f in Schedule.__struct_fields__ if f != "name")
+            raise ConfigError(
+                f"{source}: schedules.{name}: unknown key {unknown[0]!r}; known keys: {known}"
+            )
         try:
             schedules.append(msgspec.convert({"name": name, **body}, Schedule))
         except msgspec.ValidationError as exc:

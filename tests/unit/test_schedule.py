@@ -157,6 +157,12 @@ def test_a_definition_round_trips() -> None:
     assert decode_schedule(encode_schedule(schedule)) == schedule
 
 
+def test_a_definition_stored_by_a_newer_version_still_decodes() -> None:
+    stored = b'{"name":"s","task":"t","every":"1s","jitter_s":3}'
+
+    assert decode_schedule(stored) == every("1s")
+
+
 def test_parse_schedules_reads_named_tables_in_order() -> None:
     table = {
         "nightly_report": {"task": "report", "queue": "reports", "cron": "0 3 * * *",
@@ -189,7 +195,7 @@ def test_parse_schedules_reads_named_tables_in_order() -> None:
         ({"task": "r", "every": "1s", "grace_s": 0}, "app.toml: schedules.n: grace_s must be > 0"),
         ({"task": "r", "every": "1s", "args": "x"}, "app.toml: schedules.n.args: Expected array"),
         ({"task": "r", "every": "1s", "when": 1},
-         "app.toml: schedules.n: object contains unknown field when"),
+         "app.toml: schedules.n: unknown key 'when'; known keys: task, queue, cron"),
         ({"every": "1s"}, "app.toml: schedules.n: object missing required field task"),
         ({"task": "", "every": "1s"}, "app.toml: schedules.n: task must not be empty"),
         ({"task": "r", "every": "1s", "name": "x"}, "app.toml: schedules.n.name:"),
