@@ -41,6 +41,7 @@ from .inspector.records import (
     QueueInfo,
     RequeueResult,
 )
+from .inspector.schedules import ScheduleInfo
 from .model.actions import (
     CacheAction,
     DatabaseAction,
@@ -65,6 +66,7 @@ from .model.job import (
     encode_job,
 )
 from .model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
+from .model.schedule import Schedule
 from .observers import (
     ActionRuntime,
     ActionSettings,
@@ -175,6 +177,9 @@ __all__ = [
     "WorkerStats",
     "current_job",
     "load_registry",
+    # periodic schedules (`TaskRegistry.periodic`, `[schedules.<name>]`)
+    "Schedule",
+    "ScheduleInfo",
     # Redis plumbing
     "Clock",
     "FakeClock",

@@ -218,6 +218,7 @@ def worker(
             metrics=metrics,
             partitions=jq.partitions,
             priorities=jq.priorities,
+            schedules=cfg.schedule_list,  # [schedules.*]; the --app's @periodic ones too
         )
         try:
             run_on(loop, w.run())

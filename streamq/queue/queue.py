@@ -19,6 +19,7 @@ from ..clock import Clock, RedisClock
 from ..errors import ScriptCode, map_redis_errors
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
+from ..model.schedule import Schedule, TickPlan
 from ..redis.connection import command_client
 from ..redis.durability import Durability
 from ..redis.keys import Keys
@@ -33,6 +34,7 @@ from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
 from .protocol import JobQueue
 from .results import Results
+from .schedules import Schedules
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -96,6 +98,9 @@ class Queue:
         self._sender = EnqueueSender(self.redis, self.scripts)
         self._consuming = Consuming(self._group, self.scripts, self.defaults, self.clock)
         self._dead = DeadLetters(self.keys, self.redis, self.scripts, self.defaults)
+        self._schedules = Schedules(
+            name, self.keys, self.redis, self.scripts, self.defaults, self.clock
+        )
         self._results = Results(self._group, self.scripts, self.defaults, self.clock)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -263,6 +268,20 @@ class Queue:
             dlq=int(replies[3]),
             dlq_dropped=int(replies[4] or 0),
         )
+
+    # -- periodic schedules (fired by every worker's `Scheduler`) ------------------------------
+
+    async def schedule_ticks(self, names: Sequence[str]) -> tuple[int, list[int | None]]:
+        """The time now and each schedule's state (see `Schedules.ticks`)."""
+        return await self._schedules.ticks(names)
+
+    async def fire_schedule(self, schedule: Schedule, plan: TickPlan) -> tuple[int, int]:
+        """Enqueue the planned ticks of `schedule` not yet fired and advance its state, in one
+        script (see `Schedules.fire`). Returns (jobs enqueued, the state's last tick)."""
+        fired, last = await self._schedules.fire(schedule, plan, self.new_job)
+        if fired and self.metrics is not None:
+            self.metrics.queued(self.name, fired)
+        return fired, last
 
     # -- consuming (`Consuming`: what workers call) -------------------------------------------
 

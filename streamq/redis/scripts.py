@@ -20,6 +20,7 @@ from redis.commands.core import AsyncScript
 
 from ..errors import map_redis_errors
 from ..model.records import as_str
+from ..model.schedule import ScheduleFire
 from .enqueue_args import (
     EnqueueItem,
     enqueue_batch_call,
@@ -54,6 +55,7 @@ SCRIPT_NAMES: Final = (
     "enqueue",
     "expire",
     "progress",
+    "fire_schedule",
     "heartbeat",
     "promote",
     "read_levels",
@@ -379,6 +381,18 @@ class Scripts:
         for dead_id, job_id, payload in items:
             a.extend((dead_id, job_id, payload))
         return [int(c) for c in await self._run("requeue_dead", k, a)]
+
+    async def fire_schedule(
+        self, keys: Keys, fire: ScheduleFire, *, track_status: bool, now_ms: int = 0
+    ) -> tuple[int, int]:
+        """Fire a schedule's ticks not yet passed and advance it; (fired, last tick)."""
+        k = [keys.stream, keys.schedule(fire.name), *(keys.status(t.job_id) for t in fire.ticks)]
+        a: list[bytes | str | int] = [fire.advance_to, "1" if track_status else "0", now_ms]
+        a.append(fire.spec)
+        for t in fire.ticks:
+            a.extend(t)
+        reply = await self._run("fire_schedule", k, a)
+        return int(reply[0]), int(reply[1])
 
     async def delete_consumer(self, keys: Keys, *, group: str, consumer: str) -> int:
         """Delete an idle, empty, expired consumer; 1 deleted, 0 has pending, -1 alive."""

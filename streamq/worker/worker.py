@@ -21,6 +21,7 @@ from ..actions.settings import ActionSettings
 from ..errors import ConfigError, RedisUnavailable, map_redis_errors
 from ..model.job import progress_reporter
 from ..model.records import Delivery
+from ..model.schedule import Schedule
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
 from ..queue.queue import Queue
@@ -39,6 +40,7 @@ from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
 from .runner import JobRunner, Run
+from .scheduler import Scheduler, resolve_schedules
 from .settings import WorkerSettings
 from .slots import Slots
 from .stats import WorkerStats
@@ -77,6 +79,8 @@ class Worker:
             "default", "low"]`; none by default): each level is a queue of its own
             (`q@high`), and one fetch loop reads a queue's (or a partition's) levels in order
             (`WorkerSettings.lower_levels_every` against starvation).
+        schedules: Periodic schedules besides the registry's (`[schedules.*]`); the worker fires
+            those of the queues it serves (see `Scheduler`).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -101,6 +105,7 @@ class Worker:
         metrics: Metrics | None = None,
         partitions: Mapping[str, int] | int = 1,
         priorities: Sequence[str] = (),
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
@@ -152,6 +157,12 @@ class Worker:
         self.promoter = Promoter(self.queues, poll_s)
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+        # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
+        # and exits, so it fires none.
+        targets = resolve_schedules(
+            [*registry.schedules, *schedules], registry, self._by_name, self._declared
+        )
+        self.scheduler = Scheduler([] if burst else targets, poll_s)
 
     # -- the host interface used by components ----------------------------------------------
 
@@ -258,7 +269,8 @@ class Worker:
             acker = Acker(queue, self.consumer, self._runner.acked)
             self._ackers[queue.name] = acker
             await acker.start()
-        for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
+        components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor)
+        for component in (*components, self.scheduler):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -328,6 +340,7 @@ class Worker:
         for fetcher in self._fetchers:
             await fetcher.stop()
         await self.reclaimer.stop()
+        await self.scheduler.stop()  # with the fetchers: a stopping worker enqueues nothing
         runs = [r.task for rs in self._running.values() for r in rs.values() if r.task]
         if runs:
             _log.info("shutdown_waiting", jobs=len(runs), grace_s=self.settings.shutdown_grace_s)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from streamq.model.schedule import ScheduleFire, TickJob
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
@@ -119,6 +120,7 @@ _REPLIES: dict[str, Any] = {
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
+    "fire_schedule": [0, 0],
     "expire": 0,
     "progress": 1,
     "heartbeat": [],
@@ -217,6 +219,13 @@ def invocations(
             track_status=True,
             result_ttl_s=60,
             **common,
+        ),
+        "fire_schedule": lambda s: s.fire_schedule(
+            keys,
+            ScheduleFire(
+                "nightly", 5000, b"{}", [TickJob(i, f"{job_id}{i}", b"{}", 0) for i in range(n)]
+            ),
+            track_status=True,
         ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common

@@ -24,6 +24,7 @@ EXPECTED = {
     "PurgeResult", "QueueInfo", "RequeueResult",
     "Task", "TaskHandle", "BoundTask",
     "TaskRegistry", "Worker", "WorkerSettings", "WorkerStats", "current_job", "load_registry",
+    "Schedule", "ScheduleInfo",
     "Clock", "FakeClock", "Keys", "RedisClock", "ServerInfo", "command_client", "server_info",
     "AccessDenied", "ConfigError", "DecodeFailure", "JobError", "LeaseLost", "NotFound",
     "OutOfMemory",
