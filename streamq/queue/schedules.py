@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Unpack
 
 import msgspec
 
@@ -75,7 +74,12 @@ class Schedules:
         with the queue's defaults. Returns (jobs enqueued, the state's last tick)."""
         ticks = []
         for tick in plan.fire:
-            job = _tick_job(new_job, schedule, tick_job_id(schedule.name, tick))
+            options: JobOptions = {
+                "args": schedule.args,
+                "kwargs": schedule.kwargs,
+                "job_id": tick_job_id(schedule.name, tick),
+            }
+            job = new_job(schedule.task, **options)
             ticks.append(TickJob(tick, job.id, encode_job(job), job.created_at))
         # The stored definition names this queue: a partitioned queue's schedule fires into one
         # partition, and that is where `streamq inspect schedules` finds its jobs.
@@ -83,12 +87,3 @@ class Schedules:
         fire = ScheduleFire(schedule.name, plan.advance_to, spec, ticks)
         track, now_ms = self.defaults.track_status, self.clock.now_ms()
         return await self.scripts.fire_schedule(self.keys, fire, track_status=track, now_ms=now_ms)
-
-
-def _tick_job(new_job: Callable[..., Job], schedule: Schedule, job_id: str) -> Job:
-    options: JobOptions = {"args": schedule.args, "kwargs": schedule.kwargs, "job_id": job_id}
-    return _build(new_job, schedule.task, **options)
-
-
-def _build(new_job: Callable[..., Job], task: str, **options: Unpack[JobOptions]) -> Job:
-    return new_job(task, **options)
