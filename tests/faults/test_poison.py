@@ -12,6 +12,7 @@ import pytest
 
 from streamq.model.job import MAX_PAYLOAD_BYTES
 from tests.support import wait_until
+from tests.support.processes import run_cli
 
 from .harness import FaultRun
 
@@ -175,3 +176,32 @@ def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(
     )
     row.note = run.note
     assert all(w.process.returncode in (0, -signal.SIGKILL) for w in run.workers)
+
+
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
+def test_t11c_dlq_requeue_all_ends_while_workers_dead_letter_again(make_run: MakeRun) -> None:
+    # Given a DLQ of undecodable entries and workers that dead-letter them again at once
+    run = make_run()
+    count = run.scale.jobs(1_000, 5_000)
+    with run.redis.pipeline(transaction=False) as pipe:
+        for i in range(count):
+            pipe.xadd(run.keys.stream, {"job": b"\xff not a job %d" % i, "id": f"p-{i}"})
+        pipe.execute()
+    run.expect.dlq = {f"p-{i}": "undecodable" for i in range(count)}
+    options = {"concurrency": 50, "batch_size": 50}
+    run.spawn_many(["w1", "w2"], **options)
+    wait_until(lambda: run.redis.xlen(run.keys.dlq) == count, within=60, what="first DLQ")
+
+    # When an operator requeues the whole DLQ with `streamq dlq requeue --all`
+    result = run_cli(
+        "dlq", "requeue", "--all", "--queue", run.queue, "--url", run.server.url, timeout=90
+    )
+
+    # Then it requeues exactly what the DLQ held when it started and returns (each requeued
+    # entry comes back at the DLQ's tail; walking to the end would chase them for ever)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"requeued {count} "), result.stdout
+    wait_until(lambda: run.redis.xlen(run.keys.dlq) == count, within=60, what="DLQ again")
+    row = run.finish(backlog_s=10)
+    run.note = f"dlq requeue --all of {count} undecodable entries: {count} requeued, returned"
+    row.note = run.note
