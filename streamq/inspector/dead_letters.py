@@ -71,6 +71,7 @@ class DeadLetters:
                     entry=DeadLetterInfo.of(name, row),
                     job=decoded(row),
                     raw=row.raw.decode(errors="replace"),
+                    fields={k: v.decode(errors="replace") for k, v in row.fields.items()},
                 )
         raise NotFound(f"dead letter {dead_id!r} not found in any DLQ")
 

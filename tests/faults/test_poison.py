@@ -43,7 +43,8 @@ def test_t11_poison_goes_to_the_dlq_and_good_jobs_complete(make_run: MakeRun) ->
     for job_id, raw in raw_entries.items():
         run.redis.xadd(stream, {"job": raw, "id": job_id})
         run.expect.dlq[job_id] = "undecodable"
-    run.redis.xadd(stream, {"data": b"an entry of another shape, no envelope"})
+    other_shape = {"data": b"an entry of another shape, no envelope", "by": b"\xff legacy"}
+    run.redis.xadd(stream, other_shape)
     run.expect.dlq_raw[b""] = "undecodable"
     with run.producer() as queue:
         unknown = queue.enqueue("no_such_task")
@@ -80,6 +81,8 @@ def test_t11_poison_goes_to_the_dlq_and_good_jobs_complete(make_run: MakeRun) ->
     dead = {d.job_id: d for d in run.dead_letters()}
     for job_id, raw in raw_entries.items():
         assert dead[job_id].raw == raw, job_id
+    # and the entry of another shape kept every field it had, bytes as they were
+    assert dead[""].fields == other_shape
     assert run.ledger.starts().get(killer, 0) == deaths
     assert deaths == max_deliveries
     assert (
