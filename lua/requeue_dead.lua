@@ -8,7 +8,8 @@
   KEYS[3...] status  (HASH)   streamq:{q}:job:<id>, one per entry
 
   ARGV[1]    track status, "1" or "0"
-  ARGV[2...] triples: DLQ entry id, job id ("" when unknown), payload to enqueue
+  ARGV[2]    pending status TTL, ms (the fresh status hash expires after it unless the job ends)
+  ARGV[3...] triples: DLQ entry id, job id ("" when unknown), payload to enqueue
 
   The new stream entry gets `job` (the given payload) if the dead letter has a `job` field, `id`
   (unless both it and `job` are missing), and every `field:F` of the dead letter back as F: an entry of
@@ -23,7 +24,7 @@
 local now = now_ms(nil)
 local codes = {}
 local k = 3
-for i = 2, #ARGV, 3 do
+for i = 3, #ARGV, 3 do
   local dead_id, job_id, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local found = redis.call('XRANGE', KEYS[1], dead_id, dead_id)
   if #found == 0 then
@@ -48,6 +49,7 @@ for i = 2, #ARGV, 3 do
     if ARGV[1] == '1' and job_id ~= '' then
       redis.call('DEL', KEYS[k])
       redis.call('HSET', KEYS[k], 'state', 'pending', 'attempt', 1, 'updated_at', now)
+      redis.call('PEXPIRE', KEYS[k], tonumber(ARGV[2]))
     end
     codes[#codes + 1] = 1
   end

@@ -126,6 +126,9 @@ class DeadLetters:
         if not items:
             return 0
         codes = await self.scripts.requeue_dead(
-            self.keys, items=items, track_status=self.defaults.track_status
+            self.keys,
+            items=items,
+            track_status=self.defaults.track_status,
+            pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
         )
         return sum(1 for c in codes if c == 1)

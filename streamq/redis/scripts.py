@@ -137,6 +137,7 @@ def enqueue_batch_call(
     track_status: bool,
     idempotency_ttl_ms: int,
     now_ms: int,
+    pending_status_ttl_ms: int,
 ) -> tuple[list[str], list[bytes | str | int]]:
     """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
     k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
@@ -146,6 +147,7 @@ def enqueue_batch_call(
         "1" if track_status else "0",
         idempotency_ttl_ms,
         now_ms,
+        pending_status_ttl_ms,
     ]
     for item in items:
         # Without a key, the job id's own idempotency slot stands in (same slot, never written).
@@ -173,6 +175,7 @@ def enqueue_call(
     now_ms: int,
     created_at_ms: int,
     attempt: int,
+    pending_status_ttl_ms: int,
 ) -> tuple[list[str], list[bytes | str | int]]:
     """Build the KEYS and ARGV of `enqueue.lua` for one job."""
     item = EnqueueItem(job_id, payload, created_at_ms, attempt, idempotency_key)
@@ -184,6 +187,7 @@ def enqueue_call(
         track_status=track_status,
         idempotency_ttl_ms=idempotency_ttl_ms,
         now_ms=now_ms,
+        pending_status_ttl_ms=pending_status_ttl_ms,
     )
 
 
@@ -312,6 +316,7 @@ class Scripts:
         attempt: int,
         last_error: str,
         track_status: bool,
+        pending_status_ttl_ms: int,
         now_ms: int = 0,
     ) -> tuple[bool, int]:
         """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
@@ -329,6 +334,7 @@ class Scripts:
                 last_error,
                 "1" if track_status else "0",
                 now_ms,
+                pending_status_ttl_ms,
             ],
         )
         return int(reply[0]) == 1, int(reply[1])
@@ -415,11 +421,16 @@ class Scripts:
         return [int(c) for c in reply]
 
     async def requeue_dead(
-        self, keys: Keys, *, items: Sequence[tuple[str, str, bytes]], track_status: bool
+        self,
+        keys: Keys,
+        *,
+        items: Sequence[tuple[str, str, bytes]],
+        track_status: bool,
+        pending_status_ttl_ms: int,
     ) -> list[int]:
         """Requeue (DLQ entry id, job id, payload) triples; one code per item."""
         k = [keys.dlq, keys.stream, *(keys.status(job_id or "-") for _, job_id, _ in items)]
-        a: list[str | bytes] = ["1" if track_status else "0"]
+        a: list[str | bytes] = ["1" if track_status else "0", str(pending_status_ttl_ms)]
         for dead_id, job_id, payload in items:
             a.extend((dead_id, job_id, payload))
         return [int(c) for c in await self._run("requeue_dead", k, a)]

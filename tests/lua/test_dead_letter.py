@@ -273,6 +273,8 @@ async def test_an_entry_of_another_shape_keeps_every_field_through_dlq_and_reque
 
     # And requeueing it puts the original entry back into the stream, field for field
     items = [(first_id.decode(), "", b"")]
-    codes = await scripts.requeue_dead(keys, items=items, track_status=True)
+    codes = await scripts.requeue_dead(
+        keys, items=items, track_status=True, pending_status_ttl_ms=60_000
+    )
     assert codes == [1]
     assert [fields for _, fields in await aredis.xrange(keys.stream)] == [original]
