@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import redis
 from streamq import ConfigError, Queue, RedisUnavailable, SyncQueue
 from streamq.embedded import EmbeddedServer, available_servers
 from streamq.redis.connection import command_client, sync_command_client
+from tests.support import wait_until
 
 from .harness import FaultRun, plain_client
 
@@ -265,3 +267,121 @@ def test_t19_tls_verifies_the_server_and_cannot_be_turned_off(tmp_path: Path) ->
         assert ipaddress.ip_address("127.0.0.1")  # (the address the certificate does not name)
     finally:
         server.stop()
+
+
+def _start_tls_sentinel(
+    binary: str, folder: Path, pki: dict[str, Path], primary_port: int, password: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A Sentinel that speaks TLS only (no plain port), with a password, watching the primary
+    over TLS and naming it by the certificate's host name."""
+    port = _free_port()
+    conf = folder / "sentinel.conf"
+    conf.write_text(
+        f"port 0\ntls-port {port}\nbind 127.0.0.1\ndaemonize no\ndir {folder}\n"
+        f"tls-cert-file {pki['cert']}\ntls-key-file {pki['key']}\n"
+        f"tls-ca-cert-file {pki['ca']}\ntls-auth-clients no\ntls-replication yes\n"
+        f"requirepass {password}\n"
+        "sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"
+        f"sentinel monitor svc localhost {primary_port} 1\n"
+    )
+    log = open(folder / "sentinel.log", "wb")  # noqa: SIM115 - the process owns it
+    process = subprocess.Popen([binary, str(conf), "--sentinel"], stdout=log, stderr=log)
+    log.close()
+    probe = redis.Redis(
+        host="localhost", port=port, ssl=True, ssl_ca_certs=str(pki["ca"]), password=password,
+        socket_timeout=1,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _answers(probe), within=30, what="the TLS Sentinel to name the primary")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        probe.close()
+    return process, port
+
+
+def _answers(probe: redis.Redis) -> bool:
+    try:
+        return bool(probe.sentinel_get_master_addr_by_name("svc"))
+    except (redis.RedisError, OSError):
+        return False
+
+
+def test_t19b_tls_holds_for_sentinel_and_cluster_urls_and_reaches_the_sentinels(
+    tmp_path: Path,
+) -> None:
+    # Given cluster and Sentinel URLs that would turn verification off, or carry TLS options
+    # on a scheme without TLS (they would be ignored and the connection go in clear)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    refused: list[tuple[str, dict[str, object]]] = [
+        ("rediss+cluster://h:7000?ssl_cert_reqs=none", {}),
+        ("rediss+cluster://h:7000?ssl_cert_reqs=optional", {}),
+        ("rediss+cluster://h:7000", {"ssl_cert_reqs": "none"}),
+        ("rediss+cluster://h:7000", {"ssl_check_hostname": False}),
+        (f"redis+cluster://h:7000?ssl_ca_certs={ca}", {}),
+        ("rediss+sentinel://h:26379/svc?ssl_cert_reqs=none", {}),
+        ("rediss+sentinel://h:26379/svc", {"ssl_cert_reqs": "none"}),
+        (f"redis+sentinel://h:26379/svc?ssl_ca_certs={ca}", {}),
+    ]
+    # Then each is a ConfigError before anything connects, from every kind of client
+    for url, options in refused:
+        with pytest.raises(ConfigError):
+            command_client(url, **options)
+        if not options:
+            with pytest.raises(ConfigError):
+                sync_command_client(url)
+
+    # Given a primary serving TLS and a Sentinel that speaks TLS only, with a password
+    binary = available_servers().get("redis")
+    if binary is None:
+        pytest.skip("no redis-server installed")
+    pki = _pki(tmp_path)
+    primary_port = _free_port()
+    primary = EmbeddedServer(
+        binary,
+        unix_socket=False,
+        extra_args=[
+            *("--tls-port", str(primary_port)),  # its plain port is for the harness only
+            *("--tls-cert-file", str(pki["cert"]), "--tls-key-file", str(pki["key"])),
+            *("--tls-ca-cert-file", str(pki["ca"]), "--tls-auth-clients", "no"),
+        ],
+    )
+    try:
+        primary.start()
+    except Exception as exc:  # a redis-server built without TLS
+        pytest.skip(f"redis-server cannot serve TLS here: {exc}")
+    sentinel, sentinel_port = _start_tls_sentinel(
+        binary, tmp_path, pki, primary_port, "sentinel-secret"
+    )
+    try:
+        url = (
+            f"rediss+sentinel://localhost:{sentinel_port}/svc"
+            f"?ssl_ca_certs={pki['ca']}&sentinel_password=sentinel-secret"
+        )
+
+        # When a queue connects through it: the Sentinels are asked over TLS (the password
+        # never travels in clear; a plain connection would not even be answered), then the
+        # primary, both verified against the CA
+        async def round_trip(target: str) -> list[str]:
+            async with Queue("tls-sentinel", url=target) as queue:
+                job_id = await queue.enqueue("t")
+                got = await queue.dequeue("c", 10, 1.0)
+                assert await queue.acknowledge("c", got) == [True]
+            return [job_id, *(d.job_id for d in got)]
+
+        first, read = asyncio.run(round_trip(url))
+        assert first == read
+        with SyncQueue("tls-sentinel", url=url) as producer:
+            assert producer.enqueue("t")
+
+        # Then a Sentinel whose certificate the CA did not sign is refused
+        wrong = url.replace(str(pki["ca"]), str(pki["other_ca"]))
+        with pytest.raises(RedisUnavailable):
+            asyncio.run(round_trip(wrong))
+    finally:
+        sentinel.terminate()
+        sentinel.wait(10)
+        primary.stop()
