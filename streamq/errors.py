@@ -7,7 +7,9 @@ StreamQError
 │   └── ConditionSyntaxError    an observer condition that does not parse (with its position)
 ├── AccessDenied                wrong password or missing ACL permission (not retried)
 ├── RedisUnavailable            the server cannot be reached or answered with a transport error
-│   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
+├── OutOfMemory                 the server refused a write under `maxmemory` (noeviction);
+│                               nothing was written. Not a `RedisUnavailable`: a loop that
+│                               retries an outage must not hammer a full server with writes
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
 ├── NotDurable                  enqueued, but the WAIT/WAITAOF of `Durability` timed out short
@@ -120,8 +122,14 @@ class RedisUnavailable(StreamQError):
     """The Redis server could not be reached, timed out, or is still loading its dataset."""
 
 
-class OutOfMemory(RedisUnavailable):
-    """The server refused a write because it reached `maxmemory` under `noeviction`."""
+class OutOfMemory(StreamQError):
+    """The server refused a write because it reached `maxmemory` under `noeviction`.
+
+    Nothing was written. It is deliberately not a `RedisUnavailable`: the server is up and
+    answering, and retrying the same write will be refused again until something frees memory
+    (workers acking), so a producer's retry-on-unavailable loop must not catch it. The worker's
+    own loops catch both and back off.
+    """
 
 
 class NotDurable(StreamQError):

@@ -218,6 +218,7 @@ class Consuming:
                 attempt=nxt.attempt,
                 last_error=error,
                 track_status=self.defaults.track_status,
+                pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
                 now_ms=self.clock.now_ms(),
             )
         return owned

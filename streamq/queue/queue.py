@@ -413,13 +413,18 @@ class Queue:
         """The DLQ entry with this id, or `None` when it is not (or no longer) there."""
         return await self._dead.find(dead_id)
 
+    async def last_dead_id(self) -> str | None:
+        """The newest DLQ entry's id (`None` when empty): the bound of every bulk DLQ
+        operation (see `DeadLetters.last_id`)."""
+        return await self._dead.last_id()
+
     async def purge_dead(self, dead_ids: Sequence[str]) -> int:
         """Delete dead letters for good; returns how many were still there to delete."""
         return await self._dead.purge(dead_ids)
 
     async def requeue_dead(self, dead_ids: Sequence[str] | None = None) -> int:
-        """Move dead letters (all of them for `None`) back into the stream, attempt reset to
-        1; returns how many (see `DeadLetters.requeue`)."""
+        """Move dead letters (all of them for `None`, as the DLQ is when the call starts) back
+        into the stream, attempt reset to 1; returns how many (see `DeadLetters.requeue`)."""
         return await self._dead.requeue(dead_ids)
 
 

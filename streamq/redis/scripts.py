@@ -249,6 +249,7 @@ class Scripts:
         attempt: int,
         last_error: str,
         track_status: bool,
+        pending_status_ttl_ms: int,
         now_ms: int = 0,
     ) -> tuple[bool, int]:
         """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
@@ -266,6 +267,7 @@ class Scripts:
                 last_error,
                 "1" if track_status else "0",
                 now_ms,
+                pending_status_ttl_ms,
             ],
         )
         return int(reply[0]) == 1, int(reply[1])
@@ -373,11 +375,16 @@ class Scripts:
         return [int(c) for c in reply]
 
     async def requeue_dead(
-        self, keys: Keys, *, items: Sequence[tuple[str, str, bytes]], track_status: bool
+        self,
+        keys: Keys,
+        *,
+        items: Sequence[tuple[str, str, bytes]],
+        track_status: bool,
+        pending_status_ttl_ms: int,
     ) -> list[int]:
         """Requeue (DLQ entry id, job id, payload) triples; one code per item."""
         k = [keys.dlq, keys.stream, *(keys.status(job_id or "-") for _, job_id, _ in items)]
-        a: list[str | bytes] = ["1" if track_status else "0"]
+        a: list[str | bytes] = ["1" if track_status else "0", str(pending_status_ttl_ms)]
         for dead_id, job_id, payload in items:
             a.extend((dead_id, job_id, payload))
         return [int(c) for c in await self._run("requeue_dead", k, a)]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import structlog
 
-from ..errors import QueueStateLost, RedisUnavailable
+from ..errors import OutOfMemory, QueueStateLost, RedisUnavailable
 from ..model.records import Delivery
 from ..queue.consuming import SCRIPT_BATCH
 from ..queue.queue import Queue
@@ -101,7 +101,7 @@ class Acker:
             try:
                 await self.run_once()
                 backoff.reset()
-            except (RedisUnavailable, QueueStateLost) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 _log.warning("ack_failed", queue=self._queue.name, error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
                 self._ready.set()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from ..errors import RedisUnavailable, ScriptCode
+from ..errors import OutOfMemory, RedisUnavailable, ScriptCode
 from ..queue.queue import Queue
 from .host import WorkerHost
 from .periodic import Periodic
@@ -61,7 +61,7 @@ class LeaseKeeper(Periodic):
                         liveness_ttl_ms=self.liveness_ttl_ms,
                         holder=self._host.holder,
                     )
-            except (RedisUnavailable, TimeoutError) as exc:
+            except (RedisUnavailable, OutOfMemory, TimeoutError) as exc:
                 silent_s = time.monotonic() - self._last_ok[queue.name]
                 if silent_s > self._claim_timeout_s * 0.75:
                     running = self._host.running_entry_ids(queue)

@@ -22,6 +22,7 @@ import structlog
 from ..actions.runtime import ActionRuntime
 from ..errors import (
     DecodeFailure,
+    OutOfMemory,
     PermanentError,
     QueueStateLost,
     RedisUnavailable,
@@ -398,8 +399,9 @@ class JobRunner:
         while True:
             try:
                 return await make()
-            except (RedisUnavailable, QueueStateLost) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 # QueueStateLost: the group was just recreated; the retry answers "not owner".
+                # OutOfMemory: settling frees memory, so the server takes it again soon.
                 if time.monotonic() > deadline or self._is_stopping():
                     raise
                 _log.warning("settle_retry", error=str(exc))

@@ -18,7 +18,7 @@ import structlog
 
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
-from ..errors import ConfigError, RedisUnavailable, map_redis_errors
+from ..errors import ConfigError, OutOfMemory, RedisUnavailable, map_redis_errors
 from ..model.job import progress_reporter
 from ..model.records import Delivery
 from ..model.schedule import Schedule
@@ -394,7 +394,7 @@ class Worker:
                     released = await queue.release(self.consumer, ids)
                     self.stats.released += released
                     _log.info("released_unfinished", queue=queue.name, count=released)
-            except RedisUnavailable as exc:
+            except (RedisUnavailable, OutOfMemory) as exc:
                 # They stay pending under our name: a restart re-reads them, others reclaim them.
                 _log.warning("release_failed", queue=queue.name, error=str(exc))
 

@@ -179,6 +179,7 @@ def invocations(
         track_status=True,
         idempotency_ttl_ms=1000,
         now_ms=0,
+        pending_status_ttl_ms=1000,
     )
     common: dict[str, Any] = {"group": "g", "consumer": consumer}
     return {
@@ -239,7 +240,10 @@ def invocations(
         "reclaim": lambda s: s.reclaim(keys, min_idle_ms=1000, cursor="0-0", count=10, **common),
         "release": lambda s: s.release(keys, entry_ids=ids, **common),
         "requeue_dead": lambda s: s.requeue_dead(
-            keys, items=[(i, f"{job_id}{i}", b"{}") for i in ids], track_status=True
+            keys,
+            items=[(i, f"{job_id}{i}", b"{}") for i in ids],
+            track_status=True,
+            pending_status_ttl_ms=1000,
         ),
         "retry": lambda s: s.retry(
             keys,
@@ -250,6 +254,7 @@ def invocations(
             attempt=2,
             last_error="e",
             track_status=True,
+            pending_status_ttl_ms=1000,
             **common,
         ),
     }
@@ -308,6 +313,7 @@ async def test_enqueue_in_pipeline_passes_the_same_keys_and_args() -> None:
         idempotency_key=None,
         idempotency_ttl_ms=0,
         now_ms=0,
+        pending_status_ttl_ms=1000,
         created_at_ms=0,
         attempt=1,
     )
