@@ -13,7 +13,9 @@
   ARGV[2] track status, "1" or "0"
   ARGV[3] now override, epoch ms (0 = the server's TIME; tests inject a clock here)
   ARGV[4] spec: the schedule's definition (msgspec JSON), kept for `streamq inspect schedules`
-  ARGV[5...] per tick, four values: tick (epoch ms), job id, payload (msgspec JSON of the Job),
+  ARGV[5] pending status TTL, ms: how long a fired job's status hash lives while the job has not
+          ended (the settle scripts set the finished TTL)
+  ARGV[6...] per tick, four values: tick (epoch ms), job id, payload (msgspec JSON of the Job),
              created at (epoch ms)
 
   Returns {fired, last_tick}: how many jobs this call enqueued, and the state's last tick
@@ -33,7 +35,8 @@ if advance <= last then return {0, last} end
 
 local fired = 0
 local k = 3
-for i = 5, #ARGV, 4 do
+local pending_ttl = tonumber(ARGV[5])
+for i = 6, #ARGV, 4 do
   local tick, job_id, payload = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
   local status = KEYS[k]
   k = k + 1
@@ -42,6 +45,7 @@ for i = 5, #ARGV, 4 do
     if track then
       redis.call('HSET', status, 'state', 'pending', 'attempt', 1,
         'created_at', ARGV[i + 3], 'updated_at', now)
+      redis.call('PEXPIRE', status, pending_ttl)
     end
     redis.call('HSET', KEYS[2], 'last_job_id', job_id, 'last_fired_tick', tick,
       'last_fired_at', now)

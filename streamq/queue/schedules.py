@@ -86,4 +86,10 @@ class Schedules:
         spec = encode_schedule(msgspec.structs.replace(schedule, queue=self.name))
         fire = ScheduleFire(schedule.name, plan.advance_to, spec, ticks)
         track, now_ms = self.defaults.track_status, self.clock.now_ms()
-        return await self.scripts.fire_schedule(self.keys, fire, track_status=track, now_ms=now_ms)
+        return await self.scripts.fire_schedule(
+            self.keys,
+            fire,
+            track_status=track,
+            pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
+            now_ms=now_ms,
+        )

@@ -390,12 +390,18 @@ class Scripts:
         return [int(c) for c in await self._run("requeue_dead", k, a)]
 
     async def fire_schedule(
-        self, keys: Keys, fire: ScheduleFire, *, track_status: bool, now_ms: int = 0
+        self,
+        keys: Keys,
+        fire: ScheduleFire,
+        *,
+        track_status: bool,
+        pending_status_ttl_ms: int,
+        now_ms: int = 0,
     ) -> tuple[int, int]:
         """Fire a schedule's ticks not yet passed and advance it; (fired, last tick)."""
         k = [keys.stream, keys.schedule(fire.name), *(keys.status(t.job_id) for t in fire.ticks)]
         a: list[bytes | str | int] = [fire.advance_to, "1" if track_status else "0", now_ms]
-        a.append(fire.spec)
+        a += (fire.spec, pending_status_ttl_ms)
         for t in fire.ticks:
             a.extend(t)
         reply = await self._run("fire_schedule", k, a)

@@ -15,6 +15,7 @@ from streamq.redis.scripts import Scripts
 
 NOW = 1_700_000_000_000
 SPEC = b'{"name":"s"}'
+PENDING_TTL_MS = 600_000
 
 
 def ticks(*times: int) -> list[TickJob]:
@@ -69,7 +70,9 @@ async def test_fire_schedule(aredis: redis.asyncio.Redis, queue_name: str, case:
         await aredis.hset(keys.status(tick_job_id("s", tick)), "state", "completed")
     fire = ScheduleFire("s", case.advance_to, SPEC, ticks(*case.fire))
 
-    reply = await Scripts(aredis).fire_schedule(keys, fire, track_status=True, now_ms=NOW + 1)
+    reply = await Scripts(aredis).fire_schedule(
+        keys, fire, track_status=True, pending_status_ttl_ms=PENDING_TTL_MS, now_ms=NOW + 1
+    )
 
     assert reply == case.want
     assert await stream_ticks(aredis, keys) == case.want_stream
@@ -88,6 +91,8 @@ async def test_fire_schedule(aredis: redis.asyncio.Redis, queue_name: str, case:
         assert status[b"state"] == b"pending"
         assert status[b"attempt"] == b"1"
         assert int(status[b"created_at"]) == tick
+        # A fired job's status expires even if the job never ends (gone from the stream).
+        assert 0 < await aredis.pttl(keys.status(tick_job_id("s", tick))) <= PENDING_TTL_MS
 
 
 async def test_racing_workers_enqueue_each_tick_once(
@@ -106,7 +111,12 @@ async def test_racing_workers_enqueue_each_tick_once(
         plans.append(ScheduleFire("s", due[-1], SPEC, ticks(*due)))
 
     replies = await asyncio.gather(
-        *(scripts.fire_schedule(keys, p, track_status=False, now_ms=NOW) for p in plans)
+        *(
+            scripts.fire_schedule(
+                keys, p, track_status=False, pending_status_ttl_ms=PENDING_TTL_MS, now_ms=NOW
+            )
+            for p in plans
+        )
     )
 
     # Then each tick is in the stream once, and the state is at the last one.

@@ -227,6 +227,7 @@ def invocations(
                 "nightly", 5000, b"{}", [TickJob(i, f"{job_id}{i}", b"{}", 0) for i in range(n)]
             ),
             track_status=True,
+            pending_status_ttl_ms=60_000,
         ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
