@@ -10,6 +10,8 @@ StreamQError
 │   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
+├── ConsumerNameTaken           another live process holds (or took over) this worker's
+│                               consumer name; the worker fenced itself and wrote nothing more
 ├── NotDurable                  enqueued, but the WAIT/WAITAOF of `Durability` timed out short
 │                               (too few replicas, or no local fsync, in time)
 ├── ScriptError                 a Lua script failed in a way the engine did not expect
@@ -46,6 +48,7 @@ __all__ = [
     "ConditionError",
     "ConditionSyntaxError",
     "ConfigError",
+    "ConsumerNameTaken",
     "DecodeFailure",
     "FieldError",
     "JobError",
@@ -160,6 +163,24 @@ class UnknownTask(JobError):
 
 class LeaseLost(JobError):
     """This worker no longer owns the stream entry; it must write nothing more for it."""
+
+
+class ConsumerNameTaken(StreamQError):
+    """Another live process holds this worker's consumer name (its liveness key).
+
+    Every ownership check compares consumer names only, so two processes sharing a name would
+    void them all: the one that finds the name taken over stops fetching, cancels what it runs
+    and writes nothing more.
+
+    Args:
+        name: The consumer name.
+        holder: Who holds it now (`<host>:<pid>:<token>`).
+    """
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(f"consumer name {name!r} was taken over by {holder}")
+        self.name = name
+        self.holder = holder
 
 
 class PermanentError(StreamQError):

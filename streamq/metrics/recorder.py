@@ -70,6 +70,7 @@ def _families(prefix: str, registry: CollectorRegistry | None) -> tuple[Any, ...
         make(Counter, "job_failed_total"),
         make(Counter, "job_retry_attempts_total"),
         make(Counter, "job_reclaimed_total"),
+        make(Counter, "job_stuck_total"),
     )
 
 
@@ -122,6 +123,7 @@ class Metrics:
             self._failed,
             self._retries,
             self._reclaimed,
+            self._stuck,
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._by_error: dict[tuple[str, str, str], Any] = {}
@@ -195,3 +197,7 @@ class Metrics:
         """Count entries taken over from idle consumers."""
         if count:
             self._queue(queue)[1].inc(count)
+
+    def stuck(self, queue: str) -> None:
+        """Count a handler found still running past its timeout plus grace."""
+        self._stuck.labels(self._logical.get(queue, queue)).inc()

@@ -58,6 +58,8 @@ class Run:
     `settling` is set once the attempt's outcome (retry or dead letter) is being written: a
     lease renewal that then finds the entry gone must not cancel the write, whose own
     ownership check decides (a renewal racing the write sees the entry already settled).
+    `thread` is the pool thread of a sync handler, which may outlive the attempt; `stuck` is
+    set once the run is reported stuck (see `StuckHandlers`).
     """
 
     __slots__ = (
@@ -67,7 +69,9 @@ class Run:
         "lease_lost",
         "settling",
         "stopping",
+        "stuck",
         "task",
+        "thread",
         "timed_out",
     )
 
@@ -80,6 +84,8 @@ class Run:
         self.gone = False
         self.stopping = False
         self.settling = False
+        self.stuck = False
+        self.thread: concurrent.futures.Future[None] | None = None
 
 
 class JobRunner:
@@ -126,6 +132,34 @@ class JobRunner:
         self.metrics = metrics
         self._deadlines = deadlines
 
+    async def run(self, queue: Queue, run: Run) -> None:
+        """`settle` the delivery, then account for how it ended if it was cancelled: a lost
+        lease or a deleted entry is counted and logged (nothing was written for it), a
+        shutdown's cancel is silent; an unexpected error is logged, never raised."""
+        d = run.delivery
+        try:
+            await self.settle(queue, run)
+        except asyncio.CancelledError:
+            if run.gone:
+                self.stats.gone += 1
+                event = "entry_deleted_behind_our_back"
+            elif run.lease_lost:
+                self.stats.lease_lost += 1
+                event = "lease_lost"
+            elif run.stopping:
+                return
+            else:
+                raise
+            _log.warning(
+                event,
+                queue=queue.name,
+                entry_id=d.entry_id,
+                job_id=d.job_id,
+                consumer=self.consumer,
+            )
+        except Exception:
+            _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
+
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
         d = run.delivery
@@ -158,7 +192,7 @@ class JobRunner:
                 await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
                 return
             timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
-            body = functools.partial(self._call_task, task, action)
+            body = functools.partial(self._call_task, task, action, run)
         else:
             # An observer action: data only, run by the built-in runtime (no user code).
             timeout = job.timeout_s or self.settings.job_timeout_s
@@ -208,13 +242,15 @@ class JobRunner:
         finally:
             _current_job.reset(token)
 
-    async def _call_task(self, task: Task, action: TaskAction) -> None:
+    async def _call_task(self, task: Task, action: TaskAction, run: Run) -> None:
         if task.is_async:
             await task.fn(*action.args, **action.kwargs)
         else:
             ctx = contextvars.copy_context()
-            call = functools.partial(ctx.run, task.fn, *action.args, **action.kwargs)
-            await asyncio.get_running_loop().run_in_executor(self._pool, call)
+            # Submitted here rather than by run_in_executor, so the worker can see whether the
+            # thread outlives a cancelled attempt (it then keeps the run's slot).
+            run.thread = self._pool.submit(ctx.run, task.fn, *action.args, **action.kwargs)
+            await asyncio.wrap_future(run.thread)
 
     def acked(self, delivery: Delivery, acked: bool) -> None:
         """Count an ack once it is settled (the acker calls this)."""

@@ -118,7 +118,7 @@ _REPLIES: dict[str, Any] = {
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
-    "heartbeat": [],
+    "heartbeat": [[], b""],
     "promote": [0, 0],
     "reclaim": [b"0-0", [], []],
     "release": [],
