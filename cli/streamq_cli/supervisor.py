@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -179,9 +178,8 @@ def die_with_supervisor(supervisor_pid: int) -> None:
     Args:
         supervisor_pid: The pid of the supervisor that started this process.
     """
-    libc_name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
-    if libc_name is not None:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols include libc's
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     else:
 

@@ -18,6 +18,7 @@ MakeRun = Callable[..., FaultRun]
 CLAIM_S = 2.0
 
 
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
 def test_t10e_a_worker_whose_name_was_taken_over_fences_itself(make_run: MakeRun) -> None:
     # Given a worker "shared" running long jobs
     run = make_run()
