@@ -127,7 +127,7 @@ class Metrics:
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._by_error: dict[tuple[str, str, str], Any] = {}
-        self._by_queue: dict[str, tuple[Any, Any]] = {}
+        self._by_queue: dict[str, tuple[Any, Any, Any]] = {}
         self._logical: dict[str, str] = {}  # partition name → its logical queue's label
 
     def _action(self, queue: str, action_type: str) -> tuple[Any, Any, Any]:
@@ -143,11 +143,15 @@ class Metrics:
             self._by_action[key] = found
         return found
 
-    def _queue(self, queue: str) -> tuple[Any, Any]:
+    def _queue(self, queue: str) -> tuple[Any, Any, Any]:
         found = self._by_queue.get(queue)
         if found is None:
             label = self._logical.get(queue, queue)
-            found = (self._queued.labels(label), self._reclaimed.labels(label))
+            found = (
+                self._queued.labels(label),
+                self._reclaimed.labels(label),
+                self._stuck.labels(label),
+            )
             self._by_queue[queue] = found
         return found
 
@@ -200,4 +204,4 @@ class Metrics:
 
     def stuck(self, queue: str) -> None:
         """Count a handler found still running past its timeout plus grace."""
-        self._stuck.labels(self._logical.get(queue, queue)).inc()
+        self._queue(queue)[2].inc()
