@@ -12,6 +12,8 @@ StreamQError
 │                               retries an outage must not hammer a full server with writes
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
+├── ConsumerNameTaken           another live process holds (or took over) this worker's
+│                               consumer name; the worker fenced itself and wrote nothing more
 ├── NotDurable                  enqueued, but the WAIT/WAITAOF of `Durability` timed out short
 │                               (too few replicas, or no local fsync, in time)
 ├── ScriptError                 a Lua script failed in a way the engine did not expect
@@ -53,6 +55,7 @@ __all__ = [
     "ConditionError",
     "ConditionSyntaxError",
     "ConfigError",
+    "ConsumerNameTaken",
     "DecodeFailure",
     "FieldError",
     "JobDeadLettered",
@@ -220,6 +223,24 @@ class ResultNotStored(JobError):
 
 class ResultTimeout(JobError, TimeoutError):
     """`result()` waited its whole `timeout_s` and the job has not finished yet."""
+
+
+class ConsumerNameTaken(StreamQError):
+    """Another live process holds this worker's consumer name (its liveness key).
+
+    Every ownership check compares consumer names only, so two processes sharing a name would
+    void them all: the one that finds the name taken over stops fetching, cancels what it runs
+    and writes nothing more.
+
+    Args:
+        name: The consumer name.
+        holder: Who holds it now (`<host>:<pid>:<token>`).
+    """
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(f"consumer name {name!r} was taken over by {holder}")
+        self.name = name
+        self.holder = holder
 
 
 class PermanentError(StreamQError):

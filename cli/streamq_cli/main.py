@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Annotated, TypeVar
 
@@ -37,7 +38,7 @@ from ._options import (
     print_json,
 )
 from ._run import run_command
-from .supervisor import Supervisor, child_argv
+from .supervisor import Supervisor, child_argv, die_with_supervisor
 
 T = TypeVar("T")
 
@@ -145,6 +146,7 @@ def worker(
         str, typer.Option(help="Event loop: asyncio or uvloop (pip install 'streamq[uvloop]').")
     ] = "asyncio",
     slot: Annotated[int | None, typer.Option("--slot", hidden=True)] = None,
+    supervisor_pid: Annotated[int | None, typer.Option("--supervisor-pid", hidden=True)] = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
     debug: DebugOption = False,
@@ -155,6 +157,8 @@ def worker(
     """
 
     def body() -> int:
+        if supervisor_pid is not None:
+            die_with_supervisor(supervisor_pid)
         cfg = load(
             config,
             url=(url, "--url"),
@@ -230,6 +234,7 @@ def worker(
     def _supervise(count: int, jq: JobQueueConfig) -> int:
         def argv_for(i: int) -> list[str]:
             args = ["worker", "--group", group, "--slot", str(i)]
+            args += ["--supervisor-pid", str(os.getpid())]
             for q in queue or []:
                 args += ["--queue", q]
             given: list[tuple[str, object]] = [

@@ -88,7 +88,7 @@ class ConsumerInfo(msgspec.Struct, frozen=True, kw_only=True):
         pending: Entries it holds.
         idle_ms: Time since its last read or claim.
         alive: Its liveness key exists (a running worker refreshes it).
-        holder: The `<host>:<pid>` of the process holding the name, when alive.
+        holder: The `<host>:<pid>:<token>` of the worker holding the name, when alive.
     """
 
     queue: str

@@ -303,6 +303,10 @@ class Consuming:
             One code per entry: `OK` renewed; `NOT_OWNER` the lease is lost (stop writing for
             that job); `GONE` the entry was deleted behind the engine's back (the lease is lost
             too, and XCLAIM has dropped the entry from the PEL).
+
+        Raises:
+            ConsumerNameTaken: another process holds the consumer name now; nothing was
+                renewed, and the caller must fence itself.
         """
         out: list[ScriptCode] = []
         ids = list(entry_ids)

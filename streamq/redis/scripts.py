@@ -18,7 +18,7 @@ import redis.exceptions as rx
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
-from ..errors import map_redis_errors
+from ..errors import ConsumerNameTaken, map_redis_errors
 from ..model.records import as_str
 from ..model.schedule import ScheduleFire
 from .enqueue_args import (
@@ -359,13 +359,19 @@ class Scripts:
         liveness_value: str,
         entry_ids: Sequence[str],
     ) -> list[int]:
-        """Renew leases (ownership-checked) and the liveness key; one code per entry."""
-        reply = await self._run(
+        """Renew leases (ownership-checked) and the liveness key; one code per entry.
+
+        Raises:
+            ConsumerNameTaken: when another process holds the consumer name (nothing renewed).
+        """
+        codes, taken_by = await self._run(
             "heartbeat",
             [keys.stream, keys.consumer(consumer)],
             [group, consumer, liveness_ttl_ms, liveness_value, *entry_ids],
         )
-        return [int(c) for c in reply]
+        if taken_by:
+            raise ConsumerNameTaken(consumer, as_str(taken_by))
+        return [int(c) for c in codes]
 
     async def release(
         self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]

@@ -61,6 +61,8 @@ class Run:
     `settling` is set once the attempt's outcome (retry or dead letter) is being written: a
     lease renewal that then finds the entry gone must not cancel the write, whose own
     ownership check decides (a renewal racing the write sees the entry already settled).
+    `thread` is the pool thread of a sync handler, which may outlive the attempt; `stuck` is
+    set once the run is reported stuck (see `StuckHandlers`).
     """
 
     __slots__ = (
@@ -70,7 +72,9 @@ class Run:
         "lease_lost",
         "settling",
         "stopping",
+        "stuck",
         "task",
+        "thread",
         "timed_out",
         "trace",
     )
@@ -85,6 +89,8 @@ class Run:
         self.stopping = False
         self.settling = False
         self.trace: Attempt | None = None
+        self.stuck = False
+        self.thread: concurrent.futures.Future[Any] | None = None
 
 
 class JobRunner:
@@ -130,6 +136,34 @@ class JobRunner:
         self.actions = actions
         self.metrics = metrics
         self._deadlines = deadlines
+
+    async def run(self, queue: Queue, run: Run) -> None:
+        """`settle` the delivery, then account for how it ended if it was cancelled: a lost
+        lease or a deleted entry is counted and logged (nothing was written for it), a
+        shutdown's cancel is silent; an unexpected error is logged, never raised."""
+        d = run.delivery
+        try:
+            await self.settle(queue, run)
+        except asyncio.CancelledError:
+            if run.gone:
+                self.stats.gone += 1
+                event = "entry_deleted_behind_our_back"
+            elif run.lease_lost:
+                self.stats.lease_lost += 1
+                event = "lease_lost"
+            elif run.stopping:
+                return
+            else:
+                raise
+            _log.warning(
+                event,
+                queue=queue.name,
+                entry_id=d.entry_id,
+                job_id=d.job_id,
+                consumer=self.consumer,
+            )
+        except Exception:
+            _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
 
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
@@ -177,7 +211,7 @@ class JobRunner:
                 return
             d.result_ttl_s = job.result_ttl_s or task.result_ttl_s or 0
             timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
-            body = functools.partial(self._call_task, task, action)
+            body = functools.partial(self._call_task, task, action, run)
         else:
             # An observer action: data only, run by the built-in runtime (no user code).
             d.result_ttl_s = job.result_ttl_s or 0
@@ -247,12 +281,14 @@ class JobRunner:
             if run.trace is not None:
                 run.trace.end()
 
-    async def _call_task(self, task: Task, action: TaskAction) -> Any:
+    async def _call_task(self, task: Task, action: TaskAction, run: Run) -> Any:
         if task.is_async:
             return await task.fn(*action.args, **action.kwargs)
         ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, task.fn, *action.args, **action.kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        # Submitted here rather than by run_in_executor, so the worker can see whether the
+        # thread outlives a cancelled attempt (it then keeps the run's slot).
+        run.thread = thread = self._pool.submit(ctx.run, task.fn, *action.args, **action.kwargs)
+        return await asyncio.wrap_future(thread)
 
     async def _expired(self, queue: Queue, run: Run, job: Job) -> bool:
         """Discard the job if its expiry has passed (on Redis's clock); `True` when it is not

@@ -113,6 +113,72 @@ def test_t10c_timeouts_schedule_one_retry(make_run: MakeRun) -> None:
     row.note = run.note
 
 
+def test_t10c_a_handler_swallowing_its_cancellation_loses_its_lease(make_run: MakeRun) -> None:
+    # Given two workers with a 1 s job timeout, and jobs whose first execution swallows every
+    # cancellation and runs on for five claim timeouts
+    run = make_run()
+    run.spawn_many(["w1", "w2"], concurrency=4, claim_timeout_s=CLAIM_S, job_timeout_s=1.0)
+    ids = run.enqueue_all("ignore_cancel_first", 2, args=[5 * CLAIM_S])
+
+    # Then past its timeout plus grace the stuck run is reported and its lease no longer
+    # renewed: another worker reclaims the entry and runs it (that run returns at once), long
+    # before the stuck one ends; the stuck run's late ack is refused (not owner)
+    def rerun_done() -> bool:
+        return all(len(run.ledger.starts_of(j)) == 2 for j in ids) and set(ids) <= set(
+            run.ledger.done()
+        )
+
+    wait_until(rerun_done, within=4 * CLAIM_S + 20, what="the stuck jobs to be re-run elsewhere")
+    stuck = run.events("handler_stuck")
+    assert {e["job_id"] for e in stuck} == set(ids)
+    assert {e["shape"] for e in stuck} == {"ignores_cancellation"}
+    assert run.events("reclaimed")
+    wait_until(
+        lambda: count_events(run.workers, "ack_refused_not_owner")["ack_refused_not_owner"] == 2,
+        within=5 * CLAIM_S + 20,
+        what="the stuck runs' late acks to be refused",
+    )
+    # (the swallowing runs finish their effect too: two per job, documented)
+    row = run.finish(backlog_s=10, dup_bound=len(ids))
+    run.note = "2 handlers ignoring cancellation: reclaimed past timeout + grace; late acks refused"
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
+def test_t10c_sync_bodies_that_never_return_hold_their_threads_not_the_queue(
+    make_run: MakeRun,
+) -> None:
+    # Given one worker with two threads whose both sync handlers hang (they time out at 1 s,
+    # are retried, and their threads run on)
+    run = make_run()
+    opts = {"concurrency": 2, "claim_timeout_s": CLAIM_S, "job_timeout_s": 1.0}
+    hung = run.spawn("w1", **opts)
+    hanging = run.enqueue_all("sync_hang_first", 2, args=[120.0])
+    wait_until(lambda: len(hung.events("job_retry")) == 2, within=30, what="both timeouts")
+
+    # When more sync jobs arrive, and a second worker starts
+    quick = run.enqueue_all("sync_block", 6, args=[0.01])
+    run.spawn("w2", **opts)
+
+    # Then the hung worker takes none (it has no free thread, so no free slot): every job runs
+    # once on the other, none "times out" unrun, none burns an attempt, the hung retries pass
+    wait_until(lambda: set(quick + hanging) <= set(run.ledger.done()), within=60, what="every job")
+    row = run.finish(backlog_s=10, stop_workers=False)
+    starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
+    assert all(starts[(j, 1)] == 1 and starts[(j, 2)] == 0 for j in quick)
+    assert all(starts[(j, 1)] == starts[(j, 2)] == 1 for j in hanging)
+    assert count_events([hung], "job_retry")["job_retry"] == 2  # the hung attempts' only
+    # and each hung thread was reported once (`handler_stuck`, counted in job_stuck_total)
+    stuck = hung.events("handler_stuck")
+    assert sorted(e["job_id"] for e in stuck) == sorted(hanging)
+    assert {e["shape"] for e in stuck} == {"sync_body_never_returned"}
+    assert hung.alive
+    hung.kill()  # its threads never return: a graceful exit would wait for them
+    hung.wait(30)
+    run.stop_workers()
+    run.note = "2 sync bodies never returned: their threads kept their slots; 6 later jobs ran once"
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
 def test_t10d_a_sigstopped_worker_comes_back_as_a_fenced_zombie(make_run: MakeRun) -> None:
     # Given three workers running one-second jobs
     run = make_run()

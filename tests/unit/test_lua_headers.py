@@ -123,7 +123,7 @@ _REPLIES: dict[str, Any] = {
     "fire_schedule": [0, 0],
     "expire": 0,
     "progress": 1,
-    "heartbeat": [],
+    "heartbeat": [[], b""],
     "promote": [0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
