@@ -113,8 +113,13 @@ async def _take(queues: Sequence[Queue], cname: str, host: str, me: str, ttl_ms:
     as it was found.
     """
     taken: list[Queue] = []
+    keys: set[str] = set()
     for queue in queues:
-        holder = await _take_one(queue, queue.keys.consumer(cname), host, me, ttl_ms)
+        key = queue.keys.consumer(cname)
+        if key in keys:
+            continue  # the priority levels of a queue share its liveness key: taken already
+        keys.add(key)
+        holder = await _take_one(queue, key, host, me, ttl_ms)
         if holder is not None:
             for done in taken:
                 await _give_back(done, done.keys.consumer(cname), me)

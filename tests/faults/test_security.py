@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import re
 import socket
 import subprocess
 from collections.abc import Callable
@@ -13,10 +14,21 @@ from pathlib import Path
 import pytest
 import redis
 
-from streamq import ConfigError, Inspector, PartitionedQueue, Queue, RedisUnavailable, SyncQueue
+from streamq import (
+    ConfigError,
+    Inspector,
+    JobExpired,
+    PartitionedQueue,
+    Queue,
+    RedisUnavailable,
+    Schedule,
+    SyncQueue,
+)
 from streamq.embedded import EmbeddedServer, available_servers
 from streamq.redis.connection import command_client, sync_command_client
-from tests.support import wait_until
+from streamq.redis.keys import Keys
+from streamq.worker.scheduler import Scheduler
+from tests.support import async_wait_until, wait_until
 
 from .harness import FaultRun, plain_client
 
@@ -24,36 +36,49 @@ pytestmark = pytest.mark.faults
 
 MakeRun = Callable[..., FaultRun]
 
-# The ACL lines of the README's Reliability section, for the 7.0 command set: on Redis >= 7.2 and
-# Valkey add +waitaof to the producer for Durability(aof=True) (redis-py ignores a refused CLIENT
-# SETINFO). Root rules hold the commands without keys, and EVAL/EVALSHA, whose declared keys are
-# any queue's; each selector pairs commands with the keys they may touch. Commands run by a
-# script are checked against these rules like the caller's own. `{` and `}` are literal.
+# The ACL lines of the README's Reliability section (T18 checks they are the same), for the
+# 7.0 command set: on Redis >= 7.2 and Valkey add +waitaof to the producer for
+# Durability(aof=True) (redis-py ignores a refused CLIENT SETINFO). Root rules hold the commands
+# without keys, and EVAL/EVALSHA, whose declared keys are any queue's; each selector pairs
+# commands with the keys they may touch. Commands run by a script are checked against these
+# rules like the caller's own. `{` and `}` are literal.
 PRODUCER_ACL = (
     "resetkeys resetchannels -@all +ping +client|setname +time +wait "
     "+evalsha +eval +script|load ~streamq:* "
-    "(+xadd %W~streamq:{*}:stream) (+zadd %W~streamq:{*}:delayed) "
-    "(+hset %W~streamq:{*}:delayed:jobs) (+hset +pexpire +hgetall ~streamq:{*}:job:*) "
-    "(+get +set ~streamq:{*}:idem:* ~streamq:{*}:partitions)"
+    "(+xadd %W~streamq:{*}:stream %W~streamq:{*}:level:*:stream) "
+    "(+zadd %W~streamq:{*}:delayed %W~streamq:{*}:level:*:delayed) "
+    "(+hset %W~streamq:{*}:delayed:jobs %W~streamq:{*}:level:*:delayed:jobs) "
+    "(+hset +pexpire +hgetall ~streamq:{*}:job:*) "
+    "(+get +set ~streamq:{*}:idem:* ~streamq:{*}:partitions) "
+    "(+xread +xrange %R~streamq:{*}:result:*) (+get %R~streamq:{*}:expired)"
 )
 WORKER_ACL = (
     "resetkeys resetchannels -@all +ping +client|setname +info +time "
-    "+evalsha +eval +script|load +multi +exec ~streamq:* "
+    "+evalsha +eval +script|load +multi +exec +unwatch ~streamq:* "
     "(+xreadgroup +xack +xdel +xadd +xautoclaim +xclaim +xpending +xrange +xlen +xinfo|groups "
-    "+xinfo|consumers +xgroup|create +xgroup|delconsumer ~streamq:{*}:stream) "
-    "(+xadd +xlen +xtrim ~streamq:{*}:dlq) (+incrby +get ~streamq:{*}:dlq:dropped) "
-    "(+zadd +zrange +zrem +zcard ~streamq:{*}:delayed) "
-    "(+hset +hget +hdel ~streamq:{*}:delayed:jobs) "
-    "(+hset +hdel +expire +pexpire ~streamq:{*}:job:*) "
-    "(+get +set +pexpire +exists +del ~streamq:{*}:consumer:*) "
+    "+xinfo|consumers +xgroup|create +xgroup|delconsumer "
+    "~streamq:{*}:stream ~streamq:{*}:level:*:stream) "
+    "(+xadd +xlen +xtrim ~streamq:{*}:dlq ~streamq:{*}:level:*:dlq) "
+    "(+incrby +get ~streamq:{*}:dlq:dropped ~streamq:{*}:level:*:dlq:dropped) "
+    "(+zadd +zrange +zrem +zcard ~streamq:{*}:delayed ~streamq:{*}:level:*:delayed) "
+    "(+hset +hget +hdel ~streamq:{*}:delayed:jobs ~streamq:{*}:level:*:delayed:jobs) "
+    "(+hset +hget +hdel +exists +expire +pexpire ~streamq:{*}:job:*) "
+    "(+xadd +expire +del %W~streamq:{*}:result:*) (+incr ~streamq:{*}:expired) "
+    "(+hget +hset ~streamq:{*}:schedule:*) "
+    "(+get +set +pexpire +exists +del +watch ~streamq:{*}:consumer:*) "
     "(+get +set +watch ~streamq:{*}:partitions)"
 )
 OPERATOR_ACL = (
     "resetkeys resetchannels -@all +ping +client|setname +info +config|get +time "
     "+evalsha +eval +script|load ~streamq:* "
-    "(+@read %R~streamq:*) (+xadd %W~streamq:{*}:stream) (+xdel ~streamq:{*}:dlq) "
+    "(+@read %R~streamq:*) (+xadd %W~streamq:{*}:stream %W~streamq:{*}:level:*:stream) "
+    "(+xdel ~streamq:{*}:dlq ~streamq:{*}:level:*:dlq) "
     "(+del +hset +pexpire ~streamq:{*}:job:*)"
 )
+
+
+#: The priority levels of T18's queue, highest first.
+LEVELS = ["high", "default", "low"]
 
 
 def _user_url(run: FaultRun, user: str) -> str:
@@ -73,47 +98,75 @@ def _script(client: redis.Redis, body: str, *keys: str) -> object:
     return client.eval(body, len(keys), *keys)
 
 
+def _readme_acl_rules() -> dict[str, str]:
+    """The rules of each `ACL SETUSER` line in the README (after its `on >…`)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    found = re.findall(r"^ACL SETUSER (\w+) on >… (.+)$", readme, flags=re.MULTILINE)
+    return dict(found)
+
+
 def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: MakeRun) -> None:
-    # Given a server with a producer, a worker and an operator user (the README's lines), and
-    # the default user switched off
+    # Given a server with a producer, a worker and an operator user (the README's lines, which
+    # these are), and the default user switched off
+    rules = {"producer": PRODUCER_ACL, "worker": WORKER_ACL, "operator": OPERATOR_ACL}
+    assert _readme_acl_rules() == rules
     run = make_run()
-    for user, rules in (
-        ("producer", PRODUCER_ACL),
-        ("worker", WORKER_ACL),
-        ("operator", OPERATOR_ACL),
-    ):
-        run.redis.execute_command("ACL", "SETUSER", user, "on", f">{user}-secret", *rules.split())
+    for user, line in rules.items():
+        run.redis.execute_command("ACL", "SETUSER", user, "on", f">{user}-secret", *line.split())
     run.redis.execute_command("ACL", "SETUSER", "admin", "on", ">admin-secret", "~*", "&*", "+@all")
     admin = plain_client(_user_url(run, "admin"))
     run.redis.execute_command("ACL", "SETUSER", "default", "off")
     run.redis.close()
     run.redis = admin  # the harness's own checks run as an admin
     k = run.keys
+    producer_url, worker_url = _user_url(run, "producer"), _user_url(run, "worker")
+    operator_url = _user_url(run, "operator")
+    high, low = Keys(f"{run.queue}@high"), Keys(f"{run.queue}@low")
+    release = f"{k.tag}:release"  # (on the ledger's server: what lets the progress job end)
 
     # When the producer enqueues — now, later, with an idempotency key, in bulk, into a
-    # partitioned queue — and reads statuses (the scripts' commands are checked as its own)
-    with SyncQueue(run.queue, url=_user_url(run, "producer")) as producer:
+    # partitioned queue, at two priority levels, jobs that keep a result or expire — and reads
+    # statuses (the scripts' commands are checked as its own)
+    with SyncQueue(run.queue, url=producer_url, priorities=LEVELS) as producer:
         good = [producer.enqueue("ok") for _ in range(20)]
         good.append(producer.enqueue("ok", delay_s=0.3))
         good.append(producer.enqueue("ok", idempotency_key="once"))
         assert producer.enqueue("ok", idempotency_key="once") == good[-1]
         good += producer.enqueue_many([producer.new_job("ok") for _ in range(5)])
+        good.append(producer.enqueue("ok", priority="high"))
+        good.append(producer.enqueue("ok", priority="high", delay_s=0.3))
+        good.append(producer.enqueue("ok", priority="low"))
+        progressed = producer.enqueue("report_progress", args=[release])
         retried = producer.enqueue("fail_times", args=[1])
         dead = producer.enqueue("permanent")
-        run.enq.update([*good, retried, dead])
+        low_dead = producer.enqueue("permanent", priority="low")
+        run.enq.update([*good, progressed, retried, dead])
         run.expect.dlq[dead] = "permanent_error"
+        # (these two are not in the ledger's done list: `add` records its start only, and the
+        # other expires before any worker starts, 50 ms after its enqueue)
+        summed = producer.enqueue("add", args=[2, 3], result_ttl_s=300)
+        expiring = producer.enqueue("ok", expires_s=0.05, result_ttl_s=300)
         status = producer.get_status(good[0])
         assert status is not None
-        # Then it cannot read, claim, delete, trim or expire jobs, nor touch the DLQ
+        # Then it cannot read, claim, delete, trim or expire jobs (at any level), forge
+        # outcomes or counts, nor touch the DLQ or the schedules
         c = producer.redis
-        _noperm(lambda: c.xrange(k.stream))
-        _noperm(lambda: c.xreadgroup(run.queue, "thief", {k.stream: ">"}))
-        _noperm(lambda: c.delete(k.stream))
-        _noperm(lambda: c.xtrim(k.stream, maxlen=0))
-        _noperm(lambda: c.xdel(k.stream, "0-1"))
-        _noperm(lambda: c.pexpire(k.stream, 1))
+        for stream in (k.stream, high.stream):
+            _noperm(lambda stream=stream: c.xrange(stream))
+            _noperm(lambda stream=stream: c.xread({stream: "0-0"}))
+            _noperm(lambda stream=stream: c.xreadgroup(run.queue, "thief", {stream: ">"}))
+            _noperm(lambda stream=stream: c.delete(stream))
+            _noperm(lambda stream=stream: c.xtrim(stream, maxlen=0))
+            _noperm(lambda stream=stream: c.xdel(stream, "0-1"))
+            _noperm(lambda stream=stream: c.pexpire(stream, 1))
         _noperm(lambda: c.pexpire(k.delayed_jobs, 1))
+        _noperm(lambda: c.zrem(high.delayed, good[-2]))
         _noperm(lambda: c.xadd(k.dlq, {"x": "y"}))
+        _noperm(lambda: c.xadd(low.dlq, {"x": "y"}))
+        _noperm(lambda: c.xadd(k.result(summed), {"state": "completed", "result": "6"}))
+        _noperm(lambda: c.delete(k.result(summed)))
+        _noperm(lambda: c.incr(k.expired))
+        _noperm(lambda: c.hset(k.schedule("tick"), "last_tick", 0))
         _noperm(lambda: _script(c, "return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)", k.stream))
         _noperm(lambda: _script(c, "return redis.call('DEL', KEYS[1])", k.delayed))
         _noperm(lambda: c.flushall())
@@ -126,23 +179,105 @@ def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: M
         admin.delete(scratch)
 
     async def partitioned() -> str:
-        async with PartitionedQueue(f"{run.queue}-p", 2, url=_user_url(run, "producer")) as queue:
+        async with PartitionedQueue(f"{run.queue}-p", 2, url=producer_url) as queue:
             return await queue.enqueue("ok")
 
     assert asyncio.run(partitioned())  # (another queue's job: no worker here runs it)
 
-    # And a worker running as the worker user runs every script (ack, retry, promote,
+    # And a worker running as the worker user, serving the three levels, runs every script
+    # (read the levels, ack, keep a result, expire, report progress, retry, promote,
     # dead-letter, heartbeat, reclaim, janitor, release at shutdown)
-    run.spawn("w1", url=_user_url(run, "worker"), concurrency=4)
+    # (its name's liveness key still held by a process of this host that died, as after a
+    # crash: the worker takes the name back, watching the key as it replaces it)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    admin.set(k.consumer("w1"), f"{socket.gethostname()}:{gone.pid}:dead", px=60_000)
+    # (a job timeout the progress job cannot reach while it waits to be let go)
+    run.spawn("w1", url=worker_url, concurrency=4, priorities=LEVELS, job_timeout_s=30.0)
+    assert admin.get(k.consumer("w1")) != f"{socket.gethostname()}:{gone.pid}:dead".encode()
+    # (and a second process asking for the live worker's name is refused by name, the
+    # watched key unwatched: a ConfigError, not a permission error)
+    twin = run.spawn("w1", url=worker_url, wait=False, priorities=LEVELS)
+    assert twin.process.wait(30) == 2, twin.tail()
+    assert "a live worker" in twin.events("config_error")[0]["error"]
     # (the janitor's step runs every 30 s at least: its script is called here as the worker)
     admin.xgroup_createconsumer(k.stream, run.queue, "ghost")
 
     async def remove_ghost() -> int:
-        async with Queue(run.queue, url=_user_url(run, "worker")) as queue:
+        async with Queue(run.queue, url=worker_url) as queue:
             queue.group = run.queue
             return await queue.delete_consumer_if_idle("ghost")
 
     assert asyncio.run(remove_ghost()) == 1
+
+    # (the progress job reports twice, then waits to be let go: the producer reads the report)
+    with SyncQueue(run.queue, url=producer_url) as producer:
+        reported = wait_until(
+            lambda: (s := producer.get_status(progressed)) and s.progress == 0.4 and s,
+            within=30,
+            what="the progress job's second report",
+        )
+        assert reported.progress_message == "step 2"
+    ledger = plain_client(run.ledger_url)
+    try:
+        ledger.rpush(release, "go")
+    finally:
+        ledger.close()
+
+    # (a worker's Scheduler, as the worker user: its first step starts the every-second
+    # schedule's state, a later one fires its tick into the queue, where w1 runs it)
+    async def fire_schedule() -> int:
+        async with Queue(run.queue, url=worker_url) as queue:
+            every = Schedule(name="tick", task="ok", queue=run.queue, every="1s")
+            scheduler = Scheduler([(every, queue)], interval_s=0.05)
+            await scheduler.run_once()
+
+            async def fired() -> int:
+                await scheduler.run_once()
+                return scheduler.fired
+
+            return int(await async_wait_until(fired, within=10, what="a tick fired"))
+
+    assert asyncio.run(fire_schedule()) >= 1
+    tick_job = admin.hget(k.schedule("tick"), "last_job_id")
+    assert tick_job is not None
+    run.enq.add(tick_job.decode())
+
+    # And the producer gets the kept result (sync and async), the expiry as the expired job's
+    # outcome and the expired count, as the producer user
+    with SyncQueue(run.queue, url=producer_url, priorities=LEVELS) as producer:
+        assert producer.result(summed, timeout_s=30) == 5
+        with pytest.raises(JobExpired):
+            producer.result(expiring, timeout_s=30)
+
+    async def outcomes() -> tuple[object, int]:
+        async with Queue(run.queue, url=producer_url) as queue:
+            return await queue.result(summed, timeout_s=5), await queue.expired_count()
+
+    assert asyncio.run(outcomes()) == (5, 1)
+
+    # And the operator inspects a level's DLQ, requeues its dead letter (back to the level's
+    # stream, where it dies again) and purges it, and lists the schedules
+    low_queue = f"{run.queue}@low"
+
+    async def operate_levels() -> None:
+        async with Inspector(operator_url) as inspector:
+            [letter] = await async_wait_until(
+                lambda: inspector.dlq_list(low_queue), within=30, what="the low level's DLQ"
+            )
+            assert letter.job_id == low_dead
+            assert (await inspector.dlq_requeue(queue=low_queue)).requeued == 1
+
+            async def died_again() -> bool:
+                letters = await inspector.dlq_list(low_queue)
+                return bool(letters) and letters[0].dead_id != letter.dead_id
+
+            await async_wait_until(died_again, within=30, what="the requeued job dead again")
+            assert (await inspector.dlq_purge(queue=low_queue)).purged == 1
+            [schedule] = await inspector.schedules(run.queue)
+            assert (schedule.name, schedule.last_job_id) == ("tick", tick_job.decode())
+
+    asyncio.run(operate_levels())
     row = run.finish()
     assert row.dlq == 1
     # (and nothing the worker did was refused: no step of it logged a permission error)
@@ -150,15 +285,31 @@ def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: M
         log = worker.log.read_text()
         assert "no permissions" not in log, log[-2000:]
         assert "NOPERM" not in log, log[-2000:]
-    w = plain_client(_user_url(run, "worker"))
+    w = plain_client(worker_url)
     try:
         assert w.xtrim(k.dlq, maxlen=100_000) == 0  # the DLQ cap is the worker's to apply
-        _noperm(lambda: w.xtrim(k.stream, maxlen=0))
+        for stream in (k.stream, high.stream):
+            _noperm(lambda stream=stream: w.xtrim(stream, maxlen=0))
+            _noperm(lambda stream=stream: w.pexpire(stream, 1))
         _noperm(lambda: _script(w, "return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)", k.stream))
-        for key in (k.stream, k.dlq, k.delayed, k.delayed_jobs, k.status(dead)):
+        for key in (
+            k.stream,
+            k.dlq,
+            k.delayed,
+            k.delayed_jobs,
+            k.status(dead),
+            high.stream,
+            low.dlq,
+            high.delayed,
+            k.expired,
+            k.schedule("tick"),
+        ):
             _noperm(lambda key=key: w.delete(key))
-        _noperm(lambda: w.pexpire(k.stream, 1))
+        _noperm(lambda: w.xrange(k.result(summed)))  # a worker writes outcomes, never reads them
+        _noperm(lambda: w.xread({k.result(summed): "0-0"}))
+        _noperm(lambda: w.hgetall(k.schedule("tick")))
         _noperm(lambda: w.xdel(k.dlq, "0-1"))
+        _noperm(lambda: w.xdel(low.dlq, "0-1"))
         _noperm(lambda: w.flushall())
         _noperm(lambda: w.config_get("maxmemory"))
         _noperm(lambda: w.xgroup_destroy(k.stream, run.queue))
@@ -169,7 +320,7 @@ def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: M
     # And the operator inspects (queues, pending, jobs, consumers, the DLQ) and requeues and
     # purges dead letters, but cannot wipe jobs or reconfigure the server
     async def operate() -> tuple[int, int]:
-        inspector = Inspector(_user_url(run, "operator"))
+        inspector = Inspector(operator_url)
         try:
             await inspector.queues()
             await inspector.pending(run.queue)
@@ -186,21 +337,29 @@ def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: M
             await inspector.close()
 
     assert asyncio.run(operate()) == (1, 1)
-    o = plain_client(_user_url(run, "operator"))
+    o = plain_client(operator_url)
     try:
         _noperm(lambda: o.flushall())
         _noperm(lambda: o.config_set("maxmemory-policy", "allkeys-lru"))
-        _noperm(lambda: o.xtrim(k.stream, maxlen=0))
-        _noperm(lambda: o.xdel(k.stream, "0-1"))
-        _noperm(lambda: o.delete(k.stream))
+        for stream in (k.stream, high.stream):
+            _noperm(lambda stream=stream: o.xtrim(stream, maxlen=0))
+            _noperm(lambda stream=stream: o.xdel(stream, "0-1"))
+            _noperm(lambda stream=stream: o.delete(stream))
         _noperm(lambda: o.delete(k.dlq))
+        _noperm(lambda: o.delete(low.dlq))
         _noperm(lambda: o.xadd(k.dlq, {"x": "y"}))
+        _noperm(lambda: o.delete(k.result(summed)))
+        _noperm(lambda: o.xadd(k.result(summed), {"state": "completed", "result": "6"}))
+        _noperm(lambda: o.delete(k.schedule("tick")))
+        _noperm(lambda: o.hset(k.schedule("tick"), "last_tick", 0))
+        _noperm(lambda: o.incr(k.expired))
         assert o.config_get("maxmemory-policy")
     finally:
         o.close()
     run.note = (
         "producer, worker and operator ACL users with per-key selectors; every documented "
-        "operation of each runs, the rest is denied (NOPERM)"
+        "operation of each runs (priority levels, results, expiry, progress, schedules "
+        "included), the rest is denied (NOPERM)"
     )
     row.note = run.note
 

@@ -67,6 +67,7 @@ def main(options: dict[str, Any]) -> int:
         url=options["url"],
         settings=settings,
         consumer=options.get("consumer"),
+        priorities=options.get("priorities", ()),
     )
     try:
         asyncio.run(worker.run())

@@ -76,6 +76,24 @@ async def test_a_second_worker_with_a_live_name_is_refused_naming_the_holder(
     await third.shutdown()
 
 
+async def test_a_worker_with_priority_levels_takes_its_name_once_for_all_levels(
+    redis_url: str, queue_name: str, ledger: Ledger, queue: Queue
+) -> None:
+    # Given a queue served at three priority levels, whose levels share one liveness key
+    levels = ["high", "default", "low"]
+    worker = Worker(
+        tasks, queues=[queue_name], url=redis_url, settings=settings(), priorities=levels
+    )
+    # When the worker starts, then it takes its name (its own key is no other holder's)
+    await worker.start()
+    try:
+        assert await queue.redis.get(queue.keys.consumer(worker.consumer)) == (
+            worker.holder.encode()
+        )
+    finally:
+        await worker.shutdown()
+
+
 @pytest.mark.slow
 def test_the_cli_exits_2_with_one_line_naming_the_live_holder(
     redis_url: str, queue_name: str, child_processes: ChildProcesses, sredis: redis.Redis
