@@ -7,7 +7,7 @@ import typer
 from ._options import ConfigOption, DebugOption, JsonOption, load, print_json, print_table
 from ._run import run_command
 
-app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+app = typer.Typer(help="Check the configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("check")

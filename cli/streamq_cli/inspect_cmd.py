@@ -12,7 +12,11 @@ from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo
 from ._inspection import Inspection, inspector_command
 from ._options import QueueFilter, human_ms, print_table
 
-app = typer.Typer(help="Look at queues, pending entries, jobs and consumers.", no_args_is_help=True)
+app = typer.Typer(
+    help="Look at queues, pending entries, jobs and consumers.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("queues")

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
+from streamq._version import __version__
 from streamq.config import ExecutorFactory, JobQueueConfig
 from streamq.errors import ConfigError, DecodeFailure
 from streamq.metrics import (
@@ -49,9 +50,35 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich markup would eat bracketed text such as 'streamq[uvloop]', and
+    # typer's rich table shows a <bool> metavar beside flags that take no value.
+    rich_markup_mode=None,
 )
 
 URL_ENV = "STREAMQ_JOB_QUEUE_URL"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"streamq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            expose_value=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Durable jobs on Redis Streams: run workers, inspect queues and the DLQ, try the demo."""
+
 
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")
@@ -164,7 +191,9 @@ def worker(
         if processes > 1:
             return _supervise(processes, jq)
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
-        if not registry and group != DEFAULT_OBSERVER_QUEUE:
+        # Observer action jobs need no tasks: a worker for an observer config (whatever its
+        # group is called) has nothing to warn about.
+        if not registry and not cfg.observer_list and group != DEFAULT_OBSERVER_QUEUE:
             structlog.get_logger("streamq.cli").warning(
                 "no_tasks_registered",
                 hint="pass --app package.module:registry; task jobs without a handler are "

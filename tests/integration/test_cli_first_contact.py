@@ -1,0 +1,113 @@
+"""What a first-time user runs into with the `streamq` command, each reproduced as a test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streamq import Queue
+from streamq._version import __version__
+from tests.support import checkout_env, run_cli
+
+#: Workers started by these tests serve no /metrics: the default port (9090) is shared.
+NO_METRICS = ("--metrics-port", "0")
+QUICK = ("--poll-interval-ms", "50", "--block", "0.2", "--log-format", "json", *NO_METRICS)
+
+OBSERVER_CONFIG = """
+[observers.audit]
+event_type = "INSERT"
+entity = "*"
+[[observers.audit.actions]]
+type = "log"
+message_template = "saw {{ entity_id }}"
+"""
+
+
+def streamq(
+    *args: str, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        *args, env={"STREAMQ_JOB_QUEUE_URL": None, "STREAMQ_CONFIG": None, **(env or {})}
+    )
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = streamq("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"streamq {__version__}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["worker"], ["inspect", "queues"], ["dlq", "list"], ["dlq", "purge"], ["config", "check"],
+     ["metrics", "serve"], ["dashboard"], ["emit"], ["enqueue"]],
+)  # fmt: skip
+def test_help_shows_no_value_for_flags_and_keeps_brackets(command: list[str]) -> None:
+    result = streamq(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    # A flag takes no value (`--burst true` is refused), so the help must not show one.
+    assert "<bool>" not in result.stdout
+    if command == ["worker"]:
+        assert "streamq[uvloop]" in " ".join(result.stdout.split())
+
+
+def test_a_flag_given_a_value_is_refused() -> None:
+    result = streamq("worker", "--group", "g", "--burst", "true", *NO_METRICS)
+    assert result.returncode == 2
+
+
+def test_app_imports_a_module_from_the_working_directory(
+    redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    # Given ./myjobs.py in the working directory, as a first tutorial would have it
+    marker = tmp_path / "ran.txt"
+    (tmp_path / "myjobs.py").write_text(
+        "from streamq import TaskRegistry\n"
+        "tasks = TaskRegistry()\n\n"
+        "@tasks.task(name='touch')\n"
+        "def touch(path: str) -> None:\n"
+        "    open(path, 'a').write('x')\n"
+    )
+
+    async def fill() -> None:
+        async with Queue(queue_name, url=redis_url) as queue:
+            await queue.enqueue("touch", args=[str(marker)])
+
+    asyncio.run(fill())
+    # when the worker runs there like the installed script (-P: the working directory is not
+    # put on sys.path by the interpreter)
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "streamq_cli", "worker", "--group", queue_name,
+         "--app", "myjobs:tasks", "--url", redis_url, "--burst", *QUICK],
+        cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=120,
+        check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    # then it imports the module and runs the job
+    assert result.returncode == 0, result.stderr
+    assert marker.read_text() == "x"
+
+
+def test_a_worker_for_an_observer_config_under_another_group_does_not_ask_for_tasks(
+    redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "streamq.toml"
+    config.write_text(OBSERVER_CONFIG)
+    result = streamq(
+        "worker", "--group", queue_name, "--config", str(config), "--url", redis_url,
+        "--burst", *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(x)["event"] for x in result.stderr.splitlines() if x.startswith("{")]
+    assert "worker_stopped" in events
+    assert "no_tasks_registered" not in events
+
+
+def test_a_worker_without_tasks_or_observers_still_warns(redis_url: str, queue_name: str) -> None:
+    result = streamq("worker", "--group", queue_name, "--url", redis_url, "--burst", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert '"event": "no_tasks_registered"' in result.stderr
