@@ -365,6 +365,12 @@ def emit(
     def body() -> int:
         text = sys.stdin.read() if event == "-" else event
         cfg = load(config, url=(url, "--url"))
+        if not cfg.observer_list:
+            where = f"in {cfg.path}" if cfg.path else "(no --config file, STREAMQ_CONFIG unset)"
+            raise ConfigError(
+                f"no observers are configured {where}: add [observers.<name>] tables with "
+                "event_type, entity and [[observers.<name>.actions]]"
+            )
         try:
             parsed = decode_event(text.encode())
         except DecodeFailure as exc:
@@ -381,10 +387,18 @@ def emit(
         if as_json:
             print_json(summary)
         else:
-            typer.echo(
+            line = (
                 f"event {parsed.id}: {summary.observers_matched} observer(s) matched, "
                 f"{summary.jobs_queued} job(s) queued on {queue!r}"
             )
+            if summary.jobs_deduplicated:
+                line += f", {summary.jobs_deduplicated} already queued (deduplicated)"
+            typer.echo(line)
+            if not summary.observers_matched:
+                typer.echo(
+                    f"  no observer has event_type {str(parsed.event_type)!r} and entity "
+                    f"{parsed.entity_type!r} or '*' ({len(cfg.observer_list)} configured)"
+                )
             for job_id in summary.job_ids:
                 typer.echo(f"  job {job_id}")
             if summary.conditions_skipped:

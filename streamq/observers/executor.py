@@ -107,8 +107,10 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
 
     Attributes:
         observers_matched: Observers whose event type and entity matched.
-        jobs_queued: Jobs enqueued (one per action of each observer that passed).
-        job_ids: Their ids, in observer and action order.
+        jobs_queued: Jobs newly enqueued (one per action of each observer that passed).
+        jobs_deduplicated: Jobs not added because the same event already enqueued them (their
+            idempotency key is still held).
+        job_ids: The ids of both, in observer and action order.
         conditions_skipped: Observers skipped because their condition was false.
         errors: Condition failures (at most `MAX_ERRORS`); those observers were skipped.
         errors_dropped: Failures past the cap.
@@ -116,6 +118,7 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
 
     observers_matched: int = 0
     jobs_queued: int = 0
+    jobs_deduplicated: int = 0
     job_ids: list[str] = msgspec.field(default_factory=list)
     conditions_skipped: int = 0
     errors: list[ObserverFailure] = msgspec.field(default_factory=list)
@@ -205,8 +208,10 @@ class QueuedObserverExecutor:
                     )
                 )
         if jobs:
-            summary.job_ids = await self.queue.enqueue_many(jobs)
-            summary.jobs_queued = len(summary.job_ids)
+            outcomes = await self.queue.enqueue_many_outcomes(jobs)
+            summary.job_ids = [job_id for job_id, _ in outcomes]
+            summary.jobs_queued = sum(1 for _, added in outcomes if added)
+            summary.jobs_deduplicated = len(outcomes) - summary.jobs_queued
         return summary
 
     async def close(self) -> None:

@@ -166,14 +166,30 @@ class Queue:
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
+        outcomes = await self.enqueue_many_outcomes(jobs, delay_s=delay_s, durability=durability)
+        return [job_id for job_id, _ in outcomes]
+
+    async def enqueue_many_outcomes(
+        self,
+        jobs: Iterable[Job],
+        *,
+        delay_s: float | None = None,
+        durability: Durability | None = None,
+    ) -> list[tuple[str, bool]]:
+        """`enqueue_many`, telling for each job whether it was added.
+
+        Returns:
+            (job id, added) per job, in order; `added` is False for a job whose idempotency key
+            was already taken (the id is then the first job's).
+        """
         wanted = durability or self.durability
-        ids: list[str] = []
+        outcomes: list[tuple[str, bool]] = []
         for calls in self._producing.plan(jobs, delay_s):
             results = await self._sender.send(calls, wanted)
-            ids.extend(job_id for job_id, _ in results)
+            outcomes.extend((job_id, bool(added)) for job_id, added in results)
             if self.metrics is not None:
                 self.metrics.queued(self.name, sum(1 for _, added in results if added))
-        return ids
+        return outcomes
 
     async def get_status(self, job_id: str) -> JobStatus | None:
         """Return the job's status, or `None` when unknown or expired."""

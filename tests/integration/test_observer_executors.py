@@ -214,6 +214,8 @@ async def test_queued_executor_dedupes_the_same_event(
     first = await executor.process_event(event)
     again = await executor.process_event(event)
     assert again.job_ids == first.job_ids
+    assert (first.jobs_queued, first.jobs_deduplicated) == (2, 0)
+    assert (again.jobs_queued, again.jobs_deduplicated) == (0, 2)
     assert await aredis.xlen(queue.keys.stream) == 2
 
 
