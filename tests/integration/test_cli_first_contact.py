@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,21 @@ def test_a_worker_without_tasks_or_observers_still_warns(redis_url: str, queue_n
     result = streamq("worker", "--group", queue_name, "--url", redis_url, "--burst", *QUICK)
     assert result.returncode == 0, result.stderr
     assert '"event": "no_tasks_registered"' in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["inspect", "queues"], ["enqueue", "t"], ["dlq", "list"],
+     ["worker", "--group", "g", *NO_METRICS]],
+)  # fmt: skip
+def test_a_url_naming_a_service_that_is_not_redis_is_one_clear_line(
+    command: list[str], httpserver: Any
+) -> None:
+    # Given a URL whose port is an HTTP server, not Redis
+    url = f"redis://127.0.0.1:{httpserver.port}"
+    result = streamq(*command, "--url", url)
+    # then the command says so in one line, without a traceback
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [error] = [x for x in result.stderr.splitlines() if x.startswith("streamq: error:")]
+    assert "does not speak the Redis protocol" in error
