@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from typing import Annotated, TypeVar
 
 import structlog
 import typer
 
-from streamq._version import __version__
-from streamq.config import ExecutorFactory, JobQueueConfig
-from streamq.errors import ConfigError, DecodeFailure
+import streamq
+from streamq.config import JobQueueConfig
+from streamq.errors import ConfigError
 from streamq.metrics import (
     child_exited,
     prepare_multiprocess_dir,
@@ -21,14 +20,12 @@ from streamq.metrics import (
     serve_metrics,
     setup_worker_metrics,
 )
-from streamq.model import decode_event
 from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
-from streamq.observers import QueuedExecutionSummary
 from streamq.queue import Queue
 from streamq.redis import redact_url
 from streamq.worker import TaskRegistry, Worker, check_loop, load_registry, run_on
 
-from . import config_cmd, dashboard_cmd, dlq_cmd, inspect_cmd, metrics_cmd
+from . import config_cmd, dashboard_cmd, dlq_cmd, emit_cmd, inspect_cmd, metrics_cmd
 from ._options import (
     ConfigOption,
     DebugOption,
@@ -60,7 +57,7 @@ URL_ENV = "STREAMQ_JOB_QUEUE_URL"
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"streamq {__version__}")
+        typer.echo(f"streamq {streamq.__version__}")
         raise typer.Exit()
 
 
@@ -85,6 +82,7 @@ app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("dashboard")(dashboard_cmd.dashboard)
+app.command("emit")(emit_cmd.emit)
 
 
 @app.command()
@@ -338,74 +336,6 @@ def enqueue(
         else:
             for job_id in ids:
                 typer.echo(job_id)
-
-    run_command(body, debug)
-
-
-@app.command()
-def emit(
-    event: Annotated[
-        str, typer.Argument(help="The event as EntityEvent JSON, or - to read it from stdin.")
-    ],
-    queue: Annotated[
-        str, typer.Option("--queue", help="The queue observer jobs go to.")
-    ] = DEFAULT_OBSERVER_QUEUE,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
-    """Push an event through the queued observer executor (for manual testing).
-
-    Matches the configured observers, evaluates their conditions and enqueues one job per
-    action; prints the job ids, the observers whose condition was false and any condition
-    errors. Exits 1 when a condition failed to evaluate.
-    """
-
-    def body() -> int:
-        text = sys.stdin.read() if event == "-" else event
-        cfg = load(config, url=(url, "--url"))
-        if not cfg.observer_list:
-            where = f"in {cfg.path}" if cfg.path else "(no --config file, STREAMQ_CONFIG unset)"
-            raise ConfigError(
-                f"no observers are configured {where}: add [observers.<name>] tables with "
-                "event_type, entity and [[observers.<name>.actions]]"
-            )
-        try:
-            parsed = decode_event(text.encode())
-        except DecodeFailure as exc:
-            raise ConfigError(f"the event is not valid EntityEvent JSON: {exc}") from None
-
-        async def run() -> QueuedExecutionSummary:
-            executor = ExecutorFactory.build_with_queue(cfg, queue=queue)
-            try:
-                return await executor.process_event(parsed)
-            finally:
-                await executor.close()
-
-        summary = asyncio.run(run())
-        if as_json:
-            print_json(summary)
-        else:
-            line = (
-                f"event {parsed.id}: {summary.observers_matched} observer(s) matched, "
-                f"{summary.jobs_queued} job(s) queued on {queue!r}"
-            )
-            if summary.jobs_deduplicated:
-                line += f", {summary.jobs_deduplicated} already queued (deduplicated)"
-            typer.echo(line)
-            if not summary.observers_matched:
-                typer.echo(
-                    f"  no observer has event_type {str(parsed.event_type)!r} and entity "
-                    f"{parsed.entity_type!r} or '*' ({len(cfg.observer_list)} configured)"
-                )
-            for job_id in summary.job_ids:
-                typer.echo(f"  job {job_id}")
-            if summary.conditions_skipped:
-                typer.echo(f"  {summary.conditions_skipped} observer(s) skipped: condition false")
-            for failure in summary.errors:
-                typer.echo(f"  error {failure.observer}: {failure.error}")
-        return 0 if summary.is_success() else 1
 
     run_command(body, debug)
 
