@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -126,6 +127,10 @@ class Worker:
             lambda: [run for runs in self._running.values() for run in runs.values()]
         )
         self._stop = asyncio.Event()
+        # In burst mode: until when retries this worker scheduled keep it running, and the
+        # farthest such a retry may be (the default backoff's cap; a longer one is left).
+        self._burst_wait_until = 0.0
+        self._burst_retry_cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
         self._stopping = False
         self._started = False
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -230,7 +235,7 @@ class Worker:
             stats=self.stats,
             pool=self._pool,
             submit_ack=lambda queue, delivery: self._ackers[queue.name].submit(delivery),
-            on_retry=self.promoter.due_in,
+            on_retry=self._retry_scheduled,
             is_stopping=lambda: self._stopping,
             actions=self.actions,
             deadlines=self._deadlines,
@@ -370,14 +375,45 @@ class Worker:
 
     # -- burst mode -----------------------------------------------------------------------------
 
+    def _retry_scheduled(self, delay_s: float) -> None:
+        self.promoter.due_in(delay_s)
+        if self.burst and delay_s <= self._burst_retry_cap_s:
+            self._burst_wait_until = max(self._burst_wait_until, time.monotonic() + delay_s)
+
     async def _stop_if_drained(self) -> None:
-        """Stop once no job runs and every queue is drained (a fetcher's read came back empty)."""
+        """Stop once no job runs, every stream is empty and nothing delayed is due now.
+
+        A fetcher calls this after an empty read. The retries this worker scheduled while
+        draining are waited for (up to the default backoff's cap away): they finish the jobs
+        it drains. Other delayed jobs (a job scheduled for tomorrow, a retry an hour away) do
+        not hold the worker unless due within a burst read's block: they are left scheduled,
+        and the `burst_drained` line says how many and when the next is due.
+        """
         if any(self._running.values()):
             return
+        waiting_for_retries = time.monotonic() < self._burst_wait_until
+        s = self.settings
+        horizon_ms = min(s.block_s, s.poll_interval_ms / 1000) * 1000
+        scheduled = 0
+        next_due_ms: float | None = None
         for queue in self.queues:
-            if not (await queue.counts()).drained:
+            counts = await queue.counts()
+            if counts.stream:
                 return
-        _log.info("burst_drained")
+            if counts.delayed:
+                if waiting_for_retries:
+                    return
+                due_ms = await queue.next_due_in_ms()
+                if due_ms is not None and due_ms <= horizon_ms:
+                    return
+                scheduled += counts.delayed
+                if due_ms is not None and (next_due_ms is None or due_ms < next_due_ms):
+                    next_due_ms = due_ms
+        _log.info(
+            "burst_drained",
+            left_scheduled=scheduled,
+            next_due_in_s=None if next_due_ms is None else round(next_due_ms / 1000, 1),
+        )
         self.request_stop()
 
     # -- running one job ------------------------------------------------------------------------

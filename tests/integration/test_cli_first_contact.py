@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streamq import Queue
+from streamq import Backoff, Queue
 from streamq._version import __version__
 from tests.support import checkout_env, run_cli
 
@@ -130,3 +130,30 @@ def test_a_url_naming_a_service_that_is_not_redis_is_one_clear_line(
     assert "Traceback" not in result.stderr
     [error] = [x for x in result.stderr.splitlines() if x.startswith("streamq: error:")]
     assert "does not speak the Redis protocol" in error
+
+
+def test_burst_drains_what_is_due_and_leaves_later_jobs_scheduled(
+    redis_url: str, queue_name: str
+) -> None:
+    # Given ready jobs, a retry that falls due while they drain, and a job due in an hour
+    async def fill() -> None:
+        async with Queue(queue_name, url=redis_url) as queue:
+            await queue.enqueue_many(queue.new_job("ok", args=[i]) for i in range(5))
+            # fails once, retried 10 ms later: within a burst read's block (50 ms here)
+            await queue.enqueue("flaky", backoff=Backoff(strategy="fixed", initial_delay_ms=10))
+            await queue.enqueue("ok", args=[99], delay_s=3600)
+
+    asyncio.run(fill())
+    # when a burst worker runs
+    result = streamq(
+        "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
+        "--url", redis_url, "--burst", *QUICK,
+    )  # fmt: skip
+    # then it ran everything due, retry included, and exits saying what it left
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    [drained] = [x for x in lines if x["event"] == "burst_drained"]
+    assert drained["left_scheduled"] == 1
+    assert 3500 < drained["next_due_in_s"] <= 3600
+    [stopped] = [x for x in lines if x["event"] == "worker_stopped"]
+    assert (stopped["completed"], stopped["retried"]) == (6, 1)
