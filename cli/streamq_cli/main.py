@@ -155,6 +155,12 @@ def worker(
     slot: Annotated[int | None, typer.Option("--slot", hidden=True)] = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
+    job_log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--job-log-level", help="Level of the line each job's end logs: debug, info, off."
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (or until the queues are drained, with --burst).
@@ -181,6 +187,7 @@ def worker(
             partitions=(partitions, "--partitions"),
             log_level=(log_level, "--log-level"),
             log_format=(log_format, "--log-format"),
+            job_log_level=(job_log_level, "--job-log-level"),
         )
         jq = cfg.job_queue
         check_loop(loop)
@@ -244,6 +251,7 @@ def worker(
                 ("--max-deliveries", max_deliveries), ("--poll-interval-ms", poll_interval_ms),
                 ("--block", block), ("--shutdown-grace", shutdown_grace),
                 ("--log-level", log_level), ("--log-format", log_format),
+                ("--job-log-level", job_log_level),
                 ("--partitions", partitions), ("--loop", loop),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
                 # Children record into the supervisor's multiprocess directory; it serves /metrics.

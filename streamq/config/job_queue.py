@@ -63,6 +63,8 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         metrics_prefix: Prefix of every metric name.
         log_format: `auto` (JSON off a terminal), `json` or `console`.
         log_level: `debug`, `info`, `warning`, `error` or `critical`.
+        job_log_level: Level of the `job_finished` line logged as each job ends (task, id,
+            attempt, duration, outcome): `debug`, `info` or `off`.
         partitions: Partitions of every queue a worker serves (`q#0` … `q#<P-1>`; 1 = plain).
     """
 
@@ -93,6 +95,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     metrics_prefix: str = DEFAULT_PREFIX
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    job_log_level: Literal["debug", "info", "off"] = "info"
     partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
 
     def __post_init__(self) -> None:
@@ -156,6 +159,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             strict=self.strict,
             metrics_port=self.metrics_port or None,
             metrics_prefix=self.metrics_prefix,
+            job_log_level=self.job_log_level,
         )
 
     def job_defaults(self) -> JobDefaults:

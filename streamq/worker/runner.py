@@ -66,6 +66,7 @@ class Run:
         "gone",
         "lease_lost",
         "settling",
+        "started",
         "stopping",
         "task",
         "timed_out",
@@ -80,6 +81,8 @@ class Run:
         self.gone = False
         self.stopping = False
         self.settling = False
+        #: perf_counter() when the handler started; None until it runs.
+        self.started: float | None = None
 
 
 class JobRunner:
@@ -125,6 +128,8 @@ class JobRunner:
         self.actions = actions
         self.metrics = metrics
         self._deadlines = deadlines
+        level = settings.job_log_level
+        self._log_end = None if level == "off" else getattr(_log, level)
 
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
@@ -178,7 +183,7 @@ class JobRunner:
         )
         this = asyncio.current_task()
         self._deadlines.arm(run, timeout)
-        started = time.perf_counter()
+        started = run.started = time.perf_counter()
         try:
             try:
                 await body()
@@ -204,6 +209,7 @@ class JobRunner:
                 elapsed = time.perf_counter() - started
                 self.metrics.executed(queue.name, action_label(job.action), elapsed)
             self._submit_ack(queue, d)
+            self._finished(queue, run, job, "completed")
             return
         finally:
             _current_job.reset(token)
@@ -260,6 +266,7 @@ class JobRunner:
                 delay_ms=outcome.delay_ms,
                 error=error,
             )
+            self._finished(queue, run, job, "retried")
         elif outcome.gone:
             self.stats.gone += 1
         else:
@@ -312,6 +319,24 @@ class JobRunner:
             consumer=self.consumer,
             reason=reason,
             error=error,
+        )
+        self._finished(queue, run, job, "dead_lettered")
+
+    def _finished(self, queue: Queue, run: Run, job: Job | None, outcome: str) -> None:
+        """The one line per job end (`job_queue.job_log_level`), for following a worker."""
+        if self._log_end is None:
+            return
+        action = job.action if job else None
+        self._log_end(
+            "job_finished",
+            queue=queue.name,
+            task=action.name if isinstance(action, TaskAction) else action_label(action),
+            job_id=run.delivery.job_id,
+            attempt=job.attempt if job else None,
+            duration_ms=None
+            if run.started is None
+            else round((time.perf_counter() - run.started) * 1000, 1),
+            outcome=outcome,
         )
 
     def _not_owner(self, queue: Queue, run: Run) -> None:

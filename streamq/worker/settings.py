@@ -30,6 +30,8 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         metrics_port: Port of the Prometheus `/metrics` endpoint; `None` serves none. Used by
             the CLI (`streamq.metrics.setup_worker_metrics`); the `Worker` opens no port.
         metrics_prefix: Prefix of every metric name (`fraiseql_observer`: the seed's names).
+        job_log_level: Level of the `job_finished` line each job's end logs (task, id,
+            attempt, duration, outcome): `debug`, `info` or `off`.
     """
 
     concurrency: int = 10
@@ -44,6 +46,7 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     strict: bool = False
     metrics_port: int | None = None
     metrics_prefix: str = DEFAULT_PREFIX
+    job_log_level: str = "info"
 
     def __post_init__(self) -> None:
         positive = {
@@ -62,5 +65,9 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigError(f"metrics_port must be 1-65535, got {self.metrics_port!r}")
         check_prefix(self.metrics_prefix)
+        if self.job_log_level not in ("debug", "info", "off"):
+            raise ConfigError(
+                f"job_log_level must be debug, info or off, got {self.job_log_level!r}"
+            )
         if self.shutdown_grace_s < 0:
             raise ConfigError(f"shutdown_grace_s must be >= 0, got {self.shutdown_grace_s!r}")

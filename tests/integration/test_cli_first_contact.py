@@ -157,3 +157,59 @@ def test_burst_drains_what_is_due_and_leaves_later_jobs_scheduled(
     assert 3500 < drained["next_due_in_s"] <= 3600
     [stopped] = [x for x in lines if x["event"] == "worker_stopped"]
     assert (stopped["completed"], stopped["retried"]) == (6, 1)
+
+
+def _fill_ok_and_flaky(url: str, queue_name: str) -> tuple[str, str]:
+    async def fill() -> tuple[str, str]:
+        async with Queue(queue_name, url=url) as queue:
+            ok = await queue.enqueue("ok", args=[1])
+            flaky = await queue.enqueue(
+                "flaky", backoff=Backoff(strategy="fixed", initial_delay_ms=10)
+            )
+            return ok, flaky
+
+    return asyncio.run(fill())
+
+
+def test_each_job_end_is_one_log_line_with_task_id_attempt_duration_and_outcome(
+    redis_url: str, queue_name: str
+) -> None:
+    ok, flaky = _fill_ok_and_flaky(redis_url, queue_name)
+    result = streamq(
+        "worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
+        "--url", redis_url, "--burst", *QUICK,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    ends = [x for x in lines if x["event"] == "job_finished"]
+    assert {x["job_id"] for x in ends} == {ok, flaky}
+    assert {x["level"] for x in ends} == {"info"}
+    assert sorted((x["task"], x["attempt"], x["outcome"]) for x in ends) == [
+        ("flaky", 1, "retried"), ("flaky", 2, "completed"), ("ok", 1, "completed"),
+    ]  # fmt: skip
+    assert all(x["duration_ms"] >= 0 for x in ends)
+
+
+def test_job_lines_show_in_console_format_and_can_be_turned_off(
+    redis_url: str, queue_name: str
+) -> None:
+    _fill_ok_and_flaky(redis_url, queue_name)
+    args = ("worker", "--group", queue_name, "--app", "tests.integration.cli_app:tasks",
+            "--url", redis_url, "--burst", "--poll-interval-ms", "50", "--block", "0.2",
+            *NO_METRICS)  # fmt: skip
+    console = streamq(*args, "--log-format", "console")
+    assert console.returncode == 0, console.stderr
+    finished = [x for x in console.stderr.splitlines() if "job_finished" in x]
+    assert len(finished) == 3, console.stderr
+    assert all("task=" in x and "duration_ms=" in x and "outcome=" in x for x in finished)
+    _fill_ok_and_flaky(redis_url, queue_name)
+    quiet = streamq(*args, "--log-format", "console", "--job-log-level", "off")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "job_finished" not in quiet.stderr
+    assert "worker_stopped" in quiet.stderr
+    _fill_ok_and_flaky(redis_url, queue_name)
+    from_env = streamq(
+        *args, "--log-format", "json", env={"STREAMQ_JOB_QUEUE_JOB_LOG_LEVEL": "debug"}
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    assert "job_finished" not in from_env.stderr  # debug lines are below the log level (info)

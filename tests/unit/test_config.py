@@ -71,7 +71,7 @@ def _env_text(name: str) -> str:
         "url": "redis://example:6380/2", "username": "bob", "password": "pw",
         "tls_ca_file": "", "strict": "true", "metrics_prefix": "myapp",
         "log_format": "json", "log_level": "debug", "max_delay_ms": "700",
-        "metrics_addr": "127.0.0.1",
+        "metrics_addr": "127.0.0.1", "job_log_level": "off",
     }  # fmt: skip
     return examples.get(name, "7")
 
