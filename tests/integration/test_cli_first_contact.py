@@ -213,3 +213,19 @@ def test_job_lines_show_in_console_format_and_can_be_turned_off(
     )
     assert from_env.returncode == 0, from_env.stderr
     assert "job_finished" not in from_env.stderr  # debug lines are below the log level (info)
+
+
+def test_the_seeds_job_queue_variables_are_honoured_and_a_clash_is_reported() -> None:
+    result = streamq(
+        "config", "check", "--json",
+        env={"FRAISEQL_JOB_QUEUE_URL": "redis://seed.example:6390",
+             "FRAISEQL_JOB_QUEUE_BATCH_SIZE": "7", "STREAMQ_JOB_QUEUE_BATCH_SIZE": "9",
+             "STREAMQ_JOB_QUEUE_LOG_FORMAT": "json"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["settings"]
+    assert rows["job_queue.url"]["value"] == "redis://seed.example:6390"
+    assert rows["job_queue.url"]["source"] == "env FRAISEQL_JOB_QUEUE_URL"
+    assert rows["job_queue.batch_size"]["value"] == 9
+    [clash] = [json.loads(x) for x in result.stderr.splitlines() if "config_env_clash" in x]
+    assert "STREAMQ_JOB_QUEUE_BATCH_SIZE (over FRAISEQL_JOB_QUEUE_BATCH_SIZE" in clash["setting"]
