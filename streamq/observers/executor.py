@@ -27,7 +27,7 @@ from ..model.backoff import backoff_delay_ms
 from ..model.event import Event
 from ..model.job import Job, JobState
 from ..queue.queue import Queue
-from .definitions import FailurePolicy, Observer
+from .definitions import FailurePolicy, Observer, RetryConfig
 from .matcher import Matcher
 
 __all__ = [
@@ -179,7 +179,12 @@ class QueuedObserverExecutor:
         self.matcher = Matcher(observers)
         self.queue = queue
         self.dedupe = dedupe
-        self._backoffs = {o.name: o.retry.backoff() for o in self.matcher.observers}
+        # Observers without a retry table take the queue's defaults ([job_queue]'s retry policy).
+        fallback = (queue.defaults.max_attempts, queue.defaults.backoff)
+        self._policies = {
+            o.name: (o.retry.max_attempts, o.retry.backoff()) if o.retry else fallback
+            for o in self.matcher.observers
+        }
 
     async def process_event(self, event: Event) -> QueuedExecutionSummary:
         """Enqueue the jobs `event` calls for and return at once.
@@ -192,7 +197,7 @@ class QueuedObserverExecutor:
         summary = QueuedExecutionSummary()
         jobs: list[Job] = []
         for observer in _passing(self.matcher.find(event), event, summary):
-            backoff = self._backoffs[observer.name]
+            max_attempts, backoff = self._policies[observer.name]
             for i, action in enumerate(observer.actions):
                 job_id = action_job_id(event.id, observer.name, i)
                 jobs.append(
@@ -202,7 +207,7 @@ class QueuedObserverExecutor:
                         queue=self.queue.name,
                         event_id=event.id,
                         event=event,
-                        max_attempts=observer.retry.max_attempts,
+                        max_attempts=max_attempts,
                         backoff=backoff,
                         idempotency_key=f"observer:{job_id}" if self.dedupe else None,
                     )
@@ -253,6 +258,7 @@ class ObserverExecutor:
         started = time.perf_counter()
         summary = ExecutionSummary()
         for observer in _passing(self.matcher.find(event), event, summary):
+            retry = observer.retry or RetryConfig()
             for i, action in enumerate(observer.actions):
                 job = Job(
                     id=action_job_id(event.id, observer.name, i),
@@ -260,8 +266,8 @@ class ObserverExecutor:
                     queue="inline",
                     event_id=event.id,
                     event=event,
-                    max_attempts=observer.retry.max_attempts,
-                    backoff=observer.retry.backoff(),
+                    max_attempts=retry.max_attempts,
+                    backoff=retry.backoff(),
                 )
                 await self._run(observer, job, event, summary)
         summary.duration_ms = (time.perf_counter() - started) * 1000
