@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from streamq_cli.main import app
 
 from streamq import Backoff, Queue
 from streamq._version import __version__
-from tests.support import checkout_env, run_cli
+from tests.support import REPO, checkout_env, run_cli
 
 #: Workers started by these tests serve no /metrics: the default port (9090) is shared.
 NO_METRICS = ("--metrics-port", "0")
@@ -229,3 +231,40 @@ def test_the_seeds_job_queue_variables_are_honoured_and_a_clash_is_reported() ->
     assert rows["job_queue.batch_size"]["value"] == 9
     [clash] = [json.loads(x) for x in result.stderr.splitlines() if "config_env_clash" in x]
     assert "STREAMQ_JOB_QUEUE_BATCH_SIZE (over FRAISEQL_JOB_QUEUE_BATCH_SIZE" in clash["setting"]
+
+
+def _commands() -> list[tuple[str, Any]]:
+    """Every (sub)command of the CLI by its full name (typer carries its own click)."""
+    root: Any = typer.main.get_command(app)
+    out = []
+    for name, command in root.commands.items():
+        if hasattr(command, "commands"):
+            out += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
+        else:
+            out.append((name, command))
+    return out
+
+
+def test_every_command_that_connects_takes_url_as_the_readme_says() -> None:
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (
+        "all take `--config`, and all but `metrics dashboard` and `metrics alerts` (which only"
+        " print files and never connect) take `--url`" in readme
+    )
+    without = {
+        name for name, command in _commands() if not any("--url" in p.opts for p in command.params)
+    }
+    assert without == {"metrics dashboard", "metrics alerts"}
+    without_config = {
+        name
+        for name, command in _commands()
+        if not any("--config" in p.opts for p in command.params)
+    }
+    assert without_config <= {"demo"}
+
+
+def test_config_check_takes_url() -> None:
+    result = streamq("config", "check", "--url", "redis://given.example:6390", "--json")
+    assert result.returncode == 0, result.stderr
+    url = json.loads(result.stdout)["settings"]["job_queue.url"]
+    assert url == {"value": "redis://given.example:6390", "source": "flag --url"}
