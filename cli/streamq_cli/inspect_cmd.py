@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import msgspec
 import typer
 
 from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo
+from streamq.model import TaskAction
 
 from ._inspection import Inspection, inspector_command
 from ._options import QueueFilter, human_ms, print_table
@@ -118,11 +120,23 @@ def _job_lines(info: JobInfo) -> None:
         lines += [("dead reason", info.dead.reason), ("dead id", info.dead.dead_id)]
         lines.append(("error", info.dead.error))
     if info.job is not None:
-        lines.append(("action", info.job.task_name or info.job.action_type))
-        lines.append(("max attempts", str(info.job.max_attempts)))
+        job = info.job
+        lines.append(("action", job.task_name or job.action_type))
+        lines.append(("max attempts", str(job.max_attempts)))
+        # The payload: a task's arguments, or an observer action's definition and its event.
+        if isinstance(job.action, TaskAction):
+            lines += [("args", _json(job.action.args)), ("kwargs", _json(job.action.kwargs))]
+        else:
+            lines.append(("payload", _json(job.action)))
+        if job.event_id:
+            lines.append(("event id", job.event_id))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         typer.echo(f"{key.ljust(width)}  {value}")
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def _consumer_table(rows: list[ConsumerInfo]) -> None:

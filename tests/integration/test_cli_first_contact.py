@@ -268,3 +268,55 @@ def test_config_check_takes_url() -> None:
     assert result.returncode == 0, result.stderr
     url = json.loads(result.stdout)["settings"]["job_queue.url"]
     assert url == {"value": "redis://given.example:6390", "source": "flag --url"}
+
+
+def test_inspect_job_shows_the_payload(redis_url: str, queue_name: str) -> None:
+    async def fill() -> str:
+        async with Queue(queue_name, url=redis_url) as queue:
+            return await queue.enqueue("resize", args=[7, "x"], kwargs={"width": 640})
+
+    job_id = asyncio.run(fill())
+    result = streamq("inspect", "job", job_id, "--url", redis_url)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+    assert lines["action"].strip() == "resize"
+    assert lines["args"].strip() == '[7,"x"]'
+    assert lines["kwargs"].strip() == '{"width":640}'
+
+
+async def _redis_ms(queue: Queue) -> int:
+    sec, usec = await queue.redis.time()
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+def test_dlq_list_is_oldest_first_across_queues(redis_url: str, queue_name: str) -> None:
+    # Given dead letters in two queues, dead-lettered alternately: b, a, b, a
+    first, second = f"{queue_name}-b", f"{queue_name}-a"
+
+    async def fill() -> list[str]:
+        order = []
+        queues = {name: Queue(name, url=redis_url) for name in (first, second)}
+        try:
+            for q in queues.values():
+                await q.ensure_group()
+            for i in range(4):
+                q = queues[first if i % 2 == 0 else second]
+                job_id = await q.enqueue("t", args=[i])
+                [delivery] = await q.dequeue("killer", 1, 0.5)
+                await q.dead_letter("killer", delivery, reason="permanent_error", error="boom")
+                order.append(job_id)
+                # Entry ids order dead letters to the millisecond: let Redis's clock move on.
+                done_ms = await _redis_ms(q)
+                while await _redis_ms(q) <= done_ms:
+                    pass
+        finally:
+            for q in queues.values():
+                await q.close()
+        return order
+
+    order = asyncio.run(fill())
+    result = streamq("dlq", "list", "--url", redis_url, "--json", "--limit", "10000")
+    assert result.returncode == 0, result.stderr
+    mine = [r["job_id"] for r in json.loads(result.stdout) if r["job_id"] in order]
+    # then they come oldest first, whatever queue holds them (other tests' may come between)
+    assert mine == order
