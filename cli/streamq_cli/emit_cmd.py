@@ -10,6 +10,7 @@ import typer
 
 from streamq.config import ExecutorFactory
 from streamq.errors import ConfigError, DecodeFailure
+from streamq.metrics import Metrics
 from streamq.model import decode_event
 from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.observers import QueuedExecutionSummary
@@ -52,7 +53,9 @@ def emit(
             raise ConfigError(f"the event is not valid EntityEvent JSON: {exc}") from None
 
         async def run() -> QueuedExecutionSummary:
-            executor = ExecutorFactory.build_with_queue(cfg, queue=queue)
+            # job_queued_total, as every producer counts it (see `streamq enqueue`).
+            metrics = Metrics(cfg.job_queue.metrics_prefix)
+            executor = ExecutorFactory.build_with_queue(cfg, queue=queue, metrics=metrics)
             try:
                 return await executor.process_event(parsed)
             finally:

@@ -14,11 +14,13 @@ import streamq
 from streamq.config import JobQueueConfig
 from streamq.errors import ConfigError
 from streamq.metrics import (
+    Metrics,
     child_exited,
     prepare_multiprocess_dir,
     remove_multiprocess_dir,
     serve_metrics,
     setup_worker_metrics,
+    use_process_metrics,
 )
 from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.queue import Queue
@@ -232,9 +234,12 @@ def worker(
             metrics=metrics,
             partitions=jq.partitions,
         )
+        # Jobs the handlers enqueue through queues of their own count on this endpoint too.
+        use_process_metrics(metrics)
         try:
             run_on(loop, w.run())
         finally:
+            use_process_metrics(None)
             if server is not None:
                 server.close()
         return 0
@@ -332,7 +337,12 @@ def enqueue(
         jq = load(config, url=(url, "--url")).job_queue
 
         async def run() -> list[str]:
-            async with Queue(queue, url=jq.connection_url(), defaults=jq.job_defaults()) as q:
+            # Counted as job_queued_total: with PROMETHEUS_MULTIPROC_DIR set (the directory the
+            # workers' endpoint serves), the count joins theirs.
+            metrics = Metrics(jq.metrics_prefix)
+            async with Queue(
+                queue, url=jq.connection_url(), defaults=jq.job_defaults(), metrics=metrics
+            ) as q:
                 if count == 1:
                     return [await q.enqueue(task, args=positional, kwargs=named, delay_s=delay)]
                 jobs = [q.new_job(task, args=positional, kwargs=named) for _ in range(count)]

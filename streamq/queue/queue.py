@@ -17,6 +17,7 @@ import redis.exceptions as rx
 
 from ..clock import Clock, RedisClock
 from ..errors import ScriptCode, map_redis_errors
+from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
 from ..redis.connection import command_client
@@ -50,7 +51,8 @@ class Queue:
         prefix: Key namespace.
         defaults: Job defaults and retention settings.
         clock: Time source for due times; the server's clock by default.
-        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
+        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: the process's
+            recorder (`streamq.metrics.use_process_metrics`: a worker's), if any.
         durability: What every enqueue waits for (AOF fsync, replicas; see `Durability`); by
             default an enqueue returns once the primary has the job.
 
@@ -73,7 +75,7 @@ class Queue:
         durability: Durability | None = None,
     ) -> None:
         self.name = name
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else process_metrics()
         self.durability = durability or Durability()
         self.keys = Keys(name, prefix)
         self.group = group or name
