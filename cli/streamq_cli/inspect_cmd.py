@@ -33,6 +33,9 @@ def queues(
 ) -> Inspection[list[QueueInfo]]:
     """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age.
 
+    CONSUMERS counts the live ones (a running worker's, with a liveness key); GONE those the
+    group still lists whose worker crashed or stopped.
+
     A partitioned queue's partitions (q#0, q#1, ...) are summed into one row unless
     --by-partition is given.
     """
@@ -71,7 +74,7 @@ def consumers(queue: QueueFilter = None) -> Inspection[list[ConsumerInfo]]:
 
 def _queue_table(rows: list[QueueInfo]) -> None:
     print_table(
-        ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers",
+        ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers", "gone",
          "oldest pending"],
         [
             [
@@ -81,7 +84,8 @@ def _queue_table(rows: list[QueueInfo]) -> None:
                 q.pending,
                 q.delayed,
                 q.dlq,
-                q.consumers,
+                q.live_consumers,  # workers that are running; the rest are gone
+                q.consumers - q.live_consumers,
                 human_ms(q.oldest_pending_age_ms),
             ]
             for q in rows

@@ -320,3 +320,29 @@ def test_dlq_list_is_oldest_first_across_queues(redis_url: str, queue_name: str)
     mine = [r["job_id"] for r in json.loads(result.stdout) if r["job_id"] in order]
     # then they come oldest first, whatever queue holds them (other tests' may come between)
     assert mine == order
+
+
+def test_inspect_queues_counts_live_consumers_apart_from_gone_ones(
+    redis_url: str, queue_name: str
+) -> None:
+    # Given a group that knows two consumers, only one of them a running worker's
+    async def fill() -> None:
+        async with Queue(queue_name, url=redis_url) as queue:
+            await queue.ensure_group()
+            for consumer in ("alive", "crashed"):
+                await queue.enqueue("t")
+                await queue.dequeue(consumer, 1, 0.5)
+            # what a running worker's lease keeper keeps set under its consumer name
+            await queue.redis.set(queue.keys.consumer("alive"), "host:1", ex=60)
+
+    asyncio.run(fill())
+    table = streamq("inspect", "queues", "--url", redis_url)
+    rows = json.loads(streamq("inspect", "queues", "--url", redis_url, "--json").stdout)
+    # then the table's CONSUMERS counts the live one and GONE the other
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0].split()
+    assert header[6:8] == ["CONSUMERS", "GONE"]
+    [line] = [x for x in table.stdout.splitlines() if x.startswith(queue_name + " ")]
+    assert line.split()[6:8] == ["1", "1"]
+    [mine] = [r for r in rows if r["name"] == queue_name]
+    assert (mine["consumers"], mine["live_consumers"]) == (2, 1)
