@@ -36,7 +36,15 @@ from .inspector.records import (
     QueueInfo,
     RequeueResult,
 )
-from .model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from .model.actions import (
+    CacheAction,
+    DatabaseAction,
+    EmailAction,
+    LogAction,
+    ObserverTaskAction,
+    SlackAction,
+    WebhookAction,
+)
 from .model.backoff import DeadReason, backoff_delay_ms, plan_failure
 from .model.event import Event, EventKind, FieldChange, decode_event, encode_event
 from .model.job import (
@@ -95,6 +103,9 @@ __all__ = [
     "SlackAction",
     "EmailAction",
     "LogAction",
+    "CacheAction",
+    "DatabaseAction",
+    "ObserverTaskAction",
     "decode_job",
     "encode_job",
     # events and observers

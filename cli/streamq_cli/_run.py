@@ -13,6 +13,7 @@ import typer
 
 from streamq.embedded import ServerNotFound
 from streamq.errors import ConfigError, StreamQError
+from streamq.tracing import add_trace_ids
 
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
@@ -36,6 +37,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_trace_ids,  # trace_id and span_id of the active span (a job's attempt)
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from typing import Annotated, TypeVar
 
 import structlog
@@ -24,10 +23,9 @@ from streamq.metrics import (
 )
 from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.queue import Queue
-from streamq.redis import redact_url
 from streamq.worker import TaskRegistry, Worker, check_loop, load_registry, run_on
 
-from . import config_cmd, dashboard_cmd, dlq_cmd, emit_cmd, inspect_cmd, metrics_cmd
+from . import config_cmd, dashboard_cmd, demo_cmd, dlq_cmd, emit_cmd, inspect_cmd, metrics_cmd
 from ._options import (
     ConfigOption,
     DebugOption,
@@ -38,7 +36,7 @@ from ._options import (
     load,
     print_json,
 )
-from ._run import configure_logging, run_command
+from ._run import run_command
 from .supervisor import Supervisor, child_argv
 
 T = TypeVar("T")
@@ -85,6 +83,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("dashboard")(dashboard_cmd.dashboard)
 app.command("emit")(emit_cmd.emit)
+app.command("demo")(demo_cmd.demo)
 
 
 @app.command()
@@ -367,41 +366,6 @@ def _json_arg(text: str, option: str, kind: type[T]) -> T:
         want = "an array" if kind is list else "an object"
         raise ConfigError(f"{option} must be {want} in JSON, got {text!r}")
     return value
-
-
-@app.command()
-def demo(
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="Use this Redis (default: an embedded private server)."),
-    ] = None,
-    jobs: Annotated[int, typer.Option(help="How many jobs to enqueue.")] = 300,
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo queue's keys.")] = False,
-    debug: DebugOption = False,
-) -> None:
-    """Run a few hundred jobs (some failing transiently, a few permanently) through a worker.
-
-    Without --url it starts a private embedded server and stops it afterwards.
-    """
-    from streamq.demo import run_demo
-
-    def body() -> int:
-        configure_logging("critical", "console")
-        report = run_demo(url or os.environ.get(URL_ENV), jobs=jobs, keep=keep, progress=typer.echo)
-        dead = ", ".join(f"{n} {r}" for r, n in sorted(report.dead_lettered.items())) or "none"
-        typer.echo(
-            f"\ndone in {report.seconds:.2f}s on {redact_url(report.server)}\n"
-            f"  completed      {report.completed} of {report.expected_completed} expected\n"
-            f"  retried        {report.retried} transient failures, retried with backoff\n"
-            f"  dead-lettered  {sum(report.dead_lettered.values())} ({dead})\n"
-            f"  left in queue  {report.left_in_queue}"
-        )
-        if not report.ok:
-            typer.echo("streamq: error: the demo did not end as expected", err=True)
-            return 1
-        return 0
-
-    run_command(body, debug)
 
 
 def main() -> None:

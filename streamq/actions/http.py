@@ -3,7 +3,8 @@
 Transient (retried with the job's backoff): timeouts, connection errors, 5xx, 408, 425 and 429 —
 a `Retry-After` header (seconds or an HTTP date) sets the next delay. Permanent (dead-lettered):
 other 4xx, 3xx (redirects are not followed), an invalid URL or header, a refused target, a missing
-secret, a template that does not render.
+secret, a template that does not render. Requests carry the active span's trace headers
+(`traceparent`, `tracestate`) when tracing is on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import msgspec
 from ..errors import ConfigError, PermanentActionError, TransientActionError
 from ..model.actions import SlackAction, WebhookAction, check_header
 from ..model.event import Event, encode_event
+from ..tracing import outgoing_headers
 from .context import ActionContext
 from .signing import SIGNATURE_HEADER, sign
 from .targets import check_url
@@ -186,6 +188,9 @@ async def send_webhook(
         "Idempotency-Key": job_id,
         "X-Streamq-Event-Id": event.id,
         "X-Streamq-Attempt": str(attempt),
+        # The attempt's span: the receiver continues the producer's trace (an action's own
+        # `traceparent` header, below, wins).
+        **outgoing_headers(),
     }
     for name, value in action.headers.items():
         try:
@@ -244,6 +249,7 @@ async def send_slack(
         "User-Agent": runtime.user_agent,
         "Idempotency-Key": job_id,
         "X-Streamq-Attempt": str(attempt),
+        **outgoing_headers(),
     }
     await _post(
         runtime,

@@ -2,7 +2,8 @@
 
 SMTP 5xx replies are permanent; 4xx replies, connection errors and timeouts are transient. No
 SMTP server configured (`[actions] smtp_host`) is permanent. The job id goes into the
-`Message-ID`, so a receiving system can drop the duplicate of a retried send.
+`Message-ID`, so a receiving system can drop the duplicate of a retried send; with tracing on,
+the attempt's span goes into a `traceparent` header.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import aiosmtplib
 from ..errors import PermanentActionError, TemplateError, TransientActionError
 from ..model.actions import EmailAction
 from ..model.event import Event
+from ..tracing import outgoing_headers
 from .context import ActionContext
 from .templates import compile_template
 
@@ -55,6 +57,8 @@ def build_message(
         message["Reply-To"] = _header(action.reply_to, "reply_to")
     message["Message-ID"] = f"<{job_id}@streamq>"
     message["X-Streamq-Event-Id"] = _header(event.id, "event id")
+    for name, value in outgoing_headers().items():  # the attempt's span, when tracing
+        message[name] = _header(value, name)
     message.set_content(compile_template(action.body_template).render_text(event))
     return message, recipients
 

@@ -4,7 +4,8 @@ One runtime per process holds the one pooled `httpx.AsyncClient` every webhook a
 shares: redirects off, proxies from the environment ignored, and every connection made through
 the SSRF guard (`targets.GuardedBackend`), which connects only to addresses it has checked.
 Secrets are read from the environment when an action runs, so they never travel in a job or
-land in the DLQ.
+land in the DLQ. The cache action's Redis client and the database action's pool are made on
+first use and closed with the runtime.
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ import httpx
 import structlog
 
 from ..errors import PermanentActionError
-from ..model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from ..model.actions import (
+    CacheAction,
+    DatabaseAction,
+    EmailAction,
+    LogAction,
+    SlackAction,
+    WebhookAction,
+)
 from ..model.event import Event
-from ..model.job import Action
+from ..model.job import Action, TaskAction
+from ..redis.connection import command_client
+from ..redis.topology import AsyncClient
+from .cache import invalidate
 from .http import send_slack, send_webhook
 from .mail import send_email
 from .settings import ActionSettings
@@ -30,6 +41,7 @@ from .templates import compile_template
 __all__ = ["ActionRuntime"]
 
 _action_log = structlog.get_logger("streamq.action.log")
+_log = structlog.get_logger("streamq.actions")
 _DEFAULT_MESSAGE = "Event: {{ event_type }} on {{ entity_type }} (ID: {{ entity_id }})"
 
 
@@ -40,7 +52,7 @@ def _version() -> str:
 
 
 class ActionRuntime:
-    """Executes webhook, slack, email and log actions.
+    """Executes webhook, slack, email, log, cache and database actions.
 
     Args:
         settings: The `[actions]` settings (SSRF allow-list, HTTP and SMTP settings).
@@ -65,6 +77,8 @@ class ActionRuntime:
         self.clock = clock
         self.user_agent = f"streamq/{_version()}"
         self._http: httpx.AsyncClient | None = None
+        self._cache: AsyncClient | None = None
+        self._database: Any = None  # a psycopg_pool.AsyncConnectionPool, made on first use
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -83,11 +97,32 @@ class ActionRuntime:
             )
         return self._http
 
+    @property
+    def cache(self) -> AsyncClient | None:
+        """The cache action's Redis (`[actions] cache_redis_url`), made on first use."""
+        if self._cache is None and self.settings.cache_redis_url:
+            self._cache = command_client(self.settings.cache_redis_url)
+        return self._cache
+
+    def _database_pool(self) -> Any:
+        if self._database is None and self.settings.database_url:
+            # Imported here: psycopg is the `database` extra, needed only by database actions.
+            from .database import make_pool
+
+            self._database = make_pool(self.settings)
+        return self._database
+
     async def aclose(self) -> None:
-        """Close the HTTP client's connections."""
+        """Close the HTTP client's connections, the cache client and the database pool."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._cache is not None:
+            await self._cache.aclose()
+            self._cache = None
+        if self._database is not None:
+            await self._database.close()
+            self._database = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -101,7 +136,7 @@ class ActionRuntime:
         """Run one attempt of an observer action.
 
         Args:
-            action: A webhook, slack, email or log action.
+            action: A webhook, slack, email, log, cache or database action.
             event: The event its templates render from.
             job_id: The job id: the webhook `Idempotency-Key`, the email `Message-ID`.
             attempt: The 1-based attempt number (sent as `X-Streamq-Attempt`).
@@ -129,5 +164,24 @@ class ActionRuntime:
                 entity_id=event.entity_id,
                 job_id=job_id,
             )
+        elif isinstance(action, CacheAction):
+            removed = await invalidate(self.cache, action, event)
+            _log.info("cache_invalidated", pattern=action.key_pattern, keys=removed, job_id=job_id)
+        elif isinstance(action, DatabaseAction):
+            await self._call_database(action, event)
+        elif isinstance(action, TaskAction):
+            raise PermanentActionError(
+                f"task {action.name!r}: task actions run in workers that have the task "
+                f"registered (QueuedObserverExecutor, `streamq worker --app`), not inline"
+            )
         else:
             raise PermanentActionError(f"{action.action_type} is not an observer action")
+
+    async def _call_database(self, action: DatabaseAction, event: Event) -> None:
+        try:
+            from .database import call_function
+        except ImportError:
+            raise PermanentActionError(
+                "database: psycopg is not installed (pip install 'streamq[database]')"
+            ) from None
+        await call_function(self._database_pool(), action, event)

@@ -43,6 +43,15 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         smtp_password_env: Environment variable holding the SMTP password.
         smtp_timeout_s: Timeout of each SMTP operation.
         smtp_from: The default sender of email actions.
+        cache_redis_url: The Redis whose keys cache actions invalidate (any Redis, not
+            necessarily the queue's); cache actions fail permanently without one.
+        database_url: The PostgreSQL database of database actions (a libpq URL or conninfo
+            string; a password is better left to `PGPASSWORD` or `~/.pgpass`); database actions
+            fail permanently without one.
+        database_pool_min_size: Connections the database pool keeps open.
+        database_pool_max_size: Connections it opens at most.
+        database_timeout_s: Most time to wait for a pooled connection, and each call's
+            statement timeout.
     """
 
     allow_private_targets: list[str] = msgspec.field(default_factory=list)
@@ -59,6 +68,11 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     smtp_password_env: str | None = None
     smtp_timeout_s: float = 30.0
     smtp_from: str | None = None
+    cache_redis_url: str | None = None
+    database_url: str | None = None
+    database_pool_min_size: int = 1
+    database_pool_max_size: int = 10
+    database_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -68,6 +82,8 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "max_retry_after_s": self.max_retry_after_s,
             "smtp_port": self.smtp_port,
             "smtp_timeout_s": self.smtp_timeout_s,
+            "database_pool_max_size": self.database_pool_max_size,
+            "database_timeout_s": self.database_timeout_s,
         }
         for field, value in positive.items():
             if value <= 0:
@@ -77,6 +93,12 @@ class ActionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                 "http_max_keepalive_connections",
                 "must be >= 0",
                 value=self.http_max_keepalive_connections,
+            )
+        if not 0 <= self.database_pool_min_size <= self.database_pool_max_size:
+            raise FieldError(
+                "database_pool_min_size",
+                "must be between 0 and database_pool_max_size",
+                value=self.database_pool_min_size,
             )
         if self.smtp_tls not in ("starttls", "tls", "none"):
             # The Literal is enforced when loaded; this catches a direct construction.

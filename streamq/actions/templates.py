@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
@@ -40,8 +41,17 @@ class Template:
         self._parts = parts  # even indexes: literal text; odd indexes: paths
         self.paths = tuple(parts[1::2])
 
-    def render_text(self, event: Event) -> str:
+    @property
+    def literals(self) -> tuple[str, ...]:
+        """The literal text between (and around) the placeholders."""
+        return tuple(self._parts[0::2])
+
+    def render_text(self, event: Event, *, escape: Callable[[str], str] | None = None) -> str:
         """Render for a human: strings as they are, other values as JSON text.
+
+        Args:
+            event: The event the placeholders read.
+            escape: Applied to each substituted value's text (a cache pattern glob-escapes).
 
         Raises:
             TemplateError: when a placeholder matches nothing in the event.
@@ -52,8 +62,20 @@ class Template:
                 out.append(part)
             else:
                 value = _resolve(event, part)
-                out.append(value if isinstance(value, str) else _json_text(value))
+                text = value if isinstance(value, str) else _json_text(value)
+                out.append(text if escape is None else escape(text))
         return "".join(out)
+
+    def value(self, event: Event) -> Any:
+        """The one placeholder's value itself, for a template that is nothing else (`"{{ x }}"`).
+
+        Raises:
+            TemplateError: when the placeholder matches nothing in the event.
+            ValueError: when the template is not exactly one placeholder.
+        """
+        if len(self._parts) != 3 or self._parts[0].strip() or self._parts[2].strip():
+            raise ValueError(f"{self.source!r} is not a single placeholder")
+        return _resolve(event, self._parts[1])
 
     def render_json(self, event: Event) -> bytes:
         """Render a JSON body: strings JSON-escaped, other values as JSON tokens.

@@ -5,8 +5,11 @@ Imports nothing of streamq but `errors`: every other wing may import it.
 """
 
 from .actions import (
+    CacheAction,
+    DatabaseAction,
     EmailAction,
     LogAction,
+    ObserverTaskAction,
     SlackAction,
     WebhookAction,
 )
@@ -32,6 +35,7 @@ from .job import (
     JobState,
     JobStatus,
     TaskAction,
+    TraceContext,
     decode_job,
     encode_job,
     new_job_id,
@@ -48,6 +52,8 @@ __all__ = [
     "Action",
     "Backoff",
     "BackoffStrategy",
+    "CacheAction",
+    "DatabaseAction",
     "DeadLetter",
     "DeadReason",
     "Delivery",
@@ -61,9 +67,11 @@ __all__ = [
     "JobState",
     "JobStatus",
     "LogAction",
+    "ObserverTaskAction",
     "QueueCounts",
     "SlackAction",
     "TaskAction",
+    "TraceContext",
     "WebhookAction",
     "backoff_delay_ms",
     "decode_event",

@@ -1,4 +1,4 @@
-"""The observer actions a job can carry: webhook, slack, email and log, as plain data.
+"""The observer actions a job can carry (webhook, slack, email, log, cache, database), as data.
 
 They travel inside `Job.action` beside `TaskAction` (a tagged union on the field `type`) and are
 executed by the worker's built-in action runtime (`streamq.observers.runtime`), so a worker
@@ -11,7 +11,7 @@ templates and unknown keys are checked once when observers are loaded.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -20,8 +20,11 @@ from ..errors import ConfigError
 __all__ = [
     "HTTP_METHODS",
     "LOG_LEVELS",
+    "CacheAction",
+    "DatabaseAction",
     "EmailAction",
     "LogAction",
+    "ObserverTaskAction",
     "SlackAction",
     "WebhookAction",
     "check_header",
@@ -32,6 +35,8 @@ HTTP_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE", "GET"})
 #: Levels of the log action (the original's `warn` and `trace` are accepted as aliases).
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 _LEVEL_ALIASES: Final = {"warn": "warning", "trace": "debug"}
+# A PostgreSQL function: an unquoted identifier, optionally schema-qualified (the original's rule).
+_FUNCTION_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
 # RFC 9110 token characters.
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -203,3 +208,90 @@ class LogAction(
     def action_type(self) -> str:
         """The action's type tag, used as a metric label."""
         return "log"
+
+
+class CacheAction(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="cache", tag_field="type"
+):
+    """Invalidate Redis keys named by a template (the Redis of `[actions] cache_redis_url`).
+
+    Event values are glob-escaped before they go into the pattern, so only the template's own
+    `*`, `?` and `[` match more than one key: such a pattern is `SCAN MATCH`ed and its keys
+    `UNLINK`ed in batches; any other pattern names one key, `UNLINK`ed at once.
+
+    Attributes:
+        key_pattern: A text `{{ path }}` template, e.g. `"order:{{ entity_id }}:*"`.
+        action: `invalidate`, the only one (the original's `refresh` is refused).
+    """
+
+    key_pattern: str
+    action: str = "invalidate"
+
+    def __post_init__(self) -> None:
+        if not self.key_pattern.strip():
+            raise ConfigError("key_pattern must be non-empty")
+        if self.action != "invalidate":
+            raise ConfigError(f"action must be 'invalidate', got {self.action!r}")
+
+    @property
+    def action_type(self) -> str:
+        """The action's type tag, used as a metric label."""
+        return "cache"
+
+
+class DatabaseAction(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="database", tag_field="type"
+):
+    """Call a PostgreSQL function with the event: `SELECT fn($1::jsonb)` (`[actions]
+    database_url`), its argument `{"event": <event>, "params": <params>}`.
+
+    Attributes:
+        function_name: `name` or `schema.name`, unquoted identifiers (checked, never quoted
+            into SQL from anything else).
+        params: Any JSON value passed along as `params` (null when unset).
+    """
+
+    function_name: str
+    params: Any = None
+
+    def __post_init__(self) -> None:
+        if not _FUNCTION_NAME.fullmatch(self.function_name):
+            raise ConfigError(
+                f"function_name must be an identifier or schema.name, got {self.function_name!r}"
+            )
+
+    @property
+    def action_type(self) -> str:
+        """The action's type tag, used as a metric label."""
+        return "database"
+
+
+class ObserverTaskAction(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="task", tag_field="type"
+):
+    """Enqueue a registered task of yours with arguments rendered from the event.
+
+    The way to plug in a provider streamq has no action for (SMS, push, a search index): the
+    queued executor renders the arguments when it enqueues, and the job is a plain task job
+    (`TaskAction`) that a worker with your task registry runs (`streamq worker --app`). A
+    string that is one placeholder (`"{{ total }}"`) becomes the value itself, keeping its JSON
+    type; any other string with placeholders is rendered as text; other values pass unchanged.
+
+    Attributes:
+        name: The task's registered name.
+        args: Positional arguments (JSON values, strings may hold `{{ path }}`).
+        kwargs: Keyword arguments (likewise).
+    """
+
+    name: str
+    args: list[Any] = msgspec.field(default_factory=list)
+    kwargs: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("name must name a registered task")
+
+    @property
+    def action_type(self) -> str:
+        """The action's type tag, used as a metric label."""
+        return "task"

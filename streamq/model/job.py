@@ -15,7 +15,14 @@ from typing import Any, Final, TypeAlias
 import msgspec
 
 from ..errors import DecodeFailure
-from .actions import EmailAction, LogAction, SlackAction, WebhookAction
+from .actions import (
+    CacheAction,
+    DatabaseAction,
+    EmailAction,
+    LogAction,
+    SlackAction,
+    WebhookAction,
+)
 from .event import Event
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "TaskAction",
+    "TraceContext",
     "decode_job",
     "encode_job",
     "new_job_id",
@@ -114,7 +122,15 @@ class TaskAction(
 
 #: The tagged union of actions a job can carry (tag field `type`): a registered task, or one of
 #: the observer actions the worker runs itself (`streamq.actions`).
-Action: TypeAlias = TaskAction | WebhookAction | SlackAction | EmailAction | LogAction
+Action: TypeAlias = (
+    TaskAction
+    | WebhookAction
+    | SlackAction
+    | EmailAction
+    | LogAction
+    | CacheAction
+    | DatabaseAction
+)
 
 
 #: Ids made per `os.urandom` call: `uuid.uuid4()` makes one system call per id, a third of
@@ -151,6 +167,21 @@ def new_job_id() -> str:
         return new_job_id()
 
 
+class TraceContext(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The W3C trace context of the span that enqueued a job (`streamq.tracing`).
+
+    Kept unchanged through retries, reclaims, the DLQ and requeues, so every attempt's span
+    belongs to the producer's trace.
+
+    Attributes:
+        traceparent: The `traceparent` header value (`00-<trace id>-<span id>-<flags>`).
+        tracestate: The `tracestate` header value, if the producer's context had one.
+    """
+
+    traceparent: str
+    tracestate: str = ""
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -173,6 +204,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         timeout_s: Per-attempt timeout in seconds; `None` uses the worker's default.
         idempotency_key: The producer's key that deduplicated this enqueue, if any.
         event: The event an observer action renders its templates from (observer jobs only).
+        trace: The producer's trace context, when it enqueued with tracing on.
     """
 
     id: str = msgspec.field(default_factory=new_job_id)
@@ -189,6 +221,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     timeout_s: float | None = None
     idempotency_key: str | None = None
     event: Event | None = None
+    trace: TraceContext | None = None
 
     @property
     def action_type(self) -> str:

@@ -29,9 +29,18 @@ from typing import Any, Final, TypeAlias
 import msgspec
 import structlog
 
+from ..actions.task import argument_templates
 from ..actions.templates import compile_template
 from ..errors import ConfigError
-from ..model.actions import EmailAction, LogAction, SlackAction, WebhookAction
+from ..model.actions import (
+    CacheAction,
+    DatabaseAction,
+    EmailAction,
+    LogAction,
+    ObserverTaskAction,
+    SlackAction,
+    WebhookAction,
+)
 from ..model.event import EventKind
 from ..model.job import Backoff, BackoffStrategy
 from .conditions import Condition, compile_condition
@@ -48,19 +57,37 @@ __all__ = [
 _log = structlog.get_logger("streamq.observers")
 
 #: The actions an observer may run.
-ObserverAction: TypeAlias = WebhookAction | SlackAction | EmailAction | LogAction
+ObserverAction: TypeAlias = (
+    WebhookAction
+    | SlackAction
+    | EmailAction
+    | LogAction
+    | CacheAction
+    | DatabaseAction
+    | ObserverTaskAction
+)
 
 _ACTION_TYPES: Final[dict[str, type[ObserverAction]]] = {
     "webhook": WebhookAction,
     "slack": SlackAction,
     "email": EmailAction,
     "log": LogAction,
+    "cache": CacheAction,
+    "database": DatabaseAction,
+    "task": ObserverTaskAction,
+}
+#: The original's action types that streamq has no provider for: refused with a way out.
+_UNSUPPORTED: Final = {
+    "sms": "an SMS provider",
+    "push": "a push-notification service",
+    "search": "a search index",
 }
 _TEMPLATE_FIELDS: Final = (
     "body_template",
     "message_template",
     "subject_template",
     "to_template",
+    "key_pattern",
 )
 _HINTS: Final = {
     "signing_secret": "put the secret in an environment variable and name it in signing_secret_env",
@@ -234,6 +261,12 @@ def _check_action_keys(action: Any, fail: Any) -> None:
     if not isinstance(action, Mapping):
         raise fail("must be a table")
     kind = action.get("type")
+    if kind in _UNSUPPORTED:
+        raise fail(
+            f"{kind} actions are not supported: streamq ships no client for "
+            f"{_UNSUPPORTED[kind]}. Write a task that calls yours and run it with a task action "
+            f'(type = "task", name = "<your task>", args = ["{{{{ entity_id }}}}"])'
+        )
     cls = _ACTION_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise fail(f"type must be one of {', '.join(_ACTION_TYPES)}, got {kind!r}")
@@ -260,6 +293,11 @@ def _check_templates(action: ObserverAction, fail: Any) -> None:
                     template.check_json()
         except ConfigError as exc:
             raise fail(field, str(exc)) from None
+    if isinstance(action, ObserverTaskAction):
+        try:
+            argument_templates(action)
+        except ConfigError as exc:
+            raise fail("args", str(exc)) from None
     if isinstance(action, WebhookAction) and action.url is not None:
         scheme = action.url.partition("://")[0].lower()
         if scheme not in ("http", "https") or "://" not in action.url:

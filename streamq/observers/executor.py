@@ -22,12 +22,15 @@ import msgspec
 import structlog
 
 from ..actions.runtime import ActionRuntime
-from ..errors import ConditionError, PermanentError, Retry
+from ..actions.task import render_task
+from ..errors import ConditionError, PermanentError, Retry, TemplateError
+from ..model.actions import ObserverTaskAction
 from ..model.backoff import backoff_delay_ms
 from ..model.event import Event
-from ..model.job import Job, JobState
+from ..model.job import Action, Job, JobState
 from ..queue.queue import Queue
-from .definitions import FailurePolicy, Observer, RetryConfig
+from ..tracing import observing
+from .definitions import FailurePolicy, Observer, ObserverAction, RetryConfig
 from .matcher import Matcher
 
 __all__ = [
@@ -112,7 +115,8 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
             idempotency key is still held).
         job_ids: The ids of both, in observer and action order.
         conditions_skipped: Observers skipped because their condition was false.
-        errors: Condition failures (at most `MAX_ERRORS`); those observers were skipped.
+        errors: Condition failures (at most `MAX_ERRORS`; those observers were skipped) and task
+            actions whose arguments could not be rendered (no job enqueued for them).
         errors_dropped: Failures past the cap.
     """
 
@@ -125,7 +129,7 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
     errors_dropped: int = 0
 
     def is_success(self) -> bool:
-        """Whether every matched observer's condition could be evaluated."""
+        """Whether every matched observer's condition could be evaluated, and every job made."""
         return not self.errors and not self.errors_dropped
 
 
@@ -134,6 +138,28 @@ def _note(summary: ExecutionSummary | QueuedExecutionSummary, failure: ObserverF
         summary.errors.append(failure)
     else:
         summary.errors_dropped += 1
+
+
+def _job_action(
+    observer: Observer,
+    action: ObserverAction,
+    event: Event,
+    summary: ExecutionSummary | QueuedExecutionSummary,
+) -> Action | None:
+    """The job's action: a task action's arguments rendered now (`None`, noted, if they cannot
+    be: no job could run them)."""
+    if not isinstance(action, ObserverTaskAction):
+        return action
+    try:
+        return render_task(action, event)
+    except TemplateError as exc:
+        failure = ObserverFailure(
+            observer=observer.name, stage="action", error=str(exc), action_type="task"
+        )
+        _note(summary, failure)
+        _log.warning("task_arguments_failed", observer=observer.name, event_id=event.id,
+                     error=str(exc))  # fmt: skip
+        return None
 
 
 def _passing(
@@ -187,23 +213,33 @@ class QueuedObserverExecutor:
         }
 
     async def process_event(self, event: Event) -> QueuedExecutionSummary:
-        """Enqueue the jobs `event` calls for and return at once.
+        """Enqueue the jobs `event` calls for and return at once (in a `process_event` span
+        of its own, the parent of the enqueue's, when tracing is on).
 
         Raises:
             RedisUnavailable: when the jobs could not be enqueued (some may have been: call
                 again with the same event; with `dedupe` no job is added twice).
             OutOfMemory: when Redis refused the write.
         """
+        with observing(event) as span:
+            summary = await self._enqueue_for(event)
+            span.counted(summary.observers_matched, summary.jobs_queued)
+        return summary
+
+    async def _enqueue_for(self, event: Event) -> QueuedExecutionSummary:
         summary = QueuedExecutionSummary()
         jobs: list[Job] = []
         for observer in _passing(self.matcher.find(event), event, summary):
             max_attempts, backoff = self._policies[observer.name]
             for i, action in enumerate(observer.actions):
+                job_action = _job_action(observer, action, event, summary)
+                if job_action is None:
+                    continue
                 job_id = action_job_id(event.id, observer.name, i)
                 jobs.append(
                     Job(
                         id=job_id,
-                        action=action,
+                        action=job_action,
                         queue=self.queue.name,
                         event_id=event.id,
                         event=event,
@@ -260,9 +296,13 @@ class ObserverExecutor:
         for observer in _passing(self.matcher.find(event), event, summary):
             retry = observer.retry or RetryConfig()
             for i, action in enumerate(observer.actions):
+                job_action = _job_action(observer, action, event, summary)
+                if job_action is None:
+                    summary.failed_actions += 1
+                    continue
                 job = Job(
                     id=action_job_id(event.id, observer.name, i),
-                    action=action,
+                    action=job_action,
                     queue="inline",
                     event_id=event.id,
                     event=event,

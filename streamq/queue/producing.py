@@ -9,7 +9,7 @@ from typing import Final, Unpack
 import msgspec
 
 from ..clock import Clock
-from ..model.job import Job, encode_job
+from ..model.job import Job, TraceContext, encode_job
 from ..redis.keys import Keys
 from ..redis.scripts import EnqueueItem, enqueue_batch_call
 from ..redis.sender import Call
@@ -51,8 +51,11 @@ class Producing:
         check_options(options, enqueue=False)
         return build_job(self.name, self.defaults, task, options)
 
-    def call(self, task: str | Job, options: EnqueueOptions) -> Call:
-        """The one `enqueue.lua` call of an `enqueue(task, **options)`.
+    def call(
+        self, task: str | Job, options: EnqueueOptions, trace: TraceContext | None = None
+    ) -> Call:
+        """The one `enqueue.lua` call of an `enqueue(task, **options)`; the job carries
+        `trace` (the producer's span) unless it already has a context of its own.
 
         Raises:
             ConfigError: for invalid options.
@@ -60,16 +63,26 @@ class Producing:
         """
         check_options(options)
         job = build_job(self.name, self.defaults, task, options)
+        if trace is not None and job.trace is None:
+            job = msgspec.structs.replace(job, trace=trace)
         delay_ms, run_at_ms = due_args(options.get("delay_s"), options.get("run_at"))
         return self._batch_call([job], delay_ms, run_at_ms)
 
-    def plan(self, jobs: Iterable[Job], delay_s: float | None) -> Iterator[list[Call]]:
+    def plan(
+        self, jobs: Iterable[Job], delay_s: float | None, trace: TraceContext | None = None
+    ) -> Iterator[list[Call]]:
         """`enqueue_many`'s plan: per round trip, the calls it sends (each job addressed to
-        this queue, `ENQUEUE_BATCH` per call, `ENQUEUE_CHUNK` per round trip)."""
+        this queue and carrying `trace` unless it has a context of its own, `ENQUEUE_BATCH`
+        per call, `ENQUEUE_CHUNK` per round trip)."""
         delay_ms, run_at_ms = due_args(delay_s, None)
         own = [
             j if j.queue == self.name else msgspec.structs.replace(j, queue=self.name) for j in jobs
         ]
+        if trace is not None:
+            # A job that already carries a context (a replayed dead letter) keeps its trace.
+            own = [
+                j if j.trace is not None else msgspec.structs.replace(j, trace=trace) for j in own
+            ]
         for start in range(0, len(own), ENQUEUE_CHUNK):
             chunk = own[start : start + ENQUEUE_CHUNK]
             yield [

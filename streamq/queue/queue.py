@@ -26,6 +26,7 @@ from ..redis.keys import Keys
 from ..redis.scripts import Scripts
 from ..redis.sender import EnqueueSender
 from ..redis.topology import AsyncClient, close_client, refresh_on_failure
+from ..tracing import sending
 from .consuming import Consuming
 from .dead_letters import DeadLetters
 from .group import ConsumerGroup
@@ -144,10 +145,12 @@ class Queue:
             OutOfMemory: when Redis refused the write; nothing was added.
             NotDurable: the job was added, but the durability wait ended short.
         """
-        call = self._producing.call(task, options)
-        job_id, added = await self._sender.send_one(
-            call, options.get("durability") or self.durability
-        )
+        with sending(self.name) as send:
+            call = self._producing.call(task, options, send.trace)
+            job_id, added = await self._sender.send_one(
+                call, options.get("durability") or self.durability
+            )
+            send.sent(job_id, added)
         if added and self.metrics is not None:
             self.metrics.queued(self.name)
         return job_id
@@ -186,11 +189,13 @@ class Queue:
         """
         wanted = durability or self.durability
         outcomes: list[tuple[str, bool]] = []
-        for calls in self._producing.plan(jobs, delay_s):
-            results = await self._sender.send(calls, wanted)
-            outcomes.extend((job_id, bool(added)) for job_id, added in results)
-            if self.metrics is not None:
-                self.metrics.queued(self.name, sum(1 for _, added in results if added))
+        with sending(self.name) as send:
+            for calls in self._producing.plan(jobs, delay_s, send.trace):
+                results = await self._sender.send(calls, wanted)
+                outcomes.extend((job_id, bool(added)) for job_id, added in results)
+                if self.metrics is not None:
+                    self.metrics.queued(self.name, sum(1 for _, added in results if added))
+            send.sent_many(len(outcomes))
         return outcomes
 
     async def get_status(self, job_id: str) -> JobStatus | None:

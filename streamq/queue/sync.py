@@ -21,6 +21,7 @@ from ..redis.connection import sync_command_client
 from ..redis.durability import Durability
 from ..redis.keys import Keys
 from ..redis.sender import SyncEnqueueSender
+from ..tracing import sending
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
 
@@ -90,8 +91,12 @@ class SyncQueue:
 
     def enqueue(self, task: str | Job, /, **options: Unpack[EnqueueOptions]) -> str:
         """Enqueue one job in one round trip and return its id (see `Queue.enqueue`)."""
-        call = self._producing.call(task, options)
-        job_id, added = self._sender.send_one(call, options.get("durability") or self.durability)
+        with sending(self.name) as send:
+            call = self._producing.call(task, options, send.trace)
+            job_id, added = self._sender.send_one(
+                call, options.get("durability") or self.durability
+            )
+            send.sent(job_id, added)
         if added and self.metrics is not None:
             self.metrics.queued(self.name)
         return job_id
@@ -106,11 +111,13 @@ class SyncQueue:
         """Enqueue many jobs: 250 per script call, 1,000 per round trip (see `Queue`)."""
         wanted = durability or self.durability
         ids: list[str] = []
-        for calls in self._producing.plan(jobs, delay_s):
-            results = self._sender.send(calls, wanted)
-            ids.extend(job_id for job_id, _ in results)
-            if self.metrics is not None:
-                self.metrics.queued(self.name, sum(1 for _, added in results if added))
+        with sending(self.name) as send:
+            for calls in self._producing.plan(jobs, delay_s, send.trace):
+                results = self._sender.send(calls, wanted)
+                ids.extend(job_id for job_id, _ in results)
+                if self.metrics is not None:
+                    self.metrics.queued(self.name, sum(1 for _, added in results if added))
+            send.sent_many(len(ids))
         return ids
 
     def get_status(self, job_id: str) -> JobStatus | None:

@@ -33,6 +33,7 @@ from ..model.backoff import DeadReason
 from ..model.job import Job, TaskAction
 from ..model.records import Delivery
 from ..queue.queue import Queue
+from ..tracing import Attempt, start_attempt
 from .deadlines import Deadlines
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job
@@ -70,6 +71,7 @@ class Run:
         "stopping",
         "task",
         "timed_out",
+        "trace",
     )
 
     def __init__(self, delivery: Delivery) -> None:
@@ -83,6 +85,7 @@ class Run:
         self.settling = False
         #: perf_counter() when the handler started; None until it runs.
         self.started: float | None = None
+        self.trace: Attempt | None = None
 
 
 class JobRunner:
@@ -155,12 +158,24 @@ class JobRunner:
             return
         if not d.job_id:
             d.job_id = job.id  # an entry without the envelope field: the payload knows its id
+        # From here on the attempt runs and settles inside its span (None: tracing is off).
+        run.trace = start_attempt(
+            job,
+            queue=queue.name,
+            group=queue.group,
+            consumer=self.consumer,
+            deliveries=d.deliveries,
+        )
         action = job.action
         if isinstance(action, TaskAction):
             try:
                 task = self.registry.get(action.name)
             except UnknownTask as exc:
-                await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
+                try:
+                    await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
+                finally:
+                    if run.trace is not None:
+                        run.trace.end()
                 return
             timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
             body = functools.partial(self._call_task, task, action)
@@ -196,23 +211,35 @@ class JobRunner:
             if not run.timed_out or run.lease_lost or run.stopping or (this and this.cancelling()):
                 raise
             self.stats.timeouts += 1
+            if run.trace is not None:
+                run.trace.failed(TimeoutError(f"timeout after {timeout:g}s"))
             await self._fail(queue, run, job, f"timeout after {timeout:g}s", None, timed_out=True)
         except PermanentError as exc:
+            if run.trace is not None:
+                run.trace.failed(exc)
             await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
         except Retry as exc:
+            if run.trace is not None:
+                run.trace.failed(exc)
             delay = None if exc.delay_s is None else int(exc.delay_s * 1000)
             await self._fail(queue, run, job, exc.reason, delay)
         except Exception as exc:  # a TimeoutError here is the handler's own (a client's)
+            if run.trace is not None:
+                run.trace.failed(exc)
             await self._fail(queue, run, job, _describe(exc), None)
         else:
             if self.metrics is not None:
                 elapsed = time.perf_counter() - started
                 self.metrics.executed(queue.name, action_label(job.action), elapsed)
+            if run.trace is not None:
+                run.trace.settled("completed")
             self._submit_ack(queue, d)
             self._finished(queue, run, job, "completed")
             return
         finally:
             _current_job.reset(token)
+            if run.trace is not None:
+                run.trace.end()
 
     async def _call_task(self, task: Task, action: TaskAction) -> None:
         if task.is_async:
@@ -256,6 +283,8 @@ class JobRunner:
             if self.metrics is not None:
                 self.metrics.retried(queue.name, action_label(job.action))
             self._on_retry(outcome.delay_ms / 1000)
+            if run.trace is not None:
+                run.trace.retried(error, outcome.delay_ms)
             _log.warning(
                 "job_retry",
                 queue=queue.name,
@@ -268,7 +297,7 @@ class JobRunner:
             )
             self._finished(queue, run, job, "retried")
         elif outcome.gone:
-            self.stats.gone += 1
+            self._gone(run)
         else:
             assert outcome.reason is not None
             self._record_dead(queue, run, outcome.reason, job, error, timed_out=timed_out)
@@ -289,7 +318,7 @@ class JobRunner:
         if code == 1:
             self._record_dead(queue, run, reason.value, job, error)
         elif code == -1:
-            self.stats.gone += 1
+            self._gone(run)
         else:
             self._not_owner(queue, run)
 
@@ -304,6 +333,8 @@ class JobRunner:
         timed_out: bool = False,
     ) -> None:
         self.stats.dead(reason)
+        if run.trace is not None:
+            run.trace.dead_lettered(reason, error)
         if self.metrics is not None:
             # A job whose last allowed attempt timed out is counted as `timeout`, not as
             # `retries_exhausted` (its DLQ entry says retries_exhausted).
@@ -339,8 +370,15 @@ class JobRunner:
             outcome=outcome,
         )
 
+    def _gone(self, run: Run) -> None:
+        self.stats.gone += 1
+        if run.trace is not None:
+            run.trace.settled("gone")
+
     def _not_owner(self, queue: Queue, run: Run) -> None:
         self.stats.lease_lost += 1
+        if run.trace is not None:
+            run.trace.settled("not_owner")
         _log.warning(
             "write_refused_not_owner",
             queue=queue.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.support.postgres import PostgresServer, postgres_bin_dir
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +69,21 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer(controller.hostname, controller.port, recorder)
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the session (Debian's `postgresql`; `.ci/run` installs
+    it). Missing, it skips these tests locally and fails them in CI."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        reason = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must test the database action", pytrace=False)
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

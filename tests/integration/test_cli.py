@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from streamq import Queue
+from tests.support import REPO as REPO_ROOT
 from tests.support import run_cli
 
 #: Workers started by these tests serve no /metrics: the default port (9090) is shared.
@@ -40,28 +41,79 @@ def test_worker_help_documents_its_options() -> None:
         assert option in result.stdout
 
 
-def test_demo_on_an_embedded_server_reports_every_outcome() -> None:
-    # Given no URL configured, when the demo runs
-    result = streamq("demo", "--jobs", "200")
-    # then it starts its own server, drains the jobs and exits 0 with a report
-    assert result.returncode == 0, result.stderr
-    assert "embedded" in result.stdout
-    assert "left in queue  0" in result.stdout
-    assert "retried" in result.stdout
-    assert "dead-lettered" in result.stdout
+def test_demo_on_an_embedded_server_shows_the_pipeline_and_its_checks() -> None:
+    # Given no URL configured, when the demo runs (the README's first command)
+    result = streamq("demo")
+    # then it starts its own server, runs the pipeline and every check of its summary holds
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "embedded" in out
+    for target in ("webhook /orders", "Slack /slack", "email (SMTP)", "cache",
+                   "flaky /tracking", "down /ledger", "/metrics"):  # fmt: skip
+        assert target in out, target
+    assert "signature verified (0 bad)" in out
+    assert out.count("✓") == 7
+    assert "✗" not in out
+    assert "left in queue 0, in the DLQ 0" in out
+    assert "streamq demo --keep" in out
 
 
 def test_demo_with_a_url_uses_its_own_queue_and_cleans_up(redis_url: str) -> None:
     import redis
 
-    result = streamq("demo", "--jobs", "50", "--url", redis_url)
-    assert result.returncode == 0, result.stderr
-    assert "completed      " in result.stdout
+    result = streamq("demo", "--orders", "12", "--url", redis_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✗" not in result.stdout
     client = redis.Redis.from_url(redis_url)
     try:
         assert list(client.scan_iter(match="streamq:{demo-*")) == []
+        assert list(client.scan_iter(match="streamq-demo:*")) == []
     finally:
         client.close()
+
+
+def test_demo_keep_keeps_an_embedded_server_for_the_commands_it_prints() -> None:
+    import re
+    import signal
+    import threading
+
+    from tests.support import checkout_env, cli_command, wait_until
+
+    # Given the demo run with --keep and no URL
+    process = subprocess.Popen(
+        cli_command("demo", "--orders", "8", "--keep"), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=checkout_env({"STREAMQ_JOB_QUEUE_URL": None}),
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    try:
+        # when it has finished, it prints the kept server's URL and waits
+        wait_until(lambda: "Press Ctrl-C" in "".join(lines), within=120, what="the demo's hold")
+        out = "".join(lines)
+        url = re.search(r"The server is kept at (redis://127\.0\.0\.1:\d+)", out)
+        assert url is not None, out
+        queue = re.search(r"queue '(demo-[0-9a-f]+)'", out)
+        assert queue is not None, out
+        # then the commands it prints work against that server, and find the demo's queue
+        command = re.search(r"streamq inspect job (\S+) --url", out)
+        assert command is not None, out
+        shown = streamq("inspect", "job", command.group(1), "--url", url.group(1))
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert queue.group(1) in shown.stdout
+        listed = streamq("inspect", "queues", "--url", url.group(1))
+        assert listed.returncode == 0
+        assert queue.group(1) in listed.stdout
+    finally:
+        # and Ctrl-C stops it cleanly
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+        reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert code == 0, "".join(lines)
+    assert "stopping the server" in "".join(lines)
 
 
 def test_worker_burst_drains_a_queue(redis_url: str, queue_name: str) -> None:

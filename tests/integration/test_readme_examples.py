@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import textwrap
 import time
 from dataclasses import dataclass
@@ -115,6 +116,14 @@ EXAMPLES: dict[str, str] = {
         "not run: needs a Redis Cluster; run by tests/cluster/ (partitioned workers)"
     ),
     "sh: pip install -e '.[dev,embedded]' && pytest": "not run: installs and runs this suite",
+    "sh: pip install '.[otel,embedded]'": (
+        "run by tests/integration/test_examples.py (examples/tracing.py, as written)"
+    ),
+    "console: producer trace id:": "sample output of examples/tracing.py, checked by "
+    "tests/integration/test_examples.py",
+    "python: from opentelemetry import trace": (
+        "run by tests/integration/test_examples.py::test_the_readmes_tracing_set_up_is_the_examples"
+    ),
 }
 
 
@@ -194,8 +203,6 @@ def test_the_worker_lines_run_the_tasks_module(
 
     asyncio.run(fill())
     # when the burst line runs there (an empty queue: it drains and exits)
-    import subprocess
-
     result = subprocess.run(
         [*cli_command(*args), "--metrics-port", "0"],
         cwd=project, capture_output=True, text=True, timeout=120, check=False,
@@ -211,7 +218,7 @@ def test_the_worker_lines_run_the_tasks_module(
     sys.path.insert(0, str(project))
     try:
         jobs = importlib.import_module("myapp.jobs")
-        assert sorted(jobs.tasks) == ["charge", "send_welcome"]
+        assert sorted(jobs.tasks) == ["charge", "send_welcome", "sms.send"]
         assert jobs.tasks.get("charge").timeout_s == 20
     finally:
         sys.path.remove(str(project))
@@ -222,15 +229,15 @@ def test_the_worker_lines_run_the_tasks_module(
 # -- the observers: the README's config, its event, emit and a worker ----------------------------
 
 
-def _observer_config(tmp_path: Path, smtp: Any) -> Path:
+def _observer_config(tmp_path: Path, smtp: Any, cache_url: str) -> Path:
     """The README's observers, with the [actions] a machine-local test needs (its SMTP server,
-    and 127.0.0.1 allowed as a webhook target)."""
+    the server under test as the cache, and 127.0.0.1 allowed as a webhook target)."""
     path = tmp_path / "streamq.toml"
     path.write_text(
         "[actions]\n"
         'allow_private_targets = ["127.0.0.1"]\n'
-        f'smtp_host = "{smtp.host}"\nsmtp_port = {smtp.port}\nsmtp_tls = "none"\n\n'
-        + block("toml: [observers.order_shipped]").text
+        f'smtp_host = "{smtp.host}"\nsmtp_port = {smtp.port}\nsmtp_tls = "none"\n'
+        f'cache_redis_url = "{cache_url}"\n\n' + block("toml: [observers.order_shipped]").text
     )
     return path
 
@@ -243,7 +250,8 @@ def test_the_observer_example_with_its_event_delivers_every_action(
     redis_url: str, queue_name: str, tmp_path: Path, httpserver: Any, smtp_server: Any
 ) -> None:
     # Given the README's observer config and its example event, with receivers for the actions
-    config = _observer_config(tmp_path, smtp_server)
+    config = _observer_config(tmp_path, smtp_server, redis_url)
+    project = _myapp(tmp_path)  # the README's myapp/jobs.py, for the worker line's --app
     httpserver.expect_request("/shipping", method="POST").respond_with_data("ok")
     httpserver.expect_request("/slack", method="POST").respond_with_data("ok")
     env = {
@@ -266,12 +274,16 @@ def test_the_observer_example_with_its_event_delivers_every_action(
     # when it is emitted (the README's emit line, with the example event) ...
     emitted = run_cli("emit", _event(), "--config", str(config), "--queue", queue_name, env=env)
     assert emitted.returncode == 0, emitted.stderr
-    assert "1 observer(s) matched, 3 job(s) queued" in emitted.stdout
+    assert "1 observer(s) matched, 5 job(s) queued" in emitted.stdout
     # ... and the README's worker line runs the jobs (in burst mode, on this test's queue)
     worker_args = worker_line.split("#")[0].split()[1:]
     worker_args = [queue_name if a == "observers" else a for a in worker_args]
     worker_args = [str(config) if a == "streamq.toml" else a for a in worker_args]
-    ran = run_cli(*worker_args, "--burst", "--metrics-port", "0", "--log-format", "json", env=env)
+    ran = subprocess.run(
+        [*cli_command(*worker_args), "--burst", "--metrics-port", "0", "--log-format", "json"],
+        cwd=project, env=checkout_env(env), capture_output=True, text=True, timeout=120,
+        check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     # then every action was delivered and nothing was dead-lettered
     client = redis.Redis.from_url(redis_url)
@@ -288,12 +300,20 @@ def test_the_observer_example_with_its_event_delivers_every_action(
     assert "shipped (150 EUR)" in json.loads(slack.data)["text"]
     [(_, to, _)] = smtp_server.recorder.messages
     assert to == ["ops@example.com"]
+    # and the task action ran the README's sms.send with the event's values
+    lines = [json.loads(x) for x in ran.stderr.splitlines() if x.startswith("{")]
+    [sms] = [x for x in lines if x["event"] == "sms"]
+    assert (sms["phone"], sms["text"]) == (
+        "+15550100", "Order 1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed is on its way",
+    )  # fmt: skip
+    done = [x for x in lines if x["event"] == "job_finished"]
+    assert sorted(x["outcome"] for x in done) == ["completed"] * 5
 
 
 async def test_the_observer_python_example(
     redis_url: str, queue_name: str, tmp_path: Path, smtp_server: Any, monkeypatch: Any
 ) -> None:
-    config = _observer_config(tmp_path, smtp_server)
+    config = _observer_config(tmp_path, smtp_server, redis_url)
     monkeypatch.chdir(tmp_path)  # the example names "streamq.toml"
     monkeypatch.setenv("STREAMQ_JOB_QUEUE_URL", redis_url)
     code = block("python: from streamq import ExecutorFactory, decode_event").text
@@ -305,7 +325,7 @@ async def test_the_observer_python_example(
     found = await _run_python(code, raw_json=_event().encode())
     try:
         summary = found["summary"]
-        assert (summary.observers_matched, summary.jobs_queued, summary.errors) == (1, 3, [])
+        assert (summary.observers_matched, summary.jobs_queued, summary.errors) == (1, 5, [])
     finally:
         await found["executor"].close()
 

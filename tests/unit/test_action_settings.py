@@ -42,6 +42,8 @@ def test_every_field_has_an_environment_variable() -> None:
         "http_ca_bundle": "/etc/ca.pem", "smtp_host": "mx", "smtp_port": "25", "smtp_tls": "tls",
         "smtp_username_env": "SMTP_USER", "smtp_password_env": "SMTP_PASS",
         "smtp_timeout_s": "3", "smtp_from": "jobs@example.com",
+        "cache_redis_url": "redis://cache:6379/2", "database_url": "postgresql://db/app",
+        "database_pool_min_size": "0", "database_pool_max_size": "4", "database_timeout_s": "5",
     }  # fmt: skip
     assert set(examples) == set(ActionSettings.__struct_fields__)
     config = load_config(env={env_name("actions", name): text for name, text in examples.items()})
@@ -50,7 +52,9 @@ def test_every_field_has_an_environment_variable() -> None:
         http_connect_timeout_s=2, http_max_connections=9, http_max_keepalive_connections=0,
         max_retry_after_s=60, http_ca_bundle="/etc/ca.pem", smtp_host="mx", smtp_port=25,
         smtp_tls="tls", smtp_username_env="SMTP_USER", smtp_password_env="SMTP_PASS",
-        smtp_timeout_s=3, smtp_from="jobs@example.com",
+        smtp_timeout_s=3, smtp_from="jobs@example.com", cache_redis_url="redis://cache:6379/2",
+        database_url="postgresql://db/app", database_pool_min_size=0, database_pool_max_size=4,
+        database_timeout_s=5,
     )  # fmt: skip
     for name in examples:
         assert config.sources["actions"][name] == f"env {env_name('actions', name)}"

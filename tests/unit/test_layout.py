@@ -28,6 +28,7 @@ FLOORS: dict[str, int] = {
     "model": 1,
     "redis": 2,
     "embedded": 2,
+    "tracing": 2,
     "metrics": 3,
     "actions": 3,
     "queue": 4,

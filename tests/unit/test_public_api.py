@@ -6,7 +6,8 @@ import streamq
 
 EXPECTED = {
     "TERMINAL_STATES", "Action", "Backoff", "BackoffStrategy", "Job", "JobState", "JobStatus",
-    "TaskAction", "WebhookAction", "SlackAction", "EmailAction", "LogAction", "decode_job",
+    "TaskAction", "WebhookAction", "SlackAction", "EmailAction", "LogAction", "CacheAction",
+    "DatabaseAction", "ObserverTaskAction", "decode_job",
     "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
     "Durability", "JobDefaults", "JobOptions", "EnqueueOptions", "JobQueue", "PartitionedQueue",
     "Queue", "SyncPartitionedQueue", "SyncQueue", "partition_names", "NotDurable",
