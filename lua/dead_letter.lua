@@ -8,6 +8,7 @@
   KEYS[2] dlq      (STREAM) streamq:{q}:dlq
   KEYS[3] status   (HASH)   streamq:{q}:job:<id> (any key of the queue when the id is unknown)
   KEYS[4] dropped  (STRING) streamq:{q}:dlq:dropped, count of entries trimmed by the DLQ cap
+  KEYS[5] result   (STREAM) streamq:{q}:result:<id>, the job's outcome for `result()`
 
   ARGV[1] group name
   ARGV[2] consumer name
@@ -20,6 +21,8 @@
   ARGV[9] track status, "1" or "0"
   ARGV[10] DLQ cap, entries (0 = unbounded); past it the oldest entries are trimmed and counted
   ARGV[11] now override, epoch ms (0 = the server's TIME)
+  ARGV[12] result TTL, seconds (0 = the job keeps no result); else the death is recorded as the
+           job's outcome in the same write, so a waiting `result()` raises at once
 
   Returns 1 moved, 0 not owner (nothing written), -1 the entry was deleted behind the engine's
   back (acked and counted by the caller; nothing to move).
@@ -64,5 +67,12 @@ if ARGV[9] == '1' and ARGV[4] ~= '' then
   if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], 'attempt', ARGV[7]) end
   redis.call('HDEL', KEYS[3], 'retry_at')
   redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+end
+local result_ttl = tonumber(ARGV[12])
+if result_ttl > 0 and ARGV[4] ~= '' then
+  redis.call('DEL', KEYS[5])
+  redis.call('XADD', KEYS[5], '*', 'state', 'dead_lettered', 'reason', ARGV[5],
+    'error', ARGV[6])
+  redis.call('EXPIRE', KEYS[5], result_ttl)
 end
 return 1

@@ -9,7 +9,10 @@ from .errors import (
     ConditionSyntaxError,
     ConfigError,
     DecodeFailure,
+    JobDeadLettered,
     JobError,
+    JobExpired,
+    JobFailed,
     LeaseLost,
     NotDurable,
     NotFound,
@@ -18,6 +21,8 @@ from .errors import (
     PermanentError,
     QueueStateLost,
     RedisUnavailable,
+    ResultNotStored,
+    ResultTimeout,
     Retry,
     ScriptError,
     StreamQError,
@@ -84,6 +89,7 @@ from .queue.sync_partitioned import SyncPartitionedQueue
 from .redis.connection import ServerInfo, command_client, server_info
 from .redis.durability import Durability
 from .redis.keys import Keys, partition_names
+from .worker.handles import BoundTask, TaskHandle
 from .worker.registry import Task, TaskRegistry, current_job, load_registry
 from .worker.settings import WorkerSettings
 from .worker.stats import WorkerStats
@@ -161,6 +167,8 @@ __all__ = [
     "RequeueResult",
     # workers and tasks
     "Task",
+    "TaskHandle",
+    "BoundTask",
     "TaskRegistry",
     "Worker",
     "WorkerSettings",
@@ -182,6 +190,9 @@ __all__ = [
     "ConfigError",
     "DecodeFailure",
     "JobError",
+    "JobFailed",
+    "JobDeadLettered",
+    "JobExpired",
     "LeaseLost",
     "NotDurable",
     "NotFound",
@@ -190,6 +201,8 @@ __all__ = [
     "PermanentError",
     "QueueStateLost",
     "RedisUnavailable",
+    "ResultNotStored",
+    "ResultTimeout",
     "Retry",
     "ScriptError",
     "StreamQError",

@@ -16,7 +16,12 @@ StreamQError
 ├── JobError                    something about one job
 │   ├── DecodeFailure           a stream entry that is not a valid job payload
 │   ├── UnknownTask             a job names a task no registry knows
-│   └── LeaseLost               this worker no longer owns the entry ("not owner")
+│   ├── LeaseLost               this worker no longer owns the entry ("not owner")
+│   ├── JobFailed               `result()` of a job that ended without a result
+│   │   ├── JobDeadLettered     it was dead-lettered (its reason and last error attached)
+│   │   └── JobExpired          it was not started before its `expires_s` and was discarded
+│   ├── ResultNotStored         `result()` of a completed job that kept no result
+│   └── ResultTimeout           `result()` waited `timeout_s` and the job has not finished
 ├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
 ├── ServerNotFound              (streamq.embedded) no redis-server or Valkey binary to embed
 ├── ServerStartError            (streamq.embedded) an embedded server would not start
@@ -48,7 +53,10 @@ __all__ = [
     "ConfigError",
     "DecodeFailure",
     "FieldError",
+    "JobDeadLettered",
     "JobError",
+    "JobExpired",
+    "JobFailed",
     "LeaseLost",
     "NotDurable",
     "NotFound",
@@ -57,6 +65,8 @@ __all__ = [
     "PermanentError",
     "QueueStateLost",
     "RedisUnavailable",
+    "ResultNotStored",
+    "ResultTimeout",
     "Retry",
     "ScriptCode",
     "ScriptError",
@@ -160,6 +170,48 @@ class UnknownTask(JobError):
 
 class LeaseLost(JobError):
     """This worker no longer owns the stream entry; it must write nothing more for it."""
+
+
+class JobFailed(JobError):
+    """The job whose result was asked for ended without one.
+
+    Each way a job can end without a result is a subclass (dead-lettered, expired; a cancelled
+    job will be one more), so `except JobFailed` covers them all and `state` says which.
+
+    Args:
+        job_id: The job.
+        state: The terminal state it ended in (`dead_lettered`, `expired`).
+        error: Its last error, if any.
+        reason: Why it ended (the dead-letter reason), if known.
+    """
+
+    def __init__(
+        self, job_id: str, *, state: str, error: str | None = None, reason: str | None = None
+    ) -> None:
+        detail = f" ({reason})" if reason else ""
+        tail = f": {error}" if error else ""
+        super().__init__(f"job {job_id} ended {state}{detail}{tail}")
+        self.job_id = job_id
+        self.state = state
+        self.error = error
+        self.reason = reason
+
+
+class JobDeadLettered(JobFailed):
+    """The job was dead-lettered: a permanent error, exhausted retries, poison or unknown task."""
+
+
+class JobExpired(JobFailed):
+    """The job was not started before its `expires_s` ran out, so it was discarded unrun."""
+
+
+class ResultNotStored(JobError):
+    """The job completed but kept no result (neither it nor its task asked for `result_ttl_s`),
+    or its result has expired."""
+
+
+class ResultTimeout(JobError, TimeoutError):
+    """`result()` waited its whole `timeout_s` and the job has not finished yet."""
 
 
 class PermanentError(StreamQError):

@@ -114,6 +114,9 @@ def _job_lines(info: JobInfo) -> None:
             ("last error", info.status.last_error or "-"),
             ("updated", _when(info.status.updated_at)),
         ]
+        if info.status.progress is not None:
+            note = f" {info.status.progress_message}" if info.status.progress_message else ""
+            lines.append(("progress", f"{info.status.progress:.0%}{note}"))
     if info.entry_id:
         lines.append(("entry id", info.entry_id))
     if info.consumer:

@@ -86,6 +86,11 @@ app.command("emit")(emit_cmd.emit)
 app.command("demo")(demo_cmd.demo)
 
 
+def _levels(flag: str | None) -> list[str] | None:
+    """`--priorities high,default,low` as a list (None when not given)."""
+    return None if flag is None else [p.strip() for p in flag.split(",") if p.strip()]
+
+
 @app.command()
 def worker(
     group: Annotated[str, typer.Option("--group", help="The consumer group the workers share.")],
@@ -150,6 +155,19 @@ def worker(
         int | None,
         typer.Option("--partitions", help="Partitions of each queue served (q#0 ... q#P-1)."),
     ] = None,
+    priorities: Annotated[
+        str | None,
+        typer.Option(
+            "--priorities",
+            help="Priority levels of each queue served, highest first (high,default,low).",
+        ),
+    ] = None,
+    lower_levels_every: Annotated[
+        int | None,
+        typer.Option(
+            "--lower-levels-every", help="Every Nth read starts at a lower level (0 = strict)."
+        ),
+    ] = None,
     loop: Annotated[
         str, typer.Option(help="Event loop: asyncio or uvloop (pip install 'streamq[uvloop]').")
     ] = "asyncio",
@@ -186,6 +204,8 @@ def worker(
             metrics_prefix=(metrics_prefix, "--metrics-prefix"),
             strict=(strict, "--strict"),
             partitions=(partitions, "--partitions"),
+            priorities=(_levels(priorities), "--priorities"),
+            lower_levels_every=(lower_levels_every, "--lower-levels-every"),
             log_level=(log_level, "--log-level"),
             log_format=(log_format, "--log-format"),
             job_log_level=(job_log_level, "--job-log-level"),
@@ -216,6 +236,7 @@ def worker(
             prefix=settings.metrics_prefix,
             addr=jq.metrics_addr,
             partitions=jq.partitions,
+            priorities=jq.priorities,
         )
         w = Worker(
             registry,
@@ -232,6 +253,7 @@ def worker(
             action_settings=cfg.actions,
             metrics=metrics,
             partitions=jq.partitions,
+            priorities=jq.priorities,
         )
         # Jobs the handlers enqueue through queues of their own count on this endpoint too.
         use_process_metrics(metrics)
@@ -257,6 +279,7 @@ def worker(
                 ("--log-level", log_level), ("--log-format", log_format),
                 ("--job-log-level", job_log_level),
                 ("--partitions", partitions), ("--loop", loop),
+                ("--priorities", priorities), ("--lower-levels-every", lower_levels_every),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
                 # Children record into the supervisor's multiprocess directory; it serves /metrics.
                 ("--metrics-port", 0), ("--metrics-prefix", metrics_prefix),
@@ -287,6 +310,7 @@ def worker(
                 multiprocess_dir=directory,
                 addr=jq.metrics_addr,
                 partitions=jq.partitions,
+                priorities=jq.priorities,
             )
             try:
                 supervisor = Supervisor(

@@ -187,6 +187,7 @@ def serve(
             multiprocess_dir=multiprocess_dir,
             addr=jq.metrics_addr,
             partitions=jq.partitions,
+            priorities=jq.priorities,
         )
         log = structlog.get_logger("streamq.cli")
         log.info("metrics_serving", port=server.port, multiprocess_dir=multiprocess_dir)

@@ -13,6 +13,7 @@ from ..errors import ConfigError, FieldError
 from ..metrics.names import DEFAULT_PREFIX, check_prefix
 from ..model.job import Backoff
 from ..queue.options import JobDefaults
+from ..redis.keys import check_levels
 from ..redis.topology import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
@@ -66,6 +67,10 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         job_log_level: Level of the `job_finished` line logged as each job ends (task, id,
             attempt, duration, outcome): `debug`, `info` or `off`.
         partitions: Partitions of every queue a worker serves (`q#0` … `q#<P-1>`; 1 = plain).
+        priorities: Priority levels of every queue a worker serves, highest first, one of
+            them `default` (`["high", "default", "low"]`); none by default.
+        lower_levels_every: Every this many reads of a queue's levels start at a lower level,
+            against starvation; 0 = strictly highest first.
     """
 
     __secret_fields__: ClassVar[frozenset[str]] = frozenset({"password"})
@@ -97,6 +102,8 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     job_log_level: Literal["debug", "info", "off"] = "info"
     partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
+    priorities: list[str] = msgspec.field(default_factory=list)
+    lower_levels_every: NonNegative = 0
 
     def __post_init__(self) -> None:
         _check_url(self.url)
@@ -117,6 +124,11 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             except ValueError:
                 raise FieldError("metrics_addr", "must be an IP address or localhost") from None
         check_prefix(self.metrics_prefix)
+        if self.priorities:
+            try:
+                check_levels(self.priorities)
+            except ConfigError as exc:
+                raise FieldError("priorities", str(exc)) from None
 
     def connection_url(self) -> str:
         """The URL to connect with: credentials and the TLS CA file folded in.
@@ -160,6 +172,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             metrics_port=self.metrics_port or None,
             metrics_prefix=self.metrics_prefix,
             job_log_level=self.job_log_level,
+            lower_levels_every=self.lower_levels_every,
         )
 
     def job_defaults(self) -> JobDefaults:

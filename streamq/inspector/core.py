@@ -13,7 +13,15 @@ from ..model.job import Job, decode_job
 from ..model.records import DeadLetter, as_str, dead_letter_from_fields
 from ..queue.queue import Queue
 from ..redis.connection import command_client
-from ..redis.keys import Keys, group_partitions, partition_names, partitions_key, split_partition
+from ..redis.keys import (
+    LEVEL_SEGMENT,
+    Keys,
+    group_partitions,
+    level_name,
+    partition_names,
+    partitions_key,
+    split_partition,
+)
 
 __all__ = ["InspectorCore", "dead_letter_row", "decode_payload", "entry_ms", "glob_escape"]
 
@@ -83,9 +91,11 @@ class InspectorCore:
             await self.redis.aclose()
 
     async def queue_names(self) -> list[str]:
-        """Every queue with a stream, delay set or DLQ under this prefix, sorted."""
+        """Every queue with a stream, delay set or DLQ under this prefix, sorted; each priority
+        level of a queue is a queue of its own (`q@high`)."""
         pattern = re.compile(
-            rf"^{re.escape(self.prefix)}:\{{([^}}]+)\}}:({'|'.join(_QUEUE_KEY_SUFFIXES)})$"
+            rf"^{re.escape(self.prefix)}:\{{([^}}]+)\}}:(?:{LEVEL_SEGMENT}:([^:]+):)?"
+            rf"(?:{'|'.join(_QUEUE_KEY_SUFFIXES)})$"
         )
         names: set[str] = set()
         with map_redis_errors():
@@ -94,7 +104,7 @@ class InspectorCore:
             ):
                 found = pattern.match(as_str(key))
                 if found:
-                    names.add(found.group(1))
+                    names.add(level_name(found.group(1), found.group(2)))
         return sorted(names)
 
     async def entries(

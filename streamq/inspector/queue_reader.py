@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError, NotFound, map_redis_errors
 from ..model.records import as_str, status_from_hash
-from ..redis.keys import Keys, group_partitions
+from ..redis.keys import Keys, group_partitions, split_level
 from .core import InspectorCore, dead_letter_row, decode_payload, entry_ms, glob_escape
 from .records import (
     ConsumerInfo,
@@ -290,10 +290,23 @@ class QueueReader:
             names = await self._core.names(queue)
         else:
             names = await self._queues_with_status(job_id) or await self._core.queue_names()
+        finished: JobInfo | None = None
         for name in names:
             info = await self._job_in(name, job_id)
-            if info is not None:
+            if info is not None and info.location != "finished":
                 return info
+            finished = finished or info
+        if finished is not None:
+            # A status key names the queue, not the priority level: a job "finished" in the
+            # queue itself may be waiting on one of its levels (looked for only then).
+            bases = set(names)
+            for name in await self._core.queue_names():
+                base, level = split_level(name)
+                if level is not None and base in bases:
+                    info = await self._job_in(name, job_id)
+                    if info is not None and info.location != "finished":
+                        return info
+            return finished
         where = f"queue {queue!r}" if queue is not None else "any queue"
         raise NotFound(f"job {job_id!r} not found in {where} (unknown, or finished and expired)")
 

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from ..model.records import as_str
 from ..redis.connection import sync_command_client
-from ..redis.keys import Keys, partition_groups
+from ..redis.keys import Keys, level_names, partition_groups
 from .names import DEFAULT_PREFIX, check_prefix, metric
 
 __all__ = ["PENDING_SCAN", "QueueCollector"]
@@ -58,6 +58,8 @@ class QueueCollector(Collector):
         key_prefix: Redis key namespace of the queues.
         timeout_s: Socket timeout of a scrape's reads.
         partitions: Partition counts of the queues, as `Worker` takes them.
+        priorities: Priority levels of the queues, as `Worker` takes them: a queue's gauges
+            are its levels' added up (`streamq inspect queues` shows each level).
 
     Raises:
         ConfigError: for a partition count outside 1..1024.
@@ -74,6 +76,7 @@ class QueueCollector(Collector):
         key_prefix: str = "streamq",
         timeout_s: float = 2.0,
         partitions: Mapping[str, int] | int = 1,
+        priorities: Sequence[str] = (),
     ) -> None:
         if not queues:
             raise ValueError("QueueCollector needs at least one queue")
@@ -81,10 +84,13 @@ class QueueCollector(Collector):
         self.group = group or queues[0]
         self.queues = list(queues)
         groups = partition_groups(self.queues, partitions)
-        self.keys = [Keys(name, key_prefix) for names in groups for name in names]
         self._logical = {
-            name: queue for queue, names in zip(self.queues, groups, strict=True) for name in names
+            level: queue
+            for queue, names in zip(self.queues, groups, strict=True)
+            for name in names
+            for level in level_names(name, priorities)
         }
+        self.keys = [Keys(name, key_prefix) for name in self._logical]
         self._owns_client = client is None
         self.client = client or sync_command_client(
             url or "redis://localhost:6379", socket_timeout_s=timeout_s

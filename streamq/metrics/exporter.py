@@ -119,6 +119,7 @@ def serve_metrics(
     addr: str = "0.0.0.0",
     scrape_timeout_s: float = 2.0,
     partitions: Mapping[str, int] | int = 1,
+    priorities: Sequence[str] = (),
 ) -> MetricsServer:
     """Serve `/metrics` on `addr:port` from a daemon thread.
 
@@ -139,6 +140,7 @@ def serve_metrics(
         scrape_timeout_s: Socket timeout of the Redis reads of one scrape.
         partitions: Partition counts of the queues, as `Worker` takes them: a partitioned
             queue's gauges are its partitions' added up, under its logical name.
+        priorities: Priority levels of the queues, as `Worker` takes them: summed likewise.
 
     Raises:
         ConfigError: when the port cannot be bound, or `metrics` records into a multiprocess
@@ -166,6 +168,7 @@ def serve_metrics(
         key_prefix=key_prefix,
         timeout_s=scrape_timeout_s,
         partitions=partitions,
+        priorities=priorities,
     )
     registry.register(collector)
     try:
@@ -189,6 +192,7 @@ def setup_worker_metrics(
     key_prefix: str = "streamq",
     addr: str = "0.0.0.0",
     partitions: Mapping[str, int] | int = 1,
+    priorities: Sequence[str] = (),
 ) -> tuple[Metrics | None, MetricsServer | None]:
     """What a worker process needs: its recorder and, when it has a port, its endpoint.
 
@@ -205,7 +209,7 @@ def setup_worker_metrics(
     if not port and not multiprocess:
         return None, None
     metrics = Metrics(prefix)
-    metrics.prepare(queues, partitions)
+    metrics.prepare(queues, partitions, priorities)
     if not port:
         return metrics, None
     server = serve_metrics(
@@ -219,6 +223,7 @@ def setup_worker_metrics(
         multiprocess_dir=os.environ[MULTIPROC_ENV] if multiprocess else None,
         addr=addr,
         partitions=partitions,
+        priorities=priorities,
     )
     return metrics, server
 

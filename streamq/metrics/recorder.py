@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
 from ..errors import ConfigError
-from ..redis.keys import partition_groups
+from ..redis.keys import level_names, partition_groups
 from .names import DEFAULT_PREFIX, DURATION_BUCKETS, check_prefix, metric
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "action_label", "multiprocess_mode"]
@@ -149,7 +149,12 @@ class Metrics:
             self._by_queue[queue] = found
         return found
 
-    def prepare(self, queues: Iterable[str], partitions: Mapping[str, int] | int = 1) -> None:
+    def prepare(
+        self,
+        queues: Iterable[str],
+        partitions: Mapping[str, int] | int = 1,
+        priorities: Sequence[str] = (),
+    ) -> None:
         """Export the per-queue counters at 0 before anything happens, so `rate()` and
         `increase()` see the first increment (label sets with an action appear on first use).
 
@@ -157,6 +162,8 @@ class Metrics:
             queues: Logical queue names.
             partitions: Their partition counts, as `Worker` takes them: what is recorded for a
                 partition `q#i` is then labelled `q`.
+            priorities: Their priority levels, as `Worker` takes them: what is recorded for a
+                level `q@high` (or `q#i@high`) is labelled `q` too.
 
         Raises:
             ConfigError: for a partition count outside 1..1024.
@@ -164,7 +171,8 @@ class Metrics:
         queues = list(queues)
         for queue, names in zip(queues, partition_groups(queues, partitions), strict=True):
             for name in names:
-                self._logical[name] = queue
+                for level in level_names(name, priorities):
+                    self._logical[level] = queue
             self._queue(queue)
 
     def queued(self, queue: str, count: int = 1) -> None:

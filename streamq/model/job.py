@@ -7,9 +7,11 @@ different versions can share a queue during a rolling upgrade.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import os
 import time
+from collections.abc import Callable
 from typing import Any, Final, TypeAlias
 
 import msgspec
@@ -39,6 +41,7 @@ __all__ = [
     "decode_job",
     "encode_job",
     "new_job_id",
+    "progress_reporter",
 ]
 
 #: Entries larger than this are dead-lettered as undecodable without being parsed.
@@ -54,16 +57,19 @@ class BackoffStrategy(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """Where a job is in its life; the seed's five states."""
+    """Where a job is in its life: the seed's five states, and `expired` (discarded unrun)."""
 
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
+    EXPIRED = "expired"
 
 
-TERMINAL_STATES: Final = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED})
+TERMINAL_STATES: Final = frozenset(
+    {JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED, JobState.EXPIRED}
+)
 
 
 class Backoff(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -205,6 +211,10 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         idempotency_key: The producer's key that deduplicated this enqueue, if any.
         event: The event an observer action renders its templates from (observer jobs only).
         trace: The producer's trace context, when it enqueued with tracing on.
+        result_ttl_s: Keep the return value (or the failure) this many seconds for `result()`;
+            `None` leaves it to the task's own `result_ttl_s` (else nothing is kept).
+        expires_at: Discard the job unrun if its first attempt has not started by then (epoch
+            ms, producer clock, compared with Redis's clock); `None` never expires.
     """
 
     id: str = msgspec.field(default_factory=new_job_id)
@@ -222,6 +232,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     idempotency_key: str | None = None
     event: Event | None = None
     trace: TraceContext | None = None
+    result_ttl_s: int | None = None
+    expires_at: int | None = None
 
     @property
     def action_type(self) -> str:
@@ -232,6 +244,21 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     def task_name(self) -> str | None:
         """The task name for task actions, else `None`."""
         return self.action.name if isinstance(self.action, TaskAction) else None
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far this running job has got: `current_job().progress(0.4, "step 2")`.
+
+        The report is written in the background (the latest one wins) to the job's status,
+        shown by `get_status`, `streamq inspect job` and the dashboard; once the job has
+        finished a report writes nothing.
+
+        Raises:
+            ValueError: when `fraction` is not between 0 and 1.
+            LookupError: outside a worker running this job.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"progress must be between 0 and 1, got {fraction}")
+        progress_reporter.get()(self, fraction, message)
 
 
 class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -246,6 +273,8 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
         updated_at: When the state last changed (epoch ms, Redis clock).
         retry_at: When the next attempt is due, for a scheduled retry (epoch ms).
         dead_reason: Why the job was dead-lettered, if it was.
+        progress: How far the running job has got, 0 to 1, as its handler last reported.
+        progress_message: What the handler said with it (`"step 2"`).
     """
 
     id: str
@@ -256,7 +285,15 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: int | None = None
     retry_at: int | None = None
     dead_reason: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
 
+
+#: Where `Job.progress` sends reports: set by a worker for the jobs it runs (its tasks inherit
+#: the context), so the model needs no knowledge of Redis and an idle job pays nothing.
+progress_reporter: Final[contextvars.ContextVar[Callable[[Job, float, str | None], None]]] = (
+    contextvars.ContextVar("streamq_progress_reporter")
+)
 
 # Built once: msgspec encoders and typed decoders are reusable and much faster than per call.
 _encoder: Final = msgspec.json.Encoder()

@@ -31,6 +31,10 @@ class Delivery(msgspec.Struct, kw_only=True):
         raw: The payload bytes (`b""` for an entry without a `job` field), or `None` when the
             entry was deleted behind the engine's back.
         deliveries: Redis's delivery count for the entry (1 on a first delivery).
+        result_ttl_s: How long the job's outcome is kept for `result()` (0: not kept); the
+            runner sets it once it knows the job and its task.
+        result: The job's encoded return value, set when it succeeded and keeps its result
+            (the ack then stores it in the same write).
     """
 
     queue: str
@@ -38,6 +42,8 @@ class Delivery(msgspec.Struct, kw_only=True):
     job_id: str
     raw: bytes | None
     deliveries: int = 1
+    result_ttl_s: int = 0
+    result: bytes | None = None
 
     def decode(self) -> Job:
         """Decode the payload into a `Job`.
@@ -180,6 +186,8 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
 
     last_error = raw.get(b"last_error")
     reason = raw.get(b"dead_reason")
+    progress = raw.get(b"progress")
+    message = raw.get(b"progress_message")
     return JobStatus(
         id=job_id,
         state=JobState(raw[b"state"].decode()),
@@ -189,4 +197,6 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
         updated_at=_int(b"updated_at"),
         retry_at=_int(b"retry_at"),
         dead_reason=reason.decode() if reason else None,
+        progress=float(progress) if progress else None,
+        progress_message=message.decode(errors="replace") if message else None,
     )

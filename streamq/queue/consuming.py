@@ -290,6 +290,7 @@ class Consuming:
                 track_status=self.defaults.track_status,
                 dlq_max_entries=self.defaults.dlq_max_entries,
                 now_ms=self.clock.now_ms(),
+                result_ttl_s=delivery.result_ttl_s,
             )
 
     async def heartbeat(

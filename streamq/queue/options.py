@@ -8,6 +8,7 @@ keyword arguments (`**options: Unpack[EnqueueOptions]`), so the list is written 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypedDict
 
@@ -32,6 +33,8 @@ class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
         idempotency_ttl_s: How long an idempotency key deduplicates enqueues.
         dlq_max_entries: DLQ cap; past it the oldest dead entries are trimmed and counted
             (0 = unbounded).
+        result_ttl_s: Keep every job's return value this long for `result()` (`None`: only
+            jobs or tasks that ask keep one).
     """
 
     max_attempts: int = 6
@@ -41,6 +44,7 @@ class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
     status_ttl_s: int = 86_400
     idempotency_ttl_s: int = 86_400
     dlq_max_entries: int = 100_000
+    result_ttl_s: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -53,6 +57,8 @@ class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError(f"dlq_max_entries must be >= 0, got {self.dlq_max_entries}")
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise ConfigError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.result_ttl_s is not None and self.result_ttl_s < 1:
+            raise ConfigError(f"result_ttl_s must be >= 1, got {self.result_ttl_s}")
 
 
 class JobOptions(TypedDict, total=False):
@@ -68,6 +74,11 @@ class JobOptions(TypedDict, total=False):
         timeout_s: Per-attempt timeout (default: the queue's, else the worker's).
         event_id: The event this job was made for.
         job_id: Use this id instead of a new UUID.
+        result_ttl_s: Keep the return value (or the failure) this many seconds for
+            `result()` (default: the queue's `JobDefaults.result_ttl_s`, else the task's, else
+            not kept).
+        expires_s: Discard the job unrun, as `expired`, if it has not started this many
+            seconds after the enqueue (a retry of a started job is not affected).
     """
 
     args: Sequence[Any]
@@ -78,6 +89,8 @@ class JobOptions(TypedDict, total=False):
     timeout_s: float | None
     event_id: str | None
     job_id: str | None
+    result_ttl_s: int | None
+    expires_s: float | None
 
 
 class EnqueueOptions(JobOptions, total=False):
@@ -87,11 +100,14 @@ class EnqueueOptions(JobOptions, total=False):
         delay_s: Run no earlier than this many seconds from now (Redis clock).
         run_at: Run no earlier than this time (aware datetime or epoch seconds).
         durability: Wait for the AOF fsync or replicas (default: the queue's `durability`).
+        priority: The priority level to enqueue on, one the queue was declared with
+            (`Queue(..., priorities=[...])`); default: the `default` level.
     """
 
     delay_s: float | None
     run_at: dt.datetime | float | None
     durability: Durability | None
+    priority: str | None
 
 
 _JOB_OPTIONS: Final = frozenset(JobOptions.__annotations__)
@@ -141,6 +157,18 @@ def build_job(queue: str, defaults: JobDefaults, task: str | Job, options: JobOp
     job_id = options.get("job_id")
     if job_id is not None:
         fields["id"] = job_id
+    result_ttl_s = options.get("result_ttl_s") or defaults.result_ttl_s
+    if result_ttl_s is not None:
+        if result_ttl_s < 1:
+            raise ConfigError(f"result_ttl_s must be >= 1, got {result_ttl_s}")
+        fields["result_ttl_s"] = result_ttl_s
+    expires_s = options.get("expires_s")
+    if expires_s is not None:
+        if expires_s <= 0:
+            raise ConfigError(f"expires_s must be > 0, got {expires_s}")
+        created_at = time.time_ns() // 1_000_000
+        fields["created_at"] = created_at
+        fields["expires_at"] = created_at + round(expires_s * 1000)
     return Job(
         action=TaskAction(
             name=task, args=list(options.get("args", ())), kwargs=dict(options.get("kwargs") or {})

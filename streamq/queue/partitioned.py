@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from ..clock import Clock
-from ..errors import map_redis_errors
+from ..errors import NotFound, map_redis_errors
 from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, QueueCounts
@@ -51,6 +51,7 @@ class PartitionedQueue(Partitioned[Queue]):
         metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
             queue (`metrics.prepare([name], partitions)`); None: the process's recorder, if any.
         durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
+        priorities: Priority levels of every partition, highest first, as for `Queue`.
 
     Example:
         >>> orders = PartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
@@ -70,6 +71,7 @@ class PartitionedQueue(Partitioned[Queue]):
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.group = group or name
@@ -89,6 +91,7 @@ class PartitionedQueue(Partitioned[Queue]):
                 clock=clock,
                 metrics=metrics,
                 durability=durability,
+                priorities=priorities,
             )
             for part in partition_names(name, partitions)
         ]
@@ -176,6 +179,23 @@ class PartitionedQueue(Partitioned[Queue]):
         return ids
 
     # -- reading and repair ------------------------------------------------------------------
+
+    async def result(
+        self, job_id: str, *, timeout_s: float, result_type: type[Any] = object
+    ) -> Any:
+        """Wait for the job's result in the partition that holds it (see `Queue.result`).
+
+        The partition is found by the job's status hash, so this needs `track_status` (the
+        default) for jobs of a partitioned queue.
+
+        Raises:
+            NotFound: when no partition knows the job (unknown, or its status expired).
+            JobFailed: as `Queue.result`; also `ResultNotStored`, `ResultTimeout`.
+        """
+        for queue in self.partitions:
+            if await queue.get_status(job_id) is not None:
+                return await queue.result(job_id, timeout_s=timeout_s, result_type=result_type)
+        raise NotFound(f"job {job_id} is in no partition of {self.name!r}")
 
     async def get_status(self, job_id: str) -> JobStatus | None:
         """The job's status, found in whichever partition holds it (`None` when unknown)."""

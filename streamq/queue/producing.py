@@ -9,8 +9,9 @@ from typing import Final, Unpack
 import msgspec
 
 from ..clock import Clock
+from ..errors import ConfigError
 from ..model.job import Job, TraceContext, encode_job
-from ..redis.keys import Keys
+from ..redis.keys import DEFAULT_LEVEL, Keys, level_names, split_level
 from ..redis.scripts import EnqueueItem, enqueue_batch_call
 from ..redis.sender import Call
 from .options import EnqueueOptions, JobDefaults, JobOptions, build_job, check_options, due_args
@@ -24,22 +25,56 @@ ENQUEUE_CHUNK: Final = 1000
 
 
 class Producing:
-    """Jobs and `enqueue.lua` calls for one queue.
+    """Jobs and `enqueue.lua` calls for one queue (and for its priority levels, if any).
 
     Args:
         name: The queue name.
         keys: The queue's keys.
         defaults: Job defaults and retention settings.
         clock: Time source for due times.
+        priorities: The queue's priority levels, highest first (see `level_names`); none by
+            default: then `priority=` may only name `default`.
     """
 
-    __slots__ = ("clock", "defaults", "keys", "name")
+    __slots__ = ("_levels", "clock", "defaults", "keys", "name")
 
-    def __init__(self, name: str, keys: Keys, defaults: JobDefaults, clock: Clock) -> None:
+    def __init__(
+        self,
+        name: str,
+        keys: Keys,
+        defaults: JobDefaults,
+        clock: Clock,
+        priorities: Sequence[str] = (),
+    ) -> None:
         self.name = name
         self.keys = keys
         self.defaults = defaults
         self.clock = clock
+        self._levels: dict[str, Producing] = {}
+        for level_queue in level_names(name, priorities) if priorities else ():
+            level = split_level(level_queue)[1]
+            self._levels[level or DEFAULT_LEVEL] = (
+                self
+                if level is None
+                else Producing(level_queue, Keys(level_queue, keys.prefix), defaults, clock)
+            )
+
+    def level(self, priority: str | None) -> Producing:
+        """The producer of one priority level (`None` or `default`: this queue's own).
+
+        Raises:
+            ConfigError: for a level the queue was not declared with.
+        """
+        if priority is None or priority == DEFAULT_LEVEL:
+            return self
+        found = self._levels.get(priority)
+        if found is None:
+            declared = list(self._levels) or "none"
+            raise ConfigError(
+                f"queue {self.name!r}: unknown priority {priority!r} (levels: {declared}); "
+                "declare the levels on the queue and its workers alike (priorities=[...])"
+            )
+        return found
 
     def new_job(self, task: str | Job, /, **options: Unpack[JobOptions]) -> Job:
         """Build a `Job` for this queue with its defaults (see `JobOptions`).
@@ -62,11 +97,13 @@ class Producing:
             TypeError: for an option that is not one.
         """
         check_options(options)
-        job = build_job(self.name, self.defaults, task, options)
+        priority = options.get("priority")
+        own = self if priority is None else self.level(priority)
+        job = build_job(own.name, self.defaults, task, options)
         if trace is not None and job.trace is None:
             job = msgspec.structs.replace(job, trace=trace)
         delay_ms, run_at_ms = due_args(options.get("delay_s"), options.get("run_at"))
-        return self._batch_call([job], delay_ms, run_at_ms)
+        return own._batch_call([job], delay_ms, run_at_ms)
 
     def plan(
         self, jobs: Iterable[Job], delay_s: float | None, trace: TraceContext | None = None

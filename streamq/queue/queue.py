@@ -3,15 +3,15 @@
 It is the only code that speaks Redis commands for jobs. Every move of a job between the stream,
 the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a job nowhere.
 `Queue` is the one public face over parts that each live in the file named for them:
-`Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `DeadLetters`
-(the DLQ) and `ConsumerGroup` (the queue's one group). It holds no logic of its own beyond
-`get_status` and `counts`.
+`Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `Results`
+(job outcomes and expiry), `DeadLetters` (the DLQ) and `ConsumerGroup` (the queue's one
+group). It holds no logic of its own beyond `get_status`, `counts` and routing acks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
 
 import redis.exceptions as rx
 
@@ -33,11 +33,14 @@ from .group import ConsumerGroup
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
 from .protocol import JobQueue
+from .results import Results
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = ["Queue"]
+
+T = TypeVar("T")
 
 
 class Queue:
@@ -56,6 +59,10 @@ class Queue:
             recorder (`streamq.metrics.use_process_metrics`: a worker's), if any.
         durability: What every enqueue waits for (AOF fsync, replicas; see `Durability`); by
             default an enqueue returns once the primary has the job.
+        priorities: Priority levels, highest first, one of them `default` (e.g. `["high",
+            "default", "low"]`); each level is a stream of its own under the queue's tag
+            (see "Priorities" in the README), chosen per job with `enqueue(..., priority=)`.
+            Workers must serve the queue with the same levels. None by default.
 
     Example:
         >>> queue = Queue("emails", url="redis://localhost:6379")
@@ -74,6 +81,7 @@ class Queue:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.metrics = metrics if metrics is not None else process_metrics()
@@ -86,10 +94,11 @@ class Queue:
         self.redis: AsyncClient = redis or command_client(url or "redis://localhost:6379")
         self.scripts = Scripts(self.redis)
         self._group = ConsumerGroup(name, self.keys, self.group, self.redis)
-        self._producing = Producing(name, self.keys, self.defaults, self.clock)
+        self._producing = Producing(name, self.keys, self.defaults, self.clock, priorities)
         self._sender = EnqueueSender(self.redis, self.scripts)
         self._consuming = Consuming(self._group, self.scripts, self.defaults, self.clock)
         self._dead = DeadLetters(self.keys, self.redis, self.scripts, self.defaults)
+        self._results = Results(self._group, self.scripts, self.defaults, self.clock)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -161,8 +170,10 @@ class Queue:
         *,
         delay_s: float | None = None,
         durability: Durability | None = None,
+        priority: str | None = None,
     ) -> list[str]:
-        """Enqueue many jobs: 250 per script call, 1,000 per round trip.
+        """Enqueue many jobs: 250 per script call, 1,000 per round trip (all on one priority
+        level: `priority`, default `default`).
 
         Each script call is atomic; a failure part-way (Redis lost mid-pipeline) may leave
         earlier batches enqueued, so retry with idempotency keys to be safe. With durability,
@@ -171,7 +182,9 @@ class Queue:
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
-        outcomes = await self.enqueue_many_outcomes(jobs, delay_s=delay_s, durability=durability)
+        outcomes = await self.enqueue_many_outcomes(
+            jobs, delay_s=delay_s, durability=durability, priority=priority
+        )
         return [job_id for job_id, _ in outcomes]
 
     async def enqueue_many_outcomes(
@@ -180,6 +193,7 @@ class Queue:
         *,
         delay_s: float | None = None,
         durability: Durability | None = None,
+        priority: str | None = None,
     ) -> list[tuple[str, bool]]:
         """`enqueue_many`, telling for each job whether it was added.
 
@@ -190,7 +204,7 @@ class Queue:
         wanted = durability or self.durability
         outcomes: list[tuple[str, bool]] = []
         with sending(self.name) as send:
-            for calls in self._producing.plan(jobs, delay_s, send.trace):
+            for calls in self._producing.level(priority).plan(jobs, delay_s, send.trace):
                 results = await self._sender.send(calls, wanted)
                 outcomes.extend((job_id, bool(added)) for job_id, added in results)
                 if self.metrics is not None:
@@ -203,6 +217,43 @@ class Queue:
         with map_redis_errors():
             raw: Any = await self.redis.hgetall(self.keys.status(job_id))
         return status_from_hash(job_id, raw)
+
+    @overload
+    async def result(self, job_id: str, *, timeout_s: float) -> Any: ...
+
+    @overload
+    async def result(self, job_id: str, *, timeout_s: float, result_type: type[T]) -> T: ...
+
+    async def result(
+        self, job_id: str, *, timeout_s: float, result_type: type[Any] = object
+    ) -> Any:
+        """Wait for the job to finish and return its return value (see `Results.wait`).
+
+        The job must keep its result (`result_ttl_s` on the enqueue, the task or the queue's
+        defaults). The wait is one blocking read, woken when the job settles; any number of
+        callers may wait for one job, before or after it finished.
+
+        Args:
+            job_id: The job.
+            timeout_s: The longest wait, in seconds.
+            result_type: Decode the stored value into this type (msgspec); default: JSON values.
+
+        Raises:
+            JobDeadLettered: the job was dead-lettered (`reason`, `error` attached).
+            JobExpired: the job was not started before its `expires_s` and was discarded.
+            ResultNotStored: the job completed without keeping a result, or it expired.
+            ResultTimeout: the job had not finished within `timeout_s`.
+        """
+        return await self._results.wait(job_id, timeout_s=timeout_s, result_type=result_type)
+
+    async def progress(self, job_id: str, fraction: float, message: str | None = None) -> bool:
+        """Record how far a running job has got (0–1, and a message) in its status; `False`
+        once it has finished. Handlers call `current_job().progress(...)` instead."""
+        return await self._results.progress(job_id, fraction, message)
+
+    async def expired_count(self) -> int:
+        """Jobs discarded unrun because their `expires_s` had passed, ever."""
+        return await self._results.expired_count()
 
     async def counts(self) -> QueueCounts:
         """Sizes of the stream, PEL, delay set and DLQ, read in one pipelined round trip."""
@@ -253,8 +304,25 @@ class Queue:
         return await self._consuming.own_pending_counts(consumer, after=after, count=count)
 
     async def acknowledge(self, consumer: str, deliveries: Sequence[Delivery]) -> list[bool]:
-        """Ack finished entries; one flag per delivery (`False`: no longer owned)."""
-        return await self._consuming.acknowledge(consumer, deliveries)
+        """Ack finished entries; one flag per delivery (`False`: no longer owned).
+
+        Entries whose job keeps its result go through `Results.complete`, which stores the
+        result in the ack's own write; the others pay nothing for the feature.
+        """
+        keeping = [d for d in deliveries if d.result is not None]
+        if not keeping:
+            return await self._consuming.acknowledge(consumer, deliveries)
+        plain = [d for d in deliveries if d.result is None]
+        done = await self._results.complete(consumer, keeping)
+        flags = dict(zip(map(id, keeping), done, strict=True))
+        if plain:
+            done = await self._consuming.acknowledge(consumer, plain)
+            flags.update(zip(map(id, plain), done, strict=True))
+        return [flags[id(d)] for d in deliveries]
+
+    async def expire(self, consumer: str, delivery: Delivery, job: Job) -> int:
+        """Discard an owned job past its expiry: 1 discarded, 0 not expired, -1 not owner."""
+        return await self._results.expire(consumer, delivery, job)
 
     async def retry(
         self, consumer: str, delivery: Delivery, job: Job, *, error: str, delay_ms: int

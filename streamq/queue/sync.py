@@ -7,8 +7,8 @@ one send path (single server, Sentinel, Cluster; durability waits; NOSCRIPT).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
 
 import redis
 
@@ -24,15 +24,18 @@ from ..redis.sender import SyncEnqueueSender
 from ..tracing import sending
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
+from .results import wait_sync
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = ["SyncQueue"]
 
+T = TypeVar("T")
+
 
 class SyncQueue:
-    """A blocking producer for one queue: enqueue, enqueue_many, get_status.
+    """A blocking producer for one queue: enqueue, enqueue_many, get_status, result.
 
     Args:
         name: The queue name.
@@ -45,6 +48,7 @@ class SyncQueue:
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: the process's
             recorder (`streamq.metrics.use_process_metrics`: a worker's), if any.
         durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
+        priorities: Priority levels, highest first, as for `Queue`.
 
     Example:
         >>> queue = SyncQueue("emails", url="redis://localhost:6379")
@@ -62,6 +66,7 @@ class SyncQueue:
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.metrics = metrics if metrics is not None else process_metrics()
@@ -71,7 +76,7 @@ class SyncQueue:
         self.clock: Clock = clock or RedisClock()
         self._owns_client = redis is None
         self.redis = redis or sync_command_client(url or "redis://localhost:6379")
-        self._producing = Producing(name, self.keys, self.defaults, self.clock)
+        self._producing = Producing(name, self.keys, self.defaults, self.clock, priorities)
         self._sender = SyncEnqueueSender(self.redis)
 
     def close(self) -> None:
@@ -107,12 +112,13 @@ class SyncQueue:
         *,
         delay_s: float | None = None,
         durability: Durability | None = None,
+        priority: str | None = None,
     ) -> list[str]:
         """Enqueue many jobs: 250 per script call, 1,000 per round trip (see `Queue`)."""
         wanted = durability or self.durability
         ids: list[str] = []
         with sending(self.name) as send:
-            for calls in self._producing.plan(jobs, delay_s, send.trace):
+            for calls in self._producing.level(priority).plan(jobs, delay_s, send.trace):
                 results = self._sender.send(calls, wanted)
                 ids.extend(job_id for job_id, _ in results)
                 if self.metrics is not None:
@@ -125,3 +131,22 @@ class SyncQueue:
         with map_redis_errors():
             raw: Any = self.redis.hgetall(self.keys.status(job_id))
         return status_from_hash(job_id, raw)
+
+    @overload
+    def result(self, job_id: str, *, timeout_s: float) -> Any: ...
+
+    @overload
+    def result(self, job_id: str, *, timeout_s: float, result_type: type[T]) -> T: ...
+
+    def result(self, job_id: str, *, timeout_s: float, result_type: type[Any] = object) -> Any:
+        """Wait for the job to finish and return its return value (see `Queue.result`).
+
+        Raises:
+            JobDeadLettered: the job was dead-lettered (`reason`, `error` attached).
+            JobExpired: the job was not started before its `expires_s` and was discarded.
+            ResultNotStored: the job completed without keeping a result, or it expired.
+            ResultTimeout: the job had not finished within `timeout_s`.
+        """
+        return wait_sync(
+            self.redis, self.keys, job_id, timeout_s=timeout_s, result_type=result_type
+        )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 import redis as redis_sync
 
 from ..clock import Clock
-from ..errors import map_redis_errors
+from ..errors import NotFound, map_redis_errors
 from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..redis.connection import sync_command_client
@@ -40,6 +40,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
             queue (`metrics.prepare([name], partitions)`); None: the process's recorder, if any.
         durability: What every enqueue waits for, as for `SyncQueue`.
+        priorities: Priority levels of every partition, highest first, as for `Queue`.
 
     Example:
         >>> orders = SyncPartitionedQueue("orders", 8, url="redis+cluster://10.0.0.1:7000")
@@ -58,6 +59,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         clock: Clock | None = None,
         metrics: Metrics | None = None,
         durability: Durability | None = None,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
         self._prefix = prefix
@@ -76,6 +78,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
                 clock=clock,
                 metrics=metrics,
                 durability=durability,
+                priorities=priorities,
             )
             for part in partition_names(name, partitions)
         ]
@@ -151,6 +154,21 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
             for position, job_id in zip(positions, done, strict=True):
                 ids[position] = job_id
         return ids
+
+    def result(self, job_id: str, *, timeout_s: float, result_type: type[Any] = object) -> Any:
+        """Wait for the job's result in the partition that holds it (see `Queue.result`).
+
+        The partition is found by the job's status hash, so this needs `track_status` (the
+        default) for jobs of a partitioned queue.
+
+        Raises:
+            NotFound: when no partition knows the job (unknown, or its status expired).
+            JobFailed: as `Queue.result`; also `ResultNotStored`, `ResultTimeout`.
+        """
+        for queue in self.partitions:
+            if queue.get_status(job_id) is not None:
+                return queue.result(job_id, timeout_s=timeout_s, result_type=result_type)
+        raise NotFound(f"job {job_id} is in no partition of {self.name!r}")
 
     def get_status(self, job_id: str) -> JobStatus | None:
         """The job's status, found in whichever partition holds it (`None` when unknown)."""

@@ -15,13 +15,18 @@ from .connection import (
 )
 from .durability import Durability
 from .keys import (
+    DEFAULT_LEVEL,
     MAX_PARTITIONS,
     Keys,
+    check_levels,
     expand_partitions,
     group_partitions,
+    level_name,
+    level_names,
     partition_groups,
     partition_names,
     partitions_key,
+    split_level,
     split_partition,
 )
 from .scripts import Scripts
@@ -33,23 +38,28 @@ from .topology import (
 )
 
 __all__ = [
+    "DEFAULT_LEVEL",
     "MAX_PARTITIONS",
     "AsyncClient",
     "Durability",
     "Keys",
     "Scripts",
     "ServerInfo",
+    "check_levels",
     "close_client",
     "command_client",
     "expand_partitions",
     "group_partitions",
     "is_cluster_url",
     "is_sentinel_url",
+    "level_name",
+    "level_names",
     "partition_groups",
     "partition_names",
     "partitions_key",
     "redact_url",
     "server_info",
+    "split_level",
     "split_partition",
     "sync_command_client",
 ]

@@ -1,5 +1,5 @@
-"""Every Redis key name streamq uses, and the naming of partitions: all keys of a queue share
-the `{queue}` hash tag, and nothing else in streamq builds a key or parses a partition name."""
+"""Every Redis key name streamq uses, and the naming of partitions and priority levels: all keys
+of a queue share the `{queue}` hash tag, and nothing else builds a key or parses such a name."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from typing import Final
 from ..errors import ConfigError
 
 __all__ = [
+    "DEFAULT_LEVEL",
+    "LEVEL_SEGMENT",
     "MAX_PARTITIONS",
     "Keys",
+    "check_levels",
     "expand_partitions",
     "group_partitions",
+    "level_name",
+    "level_names",
     "partition_groups",
     "partition_names",
     "partitions_key",
+    "split_level",
     "split_partition",
 ]
 
@@ -25,8 +31,12 @@ _FORBIDDEN: Final = frozenset("{}\r\n ")
 class Keys:
     """Key names of one queue, under the hash tag `{<queue>}` so each script hits one slot.
 
+    A priority level of a queue (`q@high`, see `level_names`) is a queue of its own (stream,
+    delay set, DLQ) under the same tag, its keys under `streamq:{q}:level:high:`; status and
+    idempotency keys and consumer liveness keys stay the queue's, shared by its levels.
+
     Args:
-        queue: The queue name (no braces, whitespace or newlines).
+        queue: The queue name (no braces, whitespace or newlines), or a level's (`q@high`).
         prefix: The namespace prefix, `streamq` by default.
     """
 
@@ -36,22 +46,30 @@ class Keys:
         "delayed_jobs",
         "dlq",
         "dlq_dropped",
+        "expired",
         "partitions",
+        "prefix",
         "queue",
         "stream",
         "tag",
     )
 
     def __init__(self, queue: str, prefix: str = "streamq") -> None:
-        if not queue or _FORBIDDEN & set(queue):
+        base, level = split_level(queue)
+        if not base or _FORBIDDEN & set(queue):
             raise ConfigError(f"queue name {queue!r} must be non-empty, without braces or spaces")
         self.queue = queue
-        self.tag = f"{prefix}:{{{queue}}}"
-        self.stream = f"{self.tag}:stream"
-        self.delayed = f"{self.tag}:delayed"
-        self.delayed_jobs = f"{self.tag}:delayed:jobs"
-        self.dlq = f"{self.tag}:dlq"
-        self.dlq_dropped = f"{self.tag}:dlq:dropped"
+        self.prefix = prefix
+        self.tag = f"{prefix}:{{{base}}}"
+        # A plain queue's own keys sit right under its tag, exactly as before levels existed.
+        own = self.tag if level is None else f"{self.tag}:{LEVEL_SEGMENT}:{level}"
+        self.stream = f"{own}:stream"
+        self.delayed = f"{own}:delayed"
+        self.delayed_jobs = f"{own}:delayed:jobs"
+        self.dlq = f"{own}:dlq"
+        self.dlq_dropped = f"{own}:dlq:dropped"
+        # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
+        self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"
         # The declared partition count of a logical queue (see streamq.partitions).
         self.partitions = f"{self.tag}:partitions"
@@ -59,6 +77,11 @@ class Keys:
     def status(self, job_id: str) -> str:
         """The hash holding one job's status."""
         return f"{self.tag}:job:{job_id}"
+
+    def result(self, job_id: str) -> str:
+        """The one-entry stream holding a job's outcome (its return value or its failure),
+        written by the script that settles the job, read by `result()` with XREAD BLOCK."""
+        return f"{self.tag}:result:{job_id}"
 
     def idempotency(self, key: str) -> str:
         """The string mapping an idempotency key to the job id it first enqueued."""
@@ -70,6 +93,69 @@ class Keys:
 
     def __repr__(self) -> str:
         return f"Keys({self.queue!r})"
+
+
+#: The level a job without `priority=` goes to: the queue's own keys (`q` itself).
+DEFAULT_LEVEL: Final = "default"
+#: The key segment before a level's name (`streamq:{q}:level:high:stream`).
+LEVEL_SEGMENT: Final = "level"
+_LEVEL_SEPARATOR: Final = "@"
+_MAX_LEVELS: Final = 16
+
+
+def split_level(name: str) -> tuple[str, str | None]:
+    """(queue, level) of a queue name; `None` for the default level.
+
+    `emails@high` → `("emails", "high")`; `orders#3@low` → `("orders#3", "low")`;
+    `emails` → `("emails", None)`.
+    """
+    base, sep, level = name.rpartition(_LEVEL_SEPARATOR)
+    if sep and base and level:
+        return base, level
+    return name, None
+
+
+def level_name(queue: str, level: str | None) -> str:
+    """The queue name of one level of `queue`: the queue itself for the default level."""
+    if level is None or level == DEFAULT_LEVEL:
+        return queue
+    return f"{queue}{_LEVEL_SEPARATOR}{level}"
+
+
+def check_levels(levels: Sequence[str]) -> tuple[str, ...]:
+    """Validate priority levels (highest first) and return them as a tuple.
+
+    Raises:
+        ConfigError: for fewer than two or more than 16 levels, a repeated level, a level
+            name that is not a plain word, or a list without `default`.
+    """
+    out = tuple(levels)
+    if not 2 <= len(out) <= _MAX_LEVELS:
+        raise ConfigError(f"priority levels: give 2..{_MAX_LEVELS} levels, got {list(out)}")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"priority levels must be distinct, got {list(out)}")
+    for level in out:
+        if not level or not all(c.isalnum() or c in "-_" for c in level):
+            raise ConfigError(f"priority level {level!r} must be letters, digits, '-' or '_'")
+    if DEFAULT_LEVEL not in out:
+        raise ConfigError(f"priority levels must include {DEFAULT_LEVEL!r}, got {list(out)}")
+    return out
+
+
+def level_names(queue: str, levels: Sequence[str]) -> list[str]:
+    """The queue names of a queue's priority levels, highest first; `[queue]` without levels.
+
+    `level_names("emails", ["high", "default", "low"])` → `["emails@high", "emails",
+    "emails@low"]`: the default level is the plain queue, so adding levels moves no job.
+
+    Raises:
+        ConfigError: as `check_levels`, or for a name that already names a level.
+    """
+    if not levels:
+        return [queue]
+    if split_level(queue)[1] is not None:
+        raise ConfigError(f"queue {queue!r} already names a priority level")
+    return [level_name(queue, level) for level in check_levels(levels)]
 
 
 #: More partitions than this is a configuration mistake, not a design (each is a fetch loop).
@@ -87,6 +173,9 @@ def partition_names(queue: str, partitions: int) -> list[str]:
     if not 1 <= partitions <= MAX_PARTITIONS:
         raise ConfigError(f"partitions must be in 1..{MAX_PARTITIONS}, got {partitions}")
     Keys(queue)  # validates the name
+    queue, level = split_level(queue)  # a level of a partitioned queue: `q#i@level`
+    if level is not None:
+        return [level_name(n, level) for n in partition_names(queue, partitions)]
     if partitions > 1 and _SEPARATOR in queue:
         raise ConfigError(f"queue {queue!r}: a partitioned queue's name must not contain '#'")
     if partitions == 1:
@@ -108,13 +197,16 @@ def split_partition(name: str) -> tuple[str, int | None]:
 def group_partitions(names: Sequence[str]) -> dict[str, list[str]]:
     """Queue names (as the Inspector discovers them) grouped by logical queue.
 
-    A partitioned queue's names come in partition order; a plain queue maps to itself.
-    `["b", "a#1", "a#0"]` → `{"a": ["a#0", "a#1"], "b": ["b"]}`.
+    A partitioned queue's names come in partition order; a plain queue maps to itself; the
+    partitions of one level are grouped under that level of the logical queue.
+    `["b", "a#1", "a#0", "a#0@hi"]` → `{"a": ["a#0", "a#1"], "a@hi": ["a#0@hi"], "b": ["b"]}`.
     """
     groups: dict[str, list[tuple[int, str]]] = {}
     for name in names:
-        logical, index = split_partition(name)
-        groups.setdefault(logical, []).append((-1 if index is None else index, name))
+        base, level = split_level(name)
+        logical, index = split_partition(base)
+        key = level_name(logical, level)
+        groups.setdefault(key, []).append((-1 if index is None else index, name))
     return {logical: [n for _, n in sorted(items)] for logical, items in sorted(groups.items())}
 
 

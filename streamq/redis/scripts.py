@@ -1,18 +1,16 @@
 """The `Scripts` registry: loads `lua/*.lua` once and has one typed method per script.
 
-This module is the only place that knows each script's KEYS/ARGV order; the header of every
-`.lua` file documents the same order, and a test checks the two agree. redis-py's registered
+This module is the only place that knows each script's KEYS/ARGV order (with `enqueue_args`,
+which builds the `enqueue.lua` call producers pipeline themselves); the header of every `.lua`
+file documents the same order, and a test checks the two agree. redis-py's registered
 scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a restarted server).
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping, Sequence
-from importlib import resources
-from pathlib import Path
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, cast
 
 import msgspec
 import redis.asyncio as aredis
@@ -20,10 +18,18 @@ import redis.exceptions as rx
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
-from ..errors import ScriptError, map_redis_errors
+from ..errors import map_redis_errors
 from ..model.records import as_str
+from .enqueue_args import (
+    EnqueueItem,
+    enqueue_batch_call,
+    enqueue_call,
+    parse_enqueue,
+    parse_enqueue_batch,
+)
 from .held import HeldConnection
 from .keys import Keys
+from .lua_source import lua_dir, resolve_includes
 from .topology import AsyncClient
 
 __all__ = [
@@ -42,11 +48,15 @@ __all__ = [
 
 SCRIPT_NAMES: Final = (
     "ack",
+    "complete",
     "dead_letter",
     "delete_consumer",
     "enqueue",
+    "expire",
+    "progress",
     "heartbeat",
     "promote",
+    "read_levels",
     "reclaim",
     "release",
     "requeue_dead",
@@ -54,44 +64,10 @@ SCRIPT_NAMES: Final = (
 )
 
 
-def _lua_dir() -> Path:
-    packaged = resources.files("streamq").joinpath("lua")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    # A source checkout: the scripts live in the repository's top-level lua/ folder.
-    return Path(__file__).resolve().parents[2] / "lua"
-
-
-_INCLUDE: Final = re.compile(r"^--- @include (\w+)[ \t]*$", re.MULTILINE)
-
-
-def resolve_includes(source: str, folder: Path, *, _seen: tuple[str, ...] = ()) -> str:
-    """Replace each `--- @include NAME` line with `folder/include/NAME.lua` (BullMQ-style).
-
-    Helpers shared by several scripts live once in `lua/include/`; the resolved text is what
-    Redis runs and what the SHA is taken of.
-
-    Raises:
-        ScriptError: for a missing or circular include.
-    """
-
-    def expand(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in _seen:
-            raise ScriptError(f"circular Lua include: {' -> '.join((*_seen, name))}")
-        path = folder / "include" / f"{name}.lua"
-        if not path.is_file():
-            raise ScriptError(f"Lua include {name!r} not found at {path}")
-        text = path.read_text(encoding="utf-8")
-        return resolve_includes(text, folder, _seen=(*_seen, name)).rstrip("\n")
-
-    return _INCLUDE.sub(expand, source)
-
-
 @functools.cache
 def load_sources() -> Mapping[str, str]:
     """Return the Lua source of every script by name (includes resolved), read once."""
-    folder = _lua_dir()
+    folder = lua_dir()
     return {
         name: resolve_includes((folder / f"{name}.lua").read_text(encoding="utf-8"), folder)
         for name in SCRIPT_NAMES
@@ -116,85 +92,6 @@ class ReclaimStep(msgspec.Struct, frozen=True):
 
 def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-class EnqueueItem(NamedTuple):
-    """One job of an `enqueue.lua` batch."""
-
-    job_id: str
-    payload: bytes
-    created_at_ms: int
-    attempt: int
-    idempotency_key: str | None
-
-
-def enqueue_batch_call(
-    keys: Keys,
-    items: Sequence[EnqueueItem],
-    *,
-    delay_ms: int,
-    run_at_ms: int,
-    track_status: bool,
-    idempotency_ttl_ms: int,
-    now_ms: int,
-) -> tuple[list[str], list[bytes | str | int]]:
-    """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
-    k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
-    a: list[bytes | str | int] = [
-        delay_ms,
-        run_at_ms,
-        "1" if track_status else "0",
-        idempotency_ttl_ms,
-        now_ms,
-    ]
-    for item in items:
-        # Without a key, the job id's own idempotency slot stands in (same slot, never written).
-        k += (keys.status(item.job_id), keys.idempotency(item.idempotency_key or item.job_id))
-        a += (
-            item.job_id,
-            item.payload,
-            item.created_at_ms,
-            item.attempt,
-            "1" if item.idempotency_key else "0",
-        )
-    return k, a
-
-
-def enqueue_call(
-    keys: Keys,
-    *,
-    job_id: str,
-    payload: bytes,
-    delay_ms: int,
-    run_at_ms: int,
-    track_status: bool,
-    idempotency_key: str | None,
-    idempotency_ttl_ms: int,
-    now_ms: int,
-    created_at_ms: int,
-    attempt: int,
-) -> tuple[list[str], list[bytes | str | int]]:
-    """Build the KEYS and ARGV of `enqueue.lua` for one job."""
-    item = EnqueueItem(job_id, payload, created_at_ms, attempt, idempotency_key)
-    return enqueue_batch_call(
-        keys,
-        [item],
-        delay_ms=delay_ms,
-        run_at_ms=run_at_ms,
-        track_status=track_status,
-        idempotency_ttl_ms=idempotency_ttl_ms,
-        now_ms=now_ms,
-    )
-
-
-def parse_enqueue_batch(reply: Sequence[Any]) -> list[tuple[str, bool]]:
-    """Decode `enqueue.lua`'s reply into (job id, newly enqueued) per job."""
-    return [(as_str(reply[i]), int(reply[i + 1]) == 1) for i in range(0, len(reply), 2)]
-
-
-def parse_enqueue(reply: Sequence[Any]) -> tuple[str, bool]:
-    """Decode `enqueue.lua`'s reply for one job into (job id, newly enqueued)."""
-    return parse_enqueue_batch(reply)[0]
 
 
 class Scripts:
@@ -299,6 +196,44 @@ class Scripts:
         a.extend(entry_id for entry_id, _ in entries)
         return [int(c) for c in await self._run("ack", k, a)]
 
+    async def complete(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entries: Sequence[tuple[str, str, int, bytes]],
+        status_ttl_s: int,
+        track_status: bool,
+    ) -> list[int]:
+        """Ack (entry id, job id, result TTL s, result) items, storing each result."""
+        k = [keys.stream]
+        a: list[str | int | bytes] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
+        for entry_id, job_id, ttl_s, result in entries:
+            k += (keys.status(job_id), keys.result(job_id))
+            a += (entry_id, ttl_s, result)
+        return [int(c) for c in await self._run("complete", k, a)]
+
+    async def expire(
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entry_id: str,
+        job_id: str,
+        expires_at_ms: int,
+        status_ttl_s: int,
+        track_status: bool,
+        result_ttl_s: int,
+        now_ms: int = 0,
+    ) -> int:
+        """Discard an owned entry past its expiry; 1 discarded, 0 not expired, -1 not owner."""
+        k = [keys.stream, keys.status(job_id), keys.expired, keys.result(job_id)]
+        a: list[str | int] = [group, consumer, entry_id, expires_at_ms, status_ttl_s]
+        a += ("1" if track_status else "0", result_ttl_s, now_ms)
+        return int(await self._run("expire", k, a))
+
     async def retry(
         self,
         keys: Keys,
@@ -348,11 +283,13 @@ class Scripts:
         track_status: bool,
         dlq_max_entries: int,
         now_ms: int = 0,
+        result_ttl_s: int = 0,
     ) -> int:
         """Move an owned entry to the DLQ; 1 moved, 0 not owner, -1 entry deleted."""
+        job_key = job_id or "-"
         reply = await self._run(
             "dead_letter",
-            [keys.stream, keys.dlq, keys.status(job_id or "-"), keys.dlq_dropped],
+            [keys.stream, keys.dlq, keys.status(job_key), keys.dlq_dropped, keys.result(job_key)],
             [
                 group,
                 consumer,
@@ -365,9 +302,17 @@ class Scripts:
                 "1" if track_status else "0",
                 dlq_max_entries,
                 now_ms,
+                result_ttl_s,
             ],
         )
         return int(reply)
+
+    async def progress(
+        self, keys: Keys, *, job_id: str, fraction: float, message: str, now_ms: int = 0
+    ) -> bool:
+        """Record a running job's progress; `False` when it is finished or unknown."""
+        reply = await self._run("progress", [keys.status(job_id)], [fraction, message, now_ms])
+        return int(reply) == 1
 
     async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int]:
         """Move up to `limit` due jobs into the stream; returns (moved, missing payloads)."""
@@ -375,6 +320,17 @@ class Scripts:
             "promote", [keys.delayed, keys.delayed_jobs, keys.stream], [limit, now_ms]
         )
         return int(reply[0]), int(reply[1])
+
+    async def read_levels(
+        self, levels: Sequence[Keys], *, group: str, consumer: str, count: int
+    ) -> list[tuple[int, str, dict[bytes, bytes]]]:
+        """New entries of priority levels, read in the order given up to `count` in all:
+        (index into `levels`, entry id, fields) in read order."""
+        reply = await self._run("read_levels", [k.stream for k in levels], [group, consumer, count])
+        return [
+            (int(reply[i]) - 1, as_str(reply[i + 1]), _pairs(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
 
     async def reclaim(
         self, keys: Keys, *, group: str, consumer: str, min_idle_ms: int, cursor: str, count: int

@@ -38,7 +38,7 @@ class Attempt:
         self.span.record_exception(exc)
 
     def settled(self, outcome: str) -> None:
-        """Record how the attempt ended: `completed`, `not_owner` or `gone`."""
+        """Record how the attempt ended: `completed`, `expired`, `not_owner` or `gone`."""
         self._outcome = outcome
 
     def retried(self, error: str, delay_ms: int) -> None:

@@ -8,16 +8,18 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, Final, TypeVar, overload
+from typing import Any, Final, ParamSpec, TypeVar, overload
 
 import msgspec
 
 from ..errors import ConfigError, UnknownTask
 from ..model.job import Job
+from .handles import TaskHandle
 
 __all__ = ["Task", "TaskRegistry", "current_job", "load_registry"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _current_job: Final[contextvars.ContextVar[Job]] = contextvars.ContextVar("streamq_current_job")
 
@@ -40,12 +42,15 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
             its thread pool (so a blocking handler cannot stall lease renewal).
         is_async: Whether `fn` is a coroutine function.
         timeout_s: Default per-attempt timeout for this task (a job's own timeout wins).
+        result_ttl_s: Keep each job's return value this long for `result()` (a job's own
+            `result_ttl_s` wins; `None`: not kept).
     """
 
     name: str
     fn: Callable[..., Any]
     is_async: bool
     timeout_s: float | None = None
+    result_ttl_s: int | None = None
 
 
 class TaskRegistry:
@@ -55,6 +60,7 @@ class TaskRegistry:
         >>> tasks = TaskRegistry()
         >>> @tasks.task()
         ... async def send_welcome(email: str) -> None: ...
+        >>> # await send_welcome.enqueue(queue, "ada@example.com")
         >>> # streamq worker --group emails --app myapp.jobs:tasks
     """
 
@@ -62,16 +68,26 @@ class TaskRegistry:
         self._tasks: dict[str, Task] = {}
 
     def register(
-        self, fn: Callable[..., Any], *, name: str | None = None, timeout_s: float | None = None
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        timeout_s: float | None = None,
+        result_ttl_s: int | None = None,
     ) -> Task:
-        """Register `fn` under `name` (default: its `__qualname__`).
+        """Register `fn` (a function, or another registry's `TaskHandle`) under `name`
+        (default: its `__qualname__`).
 
         Raises:
-            ConfigError: when the name is taken by another function or the timeout is invalid.
+            ConfigError: when the name is taken by another function or an option is invalid.
         """
+        if isinstance(fn, TaskHandle):
+            fn = fn.fn
         task_name = name or fn.__qualname__
         if timeout_s is not None and timeout_s <= 0:
             raise ConfigError(f"timeout_s of task {task_name!r} must be > 0, got {timeout_s}")
+        if result_ttl_s is not None and result_ttl_s < 1:
+            raise ConfigError(f"result_ttl_s of task {task_name!r} must be >= 1")
         existing = self._tasks.get(task_name)
         if existing is not None and existing.fn is not fn:
             raise ConfigError(f"task name {task_name!r} is already registered")
@@ -80,26 +96,43 @@ class TaskRegistry:
             fn=fn,
             is_async=inspect.iscoroutinefunction(fn),
             timeout_s=timeout_s,
+            result_ttl_s=result_ttl_s,
         )
         self._tasks[task_name] = task
         return task
 
     @overload
-    def task(self, fn: F, /) -> F: ...
+    def task(self, fn: Callable[P, R], /) -> TaskHandle[P, R]: ...
 
     @overload
     def task(
-        self, fn: None = None, /, *, name: str | None = None, timeout_s: float | None = None
-    ) -> Callable[[F], F]: ...
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        timeout_s: float | None = None,
+        result_ttl_s: int | None = None,
+    ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
 
     def task(
-        self, fn: F | None = None, /, *, name: str | None = None, timeout_s: float | None = None
-    ) -> F | Callable[[F], F]:
-        """Decorator registering a handler; usable bare or with options."""
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        timeout_s: float | None = None,
+        result_ttl_s: int | None = None,
+    ) -> TaskHandle[P, R] | Callable[[Callable[P, R]], TaskHandle[P, R]]:
+        """Decorator registering a handler; usable bare or with options.
 
-        def deco(f: F) -> F:
-            self.register(f, name=name, timeout_s=timeout_s)
-            return f
+        Returns a `TaskHandle`: callable as the function itself, and with a type-checked
+        `enqueue(queue, *args, **kwargs)`.
+        """
+
+        def deco(f: Callable[P, R]) -> TaskHandle[P, R]:
+            task = self.register(f, name=name, timeout_s=timeout_s, result_ttl_s=result_ttl_s)
+            return TaskHandle(task.name, task.fn)
 
         return deco(fn) if fn is not None else deco
 

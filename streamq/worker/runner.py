@@ -15,7 +15,7 @@ import contextvars
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -37,6 +37,7 @@ from ..tracing import Attempt, start_attempt
 from .deadlines import Deadlines
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job
+from .results import encode_result
 from .settings import WorkerSettings
 from .stats import WorkerStats
 
@@ -171,20 +172,28 @@ class JobRunner:
             try:
                 task = self.registry.get(action.name)
             except UnknownTask as exc:
+                d.result_ttl_s = job.result_ttl_s or 0
                 try:
                     await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, str(exc))
                 finally:
                     if run.trace is not None:
                         run.trace.end()
                 return
+            d.result_ttl_s = job.result_ttl_s or task.result_ttl_s or 0
             timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
             body = functools.partial(self._call_task, task, action)
         else:
             # An observer action: data only, run by the built-in runtime (no user code).
+            d.result_ttl_s = job.result_ttl_s or 0
             timeout = job.timeout_s or self.settings.job_timeout_s
             body = functools.partial(
                 self.actions.execute, action, job.event, job_id=job.id, attempt=job.attempt
             )
+        # Only a first attempt can expire: a retry's job has started (and may have had effects).
+        if job.expires_at is not None and job.attempt == 1 and await self._expired(queue, run, job):
+            if run.trace is not None:
+                run.trace.end()
+            return
         token = _current_job.set(job)
         # The handler's own log lines carry the job (merged by an app's merge_contextvars).
         # Not reset afterwards: each job runs in a task of its own, whose context ends with it
@@ -201,7 +210,9 @@ class JobRunner:
         started = run.started = time.perf_counter()
         try:
             try:
-                await body()
+                value = await body()
+                if d.result_ttl_s:
+                    d.result = encode_result(value)  # stored by the ack, in the same write
             finally:
                 Deadlines.disarm(run)
                 if run.timed_out and this is not None:
@@ -241,13 +252,27 @@ class JobRunner:
             if run.trace is not None:
                 run.trace.end()
 
-    async def _call_task(self, task: Task, action: TaskAction) -> None:
+    async def _call_task(self, task: Task, action: TaskAction) -> Any:
         if task.is_async:
-            await task.fn(*action.args, **action.kwargs)
+            return await task.fn(*action.args, **action.kwargs)
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, task.fn, *action.args, **action.kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def _expired(self, queue: Queue, run: Run, job: Job) -> bool:
+        """Discard the job if its expiry has passed (on Redis's clock); `True` when it is not
+        to run: discarded, or no longer this consumer's."""
+        code = await self._write(lambda: queue.expire(self.consumer, run.delivery, job))
+        if code == 0:
+            return False
+        if code == 1:
+            self.stats.expired += 1
+            if run.trace is not None:
+                run.trace.settled("expired")
+            _log.warning("job_expired", queue=queue.name, job_id=job.id, event_id=job.event_id)
         else:
-            ctx = contextvars.copy_context()
-            call = functools.partial(ctx.run, task.fn, *action.args, **action.kwargs)
-            await asyncio.get_running_loop().run_in_executor(self._pool, call)
+            self._not_owner(queue, run)
+        return True
 
     def acked(self, delivery: Delivery, acked: bool) -> None:
         """Count an ack once it is settled (the acker calls this)."""

@@ -21,6 +21,7 @@ class WorkerStats:
         lease_lost: Jobs whose lease was lost: cancelled, nothing written.
         released: Unfinished entries handed back at shutdown.
         timeouts: Attempts that exceeded their timeout.
+        expired: Jobs discarded unrun because their `expires_s` had passed.
     """
 
     completed: int = 0
@@ -32,6 +33,7 @@ class WorkerStats:
     lease_lost: int = 0
     released: int = 0
     timeouts: int = 0
+    expired: int = 0
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

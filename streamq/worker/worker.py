@@ -1,7 +1,8 @@
 """`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
 
 One worker process has one consumer name. Per queue it runs a fetcher (XREADGROUP for as many
-entries as it has free slots) and an acker; the background components renew leases, promote due
+entries as it has free slots; one `LevelFetcher` for all the levels of a queue with priority
+levels) and an acker per stream; the background components renew leases, promote due
 retries, reclaim entries of dead consumers and remove empty idle consumers.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -19,19 +19,23 @@ import structlog
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
 from ..errors import ConfigError, RedisUnavailable, map_redis_errors
+from ..model.job import progress_reporter
 from ..model.records import Delivery
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
 from ..queue.queue import Queue
 from ..redis.connection import command_client, server_info
-from ..redis.keys import expand_partitions
+from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
+from .burst import BurstDrain
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
 from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
+from .level_fetcher import LevelFetcher, fetch_loop
+from .progress import ProgressReporter
 from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
@@ -70,6 +74,10 @@ class Worker:
         partitions: Partition count of the queues served: one count for all, or a count per
             queue name (absent: 1). A queue of P partitions is served as its P partition
             queues (`q#0` … `q#<P-1>`), each with its own fetch loop.
+        priorities: Priority levels of every queue served, highest first (`["high",
+            "default", "low"]`; none by default): each level is a queue of its own
+            (`q@high`), and one fetch loop reads a queue's (or a partition's) levels in order
+            (`WorkerSettings.lower_levels_every` against starvation).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -93,12 +101,14 @@ class Worker:
         action_settings: ActionSettings | None = None,
         metrics: Metrics | None = None,
         partitions: Mapping[str, int] | int = 1,
+        priorities: Sequence[str] = (),
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
         self.metrics = metrics
         if metrics is not None:
-            metrics.prepare(queues, partitions)  # a partition's figures carry its queue's label
+            # A partition's or a level's figures carry its queue's label.
+            metrics.prepare(queues, partitions, priorities)
         self.settings = settings or WorkerSettings()
         self.burst = burst
         self._owns_client = redis is None
@@ -108,9 +118,14 @@ class Worker:
         self._declared = {
             q: partitions if isinstance(partitions, int) else partitions.get(q, 1) for q in queues
         }
+        # One fetch loop per queue or partition: its levels' names, highest first.
+        self._fetch_groups = [
+            level_names(p, priorities) for g in partition_groups(queues, partitions) for p in g
+        ]
         self.queues = [
             Queue(q, redis=self.redis, group=self.group, prefix=prefix, defaults=defaults)
-            for q in expand_partitions(queues, partitions)
+            for names in self._fetch_groups
+            for q in names
         ]
         self._by_name = {q.name: q for q in self.queues}
         self._explicit_consumer = consumer
@@ -120,17 +135,13 @@ class Worker:
         self.stats = WorkerStats()
         self._slots = Slots(self.settings.concurrency)
         self._running: dict[str, dict[str, Run]] = {q.name: {} for q in self.queues}
-        self._fetchers: list[Fetcher] = []
+        self._fetchers: list[Fetcher | LevelFetcher] = []
         self._ackers: dict[str, Acker] = {}
         self._runner: JobRunner  # made in start(), once the consumer name is known
         self._deadlines = Deadlines(
             lambda: [run for runs in self._running.values() for run in runs.values()]
         )
         self._stop = asyncio.Event()
-        # In burst mode: until when retries this worker scheduled keep it running, and the
-        # farthest such a retry may be (the default backoff's cap; a longer one is left).
-        self._burst_wait_until = 0.0
-        self._burst_retry_cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
         self._stopping = False
         self._started = False
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -140,6 +151,15 @@ class Worker:
         poll_s = s.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
+        self._burst = (
+            BurstDrain(
+                self.queues,
+                horizon_s=min(s.block_s, poll_s),
+                retry_cap_s=(defaults or JobDefaults()).backoff.max_delay_ms / 1000,
+            )
+            if burst
+            else None
+        )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
 
@@ -212,10 +232,10 @@ class Worker:
             )
         for logical, count in self._declared.items():
             await declare_partitions(self.redis, logical, count, self._prefix)
-        if len(self.queues) > self.settings.concurrency:
+        if len(self._fetch_groups) > self.settings.concurrency:
             _log.warning(
                 "fewer_slots_than_queues",
-                queues=len(self.queues),
+                queues=len(self._fetch_groups),
                 concurrency=self.settings.concurrency,
                 hint="each queue or partition needs a free slot to wait on; raise concurrency",
             )
@@ -241,6 +261,8 @@ class Worker:
             deadlines=self._deadlines,
             metrics=self.metrics,
         )
+        # Set before any loop starts: job tasks inherit it from the fetch loops' context.
+        progress_reporter.set(ProgressReporter(self._by_name, asyncio.get_running_loop()))
         await self.lease_keeper.run_once()  # liveness keys of every queue exist from now on
         for queue in self.queues:
             acker = Acker(queue, self.consumer, self._runner.acked)
@@ -249,18 +271,18 @@ class Worker:
         for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
             await component.start()
         self._fetchers = [
-            Fetcher(
+            fetch_loop(
                 self,
-                queue,
+                [self._by_name[name] for name in names],
                 slots=self._slots,
-                running=self._running[queue.name],
-                acker=self._ackers[queue.name],
+                running=self._running,
+                ackers=self._ackers,
                 settings=self.settings,
-                queue_count=len(self.queues),
+                queue_count=len(self._fetch_groups),
                 burst=self.burst,
                 stop_if_drained=self._stop_if_drained,
             )
-            for queue in self.queues
+            for names in self._fetch_groups
         ]
         for fetcher in self._fetchers:
             await fetcher.start()
@@ -377,44 +399,14 @@ class Worker:
 
     def _retry_scheduled(self, delay_s: float) -> None:
         self.promoter.due_in(delay_s)
-        if self.burst and delay_s <= self._burst_retry_cap_s:
-            self._burst_wait_until = max(self._burst_wait_until, time.monotonic() + delay_s)
+        if self._burst is not None:
+            self._burst.retry_scheduled(delay_s)
 
     async def _stop_if_drained(self) -> None:
-        """Stop once no job runs, every stream is empty and nothing delayed is due now.
-
-        A fetcher calls this after an empty read. The retries this worker scheduled while
-        draining are waited for (up to the default backoff's cap away): they finish the jobs
-        it drains. Other delayed jobs (a job scheduled for tomorrow, a retry an hour away) do
-        not hold the worker unless due within a burst read's block: they are left scheduled,
-        and the `burst_drained` line says how many and when the next is due.
-        """
-        if any(self._running.values()):
-            return
-        waiting_for_retries = time.monotonic() < self._burst_wait_until
-        s = self.settings
-        horizon_ms = min(s.block_s, s.poll_interval_ms / 1000) * 1000
-        scheduled = 0
-        next_due_ms: float | None = None
-        for queue in self.queues:
-            counts = await queue.counts()
-            if counts.stream:
-                return
-            if counts.delayed:
-                if waiting_for_retries:
-                    return
-                due_ms = await queue.next_due_in_ms()
-                if due_ms is not None and due_ms <= horizon_ms:
-                    return
-                scheduled += counts.delayed
-                if due_ms is not None and (next_due_ms is None or due_ms < next_due_ms):
-                    next_due_ms = due_ms
-        _log.info(
-            "burst_drained",
-            left_scheduled=scheduled,
-            next_due_in_s=None if next_due_ms is None else round(next_due_ms / 1000, 1),
-        )
-        self.request_stop()
+        """Stop once drained (a fetcher's read came back empty; see `BurstDrain`)."""
+        idle = self._burst is not None and not any(self._running.values())
+        if idle and self._burst is not None and await self._burst.drained():
+            self.request_stop()
 
     # -- running one job ------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from redis.retry import Retry as RedisRetry
 
 from streamq import PermanentError, Retry, TaskRegistry, current_job
 from streamq.redis.connection import sync_command_client
+from streamq.redis.keys import Keys
 from streamq.redis.topology import is_cluster_url, is_sentinel_url
 
 __all__ = ["LEDGER_URL_ENV", "Event", "Ledger", "close_ledger_clients", "tasks"]
@@ -101,7 +102,8 @@ def close_ledger_clients() -> None:
 
 
 def _ledger_key(queue: str, part: str) -> str:
-    return f"streamq:{{{queue}}}:ledger:{part}"
+    # The queue's tag: the levels of a queue (`q@high`) share one ledger.
+    return f"{Keys(queue).tag}:ledger:{part}"
 
 
 _PARTS: Final = {"start": "starts", "fail": "fails", "done": "done"}
@@ -220,6 +222,72 @@ async def kill_worker() -> None:
     """Kill the worker process mid-job, as a segfault or the OOM killer would."""
     await _arecord("start")
     os._exit(137)
+
+
+@tasks.task(name="add", result_ttl_s=300)
+async def add(a: int, b: int) -> int:
+    """Return a + b; the task keeps its results."""
+    await _arecord("start")
+    return a + b
+
+
+@tasks.task(name="sync_pair", result_ttl_s=300)
+def sync_pair(key: str, value: float) -> dict[str, float]:
+    """A sync handler whose return value is a mapping (run in the worker's thread pool)."""
+    _record("start")
+    return {key: value}
+
+
+@tasks.task(name="plain_value")
+async def plain_value() -> int:
+    """Return a value without keeping it (no `result_ttl_s` on the task)."""
+    await _arecord("start")
+    return 7
+
+
+@tasks.task(name="unstorable", result_ttl_s=300)
+async def unstorable() -> object:
+    """Return a value msgspec cannot encode."""
+    await _arecord("start")
+    return object()
+
+
+@tasks.task(name="die_once_then_add", result_ttl_s=300)
+async def die_once_then_add(a: int, b: int) -> int:
+    """Kill the worker on the first delivery (as the OOM killer would), then return a + b."""
+    await _arecord("start")
+    if await asyncio.to_thread(_starts_so_far) == 1:
+        os._exit(137)
+    return a + b
+
+
+@tasks.task(name="report_progress")
+async def report_progress(release_key: str) -> None:
+    """Report progress twice (the second wins), then wait until `release_key` is pushed."""
+    await _arecord("start")
+    current_job().progress(0.1, "step 1")
+    current_job().progress(0.4, "step 2")
+    client, _ = _client(os.environ[LEDGER_URL_ENV])
+    await asyncio.to_thread(client.blpop, [release_key], 30)
+    await _arecord("done")
+
+
+@tasks.task(name="sync_report_progress")
+def sync_report_progress(release_key: str) -> None:
+    """`report_progress` from a sync handler (its thread hands the report to the loop)."""
+    _record("start")
+    current_job().progress(0.75, "almost")
+    client, _ = _client(os.environ[LEDGER_URL_ENV])
+    client.blpop([release_key], 30)
+    _record("done")
+
+
+def _starts_so_far() -> int:
+    """Executions of the current job started, this one included."""
+    job = current_job()
+    client, _ = _client(os.environ[LEDGER_URL_ENV])
+    raw: Any = client.hget(_ledger_key(job.queue, "starts"), job.id)
+    return int(raw or 0)
 
 
 class Ledger:

@@ -116,6 +116,19 @@ EXAMPLES: dict[str, str] = {
         "not run: needs a Redis Cluster; run by tests/cluster/ (partitioned workers)"
     ),
     "sh: pip install -e '.[dev,embedded]' && pytest": "not run: installs and runs this suite",
+    "python: # myapp/images.py": (
+        "run by tests/integration/test_readme_results.py::test_the_readme_results_example_runs"
+    ),
+    "python: from streamq import JobDeadLettered, JobExpired, Queue, SyncQueue": (
+        "run by tests/integration/test_readme_results.py::test_the_readme_results_example_runs"
+    ),
+    # (exactly this first line: the Priorities example; `..., Backoff` above is another block)
+    "python: from streamq import Queue": (
+        "run by tests/integration/test_priorities.py::test_the_readme_example_runs"
+    ),
+    "sh: streamq worker --group emails --app myapp.jobs:tasks --priorities": (
+        "not run: workers serving levels are run by tests/integration/test_priorities.py"
+    ),
     "sh: pip install '.[otel,embedded]'": (
         "run by tests/integration/test_examples.py (examples/tracing.py, as written)"
     ),

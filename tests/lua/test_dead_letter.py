@@ -236,3 +236,44 @@ async def test_dead_letter(aredis: redis.asyncio.Redis, queue_name: str, case: C
         assert pttl == -1
     else:
         assert case.want_status_ttl_s * 1000 - 5000 < pttl <= case.want_status_ttl_s * 1000
+    # A job that keeps no result gets no outcome entry.
+    assert await aredis.exists(keys.result(case.call["job_id"] or "-")) == 0
+
+
+@pytest.mark.parametrize(
+    ("owner", "job_id", "want_moved", "want_outcome"),
+    [
+        (ME, "a", 1, [{b"state": b"dead_lettered", b"reason": b"permanent_error",
+                       b"error": b"ValueError: boom"}]),
+        ("c2", "a", 0, []),
+        (ME, "", 1, []),
+    ],
+    ids=["the death is the job's outcome", "not owner: no outcome", "unknown job: no outcome"],
+)  # fmt: skip
+async def test_dead_letter_records_the_outcome_of_a_job_that_keeps_its_result(
+    aredis: redis.asyncio.Redis,
+    queue_name: str,
+    owner: str,
+    job_id: str,
+    want_moved: int,
+    want_outcome: list[dict[bytes, bytes]],
+) -> None:
+    keys = Keys(queue_name)
+    await aredis.xgroup_create(keys.stream, GROUP, "0", mkstream=True)
+    await aredis.xadd(keys.stream, SEEDED[ENTRY], id=ENTRY)
+    await aredis.xreadgroup(GROUP, owner, {keys.stream: ">"}, count=1)
+    moved = await Scripts(aredis).dead_letter(
+        keys,
+        group=GROUP,
+        consumer=ME,
+        entry_id=ENTRY,
+        status_ttl_s=STATUS_TTL_S,
+        now_ms=NOW,
+        result_ttl_s=300,
+        **{**BASE, "job_id": job_id},
+    )
+    assert moved == want_moved
+    result_key = keys.result(job_id or "-")
+    assert [fields for _, fields in await aredis.xrange(result_key)] == want_outcome
+    if want_outcome:
+        assert 295_000 < await aredis.pttl(result_key) <= 300_000

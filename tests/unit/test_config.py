@@ -72,6 +72,7 @@ def _env_text(name: str) -> str:
         "tls_ca_file": "", "strict": "true", "metrics_prefix": "myapp",
         "log_format": "json", "log_level": "debug", "max_delay_ms": "700",
         "metrics_addr": "127.0.0.1", "job_log_level": "off",
+        "priorities": "high, default, low",
     }  # fmt: skip
     return examples.get(name, "7")
 
@@ -90,6 +91,7 @@ def _env_text(name: str) -> str:
         ({"STREAMQ_ACTIONS_SMTP_HOTS": "mx"}, "unknown setting STREAMQ_ACTIONS_SMTP_HOTS"),
         ({"STREAMQ_ACTIONS_SMTP_PORT": "x"}, "invalid actions.smtp_port = 'x' (from env"),
         ({"STREAMQ_JOB_QUEUE_LOG_LEVEL": "loud"}, "invalid job_queue.log_level = 'loud'"),
+        ({"STREAMQ_JOB_QUEUE_PRIORITIES": "high,low"}, "must include 'default'"),
         ({"STREAMQ_JOB_QUEUE_METRICS_PORT": "70000"}, "expected int <= 65535"),
         (
             {"STREAMQ_JOB_QUEUE_METRICS_ADDR": "nowhere"},

@@ -65,7 +65,7 @@ def test_an_option_that_is_not_one_is_a_type_error_naming_it() -> None:
 
 def test_the_enqueue_options_are_the_job_options_and_when_and_how_durably() -> None:
     extra = set(EnqueueOptions.__annotations__) - set(JobOptions.__annotations__)
-    assert extra == {"delay_s", "run_at", "durability"}
+    assert extra == {"delay_s", "run_at", "durability", "priority"}
 
 
 def test_options_beside_a_ready_made_job_are_refused() -> None:

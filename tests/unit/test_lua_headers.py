@@ -115,11 +115,15 @@ def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
 # Canned replies in the shape each script returns, enough for the typed methods to parse.
 _REPLIES: dict[str, Any] = {
     "ack": [],
+    "complete": [],
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
+    "expire": 0,
+    "progress": 1,
     "heartbeat": [],
     "promote": [0, 0],
+    "read_levels": [],
     "reclaim": [b"0-0", [], []],
     "release": [],
     "requeue_dead": [],
@@ -183,6 +187,13 @@ def invocations(
             track_status=True,
             **common,
         ),
+        "complete": lambda s: s.complete(
+            keys,
+            entries=[(i, f"{job_id}{i}", 60, b"42") for i in ids],
+            status_ttl_s=60,
+            track_status=True,
+            **common,
+        ),
         "dead_letter": lambda s: s.dead_letter(
             keys,
             entry_id="1-0",
@@ -197,10 +208,25 @@ def invocations(
         ),
         "delete_consumer": lambda s: s.delete_consumer(keys, **common),
         "enqueue": lambda s: s.enqueue_batch(*enqueue),
+        "expire": lambda s: s.expire(
+            keys,
+            entry_id="1-0",
+            job_id=job_id,
+            expires_at_ms=1,
+            status_ttl_s=60,
+            track_status=True,
+            result_ttl_s=60,
+            **common,
+        ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
+        "progress": lambda s: s.progress(keys, job_id=job_id, fraction=0.5, message="m"),
         "promote": lambda s: s.promote(keys, limit=10),
+        # One level read first, then 3 more per item: their streams are the keys.
+        "read_levels": lambda s: s.read_levels(
+            [Keys(f"{keys.queue}@l{i}") for i in range(1 + 3 * n)], count=10, **common
+        ),
         "reclaim": lambda s: s.reclaim(keys, min_idle_ms=1000, cursor="0-0", count=10, **common),
         "release": lambda s: s.release(keys, entry_ids=ids, **common),
         "requeue_dead": lambda s: s.requeue_dead(
@@ -297,6 +323,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "HDEL": 0,
     "HGET": 0,
     "HSET": 0,
+    "INCR": 0,
     "INCRBY": 0,
     "SET": 0,
     "XACK": 0,
@@ -308,6 +335,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XLEN": 0,
     "XPENDING": 0,
     "XRANGE": 0,
+    "XREADGROUP": 6,  # XREADGROUP GROUP g c COUNT n STREAMS <key> >
     "XTRIM": 0,
     "ZADD": 0,
     "ZRANGE": 0,

@@ -22,13 +22,14 @@ EXPECTED = {
     "TransientActionError",
     "Inspector", "ConsumerInfo", "DeadLetterDetail", "DeadLetterInfo", "JobInfo", "PendingEntry",
     "PurgeResult", "QueueInfo", "RequeueResult",
-    "Task",
+    "Task", "TaskHandle", "BoundTask",
     "TaskRegistry", "Worker", "WorkerSettings", "WorkerStats", "current_job", "load_registry",
     "Clock", "FakeClock", "Keys", "RedisClock", "ServerInfo", "command_client", "server_info",
     "AccessDenied", "ConfigError", "DecodeFailure", "JobError", "LeaseLost", "NotFound",
     "OutOfMemory",
     "PermanentError", "QueueStateLost", "RedisUnavailable", "Retry", "ScriptError",
     "StreamQError", "UnknownTask", "__version__",
+    "JobFailed", "JobDeadLettered", "JobExpired", "ResultNotStored", "ResultTimeout",
 }  # fmt: skip
 
 

@@ -23,7 +23,8 @@ def named() -> None:
 def test_decorator_registers_async_and_sync_handlers() -> None:
     assert tasks.get("plain").is_async
     custom = tasks.get("custom")
-    assert (custom.is_async, custom.timeout_s, custom.fn) == (False, 3, named)
+    # The decorator returns a handle; the registry keeps the function it wraps.
+    assert (custom.is_async, custom.timeout_s, custom.fn) == (False, 3, named.fn)
     assert list(tasks) == ["custom", "plain"]
 
 

@@ -230,6 +230,9 @@ async function jobView(root, id, params) {
       ["where", info.location, "job-location"],
       ["action", job.action ? `${job.action.type} ${job.action.name || ""}` : null, "job-action"],
       ["attempts", attempt ? `${attempt} of ${job.max_attempts || "?"}` : null, "job-attempts"],
+      ["progress", st.progress == null ? null
+        : `${Math.round(st.progress * 100)}%${st.progress_message ? " " + st.progress_message : ""}`,
+        "job-progress"],
       ["last error", st.last_error || job.last_error || (dead && dead.error), "job-error"],
       ["retry at", retryAt ? when(retryAt) : null, "job-retry-at"],
       ["dead reason", st.dead_reason || (dead && dead.reason), "job-dead-reason"],

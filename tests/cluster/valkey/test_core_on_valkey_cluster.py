@@ -1,4 +1,4 @@
-"""The core suites, the slot checks and the partitioned queues on a Valkey Cluster, unchanged.
+"""The core suites, the slot checks, partitions and priority levels on a Valkey Cluster, unchanged.
 
 `conftest.py` here points `redis_url`, `aredis` and `sredis` at a Valkey 8 cluster; the test
 functions and their module fixtures are imported as they are.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cluster.test_partitions import *  # noqa: F403
+from tests.cluster.test_priorities_on_cluster import *  # noqa: F403
 from tests.cluster.test_slots_on_cluster import *  # noqa: F403
 from tests.integration.test_queue import *  # noqa: F403
 from tests.integration.test_worker import *  # noqa: F403
