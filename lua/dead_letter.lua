@@ -24,6 +24,11 @@
   ARGV[12] result TTL, seconds (0 = the job keeps no result); else the death is recorded as the
            job's outcome in the same write, so a waiting `result()` raises at once
 
+  The DLQ entry keeps every field of the stream entry: `job` (only if the entry had one) and
+  `id` as themselves, any other field F as `field:F` (an entry of another shape, XADDed by
+  something that is not streamq, keeps what it held). At most 1,000 such fields are kept (so the
+  XADD stays under Lua's unpack limit); `fields_dropped` counts the rest.
+
   Returns 1 moved, 0 not owner (nothing written), -1 the entry was deleted behind the engine's
   back (acked and counted by the caller; nothing to move).
 
@@ -45,13 +50,32 @@ if #entry == 0 then
 end
 local now = now_ms(ARGV[11])
 local fields = entry[1][2]
-local raw = ''
+local dead = {}
 for i = 1, #fields, 2 do
-  if fields[i] == 'job' then raw = fields[i + 1] end
+  if fields[i] == 'job' then
+    dead[#dead + 1], dead[#dead + 2] = 'job', fields[i + 1]
+  end
+end
+for _, v in ipairs({'id', ARGV[4], 'reason', ARGV[5], 'error', ARGV[6], 'attempt', ARGV[7],
+    'entry', id, 'consumer', consumer, 'failed_at', now}) do
+  dead[#dead + 1] = v
+end
+local kept, dropped = 0, 0
+for i = 1, #fields, 2 do
+  if fields[i] ~= 'job' and fields[i] ~= 'id' then
+    if kept < 1000 then
+      dead[#dead + 1], dead[#dead + 2] = 'field:' .. fields[i], fields[i + 1]
+      kept = kept + 1
+    else
+      dropped = dropped + 1
+    end
+  end
+end
+if dropped > 0 then
+  dead[#dead + 1], dead[#dead + 2] = 'fields_dropped', dropped
 end
 redis.call('XACK', stream, group, id)
-redis.call('XADD', KEYS[2], '*', 'job', raw, 'id', ARGV[4], 'reason', ARGV[5],
-  'error', ARGV[6], 'attempt', ARGV[7], 'entry', id, 'consumer', consumer, 'failed_at', now)
+redis.call('XADD', KEYS[2], '*', unpack(dead))
 redis.call('XDEL', stream, id)
 local cap = tonumber(ARGV[10])
 if cap > 0 then

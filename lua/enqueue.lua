@@ -13,7 +13,9 @@
   ARGV[3] track status, "1" or "0"
   ARGV[4] idempotency key TTL, ms
   ARGV[5] now override, epoch ms (0 = the server's TIME; tests inject a clock here)
-  ARGV[6...] per job, five values: job id, payload (the msgspec JSON of the Job), created at
+  ARGV[6] pending status TTL, ms: each status hash expires this long after its job is due (a job
+          whose entry is deleted behind the engine's back never reaches an end that expires it)
+  ARGV[7...] per job, five values: job id, payload (the msgspec JSON of the Job), created at
              (epoch ms), attempt, has an idempotency key ("1" or "0"; without one, the job's
              idempotency key slot is left untouched)
 
@@ -32,10 +34,11 @@ if run_at > 0 then due = run_at elseif delay > 0 then due = now + delay end
 if due <= now then due = 0 end
 local track = ARGV[3] == '1'
 local idem_ttl = tonumber(ARGV[4])
+local status_ttl = tonumber(ARGV[6]) + math.max(due - now, 0)
 
 local out = {}
 local k = 4
-for i = 6, #ARGV, 5 do
+for i = 7, #ARGV, 5 do
   local job_id, payload = ARGV[i], ARGV[i + 1]
   local status, idem = KEYS[k], KEYS[k + 1]
   local has_idem = ARGV[i + 4] == '1'
@@ -58,6 +61,7 @@ for i = 6, #ARGV, 5 do
       redis.call('HSET', status, 'state', 'pending', 'attempt', ARGV[i + 3],
         'created_at', ARGV[i + 2], 'updated_at', now)
       if due > 0 then redis.call('HSET', status, 'retry_at', due) end
+      redis.call('PEXPIRE', status, status_ttl)
     end
     out[#out + 1] = job_id
     out[#out + 1] = 1

@@ -18,6 +18,8 @@
   ARGV[8] last error
   ARGV[9] track status, "1" or "0"
   ARGV[10] now override, epoch ms (0 = the server's TIME)
+  ARGV[11] pending status TTL, ms: the status hash expires this long after the job is due (an
+           entry deleted behind the engine's back never reaches an end that would expire it)
 
   Returns {1, due ms} when scheduled (due 0: re-added to the stream), {0, 0} when this consumer no
   longer owns the entry (nothing written). The job id is the delay-set member, so two retries can
@@ -57,5 +59,6 @@ if ARGV[9] == '1' then
   else
     redis.call('HDEL', KEYS[4], 'retry_at')
   end
+  redis.call('PEXPIRE', KEYS[4], math.max(due - now, 0) + tonumber(ARGV[11]))
 end
 return {1, due}

@@ -8,6 +8,7 @@ from .errors import (
     ConditionError,
     ConditionSyntaxError,
     ConfigError,
+    ConsumerNameTaken,
     DecodeFailure,
     JobDeadLettered,
     JobError,
@@ -41,6 +42,7 @@ from .inspector.records import (
     QueueInfo,
     RequeueResult,
 )
+from .inspector.schedules import ScheduleInfo
 from .model.actions import (
     CacheAction,
     DatabaseAction,
@@ -65,6 +67,7 @@ from .model.job import (
     encode_job,
 )
 from .model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
+from .model.schedule import Schedule
 from .observers import (
     ActionRuntime,
     ActionSettings,
@@ -175,6 +178,9 @@ __all__ = [
     "WorkerStats",
     "current_job",
     "load_registry",
+    # periodic schedules (`TaskRegistry.periodic`, `[schedules.<name>]`)
+    "Schedule",
+    "ScheduleInfo",
     # Redis plumbing
     "Clock",
     "FakeClock",
@@ -188,6 +194,7 @@ __all__ = [
     "ConditionError",
     "ConditionSyntaxError",
     "ConfigError",
+    "ConsumerNameTaken",
     "DecodeFailure",
     "JobError",
     "JobFailed",

@@ -7,9 +7,13 @@ StreamQError
 │   └── ConditionSyntaxError    an observer condition that does not parse (with its position)
 ├── AccessDenied                wrong password or missing ACL permission (not retried)
 ├── RedisUnavailable            the server cannot be reached or answered with a transport error
-│   └── OutOfMemory             the server refused a write under `maxmemory` (noeviction)
+├── OutOfMemory                 the server refused a write under `maxmemory` (noeviction);
+│                               nothing was written. Not a `RedisUnavailable`: a loop that
+│                               retries an outage must not hammer a full server with writes
 ├── QueueStateLost              the stream or its group vanished (NOGROUP): a Redis restart
 │                               without persistence or a deleted key; the group is recreated
+├── ConsumerNameTaken           another live process holds (or took over) this worker's
+│                               consumer name; the worker fenced itself and wrote nothing more
 ├── NotDurable                  enqueued, but the WAIT/WAITAOF of `Durability` timed out short
 │                               (too few replicas, or no local fsync, in time)
 ├── ScriptError                 a Lua script failed in a way the engine did not expect
@@ -51,6 +55,7 @@ __all__ = [
     "ConditionError",
     "ConditionSyntaxError",
     "ConfigError",
+    "ConsumerNameTaken",
     "DecodeFailure",
     "FieldError",
     "JobDeadLettered",
@@ -120,8 +125,14 @@ class RedisUnavailable(StreamQError):
     """The Redis server could not be reached, timed out, or is still loading its dataset."""
 
 
-class OutOfMemory(RedisUnavailable):
-    """The server refused a write because it reached `maxmemory` under `noeviction`."""
+class OutOfMemory(StreamQError):
+    """The server refused a write because it reached `maxmemory` under `noeviction`.
+
+    Nothing was written. It is deliberately not a `RedisUnavailable`: the server is up and
+    answering, and retrying the same write will be refused again until something frees memory
+    (workers acking), so a producer's retry-on-unavailable loop must not catch it. The worker's
+    own loops catch both and back off.
+    """
 
 
 class NotDurable(StreamQError):
@@ -212,6 +223,24 @@ class ResultNotStored(JobError):
 
 class ResultTimeout(JobError, TimeoutError):
     """`result()` waited its whole `timeout_s` and the job has not finished yet."""
+
+
+class ConsumerNameTaken(StreamQError):
+    """Another live process holds this worker's consumer name (its liveness key).
+
+    Every ownership check compares consumer names only, so two processes sharing a name would
+    void them all: the one that finds the name taken over stops fetching, cancels what it runs
+    and writes nothing more.
+
+    Args:
+        name: The consumer name.
+        holder: Who holds it now (`<host>:<pid>:<token>`).
+    """
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(f"consumer name {name!r} was taken over by {holder}")
+        self.name = name
+        self.holder = holder
 
 
 class PermanentError(StreamQError):

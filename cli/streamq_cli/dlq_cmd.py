@@ -149,6 +149,8 @@ def _detail_lines(detail: DeadLetterDetail) -> None:
         ("payload", detail.raw),
     ):
         typer.echo(f"{key.ljust(9)} {'-' if value is None else value}")
+    for name, text in detail.fields.items():
+        typer.echo(f"field    {name} = {text}")
 
 
 def _report(verb: str, count: int, by_queue: dict[str, int], missing: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""`streamq inspect`: queues, pending entries, one job, consumers."""
+"""`streamq inspect`: queues, pending entries, one job, consumers, periodic schedules."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Annotated
 import msgspec
 import typer
 
-from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo
+from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo, ScheduleInfo
 from streamq.model import TaskAction
 
 from ._inspection import Inspection, inspector_command
 from ._options import QueueFilter, human_ms, print_table
 
 app = typer.Typer(
-    help="Look at queues, pending entries, jobs and consumers.",
+    help="Look at queues, pending entries, jobs, consumers and schedules.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -70,6 +70,13 @@ def job(
 def consumers(queue: QueueFilter = None) -> Inspection[list[ConsumerInfo]]:
     """Consumers of each queue's group: pending entries, idle time, and whether alive."""
     return Inspection(lambda i: i.consumers(queue), _consumer_table)
+
+
+@app.command("schedules")
+@inspector_command
+def schedules(queue: QueueFilter = None) -> Inspection[list[ScheduleInfo]]:
+    """Periodic schedules: when, next run, last run, last job id and that job's state."""
+    return Inspection(lambda i: i.schedules(queue), _schedule_table)
 
 
 def _queue_table(rows: list[QueueInfo]) -> None:
@@ -161,3 +168,29 @@ def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def _instant(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _schedule_table(rows: list[ScheduleInfo]) -> None:
+    print_table(
+        ["schedule", "queue", "task", "when", "next run", "last run", "last job", "state"],
+        [
+            [
+                s.name,
+                s.queue,
+                s.task,
+                s.when,
+                _instant(s.next_run_ms),
+                _instant(s.last_run_ms),
+                s.last_job_id or "-",
+                s.last_job_state or ("-" if s.last_job_id is None else "expired"),
+            ]
+            for s in rows
+        ],
+        "no schedules (a worker records each one when it first serves it)",
+    )

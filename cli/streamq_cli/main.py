@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Annotated, TypeVar
 
 import structlog
@@ -37,7 +38,7 @@ from ._options import (
     print_json,
 )
 from ._run import run_command
-from .supervisor import Supervisor, child_argv
+from .supervisor import Supervisor, child_argv, die_with_supervisor
 
 T = TypeVar("T")
 
@@ -172,6 +173,7 @@ def worker(
         str, typer.Option(help="Event loop: asyncio or uvloop (pip install 'streamq[uvloop]').")
     ] = "asyncio",
     slot: Annotated[int | None, typer.Option("--slot", hidden=True)] = None,
+    supervisor_pid: Annotated[int | None, typer.Option("--supervisor-pid", hidden=True)] = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
     job_log_level: Annotated[
@@ -188,6 +190,8 @@ def worker(
     """
 
     def body() -> int:
+        if supervisor_pid is not None:
+            die_with_supervisor(supervisor_pid)
         cfg = load(
             config,
             url=(url, "--url"),
@@ -254,6 +258,7 @@ def worker(
             metrics=metrics,
             partitions=jq.partitions,
             priorities=jq.priorities,
+            schedules=cfg.schedule_list,  # [schedules.*]; the --app's @periodic ones too
         )
         # Jobs the handlers enqueue through queues of their own count on this endpoint too.
         use_process_metrics(metrics)
@@ -268,6 +273,7 @@ def worker(
     def _supervise(count: int, jq: JobQueueConfig) -> int:
         def argv_for(i: int) -> list[str]:
             args = ["worker", "--group", group, "--slot", str(i)]
+            args += ["--supervisor-pid", str(os.getpid())]
             for q in queue or []:
                 args += ["--queue", q]
             given: list[tuple[str, object]] = [

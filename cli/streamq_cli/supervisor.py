@@ -3,11 +3,15 @@
 Each child is `streamq worker ... --slot i`, so its consumer name is the stable `<host>:<i>`: a
 child restarted after a crash takes its old name back and at once re-reads the entries it held.
 SIGTERM and SIGINT are forwarded to every child; the supervisor exits once they have stopped.
+A child dies with its supervisor (`die_with_supervisor`), so no orphan keeps a name that a
+restarted supervisor's child needs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -154,6 +158,39 @@ class Supervisor:
             self._reaped(process)
         if live:
             _log.info("worker_processes_stopped", count=len(live))
+
+
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def die_with_supervisor(supervisor_pid: int) -> None:
+    """Make this child process die (SIGKILL) as soon as its supervisor does.
+
+    A supervisor that is killed (it cannot forward a signal then) would leave its children
+    running as orphans, holding the consumer names that a restarted supervisor's children
+    need. SIGKILL rather than SIGTERM: a graceful stop would keep the name for its whole
+    shutdown grace, and the supervisor's own death was not graceful anyway; the entries the
+    child held stay pending under its name, and the next child of that slot takes the name
+    at once (its holder is a dead process of this host) and re-reads them. Linux uses
+    prctl(PR_SET_PDEATHSIG); elsewhere a thread checks the parent every second.
+
+    Args:
+        supervisor_pid: The pid of the supervisor that started this process.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols include libc's
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:
+
+        def watch() -> None:
+            while os.getppid() == supervisor_pid:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watch, name="streamq-supervisor-watch", daemon=True).start()
+    if os.getppid() != supervisor_pid:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def child_argv(module: str, args: Sequence[str]) -> list[str]:

@@ -41,12 +41,43 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+#: IPv6 networks whose last 32 bits carry an IPv4 address: NAT64's well-known and local-use
+#: prefixes (RFC 6052, RFC 8215) and the deprecated IPv4-compatible form (RFC 4291 2.5.5.1).
+_LOW_32_EMBEDDING: Final = tuple(
+    ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo client, NAT64,
+    IPv4-compatible), or `None` for a plain IPv6 address."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if int(address) > 1 and any(address in net for net in _LOW_32_EMBEDDING):  # not :: or ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
 def check_address(address: IPAddress, allowed: Sequence[IPNetwork]) -> str | None:
-    """Why `address` is refused, or `None` when it may be reached."""
+    """Why `address` is refused, or `None` when it may be reached.
+
+    An IPv6 address that embeds an IPv4 address is refused when the IPv4 address would be: a
+    6to4 or NAT64 relay would otherwise carry a request to a private network.
+    """
     if any(address in net for net in allowed):
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return check_address(address.ipv4_mapped, allowed)
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            reason = check_address(inner, allowed)
+            if reason is not None:
+                return reason if address.ipv4_mapped is not None else f"{reason} ({inner} inside)"
+            if address.ipv4_mapped is not None:
+                return None  # a mapped address is the IPv4 address itself
     for label, flag in (
         ("loopback", address.is_loopback),
         ("private", address.is_private),

@@ -53,6 +53,8 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         job_timeout_secs: Default per-attempt timeout (a task's or job's own wins).
         max_deliveries: Deliveries after which an entry is poison and goes to the DLQ.
         status_ttl_secs: How long a finished job's status hash is kept.
+        pending_status_ttl_secs: How long the status hash of a job that has not ended is kept
+            after its last enqueue, retry or requeue (counted from when it is due).
         idempotency_ttl_secs: How long an idempotency key deduplicates enqueues.
         dlq_max_entries: DLQ cap per queue; the oldest are trimmed and counted (0 = no cap).
         shutdown_grace_secs: How long in-flight jobs may finish after SIGTERM.
@@ -90,6 +92,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     job_timeout_secs: Seconds = 300.0
     max_deliveries: Positive = 5
     status_ttl_secs: Positive = 86_400
+    pending_status_ttl_secs: Positive = 7 * 86_400
     idempotency_ttl_secs: Positive = 86_400
     dlq_max_entries: NonNegative = 100_000
     shutdown_grace_secs: Annotated[float, msgspec.Meta(ge=0)] = 30.0
@@ -181,6 +184,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             max_attempts=self.max_retries + 1,
             backoff=Backoff(initial_delay_ms=self.initial_delay_ms, max_delay_ms=self.max_delay_ms),
             status_ttl_s=self.status_ttl_secs,
+            pending_status_ttl_s=self.pending_status_ttl_secs,
             idempotency_ttl_s=self.idempotency_ttl_secs,
             dlq_max_entries=self.dlq_max_entries,
         )

@@ -11,9 +11,10 @@ new name wins and the clash is kept in the field's source (`Config.env_clashes`)
 
 A table is any msgspec Struct registered in `TABLES` (`[job_queue]`, `[dashboard]`, `[actions]`);
 `load_table` loads one on its own, so other components plug their tables in without a loader of
-their own. Only `[observers.<name>]` is kept raw: its definitions are validated here at load by
-the observers wing (`parse_observers`), so a bad observer fails `streamq config check` and a
-worker's start like any other field.
+their own. Only `[observers.<name>]` and `[schedules.<name>]` are kept raw: they are
+declarations, not settings (no `STREAMQ_*` variables), validated here at load by the observers
+wing (`parse_observers`) and the model (`parse_schedules`), so a bad one fails `streamq config
+check` and a worker's start like any other field.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import msgspec
 
 from ..actions.settings import ActionSettings
 from ..errors import ConfigError, FieldError
+from ..model.schedule import Schedule, parse_schedules
 from ..observers.definitions import Observer, parse_observers
 from ..redis.connection import redact_url
 from .dashboard import DashboardConfig
@@ -59,9 +61,13 @@ TABLES: dict[str, type[msgspec.Struct]] = {
 }
 #: Older environment prefixes read as aliases of a table's `STREAMQ_<TABLE>_` (the seed's).
 ENV_ALIASES: Final[Mapping[str, str]] = {"job_queue": "FRAISEQL_JOB_QUEUE_"}
-#: Tables kept as raw mappings: `[observers.<name>]`, validated by the observers wing.
-RAW_TABLES: Final = frozenset({"observers"})
+#: Tables kept as raw mappings of named declarations: `[observers.<name>]`, validated by the
+#: observers wing, and `[schedules.<name>]`, by `streamq.model.schedule`.
+RAW_TABLES: Final = frozenset({"observers", "schedules"})
 _MASK: Final = "***"
+#: `[schedules.<name>]` tables have no environment form; a variable that looks like one is a
+#: mistake, refused rather than ignored.
+_NO_ENV: Final = "STREAMQ_SCHEDULES_"
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -99,6 +105,7 @@ class Config:
         raw: Raw tables by name (`observers`), as read from the file.
         sources: `table` → field → source.
         observer_list: The validated observers, in definition order.
+        schedule_list: The validated periodic schedules, in definition order.
     """
 
     path: Path | None
@@ -106,6 +113,7 @@ class Config:
     raw: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
     observer_list: list[Observer] = field(default_factory=list)
+    schedule_list: list[Schedule] = field(default_factory=list)
 
     @property
     def job_queue(self) -> JobQueueConfig:
@@ -153,6 +161,9 @@ class Config:
         if "observers" in self.raw:
             names = ", ".join(o.name for o in self.observer_list) or "none"
             rows.append(ConfigEntry("observers", names, f"file {self.path}"))
+        if "schedules" in self.raw:
+            shown = ", ".join(f"{s.name} ({s.describe()})" for s in self.schedule_list) or "none"
+            rows.append(ConfigEntry("schedules", shown, f"file {self.path}"))
         return rows
 
 
@@ -290,10 +301,26 @@ def load_config(
             env=env,
             overrides=(overrides or {}).get(name),
         )
+    declared_in_env = sorted(
+        v for v in (os.environ if env is None else env) if v.startswith(_NO_ENV)
+    )
+    if declared_in_env:
+        raise ConfigError(
+            f"{declared_in_env[0]}: schedules are declarations, not settings; declare them as "
+            "[schedules.<name>] tables in the config file"
+        )
     raw = {name: document[name] for name in RAW_TABLES if name in document}
     label = str(resolved) if resolved is not None else "<defaults>"
     observers = parse_observers(raw.get("observers", {}), label)
-    return Config(path=resolved, tables=loaded, raw=raw, sources=sources, observer_list=observers)
+    schedules = parse_schedules(raw.get("schedules", {}), label)
+    return Config(
+        path=resolved,
+        tables=loaded,
+        raw=raw,
+        sources=sources,
+        observer_list=observers,
+        schedule_list=schedules,
+    )
 
 
 def load_action_settings(

@@ -20,6 +20,7 @@ from ..inspector import (
     PendingEntry,
     PurgeResult,
     RequeueResult,
+    ScheduleInfo,
 )
 from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
 
@@ -30,6 +31,7 @@ _TYPES: Final = (
     QueueSummary,
     PendingEntry,
     ConsumerInfo,
+    ScheduleInfo,
     JobInfo,
     DeadLetterInfo,
     DeadLetterDetail,
@@ -108,6 +110,11 @@ def _paths() -> dict[str, Any]:
             "summary": "Consumers of each queue's group: pending entries, idle time, liveness.",
             "parameters": [_QUEUE],
             "responses": _ok("Consumers", _ref(ConsumerInfo, many=True)),
+        }},
+        "/api/schedules": {"get": {
+            "summary": "Periodic schedules: next run, last run, last job id and its state.",
+            "parameters": [_QUEUE],
+            "responses": _ok("Schedules", _ref(ScheduleInfo, many=True)),
         }},
         "/api/jobs/{job_id}": {"get": {
             "summary": "Where a job is, its status and payload (secrets masked).",

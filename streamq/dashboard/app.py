@@ -115,6 +115,7 @@ class Dashboard:
             Route("/api/queues/{queue}", self._read(self._queue), methods=["GET"]),
             Route("/api/queues/{queue}/pending", self._read(self._pending), methods=["GET"]),
             Route("/api/consumers", self._read(self._consumers), methods=["GET"]),
+            Route("/api/schedules", self._read(self._schedules), methods=["GET"]),
             Route("/api/jobs/{job_id}", self._read(self._job), methods=["GET"]),
             Route("/api/dlq", self._read(self._dlq), methods=["GET"]),
             Route("/api/dlq/requeue", self._write(self._requeue), methods=["POST"]),
@@ -222,6 +223,9 @@ class Dashboard:
 
     async def _consumers(self, request: Request) -> Response:
         return _json(await self.inspector.consumers(_param(request, "queue")))
+
+    async def _schedules(self, request: Request) -> Response:
+        return _json(await self.inspector.schedules(_param(request, "queue")))
 
     async def _job(self, request: Request) -> Response:
         info = await self.inspector.job(request.path_params["job_id"], _param(request, "queue"))

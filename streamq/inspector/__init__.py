@@ -15,6 +15,7 @@ from .records import (
     RequeueResult,
     StreamCounters,
 )
+from .schedules import ScheduleInfo
 
 __all__ = [
     "ConsumerInfo",
@@ -26,5 +27,6 @@ __all__ = [
     "PurgeResult",
     "QueueInfo",
     "RequeueResult",
+    "ScheduleInfo",
     "StreamCounters",
 ]

@@ -83,6 +83,7 @@ class DeadLetters:
                     entry=DeadLetterInfo.of(name, row),
                     job=decoded(row),
                     raw=row.raw.decode(errors="replace"),
+                    fields={k: v.decode(errors="replace") for k, v in row.fields.items()},
                 )
         raise NotFound(f"dead letter {dead_id!r} not found in any DLQ")
 
@@ -151,8 +152,12 @@ class DeadLetters:
         return PurgeResult(purged=sum(by_queue.values()), by_queue=by_queue, missing=missing)
 
     async def _matching(self, q: Queue, keep: Callable[[DeadLetterInfo], bool]) -> list[str]:
+        """The DLQ entries that `keep` picks, up to the newest one when the walk starts."""
         chosen: list[str] = []
-        async for entry_id, fields in self._core.entries(q.keys.dlq):
+        last = await q.last_dead_id()
+        if last is None:
+            return chosen
+        async for entry_id, fields in self._core.entries(q.keys.dlq, before=last):
             if keep(DeadLetterInfo.of(q.name, dead_letter_row((entry_id, fields)))):
                 chosen.append(entry_id)
         return chosen

@@ -31,6 +31,7 @@ from .records import (
     RequeueResult,
     StreamCounters,
 )
+from .schedules import ScheduleInfo, ScheduleReader
 
 __all__ = ["Inspector"]
 
@@ -63,6 +64,7 @@ class Inspector:
         self._core = InspectorCore(url, redis=redis, prefix=prefix, scan_limit=scan_limit)
         self._reader = QueueReader(self._core)
         self._dead = DeadLetters(self._core)
+        self._schedules = ScheduleReader(self._core)
 
     @property
     def redis(self) -> AsyncClient:
@@ -172,6 +174,13 @@ class Inspector:
             NotFound: for an unknown queue.
         """
         return await self._reader.consumers(queue)
+
+    # -- periodic schedules -------------------------------------------------------------------
+
+    async def schedules(self, queue: str | None = None) -> list[ScheduleInfo]:
+        """Every schedule a worker has fired or seen: its next run, last run, last job id and
+        that job's state (only those of `queue` and its partitions, if given)."""
+        return await self._schedules.schedules(queue)
 
     # -- jobs -----------------------------------------------------------------------------------
 

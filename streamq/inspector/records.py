@@ -92,7 +92,7 @@ class ConsumerInfo(msgspec.Struct, frozen=True, kw_only=True):
         pending: Entries it holds.
         idle_ms: Time since its last read or claim.
         alive: Its liveness key exists (a running worker refreshes it).
-        holder: The `<host>:<pid>` of the process holding the name, when alive.
+        holder: The `<host>:<pid>:<token>` of the worker holding the name, when alive.
     """
 
     queue: str
@@ -159,11 +159,14 @@ class DeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
         entry: Its summary.
         job: The decoded job, `None` when the payload is undecodable.
         raw: The payload as text (invalid UTF-8 replaced), exactly what was in the stream.
+        fields: The entry's other fields as text (invalid UTF-8 replaced): what an entry of
+            another shape held.
     """
 
     entry: DeadLetterInfo
     job: Job | None
     raw: str
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class JobInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -101,6 +101,11 @@ CATALOGUE: Final = (
         "job_reclaimed_total", MetricKind.COUNTER, _Q,
         "Entries taken over from consumers idle longer than the claim timeout",
     ),
+    MetricSpec(
+        "job_stuck_total", MetricKind.COUNTER, _Q,
+        "Handlers still running past their timeout plus grace (cancellation ignored or a "
+        "sync body that never returns)",
+    ),
     # -- read from Redis at scrape time --------------------------------------------------------
     MetricSpec(
         "job_queue_depth", MetricKind.GAUGE, _Q, "Jobs in the stream not yet delivered",

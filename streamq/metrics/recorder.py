@@ -70,6 +70,7 @@ def _families(prefix: str, registry: CollectorRegistry | None) -> tuple[Any, ...
         make(Counter, "job_failed_total"),
         make(Counter, "job_retry_attempts_total"),
         make(Counter, "job_reclaimed_total"),
+        make(Counter, "job_stuck_total"),
     )
 
 
@@ -122,10 +123,11 @@ class Metrics:
             self._failed,
             self._retries,
             self._reclaimed,
+            self._stuck,
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._by_error: dict[tuple[str, str, str], Any] = {}
-        self._by_queue: dict[str, tuple[Any, Any]] = {}
+        self._by_queue: dict[str, tuple[Any, Any, Any]] = {}
         self._logical: dict[str, str] = {}  # partition name → its logical queue's label
 
     def _action(self, queue: str, action_type: str) -> tuple[Any, Any, Any]:
@@ -141,11 +143,15 @@ class Metrics:
             self._by_action[key] = found
         return found
 
-    def _queue(self, queue: str) -> tuple[Any, Any]:
+    def _queue(self, queue: str) -> tuple[Any, Any, Any]:
         found = self._by_queue.get(queue)
         if found is None:
             label = self._logical.get(queue, queue)
-            found = (self._queued.labels(label), self._reclaimed.labels(label))
+            found = (
+                self._queued.labels(label),
+                self._reclaimed.labels(label),
+                self._stuck.labels(label),
+            )
             self._by_queue[queue] = found
         return found
 
@@ -203,3 +209,7 @@ class Metrics:
         """Count entries taken over from idle consumers."""
         if count:
             self._queue(queue)[1].inc(count)
+
+    def stuck(self, queue: str) -> None:
+        """Count a handler found still running past its timeout plus grace."""
+        self._queue(queue)[2].inc()

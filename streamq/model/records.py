@@ -73,6 +73,8 @@ class DeadLetter(msgspec.Struct, kw_only=True):
         entry_id: The stream entry id the job had when it died.
         consumer: The consumer that dead-lettered it.
         failed_at: When, in epoch ms (Redis clock).
+        fields: The stream entry's fields other than `job` and `id`, bytes as they were (an
+            entry of another shape, XADDed by something that is not streamq, keeps them here).
     """
 
     dead_id: str
@@ -84,6 +86,7 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     entry_id: str
     consumer: str
     failed_at: int
+    fields: dict[str, bytes] = msgspec.field(default_factory=dict)
 
     def decode(self) -> Job:
         """Decode the payload (raises `DecodeFailure` for undecodable dead letters)."""
@@ -172,7 +175,16 @@ def dead_letter_from_fields(dead_id: str, fields: Mapping[bytes, bytes]) -> Dead
         entry_id=fields.get(b"entry", b"").decode(),
         consumer=fields.get(b"consumer", b"").decode(errors="replace"),
         failed_at=int(fields.get(b"failed_at", b"0") or 0),
+        fields={
+            k[len(_KEPT) :].decode(errors="replace"): v
+            for k, v in fields.items()
+            if k.startswith(_KEPT)
+        },
     )
+
+
+#: How dead_letter.lua names a field of the stream entry other than `job` and `id`.
+_KEPT = b"field:"
 
 
 def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | None:

@@ -218,6 +218,7 @@ class Consuming:
                 attempt=nxt.attempt,
                 last_error=error,
                 track_status=self.defaults.track_status,
+                pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
                 now_ms=self.clock.now_ms(),
             )
         return owned
@@ -302,6 +303,10 @@ class Consuming:
             One code per entry: `OK` renewed; `NOT_OWNER` the lease is lost (stop writing for
             that job); `GONE` the entry was deleted behind the engine's back (the lease is lost
             too, and XCLAIM has dropped the entry from the PEL).
+
+        Raises:
+            ConsumerNameTaken: another process holds the consumer name now; nothing was
+                renewed, and the caller must fence itself.
         """
         out: list[ScriptCode] = []
         ids = list(entry_ids)

@@ -51,6 +51,17 @@ class DeadLetters:
             rows: Any = await self.redis.xrange(self.keys.dlq, min=after, max=before, count=count)
         return [dead_letter_from_fields(as_str(i), f) for i, f in rows]
 
+    async def last_id(self) -> str | None:
+        """The id of the newest DLQ entry, or `None` for an empty DLQ.
+
+        A bulk operation reads it first and goes no further: workers append to the DLQ while
+        it walks, and an entry requeued raw (undecodable) comes back at the tail, so walking
+        to the end would requeue it again and again.
+        """
+        with map_redis_errors():
+            rows: Any = await self.redis.xrevrange(self.keys.dlq, count=1)
+        return as_str(rows[0][0]) if rows else None
+
     async def find(self, dead_id: str) -> DeadLetter | None:
         """The DLQ entry with this id, or `None` when it is not (or no longer) there."""
         rows = await self.read(count=1, after=dead_id, before=dead_id)
@@ -71,15 +82,19 @@ class DeadLetters:
         """Move dead letters back into the stream with attempt reset to 1.
 
         Args:
-            dead_ids: DLQ entry ids; `None` requeues the whole DLQ.
+            dead_ids: DLQ entry ids; `None` requeues the whole DLQ as it is when the call
+                starts (entries dead-lettered meanwhile, requeued ones among them, stay).
 
         Returns:
             How many were requeued (ids no longer in the DLQ are skipped).
         """
         total = 0
         if dead_ids is None:
+            last = await self.last_id()
+            if last is None:
+                return 0
             cursor = "-"
-            while rows := await self.read(count=SCRIPT_BATCH, after=cursor):
+            while rows := await self.read(count=SCRIPT_BATCH, after=cursor, before=last):
                 total += await self._requeue(rows)
                 cursor = "(" + rows[-1].dead_id
             return total
@@ -111,6 +126,9 @@ class DeadLetters:
         if not items:
             return 0
         codes = await self.scripts.requeue_dead(
-            self.keys, items=items, track_status=self.defaults.track_status
+            self.keys,
+            items=items,
+            track_status=self.defaults.track_status,
+            pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
         )
         return sum(1 for c in codes if c == 1)

@@ -30,6 +30,9 @@ class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
         timeout_s: Per-attempt timeout; `None` leaves it to the worker's default.
         track_status: Keep a status hash per job (`get_status`); costs one hash per job.
         status_ttl_s: How long a finished job's status is kept.
+        pending_status_ttl_s: How long the status of a job that has not ended is kept after
+            its last transition (enqueue, retry, requeue) once it is due; so the hash of a job
+            whose entry is deleted behind the engine's back (it never ends) expires too.
         idempotency_ttl_s: How long an idempotency key deduplicates enqueues.
         dlq_max_entries: DLQ cap; past it the oldest dead entries are trimmed and counted
             (0 = unbounded).
@@ -42,6 +45,7 @@ class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
     timeout_s: float | None = None
     track_status: bool = True
     status_ttl_s: int = 86_400
+    pending_status_ttl_s: int = 7 * 86_400
     idempotency_ttl_s: int = 86_400
     dlq_max_entries: int = 100_000
     result_ttl_s: int | None = None
@@ -51,6 +55,8 @@ class JobDefaults(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.status_ttl_s < 1:
             raise ConfigError(f"status_ttl_s must be >= 1, got {self.status_ttl_s}")
+        if self.pending_status_ttl_s < 1:
+            raise ConfigError(f"pending_status_ttl_s must be >= 1, got {self.pending_status_ttl_s}")
         if self.idempotency_ttl_s < 1:
             raise ConfigError(f"idempotency_ttl_s must be >= 1, got {self.idempotency_ttl_s}")
         if self.dlq_max_entries < 0:

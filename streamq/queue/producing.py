@@ -139,4 +139,5 @@ class Producing:
             track_status=self.defaults.track_status,
             idempotency_ttl_ms=self.defaults.idempotency_ttl_s * 1000,
             now_ms=self.clock.now_ms(),
+            pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
         )

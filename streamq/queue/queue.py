@@ -20,6 +20,7 @@ from ..errors import ScriptCode, map_redis_errors
 from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
+from ..model.schedule import Schedule, TickPlan
 from ..redis.connection import command_client
 from ..redis.durability import Durability
 from ..redis.keys import Keys
@@ -34,6 +35,7 @@ from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
 from .protocol import JobQueue
 from .results import Results
+from .schedules import Schedules
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -98,6 +100,9 @@ class Queue:
         self._sender = EnqueueSender(self.redis, self.scripts)
         self._consuming = Consuming(self._group, self.scripts, self.defaults, self.clock)
         self._dead = DeadLetters(self.keys, self.redis, self.scripts, self.defaults)
+        self._schedules = Schedules(
+            name, self.keys, self.redis, self.scripts, self.defaults, self.clock
+        )
         self._results = Results(self._group, self.scripts, self.defaults, self.clock)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -182,10 +187,9 @@ class Queue:
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
-        outcomes = await self.enqueue_many_outcomes(
-            jobs, delay_s=delay_s, durability=durability, priority=priority
-        )
-        return [job_id for job_id, _ in outcomes]
+        found = await self.enqueue_many_outcomes(jobs, delay_s=delay_s, durability=durability,
+                                                 priority=priority)  # fmt: skip
+        return [job_id for job_id, _ in found]
 
     async def enqueue_many_outcomes(
         self,
@@ -195,12 +199,8 @@ class Queue:
         durability: Durability | None = None,
         priority: str | None = None,
     ) -> list[tuple[str, bool]]:
-        """`enqueue_many`, telling for each job whether it was added.
-
-        Returns:
-            (job id, added) per job, in order; `added` is False for a job whose idempotency key
-            was already taken (the id is then the first job's).
-        """
+        """`enqueue_many`, returning (job id, added) per job: `added` is False for a job whose
+        idempotency key was already taken (the id is then the first job's)."""
         wanted = durability or self.durability
         outcomes: list[tuple[str, bool]] = []
         with sending(self.name) as send:
@@ -284,6 +284,20 @@ class Queue:
             dlq=int(replies[3]),
             dlq_dropped=int(replies[4] or 0),
         )
+
+    # -- periodic schedules (fired by every worker's `Scheduler`) ------------------------------
+
+    async def schedule_ticks(self, names: Sequence[str]) -> tuple[int, list[int | None]]:
+        """The time now and each schedule's state (see `Schedules.ticks`)."""
+        return await self._schedules.ticks(names)
+
+    async def fire_schedule(self, schedule: Schedule, plan: TickPlan) -> tuple[int, int]:
+        """Enqueue the planned ticks of `schedule` not yet fired and advance its state, in one
+        script (see `Schedules.fire`). Returns (jobs enqueued, the state's last tick)."""
+        fired, last = await self._schedules.fire(schedule, plan, self.new_job)
+        if fired and self.metrics is not None:
+            self.metrics.queued(self.name, fired)
+        return fired, last
 
     # -- consuming (`Consuming`: what workers call) -------------------------------------------
 
@@ -415,13 +429,18 @@ class Queue:
         """The DLQ entry with this id, or `None` when it is not (or no longer) there."""
         return await self._dead.find(dead_id)
 
+    async def last_dead_id(self) -> str | None:
+        """The newest DLQ entry's id (`None` when empty): the bound of every bulk DLQ
+        operation (see `DeadLetters.last_id`)."""
+        return await self._dead.last_id()
+
     async def purge_dead(self, dead_ids: Sequence[str]) -> int:
         """Delete dead letters for good; returns how many were still there to delete."""
         return await self._dead.purge(dead_ids)
 
     async def requeue_dead(self, dead_ids: Sequence[str] | None = None) -> int:
-        """Move dead letters (all of them for `None`) back into the stream, attempt reset to
-        1; returns how many (see `DeadLetters.requeue`)."""
+        """Move dead letters (all of them for `None`, as the DLQ is when the call starts) back
+        into the stream, attempt reset to 1; returns how many (see `DeadLetters.requeue`)."""
         return await self._dead.requeue(dead_ids)
 
 

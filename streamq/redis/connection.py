@@ -6,18 +6,14 @@ Blocking reads get their own connection whose socket timeout exceeds BLOCK.
 
 TLS: `rediss://host:port?ssl_ca_certs=/path/ca.pem` verifies the server's certificate against
 that CA and its hostname (redis-py's defaults, kept). Client certificates (mTLS) are
-`ssl_certfile`/`ssl_keyfile`. No option turns verification off: `ssl_cert_reqs` other than
-`required`, or `ssl_check_hostname` false, is refused with a `ConfigError`, in the URL as in
-keyword options, and so are `ssl_*` options on a URL that is not `rediss://`.
+`ssl_certfile`/`ssl_keyfile`. `check_tls` (in `tls`) refuses every option that would turn
+verification off, for every URL scheme, before any client is made.
 """
 
 from __future__ import annotations
 
 import re
-import ssl
-from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 import redis
@@ -30,18 +26,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from ..errors import ConfigError, map_redis_errors
+from .sentinel import blocking_sentinel_like, sentinel_client, sync_sentinel_client
+from .tls import check_tls
 from .topology import (
     CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
     AsyncClient,
     blocking_cluster_like,
-    blocking_sentinel_like,
     cluster_client,
     is_cluster_url,
     is_sentinel_url,
-    sentinel_client,
     sync_cluster_client,
-    sync_sentinel_client,
 )
 
 __all__ = [
@@ -78,45 +73,6 @@ def _check_url(url: str) -> None:
         )
 
 
-_FALSE: Final = frozenset({"0", "false", "no", "off", "n", "f", ""})
-
-
-def check_tls(url: str, options: Mapping[str, Any] | None = None) -> None:
-    """Refuse TLS settings that would silently turn certificate verification off.
-
-    Args:
-        url: The Redis URL (its query may carry `ssl_*` options).
-        options: Keyword options for the client, checked the same way.
-
-    Raises:
-        ConfigError: for `ssl_cert_reqs` other than required, `ssl_check_hostname` false, or
-            `ssl_*` options without a `rediss://` URL.
-    """
-    settings: dict[str, Any] = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-    settings.update(options or {})
-    given = sorted(k for k in settings if k.startswith("ssl_"))
-    if given and not url.startswith("rediss://"):
-        raise ConfigError(f"TLS options {given} need a rediss:// URL, got {redact_url(url)!r}")
-    reqs = settings.get("ssl_cert_reqs")
-    if reqs is not None and not _verifies(reqs):
-        raise ConfigError(
-            f"ssl_cert_reqs={reqs!r} would accept any server certificate; streamq only "
-            "connects with verification (give the CA with ssl_ca_certs instead)"
-        )
-    hostname = settings.get("ssl_check_hostname")
-    if hostname is not None and str(hostname).strip().lower() in _FALSE | {"none"}:
-        raise ConfigError(
-            f"ssl_check_hostname={hostname!r} would accept a certificate for another host; "
-            "streamq keeps hostname checking on (connect by the name in the certificate)"
-        )
-
-
-def _verifies(reqs: Any) -> bool:
-    if isinstance(reqs, ssl.VerifyMode):
-        return reqs == ssl.CERT_REQUIRED
-    return str(reqs).strip().lower() in ("required", "cert_required")
-
-
 def _keepalive(url: str) -> dict[str, Any]:
     # TCP keepalive notices a peer that vanished without a FIN; unix sockets take no such option.
     return {} if url.startswith("unix://") else {"socket_keepalive": True}
@@ -141,6 +97,7 @@ def command_client(
         ConfigError: for an unsupported URL scheme, or TLS options that turn verification off.
     """
     _check_url(url)
+    check_tls(url, options)
     if is_cluster_url(url):
         return cluster_client(
             url, socket_timeout_s=socket_timeout_s, max_connections=max_connections, **options
@@ -149,7 +106,6 @@ def command_client(
         return sentinel_client(
             url, socket_timeout_s=socket_timeout_s, max_connections=max_connections, **options
         )
-    check_tls(url, options)
     pool = aredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -179,11 +135,11 @@ def sync_command_client(
         ConfigError: for an unsupported URL scheme, or TLS options that turn verification off.
     """
     _check_url(url)
+    check_tls(url, options)
     if is_cluster_url(url):
         return sync_cluster_client(url, socket_timeout_s=socket_timeout_s)
     if is_sentinel_url(url):
         return sync_sentinel_client(url, socket_timeout_s=socket_timeout_s)
-    check_tls(url, options)
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,

@@ -40,6 +40,7 @@ def enqueue_batch_call(
     track_status: bool,
     idempotency_ttl_ms: int,
     now_ms: int,
+    pending_status_ttl_ms: int,
 ) -> tuple[list[str], list[bytes | str | int]]:
     """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
     k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
@@ -49,6 +50,7 @@ def enqueue_batch_call(
         "1" if track_status else "0",
         idempotency_ttl_ms,
         now_ms,
+        pending_status_ttl_ms,
     ]
     for item in items:
         # Without a key, the job id's own idempotency slot stands in (same slot, never written).
@@ -76,6 +78,7 @@ def enqueue_call(
     now_ms: int,
     created_at_ms: int,
     attempt: int,
+    pending_status_ttl_ms: int,
 ) -> tuple[list[str], list[bytes | str | int]]:
     """Build the KEYS and ARGV of `enqueue.lua` for one job."""
     item = EnqueueItem(job_id, payload, created_at_ms, attempt, idempotency_key)
@@ -87,6 +90,7 @@ def enqueue_call(
         track_status=track_status,
         idempotency_ttl_ms=idempotency_ttl_ms,
         now_ms=now_ms,
+        pending_status_ttl_ms=pending_status_ttl_ms,
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "partition_groups",
     "partition_names",
     "partitions_key",
+    "schedules_pattern",
     "split_level",
     "split_partition",
 ]
@@ -86,6 +87,10 @@ class Keys:
     def idempotency(self, key: str) -> str:
         """The string mapping an idempotency key to the job id it first enqueued."""
         return f"{self.tag}:idem:{key}"
+
+    def schedule(self, name: str) -> str:
+        """The hash of one periodic schedule firing into this queue: definition and state."""
+        return f"{self.tag}:schedule:{name}"
 
     def consumer(self, name: str) -> str:
         """The liveness key a running consumer refreshes (its absence means it is gone)."""
@@ -242,3 +247,8 @@ def partition_groups(queues: Sequence[str], partitions: Mapping[str, int] | int)
 def partitions_key(queue: str, prefix: str = "streamq") -> str:
     """The string holding a logical queue's declared partition count."""
     return Keys(queue, prefix).partitions
+
+
+def schedules_pattern(prefix: str = "streamq") -> str:
+    """The `SCAN MATCH` pattern of every schedule's hash (what `streamq inspect` lists)."""
+    return f"{prefix}:{{*}}:schedule:*"

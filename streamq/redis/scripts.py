@@ -18,8 +18,9 @@ import redis.exceptions as rx
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
-from ..errors import map_redis_errors
+from ..errors import ConsumerNameTaken, map_redis_errors
 from ..model.records import as_str
+from ..model.schedule import ScheduleFire
 from .enqueue_args import (
     EnqueueItem,
     enqueue_batch_call,
@@ -54,6 +55,7 @@ SCRIPT_NAMES: Final = (
     "enqueue",
     "expire",
     "progress",
+    "fire_schedule",
     "heartbeat",
     "promote",
     "read_levels",
@@ -247,6 +249,7 @@ class Scripts:
         attempt: int,
         last_error: str,
         track_status: bool,
+        pending_status_ttl_ms: int,
         now_ms: int = 0,
     ) -> tuple[bool, int]:
         """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
@@ -264,6 +267,7 @@ class Scripts:
                 last_error,
                 "1" if track_status else "0",
                 now_ms,
+                pending_status_ttl_ms,
             ],
         )
         return int(reply[0]) == 1, int(reply[1])
@@ -355,13 +359,19 @@ class Scripts:
         liveness_value: str,
         entry_ids: Sequence[str],
     ) -> list[int]:
-        """Renew leases (ownership-checked) and the liveness key; one code per entry."""
-        reply = await self._run(
+        """Renew leases (ownership-checked) and the liveness key; one code per entry.
+
+        Raises:
+            ConsumerNameTaken: when another process holds the consumer name (nothing renewed).
+        """
+        codes, taken_by = await self._run(
             "heartbeat",
             [keys.stream, keys.consumer(consumer)],
             [group, consumer, liveness_ttl_ms, liveness_value, *entry_ids],
         )
-        return [int(c) for c in reply]
+        if taken_by:
+            raise ConsumerNameTaken(consumer, as_str(taken_by))
+        return [int(c) for c in codes]
 
     async def release(
         self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
@@ -371,14 +381,37 @@ class Scripts:
         return [int(c) for c in reply]
 
     async def requeue_dead(
-        self, keys: Keys, *, items: Sequence[tuple[str, str, bytes]], track_status: bool
+        self,
+        keys: Keys,
+        *,
+        items: Sequence[tuple[str, str, bytes]],
+        track_status: bool,
+        pending_status_ttl_ms: int,
     ) -> list[int]:
         """Requeue (DLQ entry id, job id, payload) triples; one code per item."""
         k = [keys.dlq, keys.stream, *(keys.status(job_id or "-") for _, job_id, _ in items)]
-        a: list[str | bytes] = ["1" if track_status else "0"]
+        a: list[str | bytes] = ["1" if track_status else "0", str(pending_status_ttl_ms)]
         for dead_id, job_id, payload in items:
             a.extend((dead_id, job_id, payload))
         return [int(c) for c in await self._run("requeue_dead", k, a)]
+
+    async def fire_schedule(
+        self,
+        keys: Keys,
+        fire: ScheduleFire,
+        *,
+        track_status: bool,
+        pending_status_ttl_ms: int,
+        now_ms: int = 0,
+    ) -> tuple[int, int]:
+        """Fire a schedule's ticks not yet passed and advance it; (fired, last tick)."""
+        k = [keys.stream, keys.schedule(fire.name), *(keys.status(t.job_id) for t in fire.ticks)]
+        a: list[bytes | str | int] = [fire.advance_to, "1" if track_status else "0", now_ms]
+        a += (fire.spec, pending_status_ttl_ms)
+        for t in fire.ticks:
+            a.extend(t)
+        reply = await self._run("fire_schedule", k, a)
+        return int(reply[0]), int(reply[1])
 
     async def delete_consumer(self, keys: Keys, *, group: str, consumer: str) -> int:
         """Delete an idle, empty, expired consumer; 1 deleted, 0 has pending, -1 alive."""

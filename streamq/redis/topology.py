@@ -9,7 +9,11 @@ URL forms (documented in the README, "Redis Cluster and Sentinel"):
 - `redis+sentinel://[user:password@]host:port[,host:port...]/service_name[/db][?option=value]`
   (and `rediss+sentinel://`): the primary that Sentinel names for `service_name`, looked up
   again on every new connection, so a failover is followed. The credentials are the data
-  nodes'; `sentinel_password=` (query) authenticates to the Sentinels themselves.
+  nodes'; `sentinel_password=` (query) authenticates to the Sentinels themselves, over TLS too
+  with `rediss+sentinel://`.
+
+Every client made here (and in `sentinel`) runs `tls.check_tls` on its URL and options first.
+The Sentinel clients live in `sentinel`; this module parses both URL forms.
 
 Like the single-server clients, these turn redis-py's automatic command retries off (a retried
 script call can enqueue twice); MOVED and ASK redirections are not retries (the server did not
@@ -24,17 +28,17 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import redis
 import redis.asyncio as aredis
 import redis.cluster as sync_cluster
 import redis.exceptions as rx
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from ..errors import ConfigError
+from .tls import check_tls, tls_options
 
 __all__ = [
     "CLUSTER_SCHEMES",
@@ -43,7 +47,6 @@ __all__ = [
     "ClusterAddress",
     "SentinelAddress",
     "blocking_cluster_like",
-    "blocking_sentinel_like",
     "close_client",
     "cluster_client",
     "is_cluster",
@@ -52,9 +55,7 @@ __all__ = [
     "parse_cluster_url",
     "parse_sentinel_url",
     "refresh_on_failure",
-    "sentinel_client",
     "sync_cluster_client",
-    "sync_sentinel_client",
 ]
 
 #: The async client a queue runs on: one server (direct or through Sentinel) or a cluster.
@@ -225,10 +226,7 @@ def parse_sentinel_url(url: str) -> SentinelAddress:
 
 
 def _tls(address: ClusterAddress) -> dict[str, Any]:
-    if not address.tls:
-        return {}
-    tls = {k: v for k, v in address.options.items() if k.startswith("ssl_")}
-    return {"ssl": True, **tls}
+    return tls_options(address.tls, address.options)
 
 
 async def close_client(client: AsyncClient) -> None:
@@ -286,8 +284,9 @@ def cluster_client(
         **options: Further `RedisCluster` options (override the URL's).
 
     Raises:
-        ConfigError: for a malformed URL.
+        ConfigError: for a malformed URL, or TLS options that turn verification off.
     """
+    check_tls(url, options)
     address = parse_cluster_url(url)
     settings: dict[str, Any] = {
         "socket_timeout": socket_timeout_s,
@@ -315,8 +314,9 @@ def sync_cluster_client(url: str, *, socket_timeout_s: float = 5.0) -> sync_clus
     """Create the sync cluster client of `SyncQueue`: no automatic retries.
 
     Raises:
-        ConfigError: for a malformed URL.
+        ConfigError: for a malformed URL, or TLS options that turn verification off.
     """
+    check_tls(url)
     address = parse_cluster_url(url)
     return sync_cluster.RedisCluster(
         startup_nodes=[
@@ -351,100 +351,3 @@ def blocking_cluster_like(client: RedisCluster, *, socket_timeout_s: float) -> R
         socket_timeout=socket_timeout_s,
         **{k: kwargs[k] for k in keep if kwargs.get(k) is not None},
     )
-
-
-def _sentinel(address: SentinelAddress, socket_timeout_s: float) -> Sentinel:
-    sentinel_kwargs: dict[str, Any] = {
-        "socket_timeout": socket_timeout_s,
-        "socket_connect_timeout": socket_timeout_s,
-    }
-    if "sentinel_password" in address.options:
-        sentinel_kwargs["password"] = address.options["sentinel_password"]
-    if "sentinel_username" in address.options:
-        sentinel_kwargs["username"] = address.options["sentinel_username"]
-    return Sentinel(address.seeds, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-
-
-def sentinel_client(
-    url: str, *, socket_timeout_s: float = 5.0, max_connections: int = 64, **options: Any
-) -> aredis.Redis:
-    """Create the client of the primary Sentinel names for the URL's service.
-
-    Every new connection asks the Sentinels for the primary's address, so after a failover the
-    worker's reconnect lands on the promoted replica; a connection that finds a replica
-    (READONLY) is dropped and counted as unavailable, like a lost server.
-
-    Args:
-        url: `redis+sentinel://` or `rediss+sentinel://` URL.
-        socket_timeout_s: Per-command socket timeout (also for the Sentinels).
-        max_connections: Pool size.
-        **options: Further connection options.
-
-    Raises:
-        ConfigError: for a malformed URL.
-    """
-    address = parse_sentinel_url(url)
-    timeout = float(address.options.get("socket_timeout", socket_timeout_s))
-    settings: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": float(address.options.get("socket_connect_timeout", timeout)),
-        "max_connections": int(address.options.get("max_connections", max_connections)),
-        "username": address.username,
-        "password": address.password,
-        "db": address.db,
-        "retry": Retry(NoBackoff(), 0),
-        "socket_keepalive": True,
-        **_tls(address),
-    }
-    if "client_name" in address.options:
-        settings["client_name"] = address.options["client_name"]
-    settings.update(options)
-    sentinel = _sentinel(address, timeout)
-    client: aredis.Redis = sentinel.master_for(
-        address.service, redis_class=aredis.Redis, **settings
-    )
-    client.auto_close_connection_pool = True
-    return client
-
-
-def sync_sentinel_client(url: str, *, socket_timeout_s: float = 5.0) -> redis.Redis:
-    """Create the sync client of `SyncQueue` for a Sentinel-managed primary.
-
-    Raises:
-        ConfigError: for a malformed URL.
-    """
-    from redis.sentinel import Sentinel as SyncSentinel
-
-    address = parse_sentinel_url(url)
-    timeout = float(address.options.get("socket_timeout", socket_timeout_s))
-    sentinel_kwargs: dict[str, Any] = {"socket_timeout": timeout}
-    if "sentinel_password" in address.options:
-        sentinel_kwargs["password"] = address.options["sentinel_password"]
-    sentinel = SyncSentinel(address.seeds, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        address.service,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        username=address.username,
-        password=address.password,
-        db=address.db,
-        retry=SyncRetry(NoBackoff(), 0),
-        **_tls(address),
-    )
-    return client
-
-
-def blocking_sentinel_like(
-    pool: SentinelConnectionPool, *, socket_timeout_s: float
-) -> aredis.Redis:
-    """A one-connection client on the same Sentinel service as `pool`, for blocking reads."""
-    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
-    kwargs.update(socket_timeout=socket_timeout_s, retry=Retry(NoBackoff(), 0), max_connections=1)
-    reader_pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
-        pool.service_name, pool.sentinel_manager, **kwargs
-    )
-    client = aredis.Redis(
-        connection_pool=reader_pool, single_connection_client=True, retry=Retry(NoBackoff(), 0)
-    )
-    client.auto_close_connection_pool = True
-    return client

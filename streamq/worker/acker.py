@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import structlog
 
-from ..errors import QueueStateLost, RedisUnavailable
+from ..errors import OutOfMemory, QueueStateLost, RedisUnavailable
 from ..model.records import Delivery
 from ..queue.consuming import SCRIPT_BATCH
 from ..queue.queue import Queue
@@ -57,7 +57,10 @@ class Acker:
         return set(self._unsettled)
 
     async def start(self) -> None:
-        """Start the flushing loop."""
+        """Start the flushing loop (again after `stop`: what was buffered meanwhile is acked)."""
+        self._stopped = False
+        if self._buffer:
+            self._ready.set()
         self._task = asyncio.create_task(self._loop(), name=f"streamq-acker-{self._queue.name}")
 
     async def drain(self, timeout_s: float) -> bool:
@@ -74,6 +77,16 @@ class Acker:
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)
+
+    def abandon(self) -> None:
+        """Drop what is buffered and ack nothing more: the worker fenced itself (another
+        process holds its consumer name, so these acks would pass for entries it now runs)."""
+        self._stopped = True
+        self._buffer.clear()
+        self._unsettled.clear()
+        self._idle.set()
+        if self._task is not None:
+            self._task.cancel()
 
     async def run_once(self) -> None:
         """Ack what is buffered now, up to one script call's worth (500 entries).
@@ -101,7 +114,7 @@ class Acker:
             try:
                 await self.run_once()
                 backoff.reset()
-            except (RedisUnavailable, QueueStateLost) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 _log.warning("ack_failed", queue=self._queue.name, error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
                 self._ready.set()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
-from ..errors import QueueStateLost, RedisUnavailable
+from ..errors import OutOfMemory, QueueStateLost, RedisUnavailable
 from ..model.records import Delivery
 from ..queue.queue import Queue
 from .acker import Acker
@@ -140,7 +140,7 @@ class Fetcher:
                 if failing:
                     failing = False
                     _log.info("fetch_recovered", queue=queue.name)
-            except (RedisUnavailable, QueueStateLost) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 slots_pool.release(slots)
                 if not failing:
                     failing = True

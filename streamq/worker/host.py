@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import ConsumerNameTaken
 from ..model.records import Delivery
 from ..queue.queue import Queue
 from .stats import WorkerStats
@@ -25,6 +26,18 @@ class WorkerHost(Protocol):
 
     def running_entry_ids(self, queue: Queue) -> list[str]:
         """Entry ids of `queue` this worker is running now."""
+        ...
+
+    def leased_entry_ids(self, queue: Queue) -> list[str]:
+        """Entry ids of `queue` whose leases the heartbeat renews."""
+        ...
+
+    def unsettled_entry_ids(self, queue: Queue) -> set[str]:
+        """Entry ids of `queue` whose handler finished and whose ack has not landed yet."""
+        ...
+
+    def name_taken(self, exc: ConsumerNameTaken) -> None:
+        """Fence the worker: another process holds its consumer name."""
         ...
 
     def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from ..errors import RedisUnavailable, ScriptCode
+from ..errors import ConsumerNameTaken, OutOfMemory, RedisUnavailable, ScriptCode
 from ..queue.queue import Queue
 from .host import WorkerHost
 from .periodic import Periodic
@@ -19,14 +19,19 @@ _log = structlog.get_logger("streamq.worker")
 
 
 class LeaseKeeper(Periodic):
-    """Every `claim_timeout / 4`, resets the idle time of each running entry this worker still owns.
+    """Every `claim_timeout / 4`, resets the idle time of each entry this worker still owns and
+    has not settled: those running (unless stuck past their deadline plus grace: those are left
+    to be reclaimed), and those finished whose ack has not landed (after an outage longer than
+    the claim timeout they must not look abandoned, or they would run again).
 
     A lease reported lost (another consumer reclaimed the entry, or the entry was deleted behind
     the engine's back) cancels the job. When renewals fail for most of a claim timeout (Redis
     unreachable), the worker fences itself: it cancels the queue's running jobs, since others
     may reclaim them at any moment. A renewal that hangs (a partition: no error, no reply) counts
     as failed after one interval, so the fence comes before others can reclaim even when the
-    socket timeout is longer than the claim timeout.
+    socket timeout is longer than the claim timeout. A renewal that finds the consumer name
+    held by another process (it took the name over once this worker's liveness expired, after
+    a pause or partition) fences the whole worker (`name_taken`) and renews nothing more.
 
     Args:
         host: The worker.
@@ -52,7 +57,7 @@ class LeaseKeeper(Periodic):
     async def run_once(self) -> None:
         """Renew every running entry's lease and the liveness keys."""
         for queue in self._queues:
-            ids = self._host.running_entry_ids(queue)
+            ids = self._host.leased_entry_ids(queue)
             try:
                 async with asyncio.timeout(self.interval_s):
                     codes = await queue.heartbeat(
@@ -61,7 +66,11 @@ class LeaseKeeper(Periodic):
                         liveness_ttl_ms=self.liveness_ttl_ms,
                         holder=self._host.holder,
                     )
-            except (RedisUnavailable, TimeoutError) as exc:
+            except ConsumerNameTaken as exc:
+                self._stopped = True
+                self._host.name_taken(exc)
+                return
+            except (RedisUnavailable, OutOfMemory, TimeoutError) as exc:
                 silent_s = time.monotonic() - self._last_ok[queue.name]
                 if silent_s > self._claim_timeout_s * 0.75:
                     running = self._host.running_entry_ids(queue)

@@ -10,7 +10,7 @@ from typing import Final
 
 import structlog
 
-from ..errors import QueueStateLost, RedisUnavailable
+from ..errors import OutOfMemory, QueueStateLost, RedisUnavailable
 
 __all__ = [
     "RECONNECT_MAX_S",
@@ -109,7 +109,7 @@ class Periodic(abc.ABC):
                     _log.info("redis_recovered", component=self.name)
                 failing = False
                 backoff.reset()
-            except (RedisUnavailable, QueueStateLost) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 if not failing:
                     _log.warning("redis_error", component=self.name, error=str(exc))
                 failing = True

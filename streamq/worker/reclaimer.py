@@ -58,9 +58,12 @@ class Reclaimer(Periodic):
                 except BaseException:
                     self._host.unreserve(slots)
                     raise
-                running = set(self._host.running_entry_ids(queue))
-                # Our own entries come back if our heartbeat stalled; they are running already.
-                fresh = [d for d in claimed if d.entry_id not in running]
+                # Our own entries come back if our heartbeat stalled (an outage longer than the
+                # claim timeout): those running, and those finished whose ack has not landed
+                # yet, which must not run again.
+                busy = set(self._host.running_entry_ids(queue))
+                busy |= self._host.unsettled_entry_ids(queue)
+                fresh = [d for d in claimed if d.entry_id not in busy]
                 self._host.unreserve(slots - len(fresh))
                 if fresh:
                     self._host.stats.reclaimed += len(fresh)

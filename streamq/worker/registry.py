@@ -7,13 +7,14 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, ParamSpec, TypeVar, overload
 
 import msgspec
 
 from ..errors import ConfigError, UnknownTask
 from ..model.job import Job
+from ..model.schedule import Schedule
 from .handles import TaskHandle
 
 __all__ = ["Task", "TaskRegistry", "current_job", "load_registry"]
@@ -66,6 +67,8 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        #: Schedules declared with `periodic`, which every worker serving their queue fires.
+        self.schedules: list[Schedule] = []
 
     def register(
         self,
@@ -135,6 +138,57 @@ class TaskRegistry:
             return TaskHandle(task.name, task.fn)
 
         return deco(fn) if fn is not None else deco
+
+    def periodic(
+        self,
+        *,
+        queue: str = "default",
+        name: str | None = None,
+        cron: str | None = None,
+        every: str | None = None,
+        timezone: str = "UTC",
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        grace_s: float = 60.0,
+        catch_up: int = 0,
+    ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]:
+        """Decorator registering a handler as a task and a schedule that enqueues it; returns
+        the task's `TaskHandle`, as `task` does.
+
+        Args:
+            queue: The queue its ticks go to (a worker serving it fires them).
+            name: The schedule's and the task's name (default: the function's `__qualname__`).
+            cron: A cron expression, read in `timezone`.
+            every: A period such as `"30s"` instead of `cron`.
+            timezone: The IANA zone of `cron`.
+            args: Positional arguments of every tick's job.
+            kwargs: Keyword arguments of every tick's job.
+            grace_s: How late a tick may still fire.
+            catch_up: How many missed ticks fire anyway after an outage.
+
+        Raises:
+            ConfigError: for an invalid schedule (bad cron, unknown timezone, ...).
+        """
+
+        def deco(f: Callable[P, R]) -> TaskHandle[P, R]:
+            task_name = name or f.__qualname__
+            schedule = Schedule(
+                name=task_name,
+                task=task_name,
+                queue=queue,
+                cron=cron,
+                every=every,
+                timezone=timezone,
+                args=list(args),
+                kwargs=dict(kwargs or {}),
+                grace_s=grace_s,
+                catch_up=catch_up,
+            )
+            task = self.register(f, name=task_name)
+            self.schedules.append(schedule)
+            return TaskHandle(task.name, task.fn)
+
+        return deco
 
     def get(self, name: str) -> Task:
         """Return the task registered as `name`.

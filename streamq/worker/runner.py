@@ -22,6 +22,7 @@ import structlog
 from ..actions.runtime import ActionRuntime
 from ..errors import (
     DecodeFailure,
+    OutOfMemory,
     PermanentError,
     QueueStateLost,
     RedisUnavailable,
@@ -33,11 +34,12 @@ from ..model.backoff import DeadReason
 from ..model.job import Job, TaskAction
 from ..model.records import Delivery
 from ..queue.queue import Queue
-from ..tracing import Attempt, start_attempt
+from ..tracing import start_attempt
 from .deadlines import Deadlines
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job
 from .results import encode_result
+from .run import Run
 from .settings import WorkerSettings
 from .stats import WorkerStats
 
@@ -52,41 +54,6 @@ T = TypeVar("T")
 
 #: Longest last_error kept with a job; error texts can be huge (response bodies, tracebacks).
 MAX_ERROR_CHARS = 2000
-
-
-class Run:
-    """Book-keeping of one running delivery: its task, and why it was cancelled, if it was.
-
-    `settling` is set once the attempt's outcome (retry or dead letter) is being written: a
-    lease renewal that then finds the entry gone must not cancel the write, whose own
-    ownership check decides (a renewal racing the write sees the entry already settled).
-    """
-
-    __slots__ = (
-        "deadline",
-        "delivery",
-        "gone",
-        "lease_lost",
-        "settling",
-        "started",
-        "stopping",
-        "task",
-        "timed_out",
-        "trace",
-    )
-
-    def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-        self.task: asyncio.Task[None] | None = None
-        self.deadline: float | None = None
-        self.timed_out = False
-        self.lease_lost = False
-        self.gone = False
-        self.stopping = False
-        self.settling = False
-        #: perf_counter() when the handler started; None until it runs.
-        self.started: float | None = None
-        self.trace: Attempt | None = None
 
 
 class JobRunner:
@@ -135,6 +102,34 @@ class JobRunner:
         level = settings.job_log_level
         self._log_end = None if level == "off" else getattr(_log, level)
 
+    async def run(self, queue: Queue, run: Run) -> None:
+        """`settle` the delivery, then account for how it ended if it was cancelled: a lost
+        lease or a deleted entry is counted and logged (nothing was written for it), a
+        shutdown's cancel is silent; an unexpected error is logged, never raised."""
+        d = run.delivery
+        try:
+            await self.settle(queue, run)
+        except asyncio.CancelledError:
+            if run.gone:
+                self.stats.gone += 1
+                event = "entry_deleted_behind_our_back"
+            elif run.lease_lost:
+                self.stats.lease_lost += 1
+                event = "lease_lost"
+            elif run.stopping:
+                return
+            else:
+                raise
+            _log.warning(
+                event,
+                queue=queue.name,
+                entry_id=d.entry_id,
+                job_id=d.job_id,
+                consumer=self.consumer,
+            )
+        except Exception:
+            _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
+
     async def settle(self, queue: Queue, run: Run) -> None:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
         d = run.delivery
@@ -181,7 +176,7 @@ class JobRunner:
                 return
             d.result_ttl_s = job.result_ttl_s or task.result_ttl_s or 0
             timeout = job.timeout_s or task.timeout_s or self.settings.job_timeout_s
-            body = functools.partial(self._call_task, task, action)
+            body = functools.partial(self._call_task, task, action, run)
         else:
             # An observer action: data only, run by the built-in runtime (no user code).
             d.result_ttl_s = job.result_ttl_s or 0
@@ -252,12 +247,14 @@ class JobRunner:
             if run.trace is not None:
                 run.trace.end()
 
-    async def _call_task(self, task: Task, action: TaskAction) -> Any:
+    async def _call_task(self, task: Task, action: TaskAction, run: Run) -> Any:
         if task.is_async:
             return await task.fn(*action.args, **action.kwargs)
         ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, task.fn, *action.args, **action.kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        # Submitted here rather than by run_in_executor, so the worker can see whether the
+        # thread outlives a cancelled attempt (it then keeps the run's slot).
+        run.thread = thread = self._pool.submit(ctx.run, task.fn, *action.args, **action.kwargs)
+        return await asyncio.wrap_future(thread)
 
     async def _expired(self, queue: Queue, run: Run, job: Job) -> bool:
         """Discard the job if its expiry has passed (on Redis's clock); `True` when it is not
@@ -423,8 +420,9 @@ class JobRunner:
         while True:
             try:
                 return await make()
-            except (RedisUnavailable, QueueStateLost) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 # QueueStateLost: the group was just recreated; the retry answers "not owner".
+                # OutOfMemory: settling frees memory, so the server takes it again soon.
                 if time.monotonic() > deadline or self._is_stopping():
                     raise
                 _log.warning("settle_retry", error=str(exc))

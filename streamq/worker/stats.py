@@ -22,6 +22,7 @@ class WorkerStats:
         released: Unfinished entries handed back at shutdown.
         timeouts: Attempts that exceeded their timeout.
         expired: Jobs discarded unrun because their `expires_s` had passed.
+        stuck: Handlers found still running past their timeout plus grace.
     """
 
     completed: int = 0
@@ -34,6 +35,7 @@ class WorkerStats:
     released: int = 0
     timeouts: int = 0
     expired: int = 0
+    stuck: int = 0
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

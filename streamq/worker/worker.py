@@ -18,31 +18,36 @@ import structlog
 
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
-from ..errors import ConfigError, RedisUnavailable, map_redis_errors
+from ..errors import ConsumerNameTaken, RedisUnavailable, map_redis_errors
 from ..model.job import progress_reporter
 from ..model.records import Delivery
+from ..model.schedule import Schedule
 from ..queue.options import JobDefaults
 from ..queue.partitioned import declare_partitions
 from ..queue.queue import Queue
-from ..redis.connection import command_client, server_info
+from ..redis.connection import command_client
 from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
 from .burst import BurstDrain
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
+from .drain import finish_or_cancel, release_own_entries
 from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
+from .preflight import check_server
 from .progress import ProgressReporter
 from .promoter import Promoter
 from .reclaimer import Reclaimer
 from .registry import TaskRegistry
 from .runner import JobRunner, Run
+from .scheduler import Scheduler, resolve_schedules
 from .settings import WorkerSettings
 from .slots import Slots
 from .stats import WorkerStats
+from .stuck import StuckHandlers
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -78,6 +83,8 @@ class Worker:
             "default", "low"]`; none by default): each level is a queue of its own
             (`q@high`), and one fetch loop reads a queue's (or a partition's) levels in order
             (`WorkerSettings.lower_levels_every` against starvation).
+        schedules: Periodic schedules besides the registry's (`[schedules.*]`); the worker fires
+            those of the queues it serves (see `Scheduler`).
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -102,6 +109,7 @@ class Worker:
         metrics: Metrics | None = None,
         partitions: Mapping[str, int] | int = 1,
         priorities: Sequence[str] = (),
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
@@ -138,11 +146,10 @@ class Worker:
         self._fetchers: list[Fetcher | LevelFetcher] = []
         self._ackers: dict[str, Acker] = {}
         self._runner: JobRunner  # made in start(), once the consumer name is known
-        self._deadlines = Deadlines(
-            lambda: [run for runs in self._running.values() for run in runs.values()]
-        )
+        self._deadlines = Deadlines(self._all_runs)
         self._stop = asyncio.Event()
         self._stopping = False
+        self._fenced: ConsumerNameTaken | None = None
         self._started = False
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="streamq-job"
@@ -162,12 +169,62 @@ class Worker:
         )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+        # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
+        # and exits, so it fires none.
+        targets = resolve_schedules(
+            [*registry.schedules, *schedules], registry, self._by_name, self._declared
+        )
+        self.scheduler = Scheduler([] if burst else targets, poll_s)
+        # Past its deadline plus one lease interval, a running handler counts as stuck.
+        self.stuck = StuckHandlers(self, self._all_runs, self._slots.release, s.claim_timeout_s / 4)
 
     # -- the host interface used by components ----------------------------------------------
 
     def running_entry_ids(self, queue: Queue) -> list[str]:
         """Entry ids of `queue` running now."""
         return list(self._running[queue.name])
+
+    def _all_runs(self) -> list[Run]:
+        return [run for runs in self._running.values() for run in runs.values()]
+
+    def leased_entry_ids(self, queue: Queue) -> list[str]:
+        """Entries whose leases are renewed: running and not stuck (a stuck one is left to be
+        reclaimed), and finished with their ack not landed yet (they must not run again)."""
+        runs = self._running[queue.name]
+        ids = [e for e, run in runs.items() if not self.stuck.is_stuck(run)]
+        return ids + [e for e in self.unsettled_entry_ids(queue) if e not in runs]
+
+    def unsettled_entry_ids(self, queue: Queue) -> set[str]:
+        """Entry ids of `queue` whose handler finished and whose ack has not landed yet."""
+        acker = self._ackers.get(queue.name)
+        return acker.unsettled() if acker is not None else set()
+
+    def name_taken(self, exc: ConsumerNameTaken) -> None:
+        """Fence: another process holds our consumer name, so every ownership check would pass
+        for both. Fetch nothing more, cancel every job, write nothing more (no ack, release or
+        liveness delete: they would act on the other holder's entries), and stop; `run()`
+        then raises `exc`.
+        """
+        if self._fenced is not None:
+            return
+        self._fenced = exc
+        runs = [run for rs in self._running.values() for run in rs.values()]
+        _log.error(
+            "consumer_name_taken",
+            consumer=self.consumer,
+            holder=exc.holder,
+            jobs=len(runs),
+            hint="our liveness expired (a pause or partition) and another process took the "
+            "name; fencing: nothing more is fetched or written, running jobs are cancelled",
+        )
+        self._slots.close()
+        for acker in self._ackers.values():
+            acker.abandon()
+        for run in runs:
+            if run.task is not None:
+                run.lease_lost = True
+                run.task.cancel()
+        self._stop.set()
 
     def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
         """Cancel jobs whose entries this worker no longer owns; nothing more is written.
@@ -193,6 +250,11 @@ class Worker:
 
     def dispatch(self, deliveries: Sequence[Delivery]) -> None:
         """Start each delivery in its own task; each holds one reserved slot until settled."""
+        if self._fenced is not None:
+            # A read or claim that was in flight at the fence: its entries are the name's new
+            # holder's to run (they stay pending under the name).
+            self._slots.release(len(deliveries))
+            return
         for delivery in deliveries:
             queue = self._by_name[delivery.queue]
             run = Run(delivery)
@@ -209,27 +271,7 @@ class Worker:
             ConfigError: when a queue is consumed by another group, or in strict mode when
                 the server's `maxmemory-policy` is not `noeviction`.
         """
-        info = await server_info(self.redis)
-        _log.info(
-            "server",
-            server=info.server,
-            version=info.version,
-            maxmemory_policy=info.maxmemory_policy,
-            appendonly=info.appendonly,
-            optional_commands=info.optional_commands,
-        )
-        if info.maxmemory_policy != "noeviction":
-            if self.settings.strict:
-                raise ConfigError(
-                    f"maxmemory-policy is {info.maxmemory_policy!r}: a queue needs "
-                    "'noeviction' (evicted keys are lost jobs); refusing to start in strict mode"
-                )
-            _log.warning(
-                "unsafe_maxmemory_policy",
-                policy=info.maxmemory_policy,
-                hint="QUEUES NEED maxmemory-policy noeviction: evicted keys are LOST JOBS; "
-                "set it, or run with strict=True to refuse to start",
-            )
+        await check_server(self.redis, strict=self.settings.strict)
         for logical, count in self._declared.items():
             await declare_partitions(self.redis, logical, count, self._prefix)
         if len(self._fetch_groups) > self.settings.concurrency:
@@ -242,11 +284,15 @@ class Worker:
         for queue in self.queues:
             await queue.ensure_group()
             await queue.scripts.preload()
+        ttl_ms = self.lease_keeper.liveness_ttl_ms
         self.consumer = await acquire_consumer_name(
-            self.queues[0],
-            ttl_ms=self.lease_keeper.liveness_ttl_ms,
+            self.queues,
+            holder=self.holder,
+            ttl_ms=ttl_ms,
             name=self._explicit_consumer,
             slot=self._slot,
+            # A supervisor's child may be restarted while its predecessor is still exiting.
+            wait_s=ttl_ms / 1000 + self.lease_keeper.interval_s if self._slot is not None else 0,
         )
         self._runner = JobRunner(
             consumer=self.consumer,
@@ -268,7 +314,8 @@ class Worker:
             acker = Acker(queue, self.consumer, self._runner.acked)
             self._ackers[queue.name] = acker
             await acker.start()
-        for component in (self.lease_keeper, self.promoter, self.reclaimer, self.janitor):
+        components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
+        for component in (*components, self.scheduler):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -305,6 +352,10 @@ class Worker:
 
         Returns:
             What the worker did.
+
+        Raises:
+            ConsumerNameTaken: when the worker fenced itself because another process took
+                its consumer name over (after a pause or partition outlived its liveness).
         """
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
@@ -321,6 +372,8 @@ class Worker:
             await self.shutdown()
             for sig in installed:
                 loop.remove_signal_handler(sig)
+        if self._fenced is not None:
+            raise self._fenced
         return self.stats
 
     async def shutdown(self) -> None:
@@ -338,31 +391,19 @@ class Worker:
         for fetcher in self._fetchers:
             await fetcher.stop()
         await self.reclaimer.stop()
-        runs = [r.task for rs in self._running.values() for r in rs.values() if r.task]
-        if runs:
-            _log.info("shutdown_waiting", jobs=len(runs), grace_s=self.settings.shutdown_grace_s)
-            _done, pending = await asyncio.wait(runs, timeout=self.settings.shutdown_grace_s)
-            for rs in self._running.values():
-                for run in rs.values():
-                    if run.task in pending:
-                        run.stopping = True
-                        run.task.cancel()
-            if pending:
-                # A handler that swallows its cancellation must not hold shutdown for ever; its
-                # entry is handed back below like any other unfinished one.
-                _stuck, stuck = await asyncio.wait(pending, timeout=5.0)
-                if stuck:
-                    _log.error("handlers_ignore_cancellation", jobs=len(stuck))
+        await self.scheduler.stop()  # with the fetchers: a stopping worker enqueues nothing
+        await finish_or_cancel(self._running, self.settings.shutdown_grace_s)
         self._deadlines.stop()
-        for acker in self._ackers.values():
-            await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
-        if self._started:
-            await self._release_own_entries()
-        for component in (self.lease_keeper, self.promoter, self.janitor):
+        owner = self._started and self._fenced is None  # a fenced worker writes nothing more
+        if owner:
+            for acker in self._ackers.values():
+                await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
+            self.stats.released += await release_own_entries(self.queues, self.consumer)
+        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck):
             await component.stop()
         for acker in self._ackers.values():
             await acker.stop()
-        if self._started:
+        if owner:
             try:
                 with map_redis_errors():
                     await self.redis.delete(*(q.keys.consumer(self.consumer) for q in self.queues))
@@ -383,18 +424,6 @@ class Worker:
             released=self.stats.released,
         )
 
-    async def _release_own_entries(self) -> None:
-        for queue in self.queues:
-            try:
-                ids = await queue.pending_entry_ids(self.consumer)
-                if ids:
-                    released = await queue.release(self.consumer, ids)
-                    self.stats.released += released
-                    _log.info("released_unfinished", queue=queue.name, count=released)
-            except RedisUnavailable as exc:
-                # They stay pending under our name: a restart re-reads them, others reclaim them.
-                _log.warning("release_failed", queue=queue.name, error=str(exc))
-
     # -- burst mode -----------------------------------------------------------------------------
 
     def _retry_scheduled(self, delay_s: float) -> None:
@@ -413,30 +442,8 @@ class Worker:
     async def _process(self, queue: Queue, run: Run) -> None:
         d = run.delivery
         try:
-            await self._runner.settle(queue, run)
-        except asyncio.CancelledError:
-            if run.gone:
-                self.stats.gone += 1
-                _log.warning(
-                    "entry_deleted_behind_our_back",
-                    queue=queue.name,
-                    entry_id=d.entry_id,
-                    job_id=d.job_id,
-                    consumer=self.consumer,
-                )
-            elif run.lease_lost:
-                self.stats.lease_lost += 1
-                _log.warning(
-                    "lease_lost",
-                    queue=queue.name,
-                    entry_id=d.entry_id,
-                    job_id=d.job_id,
-                    consumer=self.consumer,
-                )
-            elif not run.stopping:
-                raise
-        except Exception:
-            _log.exception("settle_failed", queue=queue.name, entry_id=d.entry_id, job_id=d.job_id)
+            await self._runner.run(queue, run)
         finally:
             self._running[queue.name].pop(d.entry_id, None)
-            self._slots.release(1)
+            if not self.stuck.hold_slot(run):  # a sync thread that runs on keeps its slot
+                self._slots.release(1)

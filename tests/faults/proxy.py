@@ -55,6 +55,8 @@ class TcpProxy:
         self._blackhole = False
         self._refuse = False
         self._cut_after: int | None = None
+        self._cut_longer_than = 0
+        self.cuts = 0  # replies cut so far
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -99,8 +101,10 @@ class TcpProxy:
         """Reset new connections at once (or accept them again)."""
         self._refuse = on
 
-    def cut_reply_after(self, n_bytes: int) -> None:
-        """Cut the next server reply after `n_bytes` and reset that connection."""
+    def cut_reply_after(self, n_bytes: int, *, longer_than: int = 0) -> None:
+        """Cut the next server reply (the next longer than `longer_than` bytes: a batch read
+        rather than a heartbeat's codes) after `n_bytes` and reset that connection."""
+        self._cut_longer_than = longer_than
         self._cut_after = n_bytes
 
     @property
@@ -164,8 +168,9 @@ class TcpProxy:
                 return
             if self._blackhole:
                 continue  # swallowed: the partition
-            if reply and self._cut_after is not None:
+            if reply and self._cut_after is not None and len(data) > self._cut_longer_than:
                 n, self._cut_after = self._cut_after, None
+                self.cuts += 1
                 writer.write(data[:n])
                 with contextlib.suppress(OSError, ConnectionError):
                     await writer.drain()

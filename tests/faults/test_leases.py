@@ -3,15 +3,18 @@ T14 consumer clean-up racing restarts; T17a workers with skewed clocks."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from streamq import Backoff
+from streamq.embedded import ServerStartError
 from streamq.model.backoff import backoff_delay_ms
 from streamq.redis.scripts import load_sources
 from tests.support import wait_until
@@ -108,6 +111,72 @@ def test_t10c_timeouts_schedule_one_retry(make_run: MakeRun) -> None:
     assert sum(count_events(run.workers, "job_retry").values()) == n + len(sync_ids)
     run.note = f"{len(sync_ids)} sync overruns finished late (their effect counts twice)"
     row.note = run.note
+
+
+def test_t10c_a_handler_swallowing_its_cancellation_loses_its_lease(make_run: MakeRun) -> None:
+    # Given two workers with a 1 s job timeout, and jobs whose first execution swallows every
+    # cancellation and runs on for five claim timeouts
+    run = make_run()
+    run.spawn_many(["w1", "w2"], concurrency=4, claim_timeout_s=CLAIM_S, job_timeout_s=1.0)
+    ids = run.enqueue_all("ignore_cancel_first", 2, args=[5 * CLAIM_S])
+
+    # Then past its timeout plus grace the stuck run is reported and its lease no longer
+    # renewed: another worker reclaims the entry and runs it (that run returns at once), long
+    # before the stuck one ends; the stuck run's late ack is refused (not owner)
+    def rerun_done() -> bool:
+        return all(len(run.ledger.starts_of(j)) == 2 for j in ids) and set(ids) <= set(
+            run.ledger.done()
+        )
+
+    wait_until(rerun_done, within=4 * CLAIM_S + 20, what="the stuck jobs to be re-run elsewhere")
+    stuck = run.events("handler_stuck")
+    assert {e["job_id"] for e in stuck} == set(ids)
+    assert {e["shape"] for e in stuck} == {"ignores_cancellation"}
+    assert run.events("reclaimed")
+    wait_until(
+        lambda: count_events(run.workers, "ack_refused_not_owner")["ack_refused_not_owner"] == 2,
+        within=5 * CLAIM_S + 20,
+        what="the stuck runs' late acks to be refused",
+    )
+    # (the swallowing runs finish their effect too: two per job, documented)
+    row = run.finish(backlog_s=10, dup_bound=len(ids))
+    run.note = "2 handlers ignoring cancellation: reclaimed past timeout + grace; late acks refused"
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
+def test_t10c_sync_bodies_that_never_return_hold_their_threads_not_the_queue(
+    make_run: MakeRun,
+) -> None:
+    # Given one worker with two threads whose both sync handlers hang (they time out at 1 s,
+    # are retried, and their threads run on)
+    run = make_run()
+    opts = {"concurrency": 2, "claim_timeout_s": CLAIM_S, "job_timeout_s": 1.0}
+    hung = run.spawn("w1", **opts)
+    hanging = run.enqueue_all("sync_hang_first", 2, args=[120.0])
+    wait_until(lambda: len(hung.events("job_retry")) == 2, within=30, what="both timeouts")
+
+    # When more sync jobs arrive, and a second worker starts
+    quick = run.enqueue_all("sync_block", 6, args=[0.01])
+    run.spawn("w2", **opts)
+
+    # Then the hung worker takes none (it has no free thread, so no free slot): every job runs
+    # once on the other, none "times out" unrun, none burns an attempt, the hung retries pass
+    wait_until(lambda: set(quick + hanging) <= set(run.ledger.done()), within=60, what="every job")
+    row = run.finish(backlog_s=10, stop_workers=False)
+    starts = Counter((e.job, e.attempt) for e in run.ledger.trace() if e.ev == "start")
+    assert all(starts[(j, 1)] == 1 and starts[(j, 2)] == 0 for j in quick)
+    assert all(starts[(j, 1)] == starts[(j, 2)] == 1 for j in hanging)
+    assert count_events([hung], "job_retry")["job_retry"] == 2  # the hung attempts' only
+    # and each hung thread was reported once (`handler_stuck`, counted in job_stuck_total)
+    stuck = hung.events("handler_stuck")
+    assert sorted(e["job_id"] for e in stuck) == sorted(hanging)
+    assert {e["shape"] for e in stuck} == {"sync_body_never_returned"}
+    assert hung.alive
+    hung.kill()  # its threads never return: a graceful exit would wait for them
+    hung.wait(30)
+    run.stop_workers()
+    run.note = "2 sync bodies never returned: their threads kept their slots; 6 later jobs ran once"
+    row.note = run.note + (f"; {row.note}" if row.note else "")
 
 
 def test_t10d_a_sigstopped_worker_comes_back_as_a_fenced_zombie(make_run: MakeRun) -> None:
@@ -226,4 +295,118 @@ def test_t17a_workers_with_skewed_clocks_agree(make_run: MakeRun) -> None:
     assert all(starts[(j, 1)] == 1 for j in long)
     assert not run.events("reclaimed")
     run.note = "worker wall clocks at +300 s and -300 s (time.time patched in the process)"
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
+# -- T17b: the server's own clock jumps -------------------------------------------------------
+
+_LIBFAKETIME = "/usr/lib/*/faketime/libfaketime.so.1"
+
+
+class ServerClock:
+    """The faulted server's wall clock, run through libfaketime (Debian's `faketime`): an
+    offset in a control file that the library re-reads on every call, so a test can step it
+    while the server runs. The monotonic clock is left alone, as an NTP step leaves it."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        libraries = sorted(Path("/").glob(_LIBFAKETIME.lstrip("/")))
+        if not libraries:
+            message = "libfaketime is not installed (apt-get install faketime)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        self.control = folder / "faketime-offset"
+        self.control.write_text("+0\n")
+        (folder / "bin").mkdir(exist_ok=True)
+        # Named like the binary, so the harness identifies the server by its banner.
+        self.binary = folder / "bin" / Path(binary).name
+        self.binary.write_text(
+            "#!/bin/sh\n"
+            f'[ "$1" = --version ] && exec {binary} --version\n'
+            f"export LD_PRELOAD={libraries[0]} FAKETIME_TIMESTAMP_FILE={self.control}\n"
+            "export FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1\n"
+            f'exec {binary} "$@"\n'
+        )
+        self.binary.chmod(0o755)
+
+    def set_offset(self, run: FaultRun, seconds: int) -> None:
+        """Step the server's clock to `seconds` off the real time and wait until it says so."""
+        self.control.write_text(f"{seconds:+d}\n")
+
+        def stepped() -> bool:
+            server_s, _ = run.redis.time()
+            return abs(server_s - time.time() - seconds) < 2
+
+        wait_until(stepped, within=10, what=f"the server's clock at {seconds:+d} s")
+
+
+@pytest.mark.parametrize("fault_binary", ["redis", "valkey"], indirect=True)
+def test_t17b_the_servers_own_clock_jumps(
+    make_run: MakeRun, fault_binary: str, tmp_path: Path
+) -> None:
+    # Given a server whose wall clock can be stepped, and two workers
+    clock = ServerClock(fault_binary, tmp_path)
+    try:
+        run = make_run(binary=str(clock.binary))
+    except ServerStartError as exc:
+        if "libfaketime" not in str(exc):
+            raise
+        # Debian's redis-server (jemalloc) calls clock_gettime before libfaketime is ready.
+        pytest.skip(f"this server binary cannot run under libfaketime: {str(exc)[-300:]}")
+    opts = {"concurrency": 4, "claim_timeout_s": CLAIM_S, "job_timeout_s": 30.0}
+    workers = run.spawn_many(["w1", "w2"], **opts)
+
+    # When the clock jumps 300 s forward while jobs run and a job waits 200 s in the delay set
+    with run.producer() as queue:
+        running = [queue.enqueue("sleep", args=[2.0]) for _ in range(4)]
+        scheduled = queue.enqueue("ok", delay_s=200)
+        scheduled_at = time.monotonic()
+    run.enq.update([*running, scheduled])
+    wait_until(lambda: set(running) <= set(run.ledger.starts()), within=30, what="jobs running")
+    run.fault("clock_forward_300s", in_flight=len(running))
+    clock.set_offset(run, +300)
+    run.enq.update(run.enqueue_all("ok", 100))
+
+    # Then nothing is lost: the queue drains, the scheduled job runs at once (its due time
+    # came on the server's clock: a forward step brings every delay forward), and a running
+    # job whose lease looked 300 s idle until its next renewal ran at most once more
+    # (duplicates <= jobs in flight, checked at the end)
+    wait_until(lambda: scheduled in run.ledger.done(), within=60, what="the scheduled job")
+    early_s = 200 - (time.monotonic() - scheduled_at)
+    assert early_s > 100, f"the scheduled job ran only {early_s:.0f} s early"
+    wait_until(lambda: not any(run.counts()), within=60, what="the queue drained after +300 s")
+
+    # When the clock steps 20 s back while a worker holds long jobs, a job is due in 2 s, and
+    # that worker is then killed
+    with run.producer() as queue:
+        held = [queue.enqueue("sleep", args=[3.0]) for _ in range(8)]
+        wait_until(lambda: set(held) <= set(run.ledger.starts()), within=30, what="jobs held")
+        delayed = queue.enqueue("ok", delay_s=2)
+        delayed_at = time.time()
+    run.enq.update([*held, delayed])
+    clock.set_offset(run, +280)
+    stepped_at = time.monotonic()
+    run.kill_worker(workers[1], in_flight=opts["concurrency"])
+    before = run.ledger.trace()
+
+    # Then every job still runs, but late by the step: the delayed job ran about 20 s after
+    # its due time (due times are on the server's clock), and the killed worker's entries,
+    # last renewed before the step, looked idle only once the server's clock caught up again
+    wait_until(
+        lambda: delayed in run.ledger.done(), within=90, what="the delayed job after the step"
+    )
+    start = next(e for e in run.ledger.trace() if e.job == delayed and e.ev == "start")
+    late_s = start.t / 1000 - delayed_at - 2
+    assert late_s > 15, f"the delayed job ran {late_s:.1f} s after its due time"
+    killed = {e.job for e in before if e.ev == "start" and e.pid == workers[1].pid}
+    killed -= {e.job for e in before if e.ev == "done"}
+    wait_until(lambda: killed <= set(run.ledger.done()), within=90, what="reclaimed jobs")
+    reclaim_s = time.monotonic() - stepped_at
+    assert reclaim_s > 15, f"entries were reclaimed {reclaim_s:.1f} s after the step"
+    row = run.finish(backlog_s=30)
+    run.note = (
+        f"server clock +300 s then -20 s (libfaketime): a 200 s delay ran {early_s:.0f} s "
+        f"early, a 2 s one {late_s:.0f} s late; a dead worker's entries were reclaimed "
+        f"{reclaim_s:.0f} s after the step"
+    )
     row.note = run.note + (f"; {row.note}" if row.note else "")

@@ -62,6 +62,43 @@ def test_t7a_connection_resets(make_run: MakeRun, proxies: Callable[[int], TcpPr
     assert row.dlq == 0
 
 
+def test_t8_replies_cut_mid_xreadgroup_strand_nothing(
+    make_run: MakeRun, proxies: Callable[[int], TcpProxy]
+) -> None:
+    # Given one worker, alone, reading through a proxy
+    run = make_run()
+    claim_s = 2.0
+    proxy = proxies(run.server.port)
+    batch = 40
+    worker = run.spawn("w1", url=proxy.url, concurrency=batch, batch_size=batch)
+    padding = ["x" * 200]
+
+    # When the reply of a batch read is cut mid-way, three times (its entries are then pending
+    # for the worker, which never saw them)
+    recoveries = []
+    for _ in range(3):
+        proxy.cut_reply_after(run.rng.randrange(50, 2000), longer_than=4000)
+        run.enqueue_all("ok", batch, args=padding)
+        wait_until(lambda: proxy.cut_pending is False, within=30, what="a batch read to be cut")
+        run.fault("cut_xreadgroup_reply", in_flight=0, cuts=proxy.cuts)
+        cut_at = time.monotonic()
+        bound = run.recovery_bound_s(claim_s)
+        wait_until(lambda: set(run.enq) <= set(run.ledger.done()), within=bound, what="the batch")
+        recoveries.append(time.monotonic() - cut_at)
+
+    # Then the worker's own reclaimer ran the unseen entries once the claim timeout passed:
+    # nothing lost, nothing run twice, nothing left in the pending list
+    row = run.finish(claim_timeout_s=claim_s, dup_bound=0)
+    assert proxy.cuts == 3
+    reclaimed = sum(e["count"] for e in worker.events("reclaimed"))
+    assert reclaimed > 0
+    run.note = (
+        f"3 batch-read replies cut; {reclaimed} unseen pending entries reclaimed; each batch "
+        f"done {min(recoveries):.1f}-{max(recoveries):.1f} s after its cut"
+    )
+    row.note = run.note + (f"; {row.note}" if row.note else "")
+
+
 @pytest.mark.parametrize("partition", ["short", "long"])
 def test_t7_partition_a_zombie_writes_nothing(
     make_run: MakeRun, proxies: Callable[[int], TcpProxy], partition: str

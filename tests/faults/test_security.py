@@ -6,15 +6,17 @@ import asyncio
 import datetime as dt
 import ipaddress
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 
-from streamq import ConfigError, Queue, RedisUnavailable, SyncQueue
+from streamq import ConfigError, Inspector, PartitionedQueue, Queue, RedisUnavailable, SyncQueue
 from streamq.embedded import EmbeddedServer, available_servers
 from streamq.redis.connection import command_client, sync_command_client
+from tests.support import wait_until
 
 from .harness import FaultRun, plain_client
 
@@ -24,22 +26,33 @@ MakeRun = Callable[..., FaultRun]
 
 # The ACL lines of the README's Reliability section, for the 7.0 command set: on Redis >= 7.2 and
 # Valkey add +waitaof to the producer for Durability(aof=True) (redis-py ignores a refused CLIENT
-# SETINFO). `~streamq:*` is every key of every queue (braces are literal in ACL patterns).
+# SETINFO). Root rules hold the commands without keys, and EVAL/EVALSHA, whose declared keys are
+# any queue's; each selector pairs commands with the keys they may touch. Commands run by a
+# script are checked against these rules like the caller's own. `{` and `}` are literal.
 PRODUCER_ACL = (
-    "resetkeys ~streamq:* resetchannels -@all +ping +client|setname "
-    "+evalsha +eval +script|load +xadd +hset +zadd +get +set +time +wait"
+    "resetkeys resetchannels -@all +ping +client|setname +time +wait "
+    "+evalsha +eval +script|load ~streamq:* "
+    "(+xadd %W~streamq:{*}:stream) (+zadd %W~streamq:{*}:delayed) "
+    "(+hset %W~streamq:{*}:delayed:jobs) (+hset +pexpire +hgetall ~streamq:{*}:job:*) "
+    "(+get +set ~streamq:{*}:idem:* ~streamq:{*}:partitions)"
 )
 WORKER_ACL = (
-    "resetkeys ~streamq:* resetchannels -@all +ping +client|setname +info "
-    "+evalsha +eval +script|load +time +xreadgroup +xack +xdel +xadd +xautoclaim +xclaim "
-    "+xpending +xrange +xlen +xtrim +xinfo|groups +xinfo|consumers +xgroup|create "
-    "+xgroup|delconsumer +zadd +zrange +zrem +zcard +hset +hdel +hget +expire +pexpire +incrby "
-    "+get +set +del +exists +watch +multi +exec"
+    "resetkeys resetchannels -@all +ping +client|setname +info +time "
+    "+evalsha +eval +script|load +multi +exec ~streamq:* "
+    "(+xreadgroup +xack +xdel +xadd +xautoclaim +xclaim +xpending +xrange +xlen +xinfo|groups "
+    "+xinfo|consumers +xgroup|create +xgroup|delconsumer ~streamq:{*}:stream) "
+    "(+xadd +xlen +xtrim ~streamq:{*}:dlq) (+incrby +get ~streamq:{*}:dlq:dropped) "
+    "(+zadd +zrange +zrem +zcard ~streamq:{*}:delayed) "
+    "(+hset +hget +hdel ~streamq:{*}:delayed:jobs) "
+    "(+hset +hdel +expire +pexpire ~streamq:{*}:job:*) "
+    "(+get +set +pexpire +exists +del ~streamq:{*}:consumer:*) "
+    "(+get +set +watch ~streamq:{*}:partitions)"
 )
 OPERATOR_ACL = (
-    "resetkeys ~streamq:* resetchannels -@all +ping +client|setname +info "
-    "+config|get +@read +evalsha +eval +script|load +time +xadd +xdel +xtrim +del +hset "
-    "+xgroup|delconsumer"
+    "resetkeys resetchannels -@all +ping +client|setname +info +config|get +time "
+    "+evalsha +eval +script|load ~streamq:* "
+    "(+@read %R~streamq:*) (+xadd %W~streamq:{*}:stream) (+xdel ~streamq:{*}:dlq) "
+    "(+del +hset +pexpire ~streamq:{*}:job:*)"
 )
 
 
@@ -48,8 +61,16 @@ def _user_url(run: FaultRun, user: str) -> str:
 
 
 def _noperm(call: Callable[[], object]) -> None:
-    with pytest.raises(redis.exceptions.NoPermissionError):
+    # Refused at the top level (NoPermissionError) or inside a script (a ResponseError that
+    # names the key or the command): either way nothing ran.
+    with pytest.raises(
+        redis.exceptions.ResponseError, match=r"no permissions|can't access|can't run"
+    ):
         call()
+
+
+def _script(client: redis.Redis, body: str, *keys: str) -> object:
+    return client.eval(body, len(keys), *keys)
 
 
 def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: MakeRun) -> None:
@@ -67,52 +88,120 @@ def test_t18_least_privilege_acl_users_can_do_their_jobs_and_no_more(make_run: M
     run.redis.execute_command("ACL", "SETUSER", "default", "off")
     run.redis.close()
     run.redis = admin  # the harness's own checks run as an admin
+    k = run.keys
 
-    # When the producer enqueues (the enqueue script's commands are checked as the producer)
+    # When the producer enqueues — now, later, with an idempotency key, in bulk, into a
+    # partitioned queue — and reads statuses (the scripts' commands are checked as its own)
     with SyncQueue(run.queue, url=_user_url(run, "producer")) as producer:
         good = [producer.enqueue("ok") for _ in range(20)]
+        good.append(producer.enqueue("ok", delay_s=0.3))
+        good.append(producer.enqueue("ok", idempotency_key="once"))
+        assert producer.enqueue("ok", idempotency_key="once") == good[-1]
+        good += producer.enqueue_many([producer.new_job("ok") for _ in range(5)])
         retried = producer.enqueue("fail_times", args=[1])
         dead = producer.enqueue("permanent")
         run.enq.update([*good, retried, dead])
         run.expect.dlq[dead] = "permanent_error"
-        # Then it cannot read, delete or wipe jobs
-        client = producer.redis
-        _noperm(lambda: client.xrange(run.keys.stream))
-        _noperm(lambda: client.xreadgroup(run.queue, "thief", {run.keys.stream: ">"}))
-        _noperm(lambda: client.delete(run.keys.stream))
-        _noperm(lambda: client.flushall())
+        status = producer.get_status(good[0])
+        assert status is not None
+        # Then it cannot read, claim, delete, trim or expire jobs, nor touch the DLQ
+        c = producer.redis
+        _noperm(lambda: c.xrange(k.stream))
+        _noperm(lambda: c.xreadgroup(run.queue, "thief", {k.stream: ">"}))
+        _noperm(lambda: c.delete(k.stream))
+        _noperm(lambda: c.xtrim(k.stream, maxlen=0))
+        _noperm(lambda: c.xdel(k.stream, "0-1"))
+        _noperm(lambda: c.pexpire(k.stream, 1))
+        _noperm(lambda: c.pexpire(k.delayed_jobs, 1))
+        _noperm(lambda: c.xadd(k.dlq, {"x": "y"}))
+        _noperm(lambda: _script(c, "return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)", k.stream))
+        _noperm(lambda: _script(c, "return redis.call('DEL', KEYS[1])", k.delayed))
+        _noperm(lambda: c.flushall())
+        # (what it can still do, as the README says: XADD's own MAXLEN/MINID options trim the
+        # stream it may append to; an ACL checks commands and keys, never options)
+        scratch = f"streamq:{{{run.queue}-scratch}}:stream"
+        c.xadd(scratch, {"a": "1"})
+        c.xadd(scratch, {"a": "2"}, maxlen=0)
+        assert admin.xlen(scratch) == 0
+        admin.delete(scratch)
+
+    async def partitioned() -> str:
+        async with PartitionedQueue(f"{run.queue}-p", 2, url=_user_url(run, "producer")) as queue:
+            return await queue.enqueue("ok")
+
+    assert asyncio.run(partitioned())  # (another queue's job: no worker here runs it)
 
     # And a worker running as the worker user runs every script (ack, retry, promote,
     # dead-letter, heartbeat, reclaim, janitor, release at shutdown)
     run.spawn("w1", url=_user_url(run, "worker"), concurrency=4)
+    # (the janitor's step runs every 30 s at least: its script is called here as the worker)
+    admin.xgroup_createconsumer(k.stream, run.queue, "ghost")
+
+    async def remove_ghost() -> int:
+        async with Queue(run.queue, url=_user_url(run, "worker")) as queue:
+            queue.group = run.queue
+            return await queue.delete_consumer_if_idle("ghost")
+
+    assert asyncio.run(remove_ghost()) == 1
     row = run.finish()
     assert row.dlq == 1
-    worker_client = plain_client(_user_url(run, "worker"))
+    # (and nothing the worker did was refused: no step of it logged a permission error)
+    for worker in run.workers:
+        log = worker.log.read_text()
+        assert "no permissions" not in log, log[-2000:]
+        assert "NOPERM" not in log, log[-2000:]
+    w = plain_client(_user_url(run, "worker"))
     try:
-        _noperm(lambda: worker_client.flushall())
-        _noperm(lambda: worker_client.config_get("maxmemory"))
-        _noperm(lambda: worker_client.xgroup_destroy(run.keys.stream, run.queue))
-        _noperm(lambda: worker_client.keys("*"))
+        assert w.xtrim(k.dlq, maxlen=100_000) == 0  # the DLQ cap is the worker's to apply
+        _noperm(lambda: w.xtrim(k.stream, maxlen=0))
+        _noperm(lambda: _script(w, "return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)", k.stream))
+        for key in (k.stream, k.dlq, k.delayed, k.delayed_jobs, k.status(dead)):
+            _noperm(lambda key=key: w.delete(key))
+        _noperm(lambda: w.pexpire(k.stream, 1))
+        _noperm(lambda: w.xdel(k.dlq, "0-1"))
+        _noperm(lambda: w.flushall())
+        _noperm(lambda: w.config_get("maxmemory"))
+        _noperm(lambda: w.xgroup_destroy(k.stream, run.queue))
+        _noperm(lambda: w.keys("*"))
     finally:
-        worker_client.close()
+        w.close()
 
-    # And the operator can inspect and requeue the DLQ, but not wipe or reconfigure the server
-    async def operate() -> int:
-        async with Queue(run.queue, url=_user_url(run, "operator")) as queue:
-            letters = await queue.dead_letters()
-            assert [d.job_id for d in letters] == [dead]
-            await queue.counts()
-            return await queue.requeue_dead()
+    # And the operator inspects (queues, pending, jobs, consumers, the DLQ) and requeues and
+    # purges dead letters, but cannot wipe jobs or reconfigure the server
+    async def operate() -> tuple[int, int]:
+        inspector = Inspector(_user_url(run, "operator"))
+        try:
+            await inspector.queues()
+            await inspector.pending(run.queue)
+            await inspector.consumers(run.queue)
+            await inspector.job(good[0], queue=run.queue)
+            [letter] = await inspector.dlq_list(run.queue)
+            assert letter.job_id == dead
+            await inspector.dlq_show(letter.dead_id, run.queue)
+            requeued = (await inspector.dlq_requeue(queue=run.queue)).requeued
+            admin.xadd(k.dlq, {"job": b"junk", "id": "junk", "reason": "undecodable"})
+            purged = (await inspector.dlq_purge(queue=run.queue)).purged
+            return requeued, purged
+        finally:
+            await inspector.close()
 
-    assert asyncio.run(operate()) == 1
-    operator = plain_client(_user_url(run, "operator"))
+    assert asyncio.run(operate()) == (1, 1)
+    o = plain_client(_user_url(run, "operator"))
     try:
-        _noperm(lambda: operator.flushall())
-        _noperm(lambda: operator.config_set("maxmemory-policy", "allkeys-lru"))
-        assert operator.config_get("maxmemory-policy")
+        _noperm(lambda: o.flushall())
+        _noperm(lambda: o.config_set("maxmemory-policy", "allkeys-lru"))
+        _noperm(lambda: o.xtrim(k.stream, maxlen=0))
+        _noperm(lambda: o.xdel(k.stream, "0-1"))
+        _noperm(lambda: o.delete(k.stream))
+        _noperm(lambda: o.delete(k.dlq))
+        _noperm(lambda: o.xadd(k.dlq, {"x": "y"}))
+        assert o.config_get("maxmemory-policy")
     finally:
-        operator.close()
-    run.note = "producer, worker and operator ACL users; each denied the rest (NOPERM)"
+        o.close()
+    run.note = (
+        "producer, worker and operator ACL users with per-key selectors; every documented "
+        "operation of each runs, the rest is denied (NOPERM)"
+    )
     row.note = run.note
 
 
@@ -265,3 +354,121 @@ def test_t19_tls_verifies_the_server_and_cannot_be_turned_off(tmp_path: Path) ->
         assert ipaddress.ip_address("127.0.0.1")  # (the address the certificate does not name)
     finally:
         server.stop()
+
+
+def _start_tls_sentinel(
+    binary: str, folder: Path, pki: dict[str, Path], primary_port: int, password: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A Sentinel that speaks TLS only (no plain port), with a password, watching the primary
+    over TLS and naming it by the certificate's host name."""
+    port = _free_port()
+    conf = folder / "sentinel.conf"
+    conf.write_text(
+        f"port 0\ntls-port {port}\nbind 127.0.0.1\ndaemonize no\ndir {folder}\n"
+        f"tls-cert-file {pki['cert']}\ntls-key-file {pki['key']}\n"
+        f"tls-ca-cert-file {pki['ca']}\ntls-auth-clients no\ntls-replication yes\n"
+        f"requirepass {password}\n"
+        "sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"
+        f"sentinel monitor svc localhost {primary_port} 1\n"
+    )
+    log = open(folder / "sentinel.log", "wb")  # noqa: SIM115 - the process owns it
+    process = subprocess.Popen([binary, str(conf), "--sentinel"], stdout=log, stderr=log)
+    log.close()
+    probe = redis.Redis(
+        host="localhost", port=port, ssl=True, ssl_ca_certs=str(pki["ca"]), password=password,
+        socket_timeout=1,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _answers(probe), within=30, what="the TLS Sentinel to name the primary")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        probe.close()
+    return process, port
+
+
+def _answers(probe: redis.Redis) -> bool:
+    try:
+        return bool(probe.sentinel_get_master_addr_by_name("svc"))
+    except (redis.RedisError, OSError):
+        return False
+
+
+def test_t19b_tls_holds_for_sentinel_and_cluster_urls_and_reaches_the_sentinels(
+    tmp_path: Path,
+) -> None:
+    # Given cluster and Sentinel URLs that would turn verification off, or carry TLS options
+    # on a scheme without TLS (they would be ignored and the connection go in clear)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    refused: list[tuple[str, dict[str, object]]] = [
+        ("rediss+cluster://h:7000?ssl_cert_reqs=none", {}),
+        ("rediss+cluster://h:7000?ssl_cert_reqs=optional", {}),
+        ("rediss+cluster://h:7000", {"ssl_cert_reqs": "none"}),
+        ("rediss+cluster://h:7000", {"ssl_check_hostname": False}),
+        (f"redis+cluster://h:7000?ssl_ca_certs={ca}", {}),
+        ("rediss+sentinel://h:26379/svc?ssl_cert_reqs=none", {}),
+        ("rediss+sentinel://h:26379/svc", {"ssl_cert_reqs": "none"}),
+        (f"redis+sentinel://h:26379/svc?ssl_ca_certs={ca}", {}),
+    ]
+    # Then each is a ConfigError before anything connects, from every kind of client
+    for url, options in refused:
+        with pytest.raises(ConfigError):
+            command_client(url, **options)
+        if not options:
+            with pytest.raises(ConfigError):
+                sync_command_client(url)
+
+    # Given a primary serving TLS and a Sentinel that speaks TLS only, with a password
+    binary = available_servers().get("redis")
+    if binary is None:
+        pytest.skip("no redis-server installed")
+    pki = _pki(tmp_path)
+    primary_port = _free_port()
+    primary = EmbeddedServer(
+        binary,
+        unix_socket=False,
+        extra_args=[
+            *("--tls-port", str(primary_port)),  # its plain port is for the harness only
+            *("--tls-cert-file", str(pki["cert"]), "--tls-key-file", str(pki["key"])),
+            *("--tls-ca-cert-file", str(pki["ca"]), "--tls-auth-clients", "no"),
+        ],
+    )
+    try:
+        primary.start()
+    except Exception as exc:  # a redis-server built without TLS
+        pytest.skip(f"redis-server cannot serve TLS here: {exc}")
+    sentinel, sentinel_port = _start_tls_sentinel(
+        binary, tmp_path, pki, primary_port, "sentinel-secret"
+    )
+    try:
+        url = (
+            f"rediss+sentinel://localhost:{sentinel_port}/svc"
+            f"?ssl_ca_certs={pki['ca']}&sentinel_password=sentinel-secret"
+        )
+
+        # When a queue connects through it: the Sentinels are asked over TLS (the password
+        # never travels in clear; a plain connection would not even be answered), then the
+        # primary, both verified against the CA
+        async def round_trip(target: str) -> list[str]:
+            async with Queue("tls-sentinel", url=target) as queue:
+                job_id = await queue.enqueue("t")
+                got = await queue.dequeue("c", 10, 1.0)
+                assert await queue.acknowledge("c", got) == [True]
+            return [job_id, *(d.job_id for d in got)]
+
+        first, read = asyncio.run(round_trip(url))
+        assert first == read
+        with SyncQueue("tls-sentinel", url=url) as producer:
+            assert producer.enqueue("t")
+
+        # Then a Sentinel whose certificate the CA did not sign is refused
+        wrong = url.replace(str(pki["ca"]), str(pki["other_ca"]))
+        with pytest.raises(RedisUnavailable):
+            asyncio.run(round_trip(wrong))
+    finally:
+        sentinel.terminate()
+        sentinel.wait(10)
+        primary.stop()

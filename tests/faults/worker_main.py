@@ -46,7 +46,7 @@ def main(options: dict[str, Any]) -> int:
     if options.get("clock_skew_s"):
         _skew_clock(float(options["clock_skew_s"]))
     _configure_logging()
-    from streamq import ConfigError, Worker, WorkerSettings
+    from streamq import ConfigError, ConsumerNameTaken, Worker, WorkerSettings
     from tests.integration.tasks_app import tasks
 
     settings = WorkerSettings(
@@ -73,6 +73,9 @@ def main(options: dict[str, Any]) -> int:
     except ConfigError as exc:
         print(json.dumps({"event": "config_error", "error": str(exc)}), flush=True)
         return 2
+    except ConsumerNameTaken as exc:
+        print(json.dumps({"event": "fenced_exit", "holder": exc.holder}), flush=True)
+        return 1
     return 0
 
 

@@ -21,6 +21,7 @@ Ledger keys of queue `q`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -198,6 +199,39 @@ def sync_sleep_first(seconds: float) -> None:
     _record("start")
     if current_job().attempt == 1:
         time.sleep(seconds)
+    _record("done")
+
+
+def _started_before() -> int:
+    """How many executions of the current job the ledger has recorded as started."""
+    job = current_job()
+    client, _ = _client(os.environ[LEDGER_URL_ENV])
+    return int(client.hget(_ledger_key(job.queue, "starts"), job.id) or 0)
+
+
+@tasks.task(name="ignore_cancel_first")
+async def ignore_cancel_first(seconds: float) -> None:
+    """An async handler that swallows every cancellation (its timeout's, a lost lease's) and
+    runs on for `seconds` — on the job's first execution only; a later one returns at once."""
+    first = await asyncio.to_thread(_started_before) == 0
+    await _arecord("start")
+    if first:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (left := end - loop.time()) > 0:
+            with contextlib.suppress(asyncio.CancelledError):  # the bug this task shows
+                await asyncio.sleep(left)
+    await _arecord("done")
+
+
+@tasks.task(name="sync_hang_first")
+def sync_hang_first(seconds: float) -> None:
+    """A sync handler whose body never returns (blocks `seconds`, far past any timeout) on the
+    job's first attempt; the retry succeeds at once. It records no "done" when it hangs."""
+    _record("start")
+    if current_job().attempt == 1:
+        time.sleep(seconds)
+        return
     _record("done")
 
 

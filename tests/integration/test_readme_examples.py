@@ -39,8 +39,13 @@ class Block:
 
     @property
     def key(self) -> str:
-        first = self.text.splitlines()[0] if self.text else ""
-        return f"{self.lang or 'plain'}: {first.strip()}"
+        """Language and first line; a first line that only names the file (`# streamq.toml`)
+        is followed by the second, so two blocks of one file have two keys."""
+        lines = [line.strip() for line in self.text.splitlines()] or [""]
+        first = lines[0]
+        if first.startswith(("# ", "; ")) and first.endswith((".toml", ".py", ".conf")):
+            first = " ".join(lines[:2])
+        return f"{self.lang or 'plain'}: {first}"
 
 
 def blocks() -> list[Block]:
@@ -73,7 +78,17 @@ EXAMPLES: dict[str, str] = {
     'plain: or      := and ( "||" and )*': "not code: the condition grammar",
     "plain: X-Streamq-Signature": "not code: the header's format; run by the verify example",
     "python: import hashlib, hmac, time": "run",
-    "toml: # streamq.toml": "run",
+    "toml: # streamq.toml [job_queue]": "run",
+    "toml: # streamq.toml [schedules.nightly_report]": "run",
+    "python: @tasks.periodic(": "run",
+    "sh: streamq worker --group reports --app myapp.jobs:tasks --config streamq.toml": (
+        "not run: a worker firing schedules and inspect schedules are run by "
+        "tests/integration/test_cli_schedules.py and test_schedule_processes.py"
+    ),
+    "console: $ streamq inspect schedules": (
+        "not run: sample output; inspect schedules is run by "
+        "tests/integration/test_cli_schedules.py"
+    ),
     "console: $ STREAMQ_JOB_QUEUE_BATCH_SIZE=0 streamq worker --group emails": "run",
     "console: $ streamq inspect queues": (
         "not run: sample output of a busy deployment; inspect queues and dlq requeue --all "
@@ -358,7 +373,7 @@ async def test_the_signature_check() -> None:
 def test_the_configuration_example_loads(tmp_path: Path) -> None:
     import tomllib
 
-    text = block("toml: # streamq.toml").text
+    text = block("toml: # streamq.toml [job_queue]").text
     ca = tmp_path / "internal-ca.pem"
     ca.write_text("")
     # The CA bundle must exist to be accepted: the only change is where it lives.
@@ -421,3 +436,26 @@ async def test_partitioned_queues(redis_url: str, queue_name: str) -> None:
     finally:
         await async_orders.close()
         sync_orders.close()
+
+
+def test_the_schedules_table_loads() -> None:
+    import tomllib
+
+    document = tomllib.loads(block("toml: # streamq.toml [schedules.nightly_report]").text)
+    config = load_config(document=document, env={})
+    assert [x.name for x in config.schedule_list] == ["nightly_report", "heartbeat"]
+
+
+async def test_the_periodic_decorator_registers_the_task_and_its_schedule() -> None:
+    from streamq import TaskRegistry
+
+    tasks = TaskRegistry()
+    scope: dict[str, Any] = {"tasks": tasks}
+    exec(compile(block("python: @tasks.periodic(").text, str(README), "exec"), scope)
+    assert "report" in tasks
+    [schedule] = tasks.schedules
+    assert (schedule.queue, schedule.cron, schedule.timezone) == (
+        "reports",
+        "0 3 * * *",
+        "Europe/Paris",
+    )

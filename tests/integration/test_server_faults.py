@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aredis
 
-from streamq import JobState, OutOfMemory, Queue
+from streamq import JobState, OutOfMemory, Queue, RedisUnavailable
 from streamq.embedded.server import EmbeddedServer
 
 
@@ -56,6 +56,8 @@ async def test_enqueue_under_oom_fails_loudly_and_workers_still_drain(
             except OutOfMemory as exc:
                 refused = exc
         assert refused is not None, "the server never filled up"
+        # and it is not an outage: a loop that retries RedisUnavailable does not retry it
+        assert not isinstance(refused, RedisUnavailable)
         # then the refused enqueue added nothing: every accepted job is there, once
         counts = await queue.counts()
         assert counts.stream == accepted

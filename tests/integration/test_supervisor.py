@@ -112,3 +112,52 @@ def test_processes_with_burst_drain_and_exit_0(
     assert set(Ledger(sredis, queue_name).done()) == set(ids)
     stopped = [line for line in result.stderr.splitlines() if '"worker_stopped"' in line]
     assert len(stopped) == 2
+
+
+def _gone(pid: int) -> bool:
+    """Whether `pid` no longer runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+def test_children_die_with_a_killed_supervisor_and_a_new_one_takes_their_names(
+    redis_url: str, queue_name: str, child_processes: ChildProcesses
+) -> None:
+    args = [
+        "worker", "--group", queue_name, "--app", "tests.integration.tasks_app:tasks",
+        "--url", redis_url, "--processes", "2", "--claim-timeout", "4", "--block", "1",
+        "--metrics-port", "0", "--log-format", "json",
+    ]  # fmt: skip
+    # Given a supervisor with two children
+    first = child_processes.cli(*args, name="first", env={LEDGER_URL_ENV: redis_url})
+    wait_until(
+        lambda: len(first.events("worker_started")) >= 2, within=60, what="two children to start"
+    )
+    children = [e["pid"] for e in first.events("worker_process_started")]
+
+    # When the supervisor alone is killed (it cannot forward anything)
+    os.kill(first.pid, signal.SIGKILL)
+
+    # Then its children die with it instead of running on as orphans
+    wait_until(lambda: all(_gone(pid) for pid in children), within=30, what="orphans to die")
+
+    # and a restarted supervisor's children take the same names at once and keep running
+    second = child_processes.cli(*args, name="second", env={LEDGER_URL_ENV: redis_url})
+    started = wait_until(
+        lambda: len(second.events("worker_started")) >= 2 and second.events("worker_started"),
+        within=60,
+        what="the new children to start",
+    )
+    host = socket.gethostname()
+    assert {e["consumer"] for e in started} == {f"{host}:0", f"{host}:1"}
+    assert second.alive
+    assert not second.events("worker_process_died")
+    second.signal(signal.SIGTERM)
+    assert second.wait(60) == 0

@@ -277,3 +277,45 @@ async def test_dead_letter_records_the_outcome_of_a_job_that_keeps_its_result(
     assert [fields for _, fields in await aredis.xrange(result_key)] == want_outcome
     if want_outcome:
         assert 295_000 < await aredis.pttl(result_key) <= 300_000
+
+
+async def test_an_entry_of_another_shape_keeps_every_field_through_dlq_and_requeue(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given an entry XADDed by something else: no `job` field, fields of its own (binary too),
+    # more of them than the DLQ keeps
+    keys = Keys(queue_name)
+    original = {b"data": RAW, b"source": b"legacy", b"job_": b"x"}
+    many = {f"f{i}".encode(): b"v" for i in range(1_100)}
+    await aredis.xgroup_create(keys.stream, GROUP, "0", mkstream=True)
+    await aredis.xadd(keys.stream, original, id="5-0")
+    await aredis.xadd(keys.stream, many, id="6-0")
+    await aredis.xreadgroup(GROUP, ME, {keys.stream: ">"}, count=2)
+    scripts = Scripts(aredis)
+
+    # When both are dead-lettered as undecodable
+    for entry_id in ("5-0", "6-0"):
+        moved = await scripts.dead_letter(
+            keys, group=GROUP, consumer=ME, entry_id=entry_id, job_id="", reason="undecodable",
+            last_error="no job", attempt=None, status_ttl_s=STATUS_TTL_S, track_status=True,
+            dlq_max_entries=0, now_ms=NOW,
+        )  # fmt: skip
+        assert moved == 1
+
+    # Then the dead letter holds every original field under `field:`, bytes as they were,
+    # and one with too many fields keeps the first 1,000 and counts the rest
+    (first_id, first), (_, second) = await aredis.xrange(keys.dlq)
+    assert {k: v for k, v in first.items() if k.startswith(b"field:")} == {
+        b"field:" + k: v for k, v in original.items()
+    }
+    assert b"job" not in first
+    assert sum(k.startswith(b"field:") for k in second) == 1_000
+    assert second[b"fields_dropped"] == b"100"
+
+    # And requeueing it puts the original entry back into the stream, field for field
+    items = [(first_id.decode(), "", b"")]
+    codes = await scripts.requeue_dead(
+        keys, items=items, track_status=True, pending_status_ttl_ms=60_000
+    )
+    assert codes == [1]
+    assert [fields for _, fields in await aredis.xrange(keys.stream)] == [original]

@@ -15,6 +15,7 @@ NOW = 1_700_000_000_000
 CREATED = NOW - 7
 PAYLOAD = b'{"id":"a","attempt":1}'
 IDEM_TTL_MS = 60_000
+PENDING_TTL_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ BASE: dict[str, Any] = {
     "track_status": True,
     "idempotency_key": None,
     "idempotency_ttl_ms": IDEM_TTL_MS,
+    "pending_status_ttl_ms": PENDING_TTL_MS,
 }
 PENDING = {
     "state": "pending",
@@ -169,8 +171,14 @@ async def test_enqueue(aredis: redis.asyncio.Redis, queue_name: str, case: Case)
     assert await aredis.hgetall(keys.delayed_jobs) == case.want_delayed_jobs
     status = await aredis.hgetall(keys.status("a"))
     assert {k.decode(): v.decode() for k, v in status.items()} == case.want_status
-    # A pending job's status lives until the job reaches a terminal state.
-    assert await aredis.pttl(keys.status("a")) == (-1 if case.want_status else -2)
+    # A pending job's status expires PENDING_TTL_MS after the job is due unless the job ends
+    # (an entry deleted behind the engine's back never ends: its hash must not leak).
+    pttl = await aredis.pttl(keys.status("a"))
+    if case.want_status:
+        due_in = max(int(case.want_delayed[0][1]) - NOW, 0) if case.want_delayed else 0
+        assert PENDING_TTL_MS + due_in - 5000 < pttl <= PENDING_TTL_MS + due_in
+    else:
+        assert pttl == -2
     # The job id doubles as the idempotency key slot when no key is given: it must stay unused.
     assert await idempotency(aredis, keys, "a") == (None, -2)
     for key, want_value in case.want_idempotency.items():
@@ -192,6 +200,7 @@ async def test_enqueue_twice_with_one_idempotency_key(
         "track_status": True,
         "idempotency_key": "order-7",
         "idempotency_ttl_ms": IDEM_TTL_MS,
+        "pending_status_ttl_ms": PENDING_TTL_MS,
         "now_ms": 0,
         "created_at_ms": CREATED,
         "attempt": 1,
@@ -225,6 +234,7 @@ async def test_enqueue_without_override_uses_the_server_clock(
             track_status=True,
             idempotency_key=None,
             idempotency_ttl_ms=0,
+            pending_status_ttl_ms=PENDING_TTL_MS,
             now_ms=0,
             created_at_ms=CREATED,
             attempt=1,
@@ -259,7 +269,7 @@ async def test_a_batch_enqueues_in_order_and_dedupes_within_itself(
     reply = await Scripts(aredis).enqueue_batch(
         *enqueue_batch_call(
             keys, items, delay_ms=0, run_at_ms=0, track_status=True,
-            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW,
+            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW, pending_status_ttl_ms=PENDING_TTL_MS,
         )
     )  # fmt: skip
 
@@ -288,7 +298,7 @@ async def test_a_delayed_batch_lands_in_the_delay_set(
     await Scripts(aredis).enqueue_batch(
         *enqueue_batch_call(
             keys, items, delay_ms=500, run_at_ms=0, track_status=False,
-            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW,
+            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW, pending_status_ttl_ms=PENDING_TTL_MS,
         )
     )  # fmt: skip
 
@@ -312,7 +322,7 @@ async def test_a_batch_above_luas_unpack_limit(
     reply = await Scripts(aredis).enqueue_batch(
         *enqueue_batch_call(
             keys, items, delay_ms=0, run_at_ms=0, track_status=True,
-            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW,
+            idempotency_ttl_ms=IDEM_TTL_MS, now_ms=NOW, pending_status_ttl_ms=PENDING_TTL_MS,
         )
     )  # fmt: skip
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from streamq.errors import ConsumerNameTaken
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import Scripts
 
@@ -133,8 +134,8 @@ async def test_heartbeat(aredis: redis.asyncio.Redis, queue_name: str, case: Cas
     await seed_stale(aredis, keys, case.owners)
     for entry_id in case.deleted:
         await aredis.xdel(keys.stream, entry_id)
-    # A stale liveness value from a previous holder of the name is overwritten.
-    await aredis.set(keys.consumer(ME), "old-holder")
+    # The liveness key expired (no one took the name meanwhile): it is taken again.
+    await aredis.delete(keys.consumer(ME))
 
     codes = await Scripts(aredis).heartbeat(
         keys,
@@ -180,3 +181,50 @@ async def test_heartbeat_batch_above_lua_unpack_limit(
     assert codes == [1] * ABOVE_UNPACK_LIMIT
     assert await pending(aredis, keys) == [(i, ME, 3, True) for i in ids]
     await assert_liveness(aredis, keys)
+
+
+async def test_heartbeat_refreshes_its_own_liveness_key(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given ME's name held by ME with little time left.
+    keys = Keys(queue_name)
+    await seed_stale(aredis, keys, [ME])
+    await aredis.set(keys.consumer(ME), HOLDER, px=500)
+
+    codes = await Scripts(aredis).heartbeat(
+        keys,
+        group=GROUP,
+        consumer=ME,
+        liveness_ttl_ms=LIVENESS_TTL_MS,
+        liveness_value=HOLDER,
+        entry_ids=["1-0"],
+    )
+
+    assert codes == [1]
+    await assert_liveness(aredis, keys)
+
+
+async def test_heartbeat_of_a_name_taken_over_renews_and_writes_nothing(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given ME's liveness expired and another process took the name over (it holds the key).
+    keys = Keys(queue_name)
+    await seed_stale(aredis, keys, [ME, ME])
+    await aredis.set(keys.consumer(ME), "host-2:7", px=LIVENESS_TTL_MS)
+    before = await pending(aredis, keys)
+
+    # When the old holder's heartbeat runs, then it learns who holds the name now.
+    with pytest.raises(ConsumerNameTaken) as taken:
+        await Scripts(aredis).heartbeat(
+            keys,
+            group=GROUP,
+            consumer=ME,
+            liveness_ttl_ms=LIVENESS_TTL_MS,
+            liveness_value=HOLDER,
+            entry_ids=["1-0", "2-0"],
+        )
+
+    assert taken.value.holder == "host-2:7"
+    # And no lease was renewed and the new holder's key is untouched.
+    assert await pending(aredis, keys) == before == [("1-0", ME, 3, False), ("2-0", ME, 3, False)]
+    assert await aredis.get(keys.consumer(ME)) == b"host-2:7"

@@ -18,6 +18,7 @@ DEAD = {
 }
 # Lua's unpack() stops near 8,000 values; a batch above it proves the script loops instead.
 ABOVE_UNPACK_LIMIT = 8_200
+PENDING_TTL_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ async def test_requeue_dead(aredis: redis.asyncio.Redis, queue_name: str, case: 
         keys,
         items=[(dead_id, job_id, new_payload(job_id)) for dead_id, job_id in case.items],
         track_status=case.track,
+        pending_status_ttl_ms=PENDING_TTL_MS,
     )
 
     after = await server_ms(aredis)
@@ -116,7 +118,11 @@ async def test_requeue_dead(aredis: redis.asyncio.Redis, queue_name: str, case: 
             assert fields == {"state": "pending", "attempt": "1"}
         else:
             assert fields == (DEAD if want == "dead" else {})
-        assert await aredis.pttl(keys.status(job_id)) == (-2 if want == "absent" else -1)
+        pttl = await aredis.pttl(keys.status(job_id))
+        if want == "fresh":  # pending again: expires unless the job ends
+            assert PENDING_TTL_MS - 5000 < pttl <= PENDING_TTL_MS
+        else:
+            assert pttl == (-2 if want == "absent" else -1)
 
 
 async def test_requeue_dead_batch_above_lua_unpack_limit(
@@ -131,7 +137,9 @@ async def test_requeue_dead_batch_above_lua_unpack_limit(
         await pipe.execute()
 
     # When all of them are requeued in one call.
-    codes = await Scripts(aredis).requeue_dead(keys, items=items, track_status=True)
+    codes = await Scripts(aredis).requeue_dead(
+        keys, items=items, track_status=True, pending_status_ttl_ms=PENDING_TTL_MS
+    )
 
     # Then the DLQ is empty and each job is in the stream once, pending again.
     assert codes == [1] * ABOVE_UNPACK_LIMIT

@@ -97,6 +97,25 @@ def test_address_check(address: str, refused: str | None) -> None:
     assert check_address(ipaddress.ip_address(address), []) == refused
 
 
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("2002:7f00:1::", "loopback (127.0.0.1 inside)"),  # 6to4
+        ("2002:a9fe:a9fe::1", "private (169.254.169.254 inside)"),
+        ("2002:c0a8:101::", "private (192.168.1.1 inside)"),
+        ("2002:6440:1::", "not global (100.64.0.1 inside)"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private (10.0.0.1 inside)"),  # Teredo
+        ("64:ff9b::a00:1", "private (10.0.0.1 inside)"),  # NAT64
+        ("64:ff9b:1::7f00:1", "loopback (127.0.0.1 inside)"),
+        ("::10.0.0.1", "private (10.0.0.1 inside)"),  # IPv4-compatible
+        ("2002:808:808::1", None),  # 6to4 of a public address stays reachable
+    ],
+)  # fmt: skip
+def test_ipv6_forms_embedding_a_private_ipv4_are_refused(address: str, refused: str | None) -> None:
+    # Given an IPv6 address that carries an IPv4 one, then the IPv4 address decides
+    assert check_address(ipaddress.ip_address(address), []) == refused
+
+
 def test_allow_list_admits_networks() -> None:
     allowed = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")]
     assert check_address(ipaddress.ip_address("127.0.0.1"), allowed) is None
@@ -127,6 +146,7 @@ def test_malformed_urls_are_permanent(url: str, message: str) -> None:
         ("[::1]", "is loopback"),
         ("169.254.169.254", "is private"),
         ("10.0.0.7", "is private"),
+        ("[2002:a9fe:a9fe::]", "is private (169.254.169.254 inside)"),
     ],
 )
 async def test_refused_addresses_are_permanent(host: str, message: str) -> None:

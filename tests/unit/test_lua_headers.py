@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from streamq.model.schedule import ScheduleFire, TickJob
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
@@ -119,9 +120,10 @@ _REPLIES: dict[str, Any] = {
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
+    "fire_schedule": [0, 0],
     "expire": 0,
     "progress": 1,
-    "heartbeat": [],
+    "heartbeat": [[], b""],
     "promote": [0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
@@ -177,6 +179,7 @@ def invocations(
         track_status=True,
         idempotency_ttl_ms=1000,
         now_ms=0,
+        pending_status_ttl_ms=1000,
     )
     common: dict[str, Any] = {"group": "g", "consumer": consumer}
     return {
@@ -218,6 +221,14 @@ def invocations(
             result_ttl_s=60,
             **common,
         ),
+        "fire_schedule": lambda s: s.fire_schedule(
+            keys,
+            ScheduleFire(
+                "nightly", 5000, b"{}", [TickJob(i, f"{job_id}{i}", b"{}", 0) for i in range(n)]
+            ),
+            track_status=True,
+            pending_status_ttl_ms=60_000,
+        ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
@@ -230,7 +241,10 @@ def invocations(
         "reclaim": lambda s: s.reclaim(keys, min_idle_ms=1000, cursor="0-0", count=10, **common),
         "release": lambda s: s.release(keys, entry_ids=ids, **common),
         "requeue_dead": lambda s: s.requeue_dead(
-            keys, items=[(i, f"{job_id}{i}", b"{}") for i in ids], track_status=True
+            keys,
+            items=[(i, f"{job_id}{i}", b"{}") for i in ids],
+            track_status=True,
+            pending_status_ttl_ms=1000,
         ),
         "retry": lambda s: s.retry(
             keys,
@@ -241,6 +255,7 @@ def invocations(
             attempt=2,
             last_error="e",
             track_status=True,
+            pending_status_ttl_ms=1000,
             **common,
         ),
     }
@@ -299,6 +314,7 @@ async def test_enqueue_in_pipeline_passes_the_same_keys_and_args() -> None:
         idempotency_key=None,
         idempotency_ttl_ms=0,
         now_ms=0,
+        pending_status_ttl_ms=1000,
         created_at_ms=0,
         attempt=1,
     )

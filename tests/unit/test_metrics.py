@@ -59,6 +59,7 @@ def recorded(prefix: str) -> dict[str, Any]:
     metrics.failed("q", "task", "permanent_error")
     metrics.failed("q", None, "undecodable")
     metrics.reclaimed("q", 2)
+    metrics.stuck("q")
     text = generate_latest(registry).decode()
     return {f.name: f for f in text_string_to_metric_families(text)}
 
@@ -109,6 +110,7 @@ def test_recorded_values_and_labels() -> None:
     assert values[(failed, (("action_type", "unknown"), ("error_type", "undecodable"),
                             ("queue", "q")))] == 1  # fmt: skip
     assert values[("streamq_job_reclaimed_total", (("queue", "q"),))] == 2
+    assert values[("streamq_job_stuck_total", (("queue", "q"),))] == 1
 
 
 def test_the_action_label_is_the_msgspec_tag_of_any_action() -> None:

@@ -208,6 +208,24 @@ async function consumersView(root, params) {
   root.replaceChildren(el("h2", {}, "Consumers"), consumerTable(consumers, true));
 }
 
+async function schedulesView(root, params) {
+  const schedules = await api(`schedules${query({ queue: params.get("queue") })}`);
+  const rows = schedules.map((s) =>
+    el("tr", { dataset: { schedule: s.name } },
+      el("td", {}, s.name),
+      el("td", {}, queueLink(s.queue)),
+      el("td", {}, s.task),
+      el("td", { class: "when" }, s.when),
+      el("td", { class: "next" }, when(s.next_run_ms)),
+      el("td", { class: "last" }, s.last_run_ms === null ? "–" : when(s.last_run_ms)),
+      el("td", { class: "job" }, s.last_job_id === null ? "–" : jobLink(s.last_job_id, s.queue)),
+      el("td", { class: "state" }, s.last_job_id === null ? "–" : s.last_job_state || "expired")));
+  root.replaceChildren(el("h2", {}, "Schedules"),
+    table([["schedule"], ["queue"], ["task"], ["when"], ["next run"], ["last run"], ["last job"],
+      ["state"]], rows, "No schedules: a worker records each one when it first serves it.",
+    "schedules"));
+}
+
 function fields(pairs) {
   return el("dl", { class: "fields" }, pairs.map(([label, value, testid]) => [
     el("dt", {}, label),
@@ -431,6 +449,7 @@ async function renderOnce(fresh) {
     else if (name === "dlq" && parts[1]) await deadView(root, parts[1], params);
     else if (name === "dlq") await dlqView(root, params, fresh);
     else if (name === "consumers") await consumersView(root, params);
+    else if (name === "schedules") await schedulesView(root, params);
     else await overview(root);
     if (state.flash) {
       message(...state.flash);
