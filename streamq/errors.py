@@ -309,7 +309,8 @@ def map_redis_errors() -> Iterator[None]:
     Raises:
         AccessDenied: for authentication failures and `NOPERM` replies.
         OutOfMemory: for `OOM` replies.
-        RedisUnavailable: for connection, timeout, loading and read-only-replica errors, and
+        RedisUnavailable: for connection, timeout, loading and read-only-replica errors, a
+            server that does not speak the Redis protocol, and
             for a cluster between states (CLUSTERDOWN, TRYAGAIN, an uncovered slot).
         QueueStateLost: for `NOGROUP` and `UNBLOCKED` (the stream or group was deleted).
         ConfigError: for a cluster URL that names a server without cluster mode.
@@ -333,6 +334,11 @@ def map_redis_errors() -> Iterator[None]:
         if text.startswith(("Redis Cluster cannot be connected", "All slots are not covered")):
             raise RedisUnavailable(f"Redis Cluster unavailable: {text}") from exc
         raise
+    except _rx.InvalidResponse as exc:
+        # Something answered, but not in RESP: the URL names another service (HTTP, SSH...).
+        raise RedisUnavailable(
+            f"the server does not speak the Redis protocol (is the URL's port a Redis?): {exc}"
+        ) from exc
     except (
         _rx.ConnectionError,
         _rx.TimeoutError,

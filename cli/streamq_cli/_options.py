@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import msgspec
+import structlog
 import typer
 
 from streamq.config import CONFIG_ENV, Config, Override, load_config
@@ -53,6 +54,8 @@ def load(path: Path | None, **flags: tuple[Any, str]) -> Config:
     config = load_config(path, overrides={"job_queue": overrides})
     # Log lines go to stderr in the configured format, so they never mix with the output.
     configure_logging(config.job_queue.log_level, config.job_queue.log_format)
+    for clash in config.env_clashes:
+        structlog.get_logger("streamq.cli").warning("config_env_clash", setting=clash)
     return config
 
 

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from ._options import ConfigOption, DebugOption, JsonOption, load, print_json, print_table
+from ._options import (
+    ConfigOption,
+    DebugOption,
+    JsonOption,
+    UrlOption,
+    load,
+    print_json,
+    print_table,
+)
 from ._run import run_command
 
-app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+app = typer.Typer(help="Check the configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("check")
 def check(
     config: ConfigOption = None,
+    url: UrlOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -22,7 +31,7 @@ def check(
     """
 
     def body() -> None:
-        cfg = load(config)
+        cfg = load(config, url=(url, "--url"))
         entries = cfg.entries()
         if as_json:
             print_json(

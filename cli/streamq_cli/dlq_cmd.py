@@ -13,7 +13,9 @@ from streamq.inspector import DeadLetterDetail, DeadLetterInfo, PurgeResult, Req
 from ._inspection import Inspection, inspector_command
 from ._options import QueueFilter, parse_duration, print_table
 
-app = typer.Typer(help="List, show, requeue and purge dead letters.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show, requeue and purge dead letters.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ReasonOption = Annotated[
     str | None,

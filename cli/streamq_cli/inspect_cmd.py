@@ -5,15 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import msgspec
 import typer
 
 from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo, ScheduleInfo
+from streamq.model import TaskAction
 
 from ._inspection import Inspection, inspector_command
 from ._options import QueueFilter, human_ms, print_table
 
 app = typer.Typer(
-    help="Look at queues, pending entries, jobs, consumers and schedules.", no_args_is_help=True
+    help="Look at queues, pending entries, jobs, consumers and schedules.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -28,6 +32,9 @@ def queues(
     ] = False,
 ) -> Inspection[list[QueueInfo]]:
     """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age.
+
+    CONSUMERS counts the live ones (a running worker's, with a liveness key); GONE those the
+    group still lists whose worker crashed or stopped.
 
     A partitioned queue's partitions (q#0, q#1, ...) are summed into one row unless
     --by-partition is given.
@@ -74,7 +81,7 @@ def schedules(queue: QueueFilter = None) -> Inspection[list[ScheduleInfo]]:
 
 def _queue_table(rows: list[QueueInfo]) -> None:
     print_table(
-        ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers",
+        ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers", "gone",
          "oldest pending"],
         [
             [
@@ -84,7 +91,8 @@ def _queue_table(rows: list[QueueInfo]) -> None:
                 q.pending,
                 q.delayed,
                 q.dlq,
-                q.consumers,
+                q.live_consumers,  # workers that are running; the rest are gone
+                q.consumers - q.live_consumers,
                 human_ms(q.oldest_pending_age_ms),
             ]
             for q in rows
@@ -126,11 +134,23 @@ def _job_lines(info: JobInfo) -> None:
         lines += [("dead reason", info.dead.reason), ("dead id", info.dead.dead_id)]
         lines.append(("error", info.dead.error))
     if info.job is not None:
-        lines.append(("action", info.job.task_name or info.job.action_type))
-        lines.append(("max attempts", str(info.job.max_attempts)))
+        job = info.job
+        lines.append(("action", job.task_name or job.action_type))
+        lines.append(("max attempts", str(job.max_attempts)))
+        # The payload: a task's arguments, or an observer action's definition and its event.
+        if isinstance(job.action, TaskAction):
+            lines += [("args", _json(job.action.args)), ("kwargs", _json(job.action.kwargs))]
+        else:
+            lines.append(("payload", _json(job.action)))
+        if job.event_id:
+            lines.append(("event id", job.event_id))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         typer.echo(f"{key.ljust(width)}  {value}")
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def _consumer_table(rows: list[ConsumerInfo]) -> None:

@@ -5,28 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from typing import Annotated, TypeVar
 
 import structlog
 import typer
 
-from streamq.config import ExecutorFactory, JobQueueConfig
-from streamq.errors import ConfigError, DecodeFailure
+import streamq
+from streamq.config import JobQueueConfig
+from streamq.errors import ConfigError
 from streamq.metrics import (
+    Metrics,
     child_exited,
     prepare_multiprocess_dir,
     remove_multiprocess_dir,
     serve_metrics,
     setup_worker_metrics,
+    use_process_metrics,
 )
-from streamq.model import decode_event
 from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
-from streamq.observers import QueuedExecutionSummary
 from streamq.queue import Queue
 from streamq.worker import TaskRegistry, Worker, check_loop, load_registry, run_on
 
-from . import config_cmd, dashboard_cmd, demo_cmd, dlq_cmd, inspect_cmd, metrics_cmd
+from . import config_cmd, dashboard_cmd, demo_cmd, dlq_cmd, emit_cmd, inspect_cmd, metrics_cmd
 from ._options import (
     ConfigOption,
     DebugOption,
@@ -48,15 +48,42 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich markup would eat bracketed text such as 'streamq[uvloop]', and
+    # typer's rich table shows a <bool> metavar beside flags that take no value.
+    rich_markup_mode=None,
 )
 
 URL_ENV = "STREAMQ_JOB_QUEUE_URL"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"streamq {streamq.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            expose_value=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Durable jobs on Redis Streams: run workers, inspect queues and the DLQ, try the demo."""
+
 
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("dashboard")(dashboard_cmd.dashboard)
+app.command("emit")(emit_cmd.emit)
 app.command("demo")(demo_cmd.demo)
 
 
@@ -149,6 +176,12 @@ def worker(
     supervisor_pid: Annotated[int | None, typer.Option("--supervisor-pid", hidden=True)] = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
+    job_log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--job-log-level", help="Level of the line each job's end logs: debug, info, off."
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (or until the queues are drained, with --burst).
@@ -179,6 +212,7 @@ def worker(
             lower_levels_every=(lower_levels_every, "--lower-levels-every"),
             log_level=(log_level, "--log-level"),
             log_format=(log_format, "--log-format"),
+            job_log_level=(job_log_level, "--job-log-level"),
         )
         jq = cfg.job_queue
         check_loop(loop)
@@ -187,7 +221,9 @@ def worker(
         if processes > 1:
             return _supervise(processes, jq)
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
-        if not registry and group != DEFAULT_OBSERVER_QUEUE:
+        # Observer action jobs need no tasks: a worker for an observer config (whatever its
+        # group is called) has nothing to warn about.
+        if not registry and not cfg.observer_list and group != DEFAULT_OBSERVER_QUEUE:
             structlog.get_logger("streamq.cli").warning(
                 "no_tasks_registered",
                 hint="pass --app package.module:registry; task jobs without a handler are "
@@ -224,9 +260,12 @@ def worker(
             priorities=jq.priorities,
             schedules=cfg.schedule_list,  # [schedules.*]; the --app's @periodic ones too
         )
+        # Jobs the handlers enqueue through queues of their own count on this endpoint too.
+        use_process_metrics(metrics)
         try:
             run_on(loop, w.run())
         finally:
+            use_process_metrics(None)
             if server is not None:
                 server.close()
         return 0
@@ -244,6 +283,7 @@ def worker(
                 ("--max-deliveries", max_deliveries), ("--poll-interval-ms", poll_interval_ms),
                 ("--block", block), ("--shutdown-grace", shutdown_grace),
                 ("--log-level", log_level), ("--log-format", log_format),
+                ("--job-log-level", job_log_level),
                 ("--partitions", partitions), ("--loop", loop),
                 ("--priorities", priorities), ("--lower-levels-every", lower_levels_every),
                 ("--consumer", f"{consumer}-{i}" if consumer else None),
@@ -326,7 +366,12 @@ def enqueue(
         jq = load(config, url=(url, "--url")).job_queue
 
         async def run() -> list[str]:
-            async with Queue(queue, url=jq.connection_url(), defaults=jq.job_defaults()) as q:
+            # Counted as job_queued_total: with PROMETHEUS_MULTIPROC_DIR set (the directory the
+            # workers' endpoint serves), the count joins theirs.
+            metrics = Metrics(jq.metrics_prefix)
+            async with Queue(
+                queue, url=jq.connection_url(), defaults=jq.job_defaults(), metrics=metrics
+            ) as q:
                 if count == 1:
                     return [await q.enqueue(task, args=positional, kwargs=named, delay_s=delay)]
                 jobs = [q.new_job(task, args=positional, kwargs=named) for _ in range(count)]
@@ -338,60 +383,6 @@ def enqueue(
         else:
             for job_id in ids:
                 typer.echo(job_id)
-
-    run_command(body, debug)
-
-
-@app.command()
-def emit(
-    event: Annotated[
-        str, typer.Argument(help="The event as EntityEvent JSON, or - to read it from stdin.")
-    ],
-    queue: Annotated[
-        str, typer.Option("--queue", help="The queue observer jobs go to.")
-    ] = DEFAULT_OBSERVER_QUEUE,
-    config: ConfigOption = None,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-    debug: DebugOption = False,
-) -> None:
-    """Push an event through the queued observer executor (for manual testing).
-
-    Matches the configured observers, evaluates their conditions and enqueues one job per
-    action; prints the job ids, the observers whose condition was false and any condition
-    errors. Exits 1 when a condition failed to evaluate.
-    """
-
-    def body() -> int:
-        text = sys.stdin.read() if event == "-" else event
-        cfg = load(config, url=(url, "--url"))
-        try:
-            parsed = decode_event(text.encode())
-        except DecodeFailure as exc:
-            raise ConfigError(f"the event is not valid EntityEvent JSON: {exc}") from None
-
-        async def run() -> QueuedExecutionSummary:
-            executor = ExecutorFactory.build_with_queue(cfg, queue=queue)
-            try:
-                return await executor.process_event(parsed)
-            finally:
-                await executor.close()
-
-        summary = asyncio.run(run())
-        if as_json:
-            print_json(summary)
-        else:
-            typer.echo(
-                f"event {parsed.id}: {summary.observers_matched} observer(s) matched, "
-                f"{summary.jobs_queued} job(s) queued on {queue!r}"
-            )
-            for job_id in summary.job_ids:
-                typer.echo(f"  job {job_id}")
-            if summary.conditions_skipped:
-                typer.echo(f"  {summary.conditions_skipped} observer(s) skipped: condition false")
-            for failure in summary.errors:
-                typer.echo(f"  error {failure.observer}: {failure.error}")
-        return 0 if summary.is_success() else 1
 
     run_command(body, debug)
 

@@ -9,6 +9,7 @@ from .factory import ExecutorFactory
 from .job_queue import JobQueueConfig
 from .loader import (
     CONFIG_ENV,
+    ENV_ALIASES,
     TABLES,
     Config,
     ConfigEntry,
@@ -21,6 +22,7 @@ from .loader import (
 
 __all__ = [
     "CONFIG_ENV",
+    "ENV_ALIASES",
     "TABLES",
     "Config",
     "ConfigEntry",

@@ -66,6 +66,8 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         metrics_prefix: Prefix of every metric name.
         log_format: `auto` (JSON off a terminal), `json` or `console`.
         log_level: `debug`, `info`, `warning`, `error` or `critical`.
+        job_log_level: Level of the `job_finished` line logged as each job ends (task, id,
+            attempt, duration, outcome): `debug`, `info` or `off`.
         partitions: Partitions of every queue a worker serves (`q#0` … `q#<P-1>`; 1 = plain).
         priorities: Priority levels of every queue a worker serves, highest first, one of
             them `default` (`["high", "default", "low"]`); none by default.
@@ -101,6 +103,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     metrics_prefix: str = DEFAULT_PREFIX
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    job_log_level: Literal["debug", "info", "off"] = "info"
     partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
     priorities: list[str] = msgspec.field(default_factory=list)
     lower_levels_every: NonNegative = 0
@@ -171,6 +174,7 @@ class JobQueueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             strict=self.strict,
             metrics_port=self.metrics_port or None,
             metrics_prefix=self.metrics_prefix,
+            job_log_level=self.job_log_level,
             lower_levels_every=self.lower_levels_every,
         )
 

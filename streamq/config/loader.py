@@ -5,7 +5,9 @@ Precedence is flag > environment > file > default. Every field `F` of a table `[
 from the environment as `STREAMQ_<T>_<F>` (upper case; a list field takes comma-separated
 values). Invalid input — a wrong type, a value out of range, an unknown key, an unknown
 `STREAMQ_<T>_*` variable, an environment value that does not parse — raises one `ConfigError`
-naming the field, the value and where it came from; nothing is silently ignored.
+naming the field, the value and where it came from; nothing is silently ignored. The seed's
+`FRAISEQL_JOB_QUEUE_<F>` variables are aliases of `STREAMQ_JOB_QUEUE_<F>`: when both are set the
+new name wins and the clash is kept in the field's source (`Config.env_clashes`).
 
 A table is any msgspec Struct registered in `TABLES` (`[job_queue]`, `[dashboard]`, `[actions]`);
 `load_table` loads one on its own, so other components plug their tables in without a loader of
@@ -37,6 +39,7 @@ from .job_queue import JobQueueConfig
 
 __all__ = [
     "CONFIG_ENV",
+    "ENV_ALIASES",
     "RAW_TABLES",
     "TABLES",
     "Config",
@@ -56,6 +59,8 @@ TABLES: dict[str, type[msgspec.Struct]] = {
     "dashboard": DashboardConfig,
     "actions": ActionSettings,
 }
+#: Older environment prefixes read as aliases of a table's `STREAMQ_<TABLE>_` (the seed's).
+ENV_ALIASES: Final[Mapping[str, str]] = {"job_queue": "FRAISEQL_JOB_QUEUE_"}
 #: Tables kept as raw mappings of named declarations: `[observers.<name>]`, validated by the
 #: observers wing, and `[schedules.<name>]`, by `streamq.model.schedule`.
 RAW_TABLES: Final = frozenset({"observers", "schedules"})
@@ -121,6 +126,16 @@ class Config:
         if "actions" not in self.tables:
             return ActionSettings()
         return self.table("actions", ActionSettings)
+
+    @property
+    def env_clashes(self) -> list[str]:
+        """One line per field set under both an alias and its own variable (the latter won)."""
+        return [
+            f"{table}.{key}: {source[4:]}"
+            for table, fields in self.sources.items()
+            for key, source in fields.items()
+            if source.startswith("env ") and " (over " in source
+        ]
 
     @property
     def observers(self) -> Mapping[str, Any]:
@@ -196,16 +211,23 @@ def load_table(
             )
         chosen[key] = _convert(table, key, raw, hints[key], file_label, secret, strict=True)
         sources[key] = file_label
-    prefix = env_name(table, "")
-    for var in sorted(env):
-        if not var.startswith(prefix):
-            continue
-        key = var[len(prefix) :].lower()
-        if key not in names:
-            raise ConfigError.unknown_env(var, table, names)
-        source = f"env {var}"
-        chosen[key] = _convert(table, key, env[var], hints[key], source, secret, strict=False)
-        sources[key] = source
+    # The alias prefix first, so that the table's own name, read next, wins a clash.
+    alias = ENV_ALIASES.get(table)
+    from_env: dict[str, str] = {}
+    for prefix in (alias, env_name(table, "")) if alias else (env_name(table, ""),):
+        for var in sorted(env):
+            if not var.startswith(prefix):
+                continue
+            key = var[len(prefix) :].lower()
+            if key not in names:
+                raise ConfigError.unknown_env(var, table, names)
+            source = f"env {var}"
+            if key in from_env:
+                same = "the same value" if env[var] == env[from_env[key]] else "another value"
+                source += f" (over {from_env[key]}, which gave {same})"
+            chosen[key] = _convert(table, key, env[var], hints[key], source, secret, strict=False)
+            sources[key] = source
+            from_env[key] = var
     for key, given in (overrides or {}).items():
         if key not in names:
             raise ConfigError(f"{given.flag} sets unknown key {table}.{key}")

@@ -22,6 +22,11 @@ __all__ = ["DeadLetters"]
 _ENTRY_ID: Final = re.compile(r"^\d+-\d+$")
 
 
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _check_entry_ids(ids: Sequence[str]) -> None:
     for dead_id in ids:
         if not _ENTRY_ID.match(dead_id):
@@ -46,20 +51,27 @@ class DeadLetters:
         reason: str | None = None,
         action_type: str | None = None,
     ) -> list[DeadLetterInfo]:
-        """Dead letters, oldest first per queue, optionally filtered (see `Inspector.dlq_list`)."""
+        """Dead letters, oldest first across queues, optionally filtered (see `Inspector.dlq_list`).
+
+        Each DLQ yields its oldest `limit` matches; merged by entry id (the time Redis
+        dead-lettered them), their first `limit` are the oldest of all.
+        """
         if limit < 1:
             raise ConfigError(f"limit must be >= 1, got {limit}")
         keep = _dead_filter(reason, action_type)
         found: list[DeadLetterInfo] = []
         for name in await self._core.names(queue):
             q = await self._core.bound_queue(name)
+            mine = 0
             async for entry_id, fields in self._core.entries(q.keys.dlq):
-                if len(found) >= limit:
-                    return found
+                if mine >= limit:
+                    break
                 info = DeadLetterInfo.of(name, dead_letter_row((entry_id, fields)))
                 if keep(info):
                     found.append(info)
-        return found
+                    mine += 1
+        found.sort(key=lambda d: _id_key(d.dead_id))
+        return found[:limit]
 
     async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
         """One dead letter in full (see `Inspector.dlq_show`)."""

@@ -205,7 +205,7 @@ class Inspector:
         reason: str | None = None,
         action_type: str | None = None,
     ) -> list[DeadLetterInfo]:
-        """Dead letters, oldest first per queue, optionally filtered.
+        """Dead letters, oldest first (across queues), optionally filtered.
 
         Args:
             queue: One queue, or every queue.

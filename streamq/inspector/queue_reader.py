@@ -75,14 +75,16 @@ class QueueReader:
             dlq=sum(r.dlq for r in rows),
             dlq_dropped=sum(r.dlq_dropped for r in rows),
             consumers=max((r.consumers for r in rows), default=0),
+            live_consumers=max((r.live_consumers for r in rows), default=0),
             oldest_pending_age_ms=max(ages) if ages else None,
             partitions=len(rows),
         )
 
     async def _queue_infos(self, names: Sequence[str]) -> list[QueueInfo]:
-        """Each queue's row, in two pipelined round trips however many queues there are (the
-        dashboard's overview asks for every queue every few seconds): sizes and groups first,
-        then the oldest pending entry of each queue that has one (and Redis's time)."""
+        """Each queue's row, in at most four pipelined round trips however many queues there are
+        (the dashboard's overview asks for every queue every few seconds): sizes and groups
+        first, then the oldest pending entry of each queue that has one (and Redis's time), then
+        the consumers of groups that have any and which of them are alive."""
         if not names:
             return []
         keys = [Keys(name, self._core.prefix) for name in names]
@@ -122,6 +124,7 @@ class QueueReader:
                 for (i, _), summary in zip(waiting, summaries, strict=True):
                     if summary.get("min"):
                         oldest[i] = max(now_ms - entry_ms(as_str(summary["min"])), 0)
+            live = await self._live_consumers(rows)
         infos = []
         for i, (name, (_, length, groups, delayed, dlq, dropped)) in enumerate(
             zip(names, rows, strict=True)
@@ -139,10 +142,43 @@ class QueueReader:
                     dlq=dlq,
                     dlq_dropped=dropped,
                     consumers=sum(int(g["consumers"]) for g in groups),
+                    live_consumers=live.get(i, 0),
                     oldest_pending_age_ms=oldest.get(i),
                 )
             )
         return infos
+
+    async def _live_consumers(
+        self, rows: Sequence[tuple[Keys, int, list[Any], int, int, int]]
+    ) -> dict[int, int]:
+        """Per row index, how many consumers of its group hold a liveness key."""
+        known = [
+            (i, k, as_str(groups[0]["name"]))
+            for i, (k, _, groups, *_) in enumerate(rows)
+            if groups and int(groups[0]["consumers"])
+        ]
+        if not known:
+            return {}
+        async with self._core.redis.pipeline(transaction=False) as pipe:
+            for _, k, group in known:
+                pipe.xinfo_consumers(k.stream, group)
+            listed: list[Any] = await pipe.execute(raise_on_error=False)
+        checks = [
+            (i, k.consumer(as_str(c["name"])))
+            for (i, k, _), consumers in zip(known, listed, strict=True)
+            if not isinstance(consumers, Exception)  # the group went away meanwhile
+            for c in consumers
+        ]
+        if not checks:
+            return {}
+        async with self._core.redis.pipeline(transaction=False) as pipe:
+            for _, key in checks:
+                pipe.exists(key)
+            alive: list[Any] = await pipe.execute()
+        live: dict[int, int] = {}
+        for (i, _), exists in zip(checks, alive, strict=True):
+            live[i] = live.get(i, 0) + int(bool(exists))
+        return live
 
     async def stream_counters(self, names: Sequence[str]) -> dict[str, StreamCounters | None]:
         """Each queue's stream counters and Redis's time (see `Inspector.stream_counters`)."""

@@ -38,10 +38,13 @@ class QueueInfo(msgspec.Struct, frozen=True, kw_only=True):
         dlq: Dead letters.
         dlq_dropped: Dead letters trimmed by the DLQ cap, ever.
         consumers: Consumers the group knows (alive or not).
+        live_consumers: Those of them holding a liveness key (a running worker's); the others
+            are gone (crashed or stopped workers whose names the group still lists).
         oldest_pending_age_ms: Age of the oldest pending entry (since it entered the stream);
             `None` when nothing is pending.
         partitions: How many partitions the row sums (1 for a plain queue or one partition);
-            for a partitioned queue's row, `consumers` is the most any partition's group has.
+            for a partitioned queue's row, `consumers` is the most any partition's group has
+            (`live_consumers` likewise).
     """
 
     name: str
@@ -54,6 +57,7 @@ class QueueInfo(msgspec.Struct, frozen=True, kw_only=True):
     consumers: int
     oldest_pending_age_ms: int | None
     partitions: int = 1
+    live_consumers: int = 0
 
 
 class PendingEntry(msgspec.Struct, frozen=True, kw_only=True):

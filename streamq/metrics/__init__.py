@@ -27,12 +27,15 @@ from .names import (
     check_prefix,
     exported_names,
 )
+from .process import process_metrics, use_process_metrics
 from .recorder import MULTIPROC_ENV, Metrics, action_label, multiprocess_mode
 
 __all__ = [
     # recording
     "Metrics",
     "action_label",
+    "process_metrics",
+    "use_process_metrics",
     # the names
     "CATALOGUE",
     "DEFAULT_PREFIX",

@@ -137,7 +137,7 @@ class _Definition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     entity: str
     condition: str | None = None
     actions: list[ObserverAction]
-    retry: RetryConfig = RetryConfig()
+    retry: RetryConfig | None = None
     on_failure: FailurePolicy = FailurePolicy.LOG
     enabled: bool = True
 
@@ -151,7 +151,9 @@ class Observer(msgspec.Struct, frozen=True, kw_only=True):
         entity: The entity type it matches, or `"*"` for all.
         condition: The compiled condition, if any.
         actions: What it runs, one job per action.
-        retry: Its retry policy.
+        retry: Its retry policy (its `retry` table), or None without one: its queued jobs
+            then take their queue's defaults (`[job_queue]` `max_retries`, `initial_delay_ms`,
+            `max_delay_ms`), and the inline executor the original's (`RetryConfig()`).
         on_failure: What the inline executor does after the last failure.
         enabled: Disabled observers are loaded (and validated) but never match.
     """
@@ -161,7 +163,7 @@ class Observer(msgspec.Struct, frozen=True, kw_only=True):
     entity: str
     condition: Condition | None = None
     actions: tuple[ObserverAction, ...]
-    retry: RetryConfig = RetryConfig()
+    retry: RetryConfig | None = None
     on_failure: FailurePolicy = FailurePolicy.LOG
     enabled: bool = True
 

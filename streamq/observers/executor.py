@@ -30,7 +30,7 @@ from ..model.event import Event
 from ..model.job import Action, Job, JobState
 from ..queue.queue import Queue
 from ..tracing import observing
-from .definitions import FailurePolicy, Observer, ObserverAction
+from .definitions import FailurePolicy, Observer, ObserverAction, RetryConfig
 from .matcher import Matcher
 
 __all__ = [
@@ -110,8 +110,10 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
 
     Attributes:
         observers_matched: Observers whose event type and entity matched.
-        jobs_queued: Jobs enqueued (one per action of each observer that passed).
-        job_ids: Their ids, in observer and action order.
+        jobs_queued: Jobs newly enqueued (one per action of each observer that passed).
+        jobs_deduplicated: Jobs not added because the same event already enqueued them (their
+            idempotency key is still held).
+        job_ids: The ids of both, in observer and action order.
         conditions_skipped: Observers skipped because their condition was false.
         errors: Condition failures (at most `MAX_ERRORS`; those observers were skipped) and task
             actions whose arguments could not be rendered (no job enqueued for them).
@@ -120,6 +122,7 @@ class QueuedExecutionSummary(msgspec.Struct, kw_only=True):
 
     observers_matched: int = 0
     jobs_queued: int = 0
+    jobs_deduplicated: int = 0
     job_ids: list[str] = msgspec.field(default_factory=list)
     conditions_skipped: int = 0
     errors: list[ObserverFailure] = msgspec.field(default_factory=list)
@@ -202,7 +205,12 @@ class QueuedObserverExecutor:
         self.matcher = Matcher(observers)
         self.queue = queue
         self.dedupe = dedupe
-        self._backoffs = {o.name: o.retry.backoff() for o in self.matcher.observers}
+        # Observers without a retry table take the queue's defaults ([job_queue]'s retry policy).
+        fallback = (queue.defaults.max_attempts, queue.defaults.backoff)
+        self._policies = {
+            o.name: (o.retry.max_attempts, o.retry.backoff()) if o.retry else fallback
+            for o in self.matcher.observers
+        }
 
     async def process_event(self, event: Event) -> QueuedExecutionSummary:
         """Enqueue the jobs `event` calls for and return at once (in a `process_event` span
@@ -222,7 +230,7 @@ class QueuedObserverExecutor:
         summary = QueuedExecutionSummary()
         jobs: list[Job] = []
         for observer in _passing(self.matcher.find(event), event, summary):
-            backoff = self._backoffs[observer.name]
+            max_attempts, backoff = self._policies[observer.name]
             for i, action in enumerate(observer.actions):
                 job_action = _job_action(observer, action, event, summary)
                 if job_action is None:
@@ -235,14 +243,16 @@ class QueuedObserverExecutor:
                         queue=self.queue.name,
                         event_id=event.id,
                         event=event,
-                        max_attempts=observer.retry.max_attempts,
+                        max_attempts=max_attempts,
                         backoff=backoff,
                         idempotency_key=f"observer:{job_id}" if self.dedupe else None,
                     )
                 )
         if jobs:
-            summary.job_ids = await self.queue.enqueue_many(jobs)
-            summary.jobs_queued = len(summary.job_ids)
+            outcomes = await self.queue.enqueue_many_outcomes(jobs)
+            summary.job_ids = [job_id for job_id, _ in outcomes]
+            summary.jobs_queued = sum(1 for _, added in outcomes if added)
+            summary.jobs_deduplicated = len(outcomes) - summary.jobs_queued
         return summary
 
     async def close(self) -> None:
@@ -284,6 +294,7 @@ class ObserverExecutor:
         started = time.perf_counter()
         summary = ExecutionSummary()
         for observer in _passing(self.matcher.find(event), event, summary):
+            retry = observer.retry or RetryConfig()
             for i, action in enumerate(observer.actions):
                 job_action = _job_action(observer, action, event, summary)
                 if job_action is None:
@@ -295,8 +306,8 @@ class ObserverExecutor:
                     queue="inline",
                     event_id=event.id,
                     event=event,
-                    max_attempts=observer.retry.max_attempts,
-                    backoff=observer.retry.backoff(),
+                    max_attempts=retry.max_attempts,
+                    backoff=retry.backoff(),
                 )
                 await self._run(observer, job, event, summary)
         summary.duration_ms = (time.perf_counter() - started) * 1000

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from ..clock import Clock
 from ..errors import NotFound, map_redis_errors
+from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, QueueCounts
 from ..redis.connection import command_client
@@ -48,7 +49,7 @@ class PartitionedQueue(Partitioned[Queue]):
         defaults: Job defaults and retention, shared by the partitions.
         clock: Time source for due times.
         metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
-            queue (`metrics.prepare([name], partitions)`).
+            queue (`metrics.prepare([name], partitions)`); None: the process's recorder, if any.
         durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
         priorities: Priority levels of every partition, highest first, as for `Queue`.
 
@@ -76,6 +77,8 @@ class PartitionedQueue(Partitioned[Queue]):
         self.group = group or name
         self._owns_client = redis is None
         self.redis: AsyncClient = redis or command_client(url or "redis://localhost:6379")
+        if metrics is None:
+            metrics = process_metrics()
         if metrics is not None:
             metrics.prepare([name], partitions)
         self.partitions = [

@@ -17,6 +17,7 @@ import redis.exceptions as rx
 
 from ..clock import Clock, RedisClock
 from ..errors import ScriptCode, map_redis_errors
+from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
 from ..model.schedule import Schedule, TickPlan
@@ -56,7 +57,8 @@ class Queue:
         prefix: Key namespace.
         defaults: Job defaults and retention settings.
         clock: Time source for due times; the server's clock by default.
-        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
+        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: the process's
+            recorder (`streamq.metrics.use_process_metrics`: a worker's), if any.
         durability: What every enqueue waits for (AOF fsync, replicas; see `Durability`); by
             default an enqueue returns once the primary has the job.
         priorities: Priority levels, highest first, one of them `default` (e.g. `["high",
@@ -84,7 +86,7 @@ class Queue:
         priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else process_metrics()
         self.durability = durability or Durability()
         self.keys = Keys(name, prefix)
         self.group = group or name
@@ -185,16 +187,30 @@ class Queue:
         Returns:
             The job ids, in order (first ids for duplicate idempotency keys).
         """
+        found = await self.enqueue_many_outcomes(jobs, delay_s=delay_s, durability=durability,
+                                                 priority=priority)  # fmt: skip
+        return [job_id for job_id, _ in found]
+
+    async def enqueue_many_outcomes(
+        self,
+        jobs: Iterable[Job],
+        *,
+        delay_s: float | None = None,
+        durability: Durability | None = None,
+        priority: str | None = None,
+    ) -> list[tuple[str, bool]]:
+        """`enqueue_many`, returning (job id, added) per job: `added` is False for a job whose
+        idempotency key was already taken (the id is then the first job's)."""
         wanted = durability or self.durability
-        ids: list[str] = []
+        outcomes: list[tuple[str, bool]] = []
         with sending(self.name) as send:
             for calls in self._producing.level(priority).plan(jobs, delay_s, send.trace):
                 results = await self._sender.send(calls, wanted)
-                ids.extend(job_id for job_id, _ in results)
+                outcomes.extend((job_id, bool(added)) for job_id, added in results)
                 if self.metrics is not None:
                     self.metrics.queued(self.name, sum(1 for _, added in results if added))
-            send.sent_many(len(ids))
-        return ids
+            send.sent_many(len(outcomes))
+        return outcomes
 
     async def get_status(self, job_id: str) -> JobStatus | None:
         """Return the job's status, or `None` when unknown or expired."""

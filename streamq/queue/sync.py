@@ -14,6 +14,7 @@ import redis
 
 from ..clock import Clock, RedisClock
 from ..errors import map_redis_errors
+from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import status_from_hash
 from ..redis.connection import sync_command_client
@@ -44,7 +45,8 @@ class SyncQueue:
         prefix: Key namespace.
         defaults: Job defaults and retention, as for `Queue`.
         clock: Time source for due times (the server's clock by default).
-        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: not counted.
+        metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: the process's
+            recorder (`streamq.metrics.use_process_metrics`: a worker's), if any.
         durability: What every enqueue waits for (AOF fsync, replicas), as for `Queue`.
         priorities: Priority levels, highest first, as for `Queue`.
 
@@ -67,7 +69,7 @@ class SyncQueue:
         priorities: Sequence[str] = (),
     ) -> None:
         self.name = name
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else process_metrics()
         self.durability = durability or Durability()
         self.keys = Keys(name, prefix)
         self.defaults = defaults or JobDefaults()

@@ -10,6 +10,7 @@ import redis as redis_sync
 
 from ..clock import Clock
 from ..errors import NotFound, map_redis_errors
+from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..redis.connection import sync_command_client
 from ..redis.durability import Durability
@@ -37,7 +38,7 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         defaults: Job defaults and retention, as for `Queue`.
         clock: Time source for due times (the server's clock by default).
         metrics: Counts the jobs enqueued (`job_queued_total`), labelled with the logical
-            queue (`metrics.prepare([name], partitions)`).
+            queue (`metrics.prepare([name], partitions)`); None: the process's recorder, if any.
         durability: What every enqueue waits for, as for `SyncQueue`.
         priorities: Priority levels of every partition, highest first, as for `Queue`.
 
@@ -64,6 +65,8 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         self._prefix = prefix
         self._owns_client = redis is None
         self.redis = redis or sync_command_client(url or "redis://localhost:6379")
+        if metrics is None:
+            metrics = process_metrics()
         if metrics is not None:
             metrics.prepare([name], partitions)
         self.partitions = [

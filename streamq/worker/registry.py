@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, ParamSpec, TypeVar, overload
 
@@ -212,12 +214,19 @@ class TaskRegistry:
 def load_registry(spec: str) -> TaskRegistry:
     """Import a `TaskRegistry` from `"package.module:attribute"`.
 
+    The working directory is put on the import path first (as Celery and RQ do), so
+    `--app myjobs:tasks` finds `./myjobs.py` under the installed `streamq` script too, whose
+    `sys.path` starts with the script's own directory rather than the working one.
+
     Raises:
         ConfigError: when the module or attribute is missing or is not a `TaskRegistry`.
     """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"--app must look like 'package.module:attribute', got {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

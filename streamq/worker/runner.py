@@ -34,11 +34,12 @@ from ..model.backoff import DeadReason
 from ..model.job import Job, TaskAction
 from ..model.records import Delivery
 from ..queue.queue import Queue
-from ..tracing import Attempt, start_attempt
+from ..tracing import start_attempt
 from .deadlines import Deadlines
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job
 from .results import encode_result
+from .run import Run
 from .settings import WorkerSettings
 from .stats import WorkerStats
 
@@ -53,44 +54,6 @@ T = TypeVar("T")
 
 #: Longest last_error kept with a job; error texts can be huge (response bodies, tracebacks).
 MAX_ERROR_CHARS = 2000
-
-
-class Run:
-    """Book-keeping of one running delivery: its task, and why it was cancelled, if it was.
-
-    `settling` is set once the attempt's outcome (retry or dead letter) is being written: a
-    lease renewal that then finds the entry gone must not cancel the write, whose own
-    ownership check decides (a renewal racing the write sees the entry already settled).
-    `thread` is the pool thread of a sync handler, which may outlive the attempt; `stuck` is
-    set once the run is reported stuck (see `StuckHandlers`).
-    """
-
-    __slots__ = (
-        "deadline",
-        "delivery",
-        "gone",
-        "lease_lost",
-        "settling",
-        "stopping",
-        "stuck",
-        "task",
-        "thread",
-        "timed_out",
-        "trace",
-    )
-
-    def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-        self.task: asyncio.Task[None] | None = None
-        self.deadline: float | None = None
-        self.timed_out = False
-        self.lease_lost = False
-        self.gone = False
-        self.stopping = False
-        self.settling = False
-        self.trace: Attempt | None = None
-        self.stuck = False
-        self.thread: concurrent.futures.Future[Any] | None = None
 
 
 class JobRunner:
@@ -136,6 +99,8 @@ class JobRunner:
         self.actions = actions
         self.metrics = metrics
         self._deadlines = deadlines
+        level = settings.job_log_level
+        self._log_end = None if level == "off" else getattr(_log, level)
 
     async def run(self, queue: Queue, run: Run) -> None:
         """`settle` the delivery, then account for how it ended if it was cancelled: a lost
@@ -237,7 +202,7 @@ class JobRunner:
         )
         this = asyncio.current_task()
         self._deadlines.arm(run, timeout)
-        started = time.perf_counter()
+        started = run.started = time.perf_counter()
         try:
             try:
                 value = await body()
@@ -275,6 +240,7 @@ class JobRunner:
             if run.trace is not None:
                 run.trace.settled("completed")
             self._submit_ack(queue, d)
+            self._finished(queue, run, job, "completed")
             return
         finally:
             _current_job.reset(token)
@@ -351,6 +317,7 @@ class JobRunner:
                 delay_ms=outcome.delay_ms,
                 error=error,
             )
+            self._finished(queue, run, job, "retried")
         elif outcome.gone:
             self._gone(run)
         else:
@@ -405,6 +372,24 @@ class JobRunner:
             consumer=self.consumer,
             reason=reason,
             error=error,
+        )
+        self._finished(queue, run, job, "dead_lettered")
+
+    def _finished(self, queue: Queue, run: Run, job: Job | None, outcome: str) -> None:
+        """The one line per job end (`job_queue.job_log_level`), for following a worker."""
+        if self._log_end is None:
+            return
+        action = job.action if job else None
+        self._log_end(
+            "job_finished",
+            queue=queue.name,
+            task=action.name if isinstance(action, TaskAction) else action_label(action),
+            job_id=run.delivery.job_id,
+            attempt=job.attempt if job else None,
+            duration_ms=None
+            if run.started is None
+            else round((time.perf_counter() - run.started) * 1000, 1),
+            outcome=outcome,
         )
 
     def _gone(self, run: Run) -> None:

@@ -30,6 +30,8 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         metrics_port: Port of the Prometheus `/metrics` endpoint; `None` serves none. Used by
             the CLI (`streamq.metrics.setup_worker_metrics`); the `Worker` opens no port.
         metrics_prefix: Prefix of every metric name (`fraiseql_observer`: the seed's names).
+        job_log_level: Level of the `job_finished` line each job's end logs (task, id,
+            attempt, duration, outcome): `debug`, `info` or `off`.
         lower_levels_every: For queues with priority levels: every this many reads of a
             queue's levels start at a lower level, each in turn, so a flood of high jobs cannot
             starve the low ones; 0 (the default) reads strictly highest level first.
@@ -47,6 +49,7 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     strict: bool = False
     metrics_port: int | None = None
     metrics_prefix: str = DEFAULT_PREFIX
+    job_log_level: str = "info"
     lower_levels_every: int = 0
 
     def __post_init__(self) -> None:
@@ -66,6 +69,10 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigError(f"metrics_port must be 1-65535, got {self.metrics_port!r}")
         check_prefix(self.metrics_prefix)
+        if self.job_log_level not in ("debug", "info", "off"):
+            raise ConfigError(
+                f"job_log_level must be debug, info or off, got {self.job_log_level!r}"
+            )
         if self.lower_levels_every < 0:
             raise ConfigError(f"lower_levels_every must be >= 0, got {self.lower_levels_every!r}")
         if self.shutdown_grace_s < 0:

@@ -29,6 +29,7 @@ from ..redis.connection import command_client
 from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
+from .burst import BurstDrain
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
 from .drain import finish_or_cancel, release_own_entries
@@ -157,6 +158,15 @@ class Worker:
         poll_s = s.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
+        self._burst = (
+            BurstDrain(
+                self.queues,
+                horizon_s=min(s.block_s, poll_s),
+                retry_cap_s=(defaults or JobDefaults()).backoff.max_delay_ms / 1000,
+            )
+            if burst
+            else None
+        )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
         # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
@@ -291,7 +301,7 @@ class Worker:
             stats=self.stats,
             pool=self._pool,
             submit_ack=lambda queue, delivery: self._ackers[queue.name].submit(delivery),
-            on_retry=self.promoter.due_in,
+            on_retry=self._retry_scheduled,
             is_stopping=lambda: self._stopping,
             actions=self.actions,
             deadlines=self._deadlines,
@@ -416,15 +426,16 @@ class Worker:
 
     # -- burst mode -----------------------------------------------------------------------------
 
+    def _retry_scheduled(self, delay_s: float) -> None:
+        self.promoter.due_in(delay_s)
+        if self._burst is not None:
+            self._burst.retry_scheduled(delay_s)
+
     async def _stop_if_drained(self) -> None:
-        """Stop once no job runs and every queue is drained (a fetcher's read came back empty)."""
-        if any(self._running.values()):
-            return
-        for queue in self.queues:
-            if not (await queue.counts()).drained:
-                return
-        _log.info("burst_drained")
-        self.request_stop()
+        """Stop once drained (a fetcher's read came back empty; see `BurstDrain`)."""
+        idle = self._burst is not None and not any(self._running.values())
+        if idle and self._burst is not None and await self._burst.drained():
+            self.request_stop()
 
     # -- running one job ------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from streamq import TaskRegistry, current_job
+from streamq import SyncQueue, TaskRegistry, current_job
 
 tasks = TaskRegistry()
 
@@ -25,3 +25,10 @@ async def flaky() -> None:
     """Fail on the first attempt, succeed on the next."""
     if current_job().attempt == 1:
         raise RuntimeError("first attempt fails")
+
+
+@tasks.task(name="follow_up")
+def follow_up(url: str, queue: str) -> None:
+    """Enqueue one job on `queue` through a queue of the handler's own (made without metrics)."""
+    with SyncQueue(queue, url=url) as followups:
+        followups.enqueue("ok", args=[0])

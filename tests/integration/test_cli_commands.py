@@ -100,12 +100,13 @@ def test_inspect_queues_table_and_json(run: Any, redis_url: str, queue_name: str
     assert "QUEUE" in table.stdout
     assert "OLDEST PENDING" in table.stdout
     [line] = [ln for ln in table.stdout.splitlines() if ln.startswith(queue_name)]
-    assert line.split()[1:7] == ["1", "3", "2", "0", "1", "2"]  # partitions, ready, ...
+    # partitions, ready, pending, delayed, dlq, consumers (live), gone
+    assert line.split()[1:8] == ["1", "3", "2", "0", "1", "0", "2"]
     rows = json.loads(run("inspect", "queues", "--json").stdout)
     [mine] = [r for r in rows if r["name"] == queue_name]
     assert mine == {
         "name": queue_name, "group": queue_name, "ready": 3, "pending": 2, "delayed": 0,
-        "dlq": 1, "dlq_dropped": 0, "consumers": 2,
+        "dlq": 1, "dlq_dropped": 0, "consumers": 2, "live_consumers": 0,
         "oldest_pending_age_ms": mine["oldest_pending_age_ms"], "partitions": 1,
     }  # fmt: skip
     assert mine["oldest_pending_age_ms"] >= 0

@@ -156,3 +156,48 @@ def test_config_check_shows_actions_settings_with_their_sources(
     }
     assert rows["actions.smtp_port"]["source"] == "default"
     assert rows["observers"]["value"] == "big_order, vip"
+
+
+def test_emitting_the_same_event_again_reports_it_deduplicated_not_queued(
+    run: Any, config_file: Path, queue_name: str, sredis: redis.Redis
+) -> None:
+    # Given an event already emitted once
+    again = event(150)
+    first = run("emit", again, "--config", str(config_file), "--queue", queue_name)
+    assert "2 observer(s) matched, 2 job(s) queued" in first.stdout
+    # when it is emitted again
+    second = run("emit", again, "--config", str(config_file), "--queue", queue_name)
+    as_json = run("emit", again, "--config", str(config_file), "--queue", queue_name, "--json")
+    # then nothing is added, and the summary says so
+    assert second.exit_code == 0, second.output
+    assert "0 job(s) queued" in second.stdout
+    assert "2 already queued (deduplicated)" in second.stdout
+    summary = json.loads(as_json.stdout)
+    assert (summary["jobs_queued"], summary["jobs_deduplicated"]) == (0, 2)
+    assert len(summary["job_ids"]) == 2
+    assert sredis.xlen(Keys(queue_name).stream) == 2
+
+
+def test_emit_without_observers_configured_says_so_and_exits_2(
+    run: Any, tmp_path: Path, queue_name: str
+) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[job_queue]\nbatch_size = 10\n")
+    for args in (("--config", str(empty)), ()):
+        result = run("emit", event(150), *args, "--queue", queue_name)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("streamq: error: no observers are configured")
+        assert "[observers.<name>]" in lines[0]
+
+
+def test_emit_of_an_event_no_observer_watches_gives_a_hint(
+    run: Any, config_file: Path, queue_name: str
+) -> None:
+    other = json.loads(event(150))
+    other["entity_type"] = "Invoice"
+    result = run("emit", json.dumps(other), "--config", str(config_file), "--queue", queue_name)
+    assert result.exit_code == 0, result.output
+    assert "0 observer(s) matched" in result.stdout
+    assert "no observer has event_type 'INSERT' and entity 'Invoice' or '*'" in result.stdout

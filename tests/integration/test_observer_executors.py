@@ -214,6 +214,8 @@ async def test_queued_executor_dedupes_the_same_event(
     first = await executor.process_event(event)
     again = await executor.process_event(event)
     assert again.job_ids == first.job_ids
+    assert (first.jobs_queued, first.jobs_deduplicated) == (2, 0)
+    assert (again.jobs_queued, again.jobs_deduplicated) == (0, 2)
     assert await aredis.xlen(queue.keys.stream) == 2
 
 
@@ -238,6 +240,29 @@ async def test_factory_builds_a_queued_executor_from_configuration(
     assert summary.jobs_queued == 2
     assert executor.queue.name == queue_name
     assert await aredis.xlen(executor.queue.keys.stream) == 2
+
+
+@pytest.mark.parametrize("prefix", ["STREAMQ_JOB_QUEUE_", "FRAISEQL_JOB_QUEUE_"])
+async def test_observers_without_a_retry_table_take_the_job_queue_retry_policy(
+    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis, prefix: str
+) -> None:
+    # Given [job_queue] retry settings (file and environment) and observers with and without
+    # a retry table
+    config = {"job_queue": {"url": redis_url, "initial_delay_ms": 250}, "observers": observers()}
+    env = {prefix + "MAX_RETRIES": "7", prefix + "MAX_DELAY_MS": "9000"}
+    executor = ExecutorFactory.build_with_queue(config, queue=queue_name, env=env)
+    try:
+        # when an event passes both
+        summary = await executor.process_event(order())
+    finally:
+        await executor.close()
+    assert summary.jobs_queued == 2
+    entries: Any = await aredis.xrange(executor.queue.keys.stream)
+    webhook, log = (decode_job(fields[b"job"]) for _, fields in entries)
+    # then the observer with a retry table keeps it, the other takes [job_queue]'s policy
+    assert (webhook.max_attempts, webhook.backoff.initial_delay_ms) == (3, 200)
+    assert log.max_attempts == 8  # max_retries + 1
+    assert (log.backoff.initial_delay_ms, log.backoff.max_delay_ms) == (250, 9000)
 
 
 # -- workers run the jobs -------------------------------------------------------------------------

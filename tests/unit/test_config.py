@@ -71,7 +71,8 @@ def _env_text(name: str) -> str:
         "url": "redis://example:6380/2", "username": "bob", "password": "pw",
         "tls_ca_file": "", "strict": "true", "metrics_prefix": "myapp",
         "log_format": "json", "log_level": "debug", "max_delay_ms": "700",
-        "metrics_addr": "127.0.0.1", "priorities": "high, default, low",
+        "metrics_addr": "127.0.0.1", "job_log_level": "off",
+        "priorities": "high, default, low",
     }  # fmt: skip
     return examples.get(name, "7")
 
@@ -233,3 +234,48 @@ def test_the_readme_lists_every_environment_variable() -> None:
     for table, kind in TABLES.items():
         for name in kind.__struct_fields__:
             assert f"`{env_name(table, name)}`" in readme, (table, name)
+
+
+# -- the seed's FRAISEQL_JOB_QUEUE_* variables --------------------------------------------------
+
+
+def test_every_field_can_be_set_by_the_seeds_variable_name() -> None:
+    for name in JobQueueConfig.__struct_fields__:
+        var = "FRAISEQL_JOB_QUEUE_" + name.upper()
+        config = load_config(env={var: _env_text(name)})
+        assert config.sources["job_queue"][name] == f"env {var}"
+        assert config.env_clashes == []
+
+
+def test_the_seeds_variables_take_effect() -> None:
+    config = load_config(
+        env={"FRAISEQL_JOB_QUEUE_URL": "redis://seed:6390/1", "FRAISEQL_JOB_QUEUE_MAX_RETRIES": "2"}
+    )
+    assert config.job_queue.url == "redis://seed:6390/1"
+    assert config.job_queue.job_defaults().max_attempts == 3
+
+
+def test_the_new_name_wins_a_clash_and_the_clash_is_reported() -> None:
+    config = load_config(
+        env={
+            "FRAISEQL_JOB_QUEUE_BATCH_SIZE": "7",
+            "STREAMQ_JOB_QUEUE_BATCH_SIZE": "9",
+            "FRAISEQL_JOB_QUEUE_WORKER_CONCURRENCY": "3",
+            "STREAMQ_JOB_QUEUE_WORKER_CONCURRENCY": "3",
+        }
+    )
+    assert config.job_queue.batch_size == 9
+    assert config.job_queue.worker_concurrency == 3
+    assert config.env_clashes == [
+        "job_queue.batch_size: STREAMQ_JOB_QUEUE_BATCH_SIZE (over FRAISEQL_JOB_QUEUE_BATCH_SIZE,"
+        " which gave another value)",
+        "job_queue.worker_concurrency: STREAMQ_JOB_QUEUE_WORKER_CONCURRENCY (over"
+        " FRAISEQL_JOB_QUEUE_WORKER_CONCURRENCY, which gave the same value)",
+    ]
+
+
+def test_a_bad_or_unknown_seed_variable_is_refused_like_ours() -> None:
+    with pytest.raises(ConfigError, match="from env FRAISEQL_JOB_QUEUE_BATCH_SIZE"):
+        load_config(env={"FRAISEQL_JOB_QUEUE_BATCH_SIZE": "0"})
+    with pytest.raises(ConfigError, match="unknown setting FRAISEQL_JOB_QUEUE_NOPE"):
+        load_config(env={"FRAISEQL_JOB_QUEUE_NOPE": "1"})

@@ -273,7 +273,8 @@ def test_compose_runs_redis_safely_two_workers_prometheus_and_grafana() -> None:
     providers = yaml.safe_load(spec["configs"]["grafana-dashboards"]["content"])
     assert providers["providers"][0]["options"]["path"]
     # and the dashboard and rules come from the CLI, so they follow the code
-    generator = services["metrics-config"]["command"]
+    config_job = services["metrics-config"]
+    generator = " ".join([*config_job.get("entrypoint", []), *config_job["command"]])
     assert "streamq metrics dashboard" in generator
     assert "streamq metrics alerts" in generator
 

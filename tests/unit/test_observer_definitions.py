@@ -74,7 +74,7 @@ def test_the_full_example_loads(tmp_path: Path) -> None:
     assert audit.condition is None
     assert isinstance(audit.actions[0], LogAction)
     assert audit.actions[0].level == "warning"
-    assert audit.retry.max_attempts == 3  # the original's defaults
+    assert audit.retry is None  # no retry table: its jobs take [job_queue]'s retry policy
 
 
 def ok(**overrides: Any) -> dict[str, Any]:
