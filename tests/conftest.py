@@ -161,8 +161,10 @@ def delete_queue_keys(client: redis.Redis, queue: str) -> None:
         client: A client on the server holding the queue.
         queue: The queue name.
     """
-    # The second pattern covers the partitions of a split queue, `{name#0}`, `{name#1}`, ...
-    for pattern in (f"streamq:{{{queue}}}*", f"streamq:{{{queue}#*"):
+    # The second pattern covers the partitions of a split queue, `{name#0}`, `{name#1}`, ...;
+    # the third the queues a test derives from its own unique name (`{name-b}`), which left
+    # their dead letters for later tests to find on the shared server.
+    for pattern in (f"streamq:{{{queue}}}*", f"streamq:{{{queue}#*", f"streamq:{{{queue}-*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
