@@ -398,6 +398,18 @@ class Consuming:
             released += sum(1 for c in codes if c == 1)
         return released
 
+    async def keep_claimable(self, consumer: str, entry_ids: Sequence[str], idle_ms: int) -> None:
+        """Set the idle time of entries `consumer` holds (and keeps) to `idle_ms`, undoing the
+        reset its own XAUTOCLAIM made: an entry it no longer renews stays claimable by others."""
+        if not entry_ids:
+            return
+        async with self._group.guard():
+            with map_redis_errors():
+                await self.redis.xclaim(
+                    self.keys.stream, self._group.name, consumer, 0, list(entry_ids),
+                    idle=idle_ms, justid=True,
+                )  # fmt: skip
+
     async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
         """Entry ids pending for `consumer` (delivered, not acked), oldest first."""
         async with self._group.guard():

@@ -59,12 +59,9 @@ class Queue:
         clock: Time source for due times; the server's clock by default.
         metrics: Counts the jobs this queue enqueues (`job_queued_total`); None: the process's
             recorder (`streamq.metrics.use_process_metrics`: a worker's), if any.
-        durability: What every enqueue waits for (AOF fsync, replicas; see `Durability`); by
-            default an enqueue returns once the primary has the job.
-        priorities: Priority levels, highest first, one of them `default` (e.g. `["high",
-            "default", "low"]`); each level is a stream of its own under the queue's tag
-            (see "Priorities" in the README), chosen per job with `enqueue(..., priority=)`.
-            Workers must serve the queue with the same levels. None by default.
+        durability: What every enqueue waits for (see `Durability`); default: the primary.
+        priorities: Priority levels, highest first, one of them `default`, each a stream under
+            the queue's tag, chosen with `enqueue(..., priority=)`; workers must declare them too.
 
     Example:
         >>> queue = Queue("emails", url="redis://localhost:6379")
@@ -396,6 +393,10 @@ class Queue:
         return await self._consuming.reclaim(
             consumer, min_idle_ms=min_idle_ms, cursor=cursor, count=count
         )
+
+    async def keep_claimable(self, consumer: str, entry_ids: Sequence[str], idle_ms: int) -> None:
+        """Keep owned entries claimable by others (see `Consuming.keep_claimable`)."""
+        await self._consuming.keep_claimable(consumer, entry_ids, idle_ms)
 
     async def release(self, consumer: str, entry_ids: Sequence[str]) -> int:
         """Hand owned entries back for immediate redelivery; returns how many."""

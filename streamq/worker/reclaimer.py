@@ -65,6 +65,17 @@ class Reclaimer(Periodic):
                 busy |= self._host.unsettled_entry_ids(queue)
                 fresh = [d for d in claimed if d.entry_id not in busy]
                 self._host.unreserve(slots - len(fresh))
+                # Claiming our own stuck runs' entries reset their idle time, which would keep
+                # them from the other workers for ever: give it back.
+                # (a stuck run is one still running whose lease the heartbeat no longer renews)
+                stuck = set(self._host.running_entry_ids(queue)) - set(
+                    self._host.leased_entry_ids(queue)
+                )
+                stuck.intersection_update(d.entry_id for d in claimed)
+                if stuck:
+                    await queue.keep_claimable(
+                        self._host.consumer, sorted(stuck), self._min_idle_ms
+                    )
                 if fresh:
                     self._host.stats.reclaimed += len(fresh)
                     if self._host.metrics is not None:

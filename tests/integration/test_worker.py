@@ -603,3 +603,31 @@ async def test_a_lease_renewal_that_finds_the_entry_settled_does_not_cancel_its_
         assert worker.stats.retried == 1
         assert worker.stats.completed == 1
     assert (await queue.get_status(job_id)) is not None
+
+
+async def test_a_stuck_runs_entry_stays_claimable_though_its_own_worker_reclaims_it(
+    queue: Queue, make_worker: MakeWorker, aredis: redis.asyncio.Redis
+) -> None:
+    # Given a worker whose handler swallows its timeout's cancellation and runs on (stuck: its
+    # lease is no longer renewed), and its entry idle past the claim timeout
+    job_id = await queue.enqueue("ignore_cancel_first", args=[6.0])  # ends within shutdown
+    worker = make_worker(claim_timeout_s=1.0, job_timeout_s=0.2)
+    await worker.start()
+    await async_wait_until(lambda: worker.stats.stuck == 1, within=WITHIN_S)
+
+    async def idle_ms() -> int:
+        rows: Any = await aredis.xpending_range(queue.keys.stream, queue.group, "-", "+", 10)
+        return int(rows[0]["time_since_delivered"])
+
+    async def past_claim_timeout() -> bool:
+        return await idle_ms() >= 1_000
+
+    await async_wait_until(past_claim_timeout, within=WITHIN_S)
+
+    # When its own reclaimer claims the entry (XAUTOCLAIM resets the idle time)
+    await worker.reclaimer.run_once()
+
+    # Then the entry is still idle past the claim timeout, for another worker to take: the
+    # worker's own claims never hide a stuck run's entry from the pool (job %s)
+    assert await idle_ms() >= 1_000, job_id
+    assert worker.stats.reclaimed == 0
