@@ -17,7 +17,7 @@ from .runner import Run
 from .settings import WorkerSettings
 from .slots import Slots
 
-__all__ = ["Fetcher"]
+__all__ = ["Fetcher", "read_size"]
 
 _log = structlog.get_logger("streamq.worker")
 
@@ -173,25 +173,29 @@ class Fetcher:
                 await self._stop_if_drained()
 
     def _read_size(self, idle: bool) -> int:
-        """How many slots this loop reserves for its next read.
-
-        A loop holds its reserved slots through a blocking read. With one queue it takes all it
-        may. With several (partitions), an idle loop waits on one slot, so every queue keeps a
-        reader and an arriving job is seen at once. A busy loop takes all it may while no other
-        loop waits for a slot, and at most a fair share per read while some do (the waiters are
-        woken in turn), so one busy partition cannot take every slot from others with jobs.
-        """
-        s = self._settings
-        if self._queue_count == 1:
-            return s.batch_size
-        if idle:
-            return 1
-        if not self._slots.waiting:
-            return s.batch_size
-        return min(s.batch_size, max(1, -(-s.concurrency // self._queue_count)))
+        return read_size(self._settings, self._slots, self._queue_count, idle=idle)
 
     async def _finished(self, entry_id: str) -> None:
         """Wait until the run of `entry_id` has settled (or the worker stops)."""
         run = self._running.get(entry_id)
         if run is not None and run.task is not None:
             await asyncio.wait({run.task})
+
+
+def read_size(settings: WorkerSettings, slots: Slots, queue_count: int, *, idle: bool) -> int:
+    """How many slots a fetch loop reserves for its next read (`Fetcher` and `LevelFetcher`
+    alike).
+
+    A loop holds its reserved slots through a blocking read. With one queue it takes all it
+    may. With several (partitions), an idle loop waits on one slot, so every queue keeps a
+    reader and an arriving job is seen at once. A busy loop takes all it may while no other
+    loop waits for a slot, and at most a fair share per read while some do (the waiters are
+    woken in turn), so one busy partition cannot take every slot from others with jobs.
+    """
+    if queue_count == 1:
+        return settings.batch_size
+    if idle:
+        return 1
+    if not slots.waiting:
+        return settings.batch_size
+    return min(settings.batch_size, max(1, -(-settings.concurrency // queue_count)))

@@ -13,7 +13,7 @@ from ..model.records import Delivery
 from ..queue.levels import LevelReader
 from ..queue.queue import Queue
 from .acker import Acker
-from .fetcher import Fetcher
+from .fetcher import Fetcher, read_size
 from .host import WorkerHost
 from .periodic import ReconnectBackoff, cancel_and_wait
 from .runner import Run
@@ -173,16 +173,7 @@ class LevelFetcher:
                 await self._stop_if_drained()
 
     def _read_size(self, idle: bool) -> int:
-        """How many slots the next read reserves (the `Fetcher`'s rule: an idle loop waits on
-        one slot, a busy one takes at most a fair share while other loops wait)."""
-        s = self._settings
-        if self._queue_count == 1:
-            return s.batch_size
-        if idle:
-            return 1
-        if not self._slots.waiting:
-            return s.batch_size
-        return min(s.batch_size, max(1, -(-s.concurrency // self._queue_count)))
+        return read_size(self._settings, self._slots, self._queue_count, idle=idle)
 
     async def _finished(self, delivery: Delivery) -> None:
         """Wait until the run of `delivery` has settled (or the worker stops)."""
