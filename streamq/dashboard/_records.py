@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from ..inspector import QueueInfo
 from ._throughput import Throughput
 
-__all__ = ["DashboardInfo", "PurgeRequest", "QueueSummary", "RequeueRequest"]
+__all__ = ["DashboardInfo", "DeadRef", "PurgeRequest", "QueueSummary", "RequeueRequest"]
 
 
 class DashboardInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,18 +41,44 @@ class QueueSummary(msgspec.Struct, frozen=True, kw_only=True):
     throughput: Throughput
 
 
+class DeadRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One dead letter, named by the DLQ that holds it: entry ids repeat across queues and
+    across the partitions of one queue, so an id alone does not name a dead letter.
+
+    Attributes:
+        queue: The queue whose DLQ holds it: a partition's own name (`orders#1`).
+        id: Its DLQ entry id.
+    """
+
+    queue: str
+    id: str
+
+
 class _Selection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    entries: list[DeadRef] | None = None
     ids: list[str] | None = None
     all_matching: bool = False
     queue: str | None = None
     reason: str | None = None
     action_type: str | None = None
 
-    def selected_ids(self) -> list[str] | None:
-        """The ids to act on, or `None` for every match; refuses an ambiguous request."""
-        if self.all_matching == bool(self.ids):
-            raise ConfigError("give a non-empty `ids` list or `all_matching: true` (not both)")
-        return None if self.all_matching else self.ids
+    def selection(self) -> dict[str | None, list[str]] | None:
+        """The ids to act on grouped by the queue to look in (`None`: the `queue` filter), or
+        `None` for every match; refuses an ambiguous request."""
+        given = [bool(self.entries), bool(self.ids), self.all_matching]
+        if sum(given) != 1:
+            raise ConfigError(
+                "give one of: a non-empty `entries` list ({queue, id} pairs), "
+                "a non-empty `ids` list, or `all_matching: true`"
+            )
+        if self.all_matching:
+            return None
+        if self.ids:
+            return {self.queue: self.ids}
+        grouped: dict[str | None, list[str]] = {}
+        for ref in self.entries or []:
+            grouped.setdefault(ref.queue, []).append(ref.id)
+        return grouped
 
 
 class RequeueRequest(_Selection, frozen=True, kw_only=True, forbid_unknown_fields=True):

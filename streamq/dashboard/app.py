@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
-from ..inspector import Inspector
+from ..inspector import Inspector, PurgeResult, RequeueResult
 from ..model import Job
+from ..redis.keys import split_partition
 from ._auth import Denied, Operator, check_origin, check_token
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
@@ -253,13 +254,29 @@ class Dashboard:
 
     async def _requeue(self, request: Request, operator: Operator) -> Response:
         ask = _body(await _read_body(request), RequeueRequest)
-        result = await self.inspector.dlq_requeue(
-            ask.selected_ids(), queue=ask.queue, reason=ask.reason, action_type=ask.action_type
-        )
+        chosen = ask.selection()
+        if chosen is None:
+            result = await self.inspector.dlq_requeue(
+                None, queue=ask.queue, reason=ask.reason, action_type=ask.action_type
+            )
+        else:
+            _check_scope(chosen, ask.queue)
+            parts = [
+                await self.inspector.dlq_requeue(
+                    ids, queue=where, reason=ask.reason, action_type=ask.action_type
+                )
+                for where, ids in chosen.items()
+            ]
+            result = RequeueResult(
+                requeued=sum(p.requeued for p in parts),
+                by_queue=_merge([p.by_queue for p in parts]),
+                missing=[m for p in parts for m in p.missing],
+            )
         _log.info(
             "dashboard_dlq_requeue",
             who=operator.name,
             client=operator.client,
+            entries=_refs(chosen),
             ids=ask.ids,
             all_matching=ask.all_matching,
             queue=ask.queue,
@@ -273,17 +290,30 @@ class Dashboard:
 
     async def _purge(self, request: Request, operator: Operator) -> Response:
         ask = _body(await _read_body(request), PurgeRequest)
-        result = await self.inspector.dlq_purge(
-            ask.selected_ids(),
-            queue=ask.queue,
-            older_than_s=ask.older_than_s,
-            reason=ask.reason,
-            action_type=ask.action_type,
+        chosen = ask.selection()
+        if chosen is not None:
+            _check_scope(chosen, ask.queue)
+        scopes = {ask.queue: None} if chosen is None else chosen
+        parts = [
+            await self.inspector.dlq_purge(
+                ids,
+                queue=where,
+                older_than_s=ask.older_than_s,
+                reason=ask.reason,
+                action_type=ask.action_type,
+            )
+            for where, ids in scopes.items()
+        ]
+        result = PurgeResult(
+            purged=sum(p.purged for p in parts),
+            by_queue=_merge([p.by_queue for p in parts]),
+            missing=[m for p in parts for m in p.missing],
         )
         _log.info(
             "dashboard_dlq_purge",
             who=operator.name,
             client=operator.client,
+            entries=_refs(chosen),
             ids=ask.ids,
             all_matching=ask.all_matching,
             queue=ask.queue,
@@ -319,6 +349,29 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _check_scope(chosen: dict[str | None, list[str]], queue: str | None) -> None:
+    """Entries named by their queue must lie inside the request's `queue` filter, if any."""
+    for where in chosen:
+        inside = queue is None or where is None or queue in (where, split_partition(where)[0])
+        if not inside:
+            raise ConfigError(f"entry of queue {where!r} is outside the filter {queue!r}")
+
+
+def _merge(counts: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for one in counts:
+        for name, n in one.items():
+            merged[name] = merged.get(name, 0) + n
+    return merged
+
+
+def _refs(chosen: dict[str | None, list[str]] | None) -> list[str] | None:
+    """The selection as `queue/id` strings for the audit log."""
+    if chosen is None:
+        return None
+    return [f"{where or '*'}/{i}" for where, ids in chosen.items() for i in ids]
 
 
 def _job_document(job: Job | None) -> dict[str, Any] | None:

@@ -169,28 +169,44 @@ class DeadLetters:
         reason: str | None,
         action_type: str | None,
     ) -> tuple[dict[str, list[str]], list[str]]:
-        """Which queue's DLQ holds each id (filtered); the ids none holds."""
+        """Which queue's DLQ holds each id (filtered); the ids none holds.
+
+        An entry id is only unique within one DLQ: each stream numbers its own entries, so the
+        partitions of a queue (`q#0`, `q#1`), or two queues, can hold the same id. An id that
+        more than one DLQ in scope holds is refused rather than guessed.
+
+        Raises:
+            ConfigError: for a malformed id, or an id held by more than one DLQ in scope.
+        """
         _check_entry_ids(ids)
         keep = _dead_filter(reason, action_type)
         located: dict[str, list[str]] = {}
-        left = list(dict.fromkeys(ids))
+        wanted = list(dict.fromkeys(ids))
+        holders: dict[str, list[str]] = {}
         for name in await self._core.names(queue):
             q = await self._core.bound_queue(name)
             with map_redis_errors():
                 async with self._core.redis.pipeline(transaction=False) as pipe:
-                    for dead_id in left:
+                    for dead_id in wanted:
                         pipe.xrange(q.keys.dlq, min=dead_id, max=dead_id)
                     found: list[Any] = await pipe.execute()
             here = [
                 dead_id
-                for dead_id, rows in zip(left, found, strict=True)
+                for dead_id, rows in zip(wanted, found, strict=True)
                 if rows and keep(DeadLetterInfo.of(name, dead_letter_row(rows[0])))
             ]
-            held = {dead_id for dead_id, rows in zip(left, found, strict=True) if rows}
+            for dead_id, rows in zip(wanted, found, strict=True):
+                if rows:
+                    holders.setdefault(dead_id, []).append(name)
             if here:
                 located[name] = here
-            left = [i for i in left if i not in held]
-        return located, left
+        for dead_id, names in holders.items():
+            if len(names) > 1:
+                raise ConfigError(
+                    f"DLQ entry id {dead_id!r} is held by {', '.join(names)}: "
+                    "name the queue (the partition) that holds the one you mean"
+                )
+        return located, [i for i in wanted if i not in holders]
 
 
 def _dead_filter(reason: str | None, action_type: str | None) -> Callable[[DeadLetterInfo], bool]:

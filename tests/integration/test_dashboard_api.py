@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 
 from streamq import Queue
 from streamq.dashboard import Dashboard, DashboardConfig
+from tests.integration.dashboard_state import same_id_in_two_partitions
 from tests.support import REPO
 
 TOKEN = "correct-horse-battery-staple"
@@ -471,9 +472,11 @@ async def test_purge_one_a_selection_and_everything_matching(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "give a non-empty `ids` list or `all_matching: true`"),
-        ({"ids": []}, "give a non-empty `ids` list"),
-        ({"ids": ["1-1"], "all_matching": True}, "not both"),
+        ({}, "give one of: a non-empty `entries` list"),
+        ({"ids": []}, "give one of"),
+        ({"ids": ["1-1"], "all_matching": True}, "give one of"),
+        ({"ids": ["1-1"], "entries": [{"queue": "q", "id": "1-1"}]}, "give one of"),
+        ({"entries": [{"id": "1-1"}]}, "missing required field `queue`"),
         ({"ids": ["nonsense"]}, "invalid DLQ entry id"),
         ({"everything": True}, "unknown field"),
         ({"ids": "1-1"}, "got `str` - at `$.ids`"),
@@ -557,3 +560,46 @@ async def test_it_mounts_as_a_sub_application(queue: Queue, redis_url: str) -> N
         names = [r["queue"]["name"] for r in await _get(client, "/ops/queues/api/queues")]
         assert queue.name in names
     await dashboard.close()
+
+
+async def test_dead_letters_of_the_same_id_in_two_partitions_are_told_apart(
+    redis_url: str, queue_name: str, writer: httpx.AsyncClient
+) -> None:
+    # Given partitions #0 and #1 of one queue each holding a dead letter with the same id
+    shared, (job0, _) = await same_id_in_two_partitions(redis_url, queue_name)
+    p0, p1 = f"{queue_name}#0", f"{queue_name}#1"
+    listed = await _get(writer, "/api/dlq", queue=queue_name)
+    assert sorted((d["queue"], d["dead_id"]) for d in listed) == [(p0, shared), (p1, shared)]
+
+    # When a write names only the id, it is refused: guessing would pick partition #0's
+    for path in ("/api/dlq/requeue", "/api/dlq/purge"):
+        response = await writer.post(
+            path, json={"ids": [shared], "queue": queue_name}, headers=BEARER
+        )
+        assert response.status_code == 400
+        assert f"is held by {p0}, {p1}" in response.json()["error"]
+
+    # And one that names the partition acts on that partition's dead letter only
+    response = await writer.post(
+        "/api/dlq/requeue",
+        json={"entries": [{"queue": p1, "id": shared}], "queue": queue_name},
+        headers=BEARER,
+    )
+    assert response.json() == {"requeued": 1, "by_queue": {p1: 1}, "missing": []}
+    left = await _get(writer, "/api/dlq", queue=queue_name)
+    assert [(d["queue"], d["job_id"]) for d in left] == [(p0, job0)]
+    response = await writer.post(
+        "/api/dlq/purge", json={"entries": [{"queue": p1, "id": shared}]}, headers=BEARER
+    )
+    assert response.json() == {"purged": 0, "by_queue": {}, "missing": [shared]}
+    response = await writer.post(
+        "/api/dlq/purge", json={"entries": [{"queue": p0, "id": shared}]}, headers=BEARER
+    )
+    assert response.json() == {"purged": 1, "by_queue": {p0: 1}, "missing": []}
+    # (an entry outside the request's queue filter is refused)
+    response = await writer.post(
+        "/api/dlq/purge",
+        json={"entries": [{"queue": p0, "id": shared}], "queue": "other"},
+        headers=BEARER,
+    )
+    assert response.status_code == 400

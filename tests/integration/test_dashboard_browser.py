@@ -30,6 +30,7 @@ import redis
 from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
 from streamq.redis.keys import Keys
+from tests.integration.dashboard_state import same_id_in_two_partitions
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
 from tests.support import REPO, ChildProcess, ChildProcesses, wait_until
 
@@ -448,3 +449,39 @@ def test_a_write_message_survives_a_refresh_that_overlaps_the_write(
             expect(page.locator("#message")).to_have_text("requeued 1")
         finally:
             browser.close()
+
+
+def test_requeue_selected_on_a_partitioned_queue_moves_the_ticked_partitions_dead_letter(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, sredis: redis.Redis
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given orders#0 and orders#1 each holding a dead letter with the same id
+    expect.set_options(timeout=WAIT_MS)
+    shared, (job0, job1) = asyncio.run(same_id_in_two_partitions(redis_url, queue_name))
+    k0, k1 = Keys(f"{queue_name}#0"), Keys(f"{queue_name}#1")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{dashboard_url}#/dlq?queue={queue_name}")
+            page.evaluate(f"sessionStorage.setItem('streamq.token', '{TOKEN}')")
+            page.reload()
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            expect(rows).to_have_count(2)
+            # When the operator ticks the orders#1 row and requeues the selection
+            page.locator(f'tr[data-job-id="{job1}"] input[type="checkbox"]').check()
+            with page.expect_response(lambda resp: resp.url.endswith("/api/dlq/requeue")):
+                page.get_by_test_id("requeue-selected").click()
+            expect(page.locator("#message")).to_have_text("requeued 1")
+            expect(rows).to_have_count(1)
+            expect(page.locator(f'tr[data-job-id="{job0}"]')).to_have_count(1)
+        finally:
+            browser.close()
+    # Then the orders#1 dead letter moved into its stream, and the orders#0 one stayed
+    assert sredis.xlen(k1.dlq) == 0
+    assert sredis.xlen(k1.stream) == 1
+    assert [i.decode() for i, _ in sredis.xrange(k0.dlq)] == [shared]
+    assert sredis.xlen(k0.stream) == 0

@@ -6,7 +6,7 @@ const REASONS = ["permanent_error", "retries_exhausted", "undecodable", "poison"
 // `note` is the message shown after a write, with the view it belongs to: every render of that
 // view shows it again, so a refresh that overlaps the write cannot wipe it.
 const state = {
-  info: null, timer: null, flash: null, note: null, selected: new Set(),
+  info: null, timer: null, flash: null, note: null, selected: new Map(),
   rendering: null, want: null,
 };
 
@@ -121,6 +121,10 @@ function table(columns, rows, empty, testid) {
 
 function queueLink(name) {
   return el("a", { href: `#/queues/${encodeURIComponent(name)}` }, name);
+}
+
+function deadKey(row) {
+  return `${row.queue}\u0000${row.dead_id}`;
 }
 
 function jobLink(id, queue) {
@@ -278,18 +282,18 @@ async function deadView(root, deadId, params) {
       ["attempt", e.attempt], ["died", when(e.failed_at)], ["consumer", e.consumer],
       ["error", e.error, "dead-error"],
     ]),
-    writeActions([e.dead_id], e.queue),
+    writeActions([{ queue: e.queue, id: e.dead_id }], e.queue),
     el("div", { id: "message" }),
     el("h3", {}, "Payload as stored (secrets masked)"),
     el("pre", { "data-testid": "dead-payload" }, d.raw));
 }
 
-function writeActions(ids, queue) {
+function writeActions(entries, queue) {
   const allowed = state.info && state.info.writes_allowed;
   const run = async (op) => {
-    if (op === "purge" && !confirm(`Delete ${ids.length} dead letter(s) for good?`)) return;
+    if (op === "purge" && !confirm(`Delete ${entries.length} dead letter(s) for good?`)) return;
     try {
-      const result = await post(`dlq/${op}`, { ids, queue });
+      const result = await post(`dlq/${op}`, { entries });
       // The dead letter is gone from the DLQ: say so on the DLQ's page.
       state.flash = [`${op === "requeue" ? "requeued" : "purged"} ${result.requeued ?? result.purged}`,
         "good"];
@@ -313,9 +317,11 @@ async function dlqView(root, params, fresh) {
   const [rows, queues] = await Promise.all([
     api(`dlq${query(Object.assign({ limit: 500 }, filters))}`), api("queues"),
   ]);
+  // A dead letter is named by its queue (the partition) and its id: ids repeat across the
+  // partitions of one queue, so every selection and every write carries both.
   if (fresh) state.selected.clear();
-  const present = new Set(rows.map((r) => r.dead_id));
-  for (const id of [...state.selected]) if (!present.has(id)) state.selected.delete(id);
+  const present = new Set(rows.map(deadKey));
+  for (const key of [...state.selected.keys()]) if (!present.has(key)) state.selected.delete(key);
   const allowed = state.info && state.info.writes_allowed;
 
   const setFilter = (key) => (event) => {
@@ -342,22 +348,25 @@ async function dlqView(root, params, fresh) {
       message(String(err.message || err), "bad");
     }
   };
-  const chosen = () => [...state.selected];
+  const chosen = () => [...state.selected.values()];
   const scope = Object.assign({}, filters);
   for (const k of Object.keys(scope)) if (!scope[k]) delete scope[k];
 
   const body = rows.map((r) => {
+    const key = deadKey(r);
+    const ref = { queue: r.queue, id: r.dead_id };
     const box = el("input", {
-      type: "checkbox", "aria-label": `select ${r.dead_id}`, checked: state.selected.has(r.dead_id),
+      type: "checkbox", "aria-label": `select ${r.queue} ${r.dead_id}`,
+      checked: state.selected.has(key),
       onchange: (event) => {
-        if (event.target.checked) state.selected.add(r.dead_id);
-        else state.selected.delete(r.dead_id);
+        if (event.target.checked) state.selected.set(key, ref);
+        else state.selected.delete(key);
         event.target.closest("tr").classList.toggle("selected", event.target.checked);
         updateCount();
       },
     });
-    return el("tr", { dataset: { deadId: r.dead_id, jobId: r.job_id },
-      class: state.selected.has(r.dead_id) ? "selected" : null },
+    return el("tr", { dataset: { deadId: r.dead_id, queue: r.queue, jobId: r.job_id },
+      class: state.selected.has(key) ? "selected" : null },
     el("td", {}, box),
     el("td", {}, el("a", {
       href: `#/dlq/${encodeURIComponent(r.dead_id)}${query({ queue: r.queue })}` }, r.dead_id)),
@@ -370,10 +379,10 @@ async function dlqView(root, params, fresh) {
     el("td", { class: "error", title: r.error }, r.error),
     el("td", {},
       el("button", { disabled: !allowed, "data-testid": "requeue-row",
-        onclick: () => act("requeue", { ids: [r.dead_id], queue: r.queue }, r.dead_id) },
+        onclick: () => act("requeue", { entries: [ref] }, r.dead_id) },
       "Requeue"), " ",
       el("button", { class: "danger", disabled: !allowed, "data-testid": "purge-row",
-        onclick: () => act("purge", { ids: [r.dead_id], queue: r.queue }, r.dead_id) },
+        onclick: () => act("purge", { entries: [ref] }, r.dead_id) },
       "Purge")));
   });
 
@@ -385,10 +394,10 @@ async function dlqView(root, params, fresh) {
   }
   bulk.push(
     el("button", { "data-testid": "requeue-selected",
-      onclick: () => act("requeue", Object.assign({ ids: chosen() }, scope), "the selection") },
+      onclick: () => act("requeue", Object.assign({ entries: chosen() }, scope), "the selection") },
     "Requeue selected"),
     el("button", { class: "danger", "data-testid": "purge-selected",
-      onclick: () => act("purge", Object.assign({ ids: chosen() }, scope), "the selection") },
+      onclick: () => act("purge", Object.assign({ entries: chosen() }, scope), "the selection") },
     "Purge selected"));
   updateCount();
   const matching = Object.keys(scope).length ? "every dead letter matching the filters" :
@@ -480,7 +489,7 @@ async function start() {
   input.value = sessionStorage.getItem("streamq.token") || "";
   input.addEventListener("change", () => {
     sessionStorage.setItem("streamq.token", token());
-    render(true);
+    render();
   });
   try {
     state.info = await api("info");
