@@ -48,6 +48,7 @@ class Keys:
         "dlq",
         "dlq_dropped",
         "expired",
+        "history_prefix",
         "partitions",
         "prefix",
         "queue",
@@ -69,6 +70,8 @@ class Keys:
         self.delayed_jobs = f"{own}:delayed:jobs"
         self.dlq = f"{own}:dlq"
         self.dlq_dropped = f"{own}:dlq:dropped"
+        # One small hash per minute of what workers did and saw (see streamq.worker.history).
+        self.history_prefix = f"{own}:history:"
         # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
         self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"
@@ -91,6 +94,10 @@ class Keys:
     def schedule(self, name: str) -> str:
         """The hash of one periodic schedule firing into this queue: definition and state."""
         return f"{self.tag}:schedule:{name}"
+
+    def history(self, minute: int) -> str:
+        """The hash of one minute of the queue's history (`minute` = epoch seconds // 60)."""
+        return f"{self.history_prefix}{minute}"
 
     def consumer(self, name: str) -> str:
         """The liveness key a running consumer refreshes (its absence means it is gone)."""

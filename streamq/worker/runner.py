@@ -275,6 +275,7 @@ class JobRunner:
         """Count an ack once it is settled (the acker calls this)."""
         if acked:
             self.stats.completed += 1
+            self.stats.tally(delivery.queue, "completed")
         else:
             self.stats.lease_lost += 1
             _log.warning(
@@ -302,6 +303,7 @@ class JobRunner:
             self._not_owner(queue, run)
         elif outcome.retried:
             self.stats.retried += 1
+            self.stats.tally(queue.name, "retried")
             if self.metrics is not None:
                 self.metrics.retried(queue.name, action_label(job.action))
             self._on_retry(outcome.delay_ms / 1000)
@@ -355,6 +357,7 @@ class JobRunner:
         timed_out: bool = False,
     ) -> None:
         self.stats.dead(reason)
+        self.stats.tally(queue.name, "dead_lettered")
         if run.trace is not None:
             run.trace.dead_lettered(reason, error)
         if self.metrics is not None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["WorkerStats"]
+__all__ = ["HISTORY_COUNTERS", "WorkerStats"]
+
+#: The outcomes a worker counts per queue into its history. `deferred` and `cancelled` are
+#: the flow-control outcomes: counted by `tally` when the worker reports them.
+HISTORY_COUNTERS = ("completed", "retried", "dead_lettered", "deferred", "cancelled")
 
 
 @dataclasses.dataclass
@@ -23,6 +27,8 @@ class WorkerStats:
         timeouts: Attempts that exceeded their timeout.
         expired: Jobs discarded unrun because their `expires_s` had passed.
         stuck: Handlers found still running past their timeout plus grace.
+        by_queue: Per queue (partition or level), the outcomes the history records
+            (`HISTORY_COUNTERS`: completed, retried, dead_lettered, deferred, cancelled).
     """
 
     completed: int = 0
@@ -36,6 +42,14 @@ class WorkerStats:
     timeouts: int = 0
     expired: int = 0
     stuck: int = 0
+    by_queue: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+
+    def tally(self, queue: str, counter: str) -> None:
+        """Count one outcome of `queue` for its history (see `streamq.worker.history`)."""
+        counts = self.by_queue.get(queue)
+        if counts is None:
+            counts = self.by_queue[queue] = {}
+        counts[counter] = counts.get(counter, 0) + 1
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

@@ -1,9 +1,8 @@
 """`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
 
-One worker process has one consumer name. Per queue it runs a fetcher (XREADGROUP for as many
-entries as it has free slots; one `LevelFetcher` for all the levels of a queue with priority
-levels) and an acker per stream; the background components renew leases, promote due
-retries, reclaim entries of dead consumers and remove empty idle consumers.
+One consumer name per process; per queue a fetcher (XREADGROUP; one `LevelFetcher` for a queue's
+levels) and an acker per stream; background components renew leases, promote due retries, reclaim
+dead consumers' entries, remove idle consumers and record each queue's history per minute.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
 from .drain import finish_or_cancel, release_own_entries
 from .fetcher import Fetcher
+from .history import HistoryRecorder
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
@@ -169,6 +169,7 @@ class Worker:
         )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+        self.history = HistoryRecorder(self.redis, self.queues, self.stats)
         # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
         # and exits, so it fires none.
         targets = resolve_schedules(
@@ -315,7 +316,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.scheduler):
+        for component in (*components, self.scheduler, self.history):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -399,8 +400,8 @@ class Worker:
             for acker in self._ackers.values():
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
-        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck):
-            await component.stop()
+        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.history):
+            await component.stop()  # the history flushes its last counts as it stops
         for acker in self._ackers.values():
             await acker.stop()
         if owner:
