@@ -115,6 +115,7 @@ class Dashboard:
             Route("/api/queues", self._read(self._queues), methods=["GET"]),
             Route("/api/queues/{queue}", self._read(self._queue), methods=["GET"]),
             Route("/api/queues/{queue}/pending", self._read(self._pending), methods=["GET"]),
+            Route("/api/history", self._read(self._history), methods=["GET"]),
             Route("/api/consumers", self._read(self._consumers), methods=["GET"]),
             Route("/api/schedules", self._read(self._schedules), methods=["GET"]),
             Route("/api/jobs/{job_id}", self._read(self._job), methods=["GET"]),
@@ -213,6 +214,10 @@ class Dashboard:
         row, parts = await self.inspector.queue_group(request.path_params["queue"])
         rates = await self._sampler.sample(self.inspector, parts)
         return _json(QueueSummary(queue=row, throughput=combine([rates[p] for p in parts])))
+
+    async def _history(self, request: Request) -> Response:
+        span = _param(request, "span") or "hour"
+        return _json(await self.inspector.history(_param(request, "queue"), span))
 
     async def _pending(self, request: Request) -> Response:
         rows = await self.inspector.pending(

@@ -3,6 +3,7 @@
 Imports `queue`, `redis`, `model`; never `worker` or `observers`.
 """
 
+from .history import HistoryPoint, QueueHistory
 from .inspector import Inspector
 from .records import (
     ConsumerInfo,
@@ -21,10 +22,12 @@ __all__ = [
     "ConsumerInfo",
     "DeadLetterDetail",
     "DeadLetterInfo",
+    "HistoryPoint",
     "Inspector",
     "JobInfo",
     "PendingEntry",
     "PurgeResult",
+    "QueueHistory",
     "QueueInfo",
     "RequeueResult",
     "ScheduleInfo",

@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
+from .history import HistoryReader, QueueHistory
 from .queue_reader import QueueReader
 from .records import (
     ConsumerInfo,
@@ -64,6 +65,7 @@ class Inspector:
         self._core = InspectorCore(url, redis=redis, prefix=prefix, scan_limit=scan_limit)
         self._reader = QueueReader(self._core)
         self._dead = DeadLetters(self._core)
+        self._history = HistoryReader(self._core)
         self._schedules = ScheduleReader(self._core)
 
     @property
@@ -194,6 +196,19 @@ class Inspector:
             NotFound: when no queue knows the job (or its status expired after it finished).
         """
         return await self._reader.job(job_id, queue)
+
+    async def history(self, queue: str | None = None, span: str = "hour") -> QueueHistory:
+        """What workers recorded per minute: outcomes and sampled sizes, for charts.
+
+        Args:
+            queue: One queue (a partitioned queue's partitions summed), or every queue.
+            span: `hour` (a point a minute) or `day` (a point per 10 minutes).
+
+        Raises:
+            ConfigError: for an unknown span.
+            NotFound: for an unknown queue.
+        """
+        return await self._history.history(queue, span)
 
     # -- dead letters ---------------------------------------------------------------------------
 

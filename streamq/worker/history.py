@@ -24,7 +24,7 @@ A worker that stops flushes what it has counted; one that is killed loses at mos
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import structlog
 
@@ -91,7 +91,7 @@ class HistoryRecorder(Periodic):
                     for field, n in (counts or {}).items():
                         pipe.hincrby(key, field, n)
                     if sample:
-                        pipe.hset(key, mapping={k: v for k, v in sample.items()})
+                        pipe.hset(key, mapping=cast("dict[Any, Any]", sample))
                     pipe.expire(key, HISTORY_TTL_S)
                 await pipe.execute()
         for name, counts in deltas.items():

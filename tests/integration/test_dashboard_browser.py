@@ -485,3 +485,82 @@ def test_requeue_selected_on_a_partitioned_queue_moves_the_ticked_partitions_dea
     assert sredis.xlen(k1.stream) == 1
     assert [i.decode() for i, _ in sredis.xrange(k0.dlq)] == [shared]
     assert sredis.xlen(k0.stream) == 0
+
+
+def test_charts_show_the_history_a_worker_recorded_while_no_page_was_open(
+    chromium: str,
+    redis_url: str,
+    queue_name: str,
+    dashboard_url: str,
+    workers: Workers,
+    artifacts: Path,
+    sredis: redis.Redis,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given a real worker that completed 5 jobs and dead-lettered 2, then stopped, with no
+    # dashboard page open at any time
+    expect.set_options(timeout=WAIT_MS)
+    keys = Keys(queue_name)
+    with SyncQueue(queue_name, url=redis_url) as q:
+        for i in range(5):
+            q.enqueue("resize", args=[i])
+        for i in range(2):
+            q.enqueue("charge", args=[i], kwargs={"api_key": SECRET})
+    workers.start()
+    wait_until(
+        lambda: sredis.xlen(keys.dlq) == 2 and sredis.xlen(keys.stream) == 0,
+        what="the worker settled every job",
+    )
+    workers.stop()
+    # its history is in Redis, every key of it expiring
+    history = list(sredis.scan_iter(match=f"{keys.history_prefix}*"))
+    assert history
+    assert all(0 < sredis.ttl(k) <= 24 * 3600 + 120 for k in history)
+    totals = {"completed": 0, "dead_lettered": 0}
+    for k in history:
+        for field in totals:
+            totals[field] += int(sredis.hget(k, field) or 0)
+    assert totals == {"completed": 5, "dead_lettered": 2}
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # When the operator opens the queue's page
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
+            expect(page.get_by_test_id("queue-name")).to_have_text(queue_name)
+            # Then the throughput chart has the 5 completions (done/s x 60 s per point)
+            bars = page.get_by_test_id("chart-throughput").locator("rect.bar")
+            expect(bars.first).to_be_visible()
+            done = sum(float(v or 0) * 60 for v in bars.evaluate_all(
+                "rs => rs.map(r => r.getAttribute('data-v'))"))  # fmt: skip
+            assert round(done) == 5
+            # the failure rate its 2 dead letters of 7 settled, the depth its samples
+            failures = page.get_by_test_id("chart-failures").locator("circle.dot")
+            rates = [float(v) for v in failures.evaluate_all(
+                "cs => cs.map(c => c.getAttribute('data-v'))")]  # fmt: skip
+            assert rates
+            assert max(rates) > 0
+            expect(page.get_by_test_id("chart-depth").locator("circle.dot").first).to_be_attached()
+            _shot(page, artifacts, "history-queue")
+            # and the day view draws the same completions in 10-minute points
+            page.get_by_test_id("span-day").click()
+            expect(page.get_by_test_id("span-day")).to_have_attribute("aria-pressed", "true")
+            bars = page.get_by_test_id("chart-throughput").locator("rect.bar")
+            expect(bars.first).to_be_visible()
+            done = sum(float(v or 0) * 600 for v in bars.evaluate_all(
+                "rs => rs.map(r => r.getAttribute('data-v'))"))  # fmt: skip
+            assert round(done) == 5
+            # and the overview charts every queue's history (this one's among them)
+            page.goto(dashboard_url)
+            expect(
+                page.get_by_test_id("chart-throughput").locator("rect.bar").first
+            ).to_be_visible()
+            _shot(page, artifacts, "history-overview")
+            assert errors == []
+        finally:
+            browser.close()

@@ -1,0 +1,117 @@
+// The dead-letter list: filters, selection (keyed by queue and id) and the bulk writes.
+import { REASONS, state, el, when, api, post, query, message, table, queueLink, deadKey, jobLink } from "./util.js";
+
+export async function dlqView(root, params, fresh) {
+  const filters = {
+    queue: params.get("queue") || "", reason: params.get("reason") || "",
+    action_type: params.get("action_type") || "",
+  };
+  const [rows, queues] = await Promise.all([
+    api(`dlq${query(Object.assign({ limit: 500 }, filters))}`), api("queues"),
+  ]);
+  // A dead letter is named by its queue (the partition) and its id: ids repeat across the
+  // partitions of one queue, so every selection and every write carries both.
+  if (fresh) state.selected.clear();
+  const present = new Set(rows.map(deadKey));
+  for (const key of [...state.selected.keys()]) if (!present.has(key)) state.selected.delete(key);
+  const allowed = state.info && state.info.writes_allowed;
+
+  const setFilter = (key) => (event) => {
+    const next = Object.assign({}, filters, { [key]: event.target.value });
+    location.hash = `#/dlq${query(next)}`;
+  };
+  const select = (key, label, options) => el("label", {}, label,
+    el("select", { name: key, "data-testid": `filter-${key}`, onchange: setFilter(key) },
+      el("option", { value: "" }, "any"),
+      options.map((o) => el("option", { value: o, selected: o === filters[key] }, o))));
+  const actionTypes = [...new Set(rows.map((r) => r.action_type).filter(Boolean)
+    .concat(filters.action_type ? [filters.action_type] : []))].sort();
+
+  const act = async (op, body, what) => {
+    if ((op === "purge" || body.all_matching) && !confirm(`${op} ${what}?`)) return;
+    try {
+      const result = await post(`dlq/${op}`, body);
+      const n = op === "requeue" ? result.requeued : result.purged;
+      const missing = result.missing.length ? `; ${result.missing.length} no longer there` : "";
+      message(`${op === "requeue" ? "requeued" : "purged"} ${n}${missing}`, "good");
+      state.selected.clear();
+      await state.render();
+    } catch (err) {
+      message(String(err.message || err), "bad");
+    }
+  };
+  const chosen = () => [...state.selected.values()];
+  const scope = Object.assign({}, filters);
+  for (const k of Object.keys(scope)) if (!scope[k]) delete scope[k];
+
+  const body = rows.map((r) => {
+    const key = deadKey(r);
+    const ref = { queue: r.queue, id: r.dead_id };
+    const box = el("input", {
+      type: "checkbox", "aria-label": `select ${r.queue} ${r.dead_id}`,
+      checked: state.selected.has(key),
+      onchange: (event) => {
+        if (event.target.checked) state.selected.set(key, ref);
+        else state.selected.delete(key);
+        event.target.closest("tr").classList.toggle("selected", event.target.checked);
+        updateCount();
+      },
+    });
+    return el("tr", { dataset: { deadId: r.dead_id, queue: r.queue, jobId: r.job_id },
+      class: state.selected.has(key) ? "selected" : null },
+    el("td", {}, box),
+    el("td", {}, el("a", {
+      href: `#/dlq/${encodeURIComponent(r.dead_id)}${query({ queue: r.queue })}` }, r.dead_id)),
+    el("td", {}, queueLink(r.queue)),
+    el("td", {}, jobLink(r.job_id, r.queue)),
+    el("td", {}, r.action || "–"),
+    el("td", { class: "reason" }, el("span", { class: "badge bad" }, r.reason)),
+    el("td", { class: "num" }, r.attempt ?? "–"),
+    el("td", {}, when(r.failed_at)),
+    el("td", { class: "error", title: r.error }, r.error),
+    el("td", {},
+      el("button", { disabled: !allowed, "data-testid": "requeue-row",
+        onclick: () => act("requeue", { entries: [ref] }, r.dead_id) },
+      "Requeue"), " ",
+      el("button", { class: "danger", disabled: !allowed, "data-testid": "purge-row",
+        onclick: () => act("purge", { entries: [ref] }, r.dead_id) },
+      "Purge")));
+  });
+
+  const count = el("span", { class: "muted", "data-testid": "selected-count" });
+  const bulk = [];
+  function updateCount() {
+    count.textContent = `${state.selected.size} selected`;
+    for (const b of bulk) b.disabled = !allowed || state.selected.size === 0;
+  }
+  bulk.push(
+    el("button", { "data-testid": "requeue-selected",
+      onclick: () => act("requeue", Object.assign({ entries: chosen() }, scope), "the selection") },
+    "Requeue selected"),
+    el("button", { class: "danger", "data-testid": "purge-selected",
+      onclick: () => act("purge", Object.assign({ entries: chosen() }, scope), "the selection") },
+    "Purge selected"));
+  updateCount();
+  const matching = Object.keys(scope).length ? "every dead letter matching the filters" :
+    "EVERY dead letter of every queue";
+
+  root.replaceChildren(
+    el("h2", {}, "Dead letters ", el("span", { class: "muted", "data-testid": "dlq-count" },
+      `(${rows.length}${rows.length >= 500 ? "+" : ""})`)),
+    el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
+      select("queue", "queue", queues.map((q) => q.queue.name)),
+      select("reason", "reason", REASONS),
+      select("action_type", "action type", actionTypes)),
+    el("div", { class: "actions" }, count, bulk,
+      el("button", { disabled: !allowed || !rows.length, "data-testid": "requeue-matching",
+        onclick: () => act("requeue", Object.assign({ all_matching: true }, scope), matching) },
+      "Requeue all matching"),
+      el("button", { class: "danger", disabled: !allowed || !rows.length,
+        "data-testid": "purge-matching",
+        onclick: () => act("purge", Object.assign({ all_matching: true }, scope), matching) },
+      "Purge all matching")),
+    el("div", { id: "message" }),
+    table([[""], ["DLQ id"], ["queue"], ["job"], ["action"], ["reason"], ["attempt", "num"],
+      ["died"], ["error"], [""]], body, "No dead letters match.", "dlq"));
+}
+

@@ -1,0 +1,133 @@
+// Helpers every page of the dashboard shares: DOM building, formatting, the JSON API under api/
+// (relative, so the dashboard works wherever it is mounted). Every value from the server is
+// inserted as text, never as HTML.
+
+export const REASONS = ["permanent_error", "retries_exhausted", "undecodable", "poison"];
+// `note` is the message shown after a write, with the view it belongs to: every render of that
+// view shows it again, so a refresh that overlaps the write cannot wipe it.
+export const state = {
+  info: null, timer: null, flash: null, note: null, selected: new Map(),
+  rendering: null, want: null, render: null,
+};
+
+// -- helpers -------------------------------------------------------------------------------------
+
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+export function duration(ms) {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
+}
+
+export function when(ms) {
+  if (!ms) return "–";
+  return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+export function rate(value) {
+  return value === null || value === undefined ? "–" : `${value.toFixed(1)}/s`;
+}
+
+export function token() {
+  return document.getElementById("token").value.trim();
+}
+
+export function headers(extra) {
+  const h = Object.assign({ Accept: "application/json" }, extra || {});
+  if (token()) h.Authorization = `Bearer ${token()}`;
+  return h;
+}
+
+export async function api(path, options) {
+  const response = await fetch(`api/${path}`, Object.assign({ headers: headers() }, options));
+  const body = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(`${response.status}: ${body.error || response.statusText}`);
+  return body;
+}
+
+export async function post(path, body) {
+  return api(path, {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json" }),
+    body: JSON.stringify(body),
+  });
+}
+
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
+
+export function route() {
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, search] = hash.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, params: new URLSearchParams(search || "") };
+}
+
+export function status(text, bad) {
+  const node = document.getElementById("status");
+  node.textContent = text;
+  node.className = bad ? "bad" : "";
+}
+
+export function message(text, kind) {
+  state.note = { text, kind: kind || "", view: location.hash };
+  showNote();
+}
+
+export function showNote() {
+  const node = document.getElementById("message");
+  const note = state.note && state.note.view === location.hash ? state.note : null;
+  if (!node || !note) return;
+  node.textContent = note.text;
+  node.className = note.kind;
+}
+
+export function card(label, value, testid) {
+  return el("div", { class: "card" },
+    el("div", { class: "label" }, label),
+    el("div", { class: "value", "data-testid": testid }, value));
+}
+
+export function table(columns, rows, empty, testid) {
+  if (!rows.length) return el("p", { class: "muted", "data-testid": `${testid}-empty` }, empty);
+  return el("table", { "data-testid": testid },
+    el("thead", {}, el("tr", {}, columns.map(([title, cls]) => el("th", { class: cls }, title)))),
+    el("tbody", {}, rows));
+}
+
+export function queueLink(name) {
+  return el("a", { href: `#/queues/${encodeURIComponent(name)}` }, name);
+}
+
+export function deadKey(row) {
+  return `${row.queue}\u0000${row.dead_id}`;
+}
+
+export function jobLink(id, queue) {
+  if (!id) return "–";
+  return el("a", { href: `#/jobs/${encodeURIComponent(id)}${query({ queue })}` }, id);
+}
