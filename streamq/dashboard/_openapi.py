@@ -19,6 +19,7 @@ from ..inspector import (
     JobInfo,
     PendingEntry,
     PurgeResult,
+    QueueHistory,
     RequeueResult,
     ScheduleInfo,
 )
@@ -29,6 +30,7 @@ __all__ = ["openapi_document"]
 _TYPES: Final = (
     DashboardInfo,
     QueueSummary,
+    QueueHistory,
     PendingEntry,
     ConsumerInfo,
     ScheduleInfo,
@@ -106,6 +108,16 @@ def _paths() -> dict[str, Any]:
             ],
             "responses": _ok("Pending entries", _ref(PendingEntry, many=True)),
         }},
+        "/api/history": {"get": {
+            "summary": "What workers recorded per minute (kept a day, whether or not a page was "
+            "open): completions, retries, dead letters, deferred, cancelled, entries added, and "
+            "sampled depth, pending, DLQ and oldest pending age.",
+            "parameters": [
+                _query("queue", "One queue, its partitions summed (default: every queue)."),
+                _query("span", "hour (a point a minute, default) or day (a point per 10 min)."),
+            ],
+            "responses": _ok("The history, oldest point first", _ref(QueueHistory)),
+        }},
         "/api/consumers": {"get": {
             "summary": "Consumers of each queue's group: pending entries, idle time, liveness.",
             "parameters": [_QUEUE],
@@ -132,7 +144,8 @@ def _paths() -> dict[str, Any]:
             "responses": _ok("The dead letter", _ref(DeadLetterDetail)),
         }},
         "/api/dlq/requeue": {"post": {
-            "summary": "Move dead letters (a selection, or every match) back into their streams."
+            "summary": "Move dead letters (a selection of {queue, id} entries, or every match) "
+            "back into their streams."
             " Needs --allow-writes, the token, and a same-origin request; logged.",
             "security": _WRITE,
             "requestBody": {"required": True, "content": {
@@ -140,7 +153,8 @@ def _paths() -> dict[str, Any]:
             "responses": _ok("What was requeued", _ref(RequeueResult)),
         }},
         "/api/dlq/purge": {"post": {
-            "summary": "Delete dead letters for good (a selection, or every match)."
+            "summary": "Delete dead letters for good (a selection of {queue, id} entries, or "
+            "every match)."
             " Needs --allow-writes, the token, and a same-origin request; logged.",
             "security": _WRITE,
             "requestBody": {"required": True, "content": {

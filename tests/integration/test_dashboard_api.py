@@ -531,9 +531,11 @@ async def test_pages_ship_their_own_assets_and_forbid_others(reader: httpx.Async
     for asset in ("static/app.js", "static/style.css"):
         assert f'"{asset}"' in page.text
         assert (await reader.get(f"/{asset}")).status_code == 200
-    # no URL in the shipped files points off the dashboard (no CDN)
+    # no URL in the shipped files points off the dashboard (no CDN); the SVG namespace name
+    # the charts create their elements in is an identifier, never fetched
     for path in STATIC.iterdir():
-        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", path.read_text()), path
+        text = path.read_text().replace('"http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), path
 
 
 async def test_it_mounts_as_a_sub_application(queue: Queue, redis_url: str) -> None:
