@@ -78,7 +78,11 @@ def dashboard(
                 hint="anyone who reaches this address can read queues and payloads; "
                 "set dashboard.auth_reads = true",
             )
-        board = Dashboard(settings, url=cfg.job_queue.connection_url())
+        board = Dashboard(
+            settings,
+            url=cfg.job_queue.connection_url(),
+            claim_timeout_s=cfg.job_queue.claim_timeout_secs,
+        )
         _log.info(
             "dashboard_started",
             url=f"http://{settings.host}:{settings.port}/",

@@ -6,6 +6,7 @@ import msgspec
 
 from ..errors import ConfigError
 from ..inspector import QueueInfo
+from ._health import HealthFlag
 from ._throughput import Throughput
 
 __all__ = ["DashboardInfo", "DeadRef", "PurgeRequest", "QueueSummary", "RequeueRequest"]
@@ -35,10 +36,14 @@ class QueueSummary(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         queue: Sizes, consumers and oldest pending age.
         throughput: Recent rates of the queue's stream.
+        health: What needs attention (none: healthy); see `streamq.dashboard._health`.
+        consumers_alive: Its consumers whose liveness key exists.
     """
 
     queue: QueueInfo
     throughput: Throughput
+    health: list[HealthFlag] = []
+    consumers_alive: int = 0
 
 
 class DeadRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -23,10 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
-from ..inspector import Inspector, PurgeResult, RequeueResult
+from ..inspector import Inspector, QueueInfo
 from ..model import Job
-from ..redis.keys import split_partition
 from ._auth import Denied, Operator, check_origin, check_token
+from ._dlq_writes import purge, requeue
+from ._health import DLQ_WINDOW_S, queue_health
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
 from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
@@ -60,6 +61,8 @@ class Dashboard:
         config: The `[dashboard]` table (writes, token, refresh, throughput window).
         url: Redis URL of the queues, used when `inspector` is not given.
         inspector: An existing `Inspector`; not closed by `close()`.
+        claim_timeout_s: The workers' claim timeout (`[job_queue] claim_timeout_secs`):
+            pending entries idle longer are flagged on the overview.
 
     Example:
         >>> dashboard = Dashboard(DashboardConfig(), url="redis://localhost:6379")
@@ -72,8 +75,10 @@ class Dashboard:
         *,
         url: str | None = None,
         inspector: Inspector | None = None,
+        claim_timeout_s: float = 60.0,
     ) -> None:
         self.config = config or DashboardConfig()
+        self.claim_timeout_s = claim_timeout_s
         self.url = url or "redis://localhost:6379"
         self._inspector = inspector
         self._owns_inspector = inspector is None
@@ -199,21 +204,37 @@ class Dashboard:
     async def _queues(self, request: Request) -> Response:
         # One row per logical queue, as `streamq inspect queues` shows them: a partitioned
         # queue's partitions (q#0 ...) summed into `q`, their rates too.
-        groups = await self.inspector.queue_groups()
-        rates = await self._sampler.sample(
-            self.inspector, [n for _, parts in groups for n in parts]
-        )
-        return _json(
-            [
-                QueueSummary(queue=row, throughput=combine([rates[p] for p in parts]))
-                for row, parts in groups
-            ]
-        )
+        return _json(await self._summaries(await self.inspector.queue_groups()))
 
     async def _queue(self, request: Request) -> Response:
-        row, parts = await self.inspector.queue_group(request.path_params["queue"])
-        rates = await self._sampler.sample(self.inspector, parts)
-        return _json(QueueSummary(queue=row, throughput=combine([rates[p] for p in parts])))
+        group = await self.inspector.queue_group(request.path_params["queue"])
+        return _json((await self._summaries([group]))[0])
+
+    async def _summaries(self, groups: list[tuple[QueueInfo, list[str]]]) -> list[QueueSummary]:
+        """Rows with their measured rates, live consumers and health flags."""
+        names = [n for _, parts in groups for n in parts]
+        rates = await self._sampler.sample(self.inspector, names)
+        alive: dict[str, int] = {}
+        for c in await self.inspector.consumers(None) if names else []:
+            alive[c.queue] = alive.get(c.queue, 0) + int(c.alive)
+        stale = await self.inspector.idle_pending(names, round(self.claim_timeout_s * 1000))
+        since = await self.inspector.now_ms() - DLQ_WINDOW_S * 1000
+        dead = await self.inspector.dlq_added_since(names, since)
+        out = []
+        for row, parts in groups:
+            live = sum(alive.get(p, 0) for p in parts)
+            flags = queue_health(
+                row,
+                alive=live,
+                stale=sum(stale[p] for p in parts),
+                dead_recently=sum(dead[p] for p in parts),
+                claim_timeout_s=self.claim_timeout_s,
+            )
+            # Flow control (issue 19) adds its `breaker_open` flags for `parts` here.
+            throughput = combine([rates[p] for p in parts])
+            out.append(QueueSummary(queue=row, throughput=throughput, health=flags,
+                                    consumers_alive=live))  # fmt: skip
+        return out
 
     async def _history(self, request: Request) -> Response:
         span = _param(request, "span") or "hour"
@@ -259,77 +280,11 @@ class Dashboard:
 
     async def _requeue(self, request: Request, operator: Operator) -> Response:
         ask = _body(await _read_body(request), RequeueRequest)
-        chosen = ask.selection()
-        if chosen is None:
-            result = await self.inspector.dlq_requeue(
-                None, queue=ask.queue, reason=ask.reason, action_type=ask.action_type
-            )
-        else:
-            _check_scope(chosen, ask.queue)
-            parts = [
-                await self.inspector.dlq_requeue(
-                    ids, queue=where, reason=ask.reason, action_type=ask.action_type
-                )
-                for where, ids in chosen.items()
-            ]
-            result = RequeueResult(
-                requeued=sum(p.requeued for p in parts),
-                by_queue=_merge([p.by_queue for p in parts]),
-                missing=[m for p in parts for m in p.missing],
-            )
-        _log.info(
-            "dashboard_dlq_requeue",
-            who=operator.name,
-            client=operator.client,
-            entries=_refs(chosen),
-            ids=ask.ids,
-            all_matching=ask.all_matching,
-            queue=ask.queue,
-            reason=ask.reason,
-            action_type=ask.action_type,
-            requeued=result.requeued,
-            by_queue=result.by_queue,
-            missing=result.missing,
-        )
-        return _json(result)
+        return _json(await requeue(self.inspector, ask, operator))
 
     async def _purge(self, request: Request, operator: Operator) -> Response:
         ask = _body(await _read_body(request), PurgeRequest)
-        chosen = ask.selection()
-        if chosen is not None:
-            _check_scope(chosen, ask.queue)
-        scopes = {ask.queue: None} if chosen is None else chosen
-        parts = [
-            await self.inspector.dlq_purge(
-                ids,
-                queue=where,
-                older_than_s=ask.older_than_s,
-                reason=ask.reason,
-                action_type=ask.action_type,
-            )
-            for where, ids in scopes.items()
-        ]
-        result = PurgeResult(
-            purged=sum(p.purged for p in parts),
-            by_queue=_merge([p.by_queue for p in parts]),
-            missing=[m for p in parts for m in p.missing],
-        )
-        _log.info(
-            "dashboard_dlq_purge",
-            who=operator.name,
-            client=operator.client,
-            entries=_refs(chosen),
-            ids=ask.ids,
-            all_matching=ask.all_matching,
-            queue=ask.queue,
-            reason=ask.reason,
-            action_type=ask.action_type,
-            older_than_s=ask.older_than_s,
-            purged=result.purged,
-            by_queue=result.by_queue,
-            missing=result.missing,
-        )
-        return _json(result)
+        return _json(await purge(self.inspector, ask, operator))
 
 
 class _SecurityHeaders:
@@ -354,29 +309,6 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def _check_scope(chosen: dict[str | None, list[str]], queue: str | None) -> None:
-    """Entries named by their queue must lie inside the request's `queue` filter, if any."""
-    for where in chosen:
-        inside = queue is None or where is None or queue in (where, split_partition(where)[0])
-        if not inside:
-            raise ConfigError(f"entry of queue {where!r} is outside the filter {queue!r}")
-
-
-def _merge(counts: list[dict[str, int]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
-    for one in counts:
-        for name, n in one.items():
-            merged[name] = merged.get(name, 0) + n
-    return merged
-
-
-def _refs(chosen: dict[str | None, list[str]] | None) -> list[str] | None:
-    """The selection as `queue/id` strings for the audit log."""
-    if chosen is None:
-        return None
-    return [f"{where or '*'}/{i}" for where, ids in chosen.items() for i in ids]
 
 
 def _job_document(job: Job | None) -> dict[str, Any] | None:

@@ -151,6 +151,17 @@ class DeadLetters:
         by_queue = {k: v for k, v in by_queue.items() if v}
         return PurgeResult(purged=sum(by_queue.values()), by_queue=by_queue, missing=missing)
 
+    async def dlq_added_since(self, names: Sequence[str], since_ms: int) -> dict[str, int]:
+        """How many dead letters each queue's DLQ gained since `since_ms` (Redis clock; a DLQ
+        entry's id is when it died), counted up to 1000 each, in one pipelined round trip."""
+        queues = [await self._core.bound_queue(n) for n in names]
+        with map_redis_errors():
+            async with self._core.redis.pipeline(transaction=False) as pipe:
+                for q in queues:
+                    pipe.xrange(q.keys.dlq, min=str(since_ms), max="+", count=1000)
+                found: list[Any] = await pipe.execute()
+        return {q.name: len(rows) for q, rows in zip(queues, found, strict=True)}
+
     async def _matching(self, q: Queue, keep: Callable[[DeadLetterInfo], bool]) -> list[str]:
         """The DLQ entries that `keep` picks, up to the newest one when the walk starts."""
         chosen: list[str] = []

@@ -169,6 +169,10 @@ class Inspector:
         """
         return await self._reader.pending(queue, consumer=consumer, limit=limit)
 
+    async def idle_pending(self, names: Sequence[str], idle_ms: int) -> dict[str, int]:
+        """Pending entries of each of `names` idle longer than `idle_ms` (up to 100 each)."""
+        return await self._reader.idle_pending(names, idle_ms)
+
     async def consumers(self, queue: str | None = None) -> list[ConsumerInfo]:
         """The consumers of each queue's group, with what they hold and whether they are alive.
 
@@ -241,6 +245,15 @@ class Inspector:
             NotFound: when no DLQ holds the id.
         """
         return await self._dead.dlq_show(dead_id, queue)
+
+    async def dlq_added_since(self, names: Sequence[str], since_ms: int) -> dict[str, int]:
+        """Dead letters each of `names` (queues or partitions) gained since `since_ms` (epoch
+        ms, Redis clock), up to 1000 each."""
+        return await self._dead.dlq_added_since(names, since_ms)
+
+    async def now_ms(self) -> int:
+        """Redis's clock, in epoch milliseconds."""
+        return await self._core.now_ms()
 
     async def dlq_requeue(
         self,

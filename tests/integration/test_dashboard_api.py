@@ -605,3 +605,50 @@ async def test_dead_letters_of_the_same_id_in_two_partitions_are_told_apart(
         headers=BEARER,
     )
     assert response.status_code == 400
+
+
+async def test_the_overview_flags_what_needs_attention(
+    queue: Queue, redis_url: str, make_client: MakeClient
+) -> None:
+    # Given a queue whose jobs wait with no live consumer, one entry held by a consumer that
+    # went quiet, and a job that just died; and a dashboard told the claim timeout is 50 ms
+    dashboard = Dashboard(DashboardConfig(), url=redis_url, claim_timeout_s=0.05)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=dashboard.app), base_url=BASE)
+    try:
+        await _dead(queue, "charge", "permanent_error")
+        for i in range(3):
+            await queue.enqueue("t", args=[i])
+        assert len(await queue.dequeue("quiet", 1, 0.5)) == 1
+
+        # When the overview is read (once the held entry has been idle past the timeout)
+        deadline = time.monotonic() + 30
+        while True:
+            rows = await _get(client, "/api/queues")
+            [row] = [r for r in rows if r["queue"]["name"] == queue.name]
+            kinds = sorted(f["kind"] for f in row["health"])
+            if "stale_pending" in kinds or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+
+        # Then each problem is flagged, with a sentence for the page
+        assert kinds == ["dlq_growing", "no_live_consumer", "stale_pending"]
+        assert row["consumers_alive"] == 0
+        messages = {f["kind"]: f["message"] for f in row["health"]}
+        assert messages["no_live_consumer"] == "2 job(s) ready and no live consumer"
+        assert messages["stale_pending"].startswith("1 pending entry idle longer")
+        assert messages["dlq_growing"] == "1 dead letter(s) in the last 15 min"
+        # and the queue's own page says the same
+        assert (await _get(client, f"/api/queues/{queue.name}"))["health"] == row["health"]
+
+        # And once a live consumer serves it (its liveness key exists) and the held entry
+        # is settled, those flags go; the recent dead letter stays flagged
+        await queue.redis.set(queue.keys.consumer("quiet"), "host:1:tok", px=60_000)
+        pending = await _get(client, f"/api/queues/{queue.name}/pending")
+        await queue.redis.xack(queue.keys.stream, queue.group, pending[0]["entry_id"])
+        rows = await _get(client, "/api/queues")
+        [row] = [r for r in rows if r["queue"]["name"] == queue.name]
+        assert [f["kind"] for f in row["health"]] == ["dlq_growing"]
+        assert row["consumers_alive"] == 1
+    finally:
+        await client.aclose()
+        await dashboard.close()

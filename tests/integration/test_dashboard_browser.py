@@ -199,6 +199,11 @@ def test_an_operator_sees_the_run_and_requeues_a_dead_letter_that_then_completes
             expect(row.locator("td.dlq")).to_have_text("2")
             expect(row.locator("td.consumers")).to_have_text("2")
             expect(page.locator("#mode")).to_have_text("writes allowed")
+            # highlighted: jobs wait with no live consumer, and jobs died just now
+            expect(row).to_have_class("unhealthy")
+            expect(row.locator('[data-health="no_live_consumer"]')).to_have_count(1)
+            expect(row.locator('[data-health="dlq_growing"]')).to_have_count(1)
+            expect(page.get_by_test_id("attention")).to_contain_text(queue_name)
             _shot(page, artifacts, "1-overview")
 
             # The queue's page lists the stuck entry with its consumer and deliveries

@@ -6,8 +6,8 @@ import {
 
 export async function overview(root) {
   const queues = await api("queues");
-  const rows = queues.map(({ queue: q, throughput: t }) =>
-    el("tr", { dataset: { queue: q.name } },
+  const rows = queues.map(({ queue: q, throughput: t, health, consumers_alive: live }) =>
+    el("tr", { dataset: { queue: q.name }, class: health.length ? "unhealthy" : null },
       el("td", {}, queueLink(q.name)),
       el("td", { class: "num ready" }, q.ready),
       el("td", { class: "num pending" }, q.pending),
@@ -15,21 +15,39 @@ export async function overview(root) {
       el("td", { class: "num dlq" },
         el("a", { href: `#/dlq${query({ queue: q.name })}` }, q.dlq)),
       el("td", { class: "num consumers" }, q.consumers),
+      el("td", { class: "num alive" }, live < q.consumers
+        ? el("span", { class: "badge warn", title: `${q.consumers - live} gone` }, live) : live),
       el("td", { class: "num oldest" }, duration(q.oldest_pending_age_ms)),
       el("td", { class: "num added" }, rate(t.added_per_s)),
-      el("td", { class: "num done" }, rate(t.done_per_s))));
+      el("td", { class: "num done" }, rate(t.done_per_s)),
+      el("td", { class: "health" }, health.length ? healthBadges(health)
+        : el("span", { class: "badge good" }, "ok"))));
+  const sick = queues.filter((row) => row.health.length);
   const window = state.info ? state.info.throughput_window_secs : 60;
   const history = await historyPanel(null);
   root.replaceChildren(
     el("h2", {}, "Queues"),
-    table([["queue"], ["ready", "num"], ["pending", "num"], ["delayed", "num"], ["DLQ", "num"],
-      ["consumers", "num"], ["oldest pending", "num"], ["added", "num"], ["done", "num"]],
-    rows, "No queues yet: nothing has been enqueued under this prefix.", "queues"),
+    sick.length ? el("p", { class: "attention", "data-testid": "attention" },
+      `${sick.length} queue(s) need attention: `,
+      sick.map((row, i) => [i ? ", " : "", queueLink(row.queue.name)])) : null,
+    el("div", { class: "scroll" }, table([["queue"], ["ready", "num"], ["pending", "num"],
+      ["delayed", "num"], ["DLQ", "num"], ["consumers", "num"], ["live", "num"],
+      ["oldest pending", "num"], ["added", "num"], ["done", "num"], ["health"]],
+    rows, "No queues yet: nothing has been enqueued under this prefix.", "queues")),
     el("p", { class: "muted" },
       `added = stream entries added (new jobs, due retries, requeues); done = entries settled ` +
       `(acked, retried or dead-lettered); both measured by this dashboard over the last ` +
       `${window}s while a page watched.`),
     history);
+}
+
+// A queue's health flags (api/queues: no live consumer, stale pending, DLQ growing; an open
+// circuit breaker once flow control reports it), each a badge whose tooltip says what it is.
+export function healthBadges(health) {
+  return health.map((f) => el("span", {
+    class: `badge ${f.kind === "dlq_growing" ? "warn" : "bad"}`, title: f.message,
+    dataset: { health: f.kind },
+  }, f.message));
 }
 
 export async function queueView(root, name) {
@@ -50,6 +68,8 @@ export async function queueView(root, name) {
       el("td", { class: "muted" }, p.entry_id)));
   root.replaceChildren(
     el("h2", {}, "Queue ", el("span", { "data-testid": "queue-name" }, name)),
+    summary.health.length ? el("p", { class: "attention", "data-testid": "queue-health" },
+      healthBadges(summary.health)) : null,
     el("div", { class: "cards" },
       card("ready", q.ready, "ready"), card("pending", q.pending, "pending"),
       card("delayed", q.delayed, "delayed"),
