@@ -12,7 +12,7 @@ import structlog
 
 from ..errors import ConfigError
 from ..inspector import Inspector, PurgeResult, RequeueResult
-from ..redis.keys import split_partition
+from ..redis import split_partition
 from ._auth import Operator
 from ._records import PurgeRequest, RequeueRequest
 

@@ -20,10 +20,17 @@ from ..inspector import (
     PendingEntry,
     PurgeResult,
     QueueHistory,
+    ReleaseResult,
     RequeueResult,
     ScheduleInfo,
 )
-from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
+from ._records import (
+    DashboardInfo,
+    PurgeRequest,
+    QueueSummary,
+    ReleaseRequest,
+    RequeueRequest,
+)
 
 __all__ = ["openapi_document"]
 
@@ -41,6 +48,8 @@ _TYPES: Final = (
     RequeueResult,
     PurgeRequest,
     PurgeResult,
+    ReleaseRequest,
+    ReleaseResult,
 )
 _REF: Final = "#/components/schemas/{name}"
 
@@ -122,6 +131,15 @@ def _paths() -> dict[str, Any]:
             "summary": "Consumers of each queue's group: pending entries, idle time, liveness.",
             "parameters": [_QUEUE],
             "responses": _ok("Consumers", _ref(ConsumerInfo, many=True)),
+        }},
+        "/api/consumers/release": {"post": {
+            "summary": "Hand a gone consumer's pending entries back to the stream for immediate "
+            "redelivery (refused while it is alive). Needs --allow-writes, the token, and a "
+            "same-origin request; logged.",
+            "security": _WRITE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref(ReleaseRequest)}}},
+            "responses": _ok("What was released", _ref(ReleaseResult)),
         }},
         "/api/schedules": {"get": {
             "summary": "Periodic schedules: next run, last run, last job id and its state.",

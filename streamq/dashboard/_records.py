@@ -9,7 +9,14 @@ from ..inspector import QueueInfo
 from ._health import HealthFlag
 from ._throughput import Throughput
 
-__all__ = ["DashboardInfo", "DeadRef", "PurgeRequest", "QueueSummary", "RequeueRequest"]
+__all__ = [
+    "DashboardInfo",
+    "DeadRef",
+    "PurgeRequest",
+    "QueueSummary",
+    "ReleaseRequest",
+    "RequeueRequest",
+]
 
 
 class DashboardInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,3 +118,15 @@ class PurgeRequest(_Selection, frozen=True, kw_only=True, forbid_unknown_fields=
     """
 
     older_than_s: float | None = None
+
+
+class ReleaseRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A gone consumer whose pending entries go back to the stream for immediate redelivery.
+
+    Attributes:
+        queue: The queue whose group holds them: a partition's own name (`orders#1`).
+        consumer: The consumer; refused while it is alive.
+    """
+
+    queue: str
+    consumer: str

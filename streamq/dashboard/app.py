@@ -30,7 +30,13 @@ from ._dlq_writes import purge, requeue
 from ._health import DLQ_WINDOW_S, queue_health
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
-from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
+from ._records import (
+    DashboardInfo,
+    PurgeRequest,
+    QueueSummary,
+    ReleaseRequest,
+    RequeueRequest,
+)
 from ._throughput import Sampler, combine
 
 __all__ = ["Dashboard"]
@@ -122,6 +128,7 @@ class Dashboard:
             Route("/api/queues/{queue}/pending", self._read(self._pending), methods=["GET"]),
             Route("/api/history", self._read(self._history), methods=["GET"]),
             Route("/api/consumers", self._read(self._consumers), methods=["GET"]),
+            Route("/api/consumers/release", self._write(self._release), methods=["POST"]),
             Route("/api/schedules", self._read(self._schedules), methods=["GET"]),
             Route("/api/jobs/{job_id}", self._read(self._job), methods=["GET"]),
             Route("/api/dlq", self._read(self._dlq), methods=["GET"]),
@@ -250,6 +257,20 @@ class Dashboard:
 
     async def _consumers(self, request: Request) -> Response:
         return _json(await self.inspector.consumers(_param(request, "queue")))
+
+    async def _release(self, request: Request, operator: Operator) -> Response:
+        ask = _body(await _read_body(request), ReleaseRequest)
+        result = await self.inspector.release_gone(ask.queue, ask.consumer)
+        _log.info(
+            "dashboard_consumer_release",
+            who=operator.name,
+            client=operator.client,
+            queue=ask.queue,
+            consumer=ask.consumer,
+            released=result.released,
+            left=result.left,
+        )
+        return _json(result)
 
     async def _schedules(self, request: Request) -> Response:
         return _json(await self.inspector.schedules(_param(request, "queue")))

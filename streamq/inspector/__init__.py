@@ -16,6 +16,7 @@ from .records import (
     RequeueResult,
     StreamCounters,
 )
+from .release import ReleaseResult
 from .schedules import ScheduleInfo
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "PurgeResult",
     "QueueHistory",
     "QueueInfo",
+    "ReleaseResult",
     "RequeueResult",
     "ScheduleInfo",
     "StreamCounters",

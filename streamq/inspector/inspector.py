@@ -32,6 +32,7 @@ from .records import (
     RequeueResult,
     StreamCounters,
 )
+from .release import ReleaseResult, release_gone
 from .schedules import ScheduleInfo, ScheduleReader
 
 __all__ = ["Inspector"]
@@ -172,6 +173,20 @@ class Inspector:
     async def idle_pending(self, names: Sequence[str], idle_ms: int) -> dict[str, int]:
         """Pending entries of each of `names` idle longer than `idle_ms` (up to 100 each)."""
         return await self._reader.idle_pending(names, idle_ms)
+
+    async def release_gone(self, queue: str, consumer: str) -> ReleaseResult:
+        """Hand a gone consumer's pending entries back for immediate redelivery (the
+        ownership-safe release script, refused while the consumer is alive).
+
+        Args:
+            queue: The queue (a partition's own name, `orders#1`) whose group holds them.
+            consumer: The gone consumer.
+
+        Raises:
+            NotFound: for an unknown queue.
+            ConfigError: when the consumer is alive.
+        """
+        return await release_gone(self._core, queue, consumer)
 
     async def consumers(self, queue: str | None = None) -> list[ConsumerInfo]:
         """The consumers of each queue's group, with what they hold and whether they are alive.

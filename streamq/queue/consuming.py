@@ -383,8 +383,11 @@ class Consuming:
         ]
         return step.cursor, claimed, step.deleted
 
-    async def release(self, consumer: str, entry_ids: Sequence[str]) -> int:
-        """Hand owned entries back to the stream for immediate redelivery; returns how many."""
+    async def release(
+        self, consumer: str, entry_ids: Sequence[str], *, if_gone: bool = False
+    ) -> int:
+        """Hand owned entries back to the stream for immediate redelivery; returns how many.
+        With `if_gone`, nothing is released while the consumer's liveness key exists."""
         released = 0
         ids = list(entry_ids)
         for start in range(0, len(ids), SCRIPT_BATCH):
@@ -394,6 +397,7 @@ class Consuming:
                     group=self._group.name,
                     consumer=consumer,
                     entry_ids=ids[start : start + SCRIPT_BATCH],
+                    if_gone=if_gone,
                 )
             released += sum(1 for c in codes if c == 1)
         return released

@@ -398,9 +398,9 @@ class Queue:
         """Keep owned entries claimable by others (see `Consuming.keep_claimable`)."""
         await self._consuming.keep_claimable(consumer, entry_ids, idle_ms)
 
-    async def release(self, consumer: str, entry_ids: Sequence[str]) -> int:
-        """Hand owned entries back for immediate redelivery; returns how many."""
-        return await self._consuming.release(consumer, entry_ids)
+    async def release(self, consumer: str, ids: Sequence[str], *, if_gone: bool = False) -> int:
+        """Hand owned entries back for immediate redelivery (see `Consuming.release`)."""
+        return await self._consuming.release(consumer, ids, if_gone=if_gone)
 
     async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
         """Entry ids pending for `consumer` (delivered, not acked), oldest first."""

@@ -374,10 +374,20 @@ class Scripts:
         return [int(c) for c in codes]
 
     async def release(
-        self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
+        self,
+        keys: Keys,
+        *,
+        group: str,
+        consumer: str,
+        entry_ids: Sequence[str],
+        if_gone: bool = False,
     ) -> list[int]:
-        """Hand owned entries back to the stream for immediate redelivery."""
-        reply = await self._run("release", [keys.stream], [group, consumer, *entry_ids])
+        """Hand owned entries back to the stream for immediate redelivery; with `if_gone`,
+        only while the consumer's liveness key is absent (code 2 for each entry otherwise)."""
+        k = [keys.stream, keys.consumer(consumer)]
+        reply = await self._run(
+            "release", k, [group, consumer, "1" if if_gone else "0", *entry_ids]
+        )
         return [int(c) for c in reply]
 
     async def requeue_dead(

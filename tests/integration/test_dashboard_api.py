@@ -652,3 +652,30 @@ async def test_the_overview_flags_what_needs_attention(
     finally:
         await client.aclose()
         await dashboard.close()
+
+
+async def test_releasing_a_consumers_entries_is_refused_while_it_is_alive_or_without_a_token(
+    queue: Queue, writer: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    # Given a consumer holding 2 entries, alive (its liveness key exists)
+    for i in range(2):
+        await queue.enqueue("t", args=[i])
+    assert len(await queue.dequeue("w1", 2, 0.5)) == 2
+    await queue.redis.set(queue.keys.consumer("w1"), "host:1:tok", px=60_000)
+    body = {"queue": queue.name, "consumer": "w1"}
+
+    # Then a release is refused: read-only, no token, and (with the token) the consumer alive
+    assert (await reader.post("/api/consumers/release", json=body)).status_code == 403
+    assert (await writer.post("/api/consumers/release", json=body)).status_code == 401
+    alive = await writer.post("/api/consumers/release", json=body, headers=BEARER)
+    assert alive.status_code == 400
+    assert "is alive" in alive.json()["error"]
+    assert len(await queue.pending_entry_ids("w1")) == 2
+
+    # And once it is gone, both entries go back to the stream
+    await queue.redis.delete(queue.keys.consumer("w1"))
+    with capture_logs() as logs:
+        done = await writer.post("/api/consumers/release", json=body, headers=BEARER)
+    assert done.json() == {"queue": queue.name, "consumer": "w1", "released": 2, "left": 0}
+    assert [e["released"] for e in logs if e["event"] == "dashboard_consumer_release"] == [2]
+    assert (await queue.counts()).pending == 0

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import threading
@@ -569,3 +570,59 @@ def test_charts_show_the_history_a_worker_recorded_while_no_page_was_open(
             assert errors == []
         finally:
             browser.close()
+
+
+def test_a_gone_consumers_entries_are_released_from_the_page_with_the_token(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, sredis: redis.Redis
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given a consumer whose worker died holding 2 entries, and a live one holding 1
+    expect.set_options(timeout=WAIT_MS)
+    keys = Keys(queue_name)
+    with SyncQueue(queue_name, url=redis_url) as q:
+        jobs = [q.enqueue("resize", args=[i]) for i in range(3)]
+    sredis.xgroup_create(keys.stream, queue_name, "0")
+    sredis.xreadgroup(queue_name, "gone-worker", {keys.stream: ">"}, count=2)
+    sredis.xreadgroup(queue_name, "live-worker", {keys.stream: ">"}, count=1)
+    sredis.set(keys.consumer("live-worker"), "host:1:token", px=120_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{dashboard_url}#/consumers?queue={queue_name}")
+            expect(page.get_by_test_id("consumer-counts")).to_have_text("(1 alive, 1 gone)")
+            gone = page.locator('tr[data-consumer="gone-worker"]')
+            button = gone.get_by_test_id("release")
+            # the action is offered for the gone one only, disabled until the token is typed
+            expect(button).to_have_text("Release 2")
+            expect(button).to_be_disabled()
+            expect(button).to_have_attribute("title", re.compile("enter the token"))
+            live = page.locator('tr[data-consumer="live-worker"]')
+            expect(live.get_by_test_id("release")).to_have_count(0)
+            # and the API refuses it without the token
+            status = page.evaluate(
+                """async (body) => (await fetch("api/consumers/release", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify(body)})).status""",
+                {"queue": queue_name, "consumer": "gone-worker"},
+            )
+            assert status == 401
+            assert len(sredis.xpending_range(keys.stream, queue_name, "-", "+", 10)) == 3
+
+            # When the operator types the token and releases them
+            page.locator("#token").fill(TOKEN)
+            expect(button).to_be_enabled()
+            button.click()
+            expect(page.locator("#message")).to_have_text("released 2 entries of gone-worker")
+            expect(gone.locator("td.pending")).to_have_text("0")
+        finally:
+            browser.close()
+    # Then the gone consumer's entries are back in the stream for the next read, and the live
+    # consumer's entry is still its own
+    pending = sredis.xpending_range(keys.stream, queue_name, "-", "+", 10)
+    assert [p["consumer"] for p in pending] == [b"live-worker"]
+    fresh = sredis.xreadgroup(queue_name, "next", {keys.stream: ">"}, count=10)
+    assert sorted(f[b"id"].decode() for _, f in fresh[0][1]) == sorted(jobs[:2])

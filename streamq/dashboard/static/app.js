@@ -1,6 +1,8 @@
 // streamq dashboard: plain JavaScript modules over the JSON API (CSP script-src 'self').
 // This one routes and refreshes; util.js, views.js, dlq.js and charts.js draw the pages.
-import { state, el, token, api, route, status, message, showNote } from "./util.js";
+import {
+  state, el, token, api, route, status, message, showNote, syncWrites,
+} from "./util.js";
 import { overview, queueView, consumersView, schedulesView, jobView, deadView } from "./views.js";
 import { dlqView } from "./dlq.js";
 
@@ -68,6 +70,7 @@ function schedule() {
 async function start() {
   const input = document.getElementById("token");
   input.value = sessionStorage.getItem("streamq.token") || "";
+  input.addEventListener("input", syncWrites);
   input.addEventListener("change", () => {
     sessionStorage.setItem("streamq.token", token());
     render();

@@ -1,5 +1,8 @@
 // The dead-letter list: filters, selection (keyed by queue and id) and the bulk writes.
-import { REASONS, state, el, when, api, post, query, message, table, queueLink, deadKey, jobLink } from "./util.js";
+import {
+  REASONS, state, el, when, api, post, query, message, table, queueLink, deadKey, jobLink,
+  writeButton, syncWrite,
+} from "./util.js";
 
 export async function dlqView(root, params, fresh) {
   const filters = {
@@ -14,7 +17,6 @@ export async function dlqView(root, params, fresh) {
   if (fresh) state.selected.clear();
   const present = new Set(rows.map(deadKey));
   for (const key of [...state.selected.keys()]) if (!present.has(key)) state.selected.delete(key);
-  const allowed = state.info && state.info.writes_allowed;
 
   const setFilter = (key) => (event) => {
     const next = Object.assign({}, filters, { [key]: event.target.value });
@@ -70,27 +72,28 @@ export async function dlqView(root, params, fresh) {
     el("td", {}, when(r.failed_at)),
     el("td", { class: "error", title: r.error }, r.error),
     el("td", {},
-      el("button", { disabled: !allowed, "data-testid": "requeue-row",
-        onclick: () => act("requeue", { entries: [ref] }, r.dead_id) },
-      "Requeue"), " ",
-      el("button", { class: "danger", disabled: !allowed, "data-testid": "purge-row",
-        onclick: () => act("purge", { entries: [ref] }, r.dead_id) },
-      "Purge")));
+      writeButton({ "data-testid": "requeue-row",
+        onclick: () => act("requeue", { entries: [ref] }, r.dead_id) }, "Requeue"), " ",
+      writeButton({ class: "danger", "data-testid": "purge-row",
+        onclick: () => act("purge", { entries: [ref] }, r.dead_id) }, "Purge")));
   });
 
   const count = el("span", { class: "muted", "data-testid": "selected-count" });
   const bulk = [];
   function updateCount() {
     count.textContent = `${state.selected.size} selected`;
-    for (const b of bulk) b.disabled = !allowed || state.selected.size === 0;
+    for (const b of bulk) {
+      b.dataset.ready = state.selected.size ? "1" : "0";
+      syncWrite(b);
+    }
   }
   bulk.push(
-    el("button", { "data-testid": "requeue-selected",
+    writeButton({ "data-testid": "requeue-selected",
       onclick: () => act("requeue", Object.assign({ entries: chosen() }, scope), "the selection") },
-    "Requeue selected"),
-    el("button", { class: "danger", "data-testid": "purge-selected",
+    "Requeue selected", false),
+    writeButton({ class: "danger", "data-testid": "purge-selected",
       onclick: () => act("purge", Object.assign({ entries: chosen() }, scope), "the selection") },
-    "Purge selected"));
+    "Purge selected", false));
   updateCount();
   const matching = Object.keys(scope).length ? "every dead letter matching the filters" :
     "EVERY dead letter of every queue";
@@ -103,13 +106,12 @@ export async function dlqView(root, params, fresh) {
       select("reason", "reason", REASONS),
       select("action_type", "action type", actionTypes)),
     el("div", { class: "actions" }, count, bulk,
-      el("button", { disabled: !allowed || !rows.length, "data-testid": "requeue-matching",
+      writeButton({ "data-testid": "requeue-matching",
         onclick: () => act("requeue", Object.assign({ all_matching: true }, scope), matching) },
-      "Requeue all matching"),
-      el("button", { class: "danger", disabled: !allowed || !rows.length,
-        "data-testid": "purge-matching",
+      "Requeue all matching", rows.length > 0),
+      writeButton({ class: "danger", "data-testid": "purge-matching",
         onclick: () => act("purge", Object.assign({ all_matching: true }, scope), matching) },
-      "Purge all matching")),
+      "Purge all matching", rows.length > 0)),
     el("div", { id: "message" }),
     table([[""], ["DLQ id"], ["queue"], ["job"], ["action"], ["reason"], ["attempt", "num"],
       ["died"], ["error"], [""]], body, "No dead letters match.", "dlq"));

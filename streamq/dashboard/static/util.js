@@ -131,3 +131,32 @@ export function jobLink(id, queue) {
   if (!id) return "–";
   return el("a", { href: `#/jobs/${encodeURIComponent(id)}${query({ queue })}` }, id);
 }
+
+// Writes need the dashboard started with writes allowed AND a token typed in: until then every
+// write button is disabled and says why. Buttons carry data-write; data-ready="0" marks one
+// that also waits for something else (a selection).
+export function canWrite() {
+  return Boolean(state.info && state.info.writes_allowed && token());
+}
+
+function whyNot() {
+  if (!state.info || !state.info.writes_allowed) return "read-only: start with --allow-writes";
+  return token() ? "" : "enter the token (top right) to enable writes";
+}
+
+export function writeButton(attrs, label, ready) {
+  const button = el("button", Object.assign({ "data-write": "1",
+    "data-ready": ready === false ? "0" : "1" }, attrs), label);
+  syncWrite(button);
+  return button;
+}
+
+export function syncWrite(button) {
+  const why = whyNot();
+  button.disabled = Boolean(why) || button.dataset.ready === "0";
+  button.title = why;
+}
+
+export function syncWrites() {
+  for (const button of document.querySelectorAll("button[data-write]")) syncWrite(button);
+}

@@ -2,6 +2,7 @@
 import { historyPanel } from "./charts.js";
 import {
   state, el, duration, when, rate, api, post, query, status, message, card, table, queueLink, jobLink,
+  writeButton,
 } from "./util.js";
 
 export async function overview(root) {
@@ -58,11 +59,14 @@ export async function queueView(root, name) {
     historyPanel(name),
   ]);
   const q = summary.queue;
+  const gone = new Set(consumers.filter((c) => !c.alive).map((c) => c.name));
   const pendingRows = pending.map((p) =>
     el("tr", { dataset: { entry: p.entry_id } },
       el("td", {}, jobLink(p.job_id, name)),
       el("td", {}, p.action || "–"),
-      el("td", {}, p.consumer),
+      el("td", { class: "consumer" }, p.consumer, gone.has(p.consumer)
+        ? [" ", el("span", { class: "badge warn", title: "its worker is gone: release its " +
+          "entries on the consumers below, or wait for the claim timeout" }, "gone")] : null),
       el("td", { class: "num idle" }, duration(p.idle_ms)),
       el("td", { class: "num deliveries" }, p.deliveries),
       el("td", { class: "muted" }, p.entry_id)));
@@ -83,7 +87,8 @@ export async function queueView(root, name) {
     table([["job"], ["action"], ["consumer"], ["idle", "num"], ["deliveries", "num"],
       ["entry"]], pendingRows, "Nothing pending.", "pending"),
     el("h3", {}, "Consumers"),
-    consumerTable(consumers, false));
+    el("div", { id: "message" }),
+    el("div", { class: "scroll" }, consumerTable(consumers, false)));
 }
 
 export function consumerTable(consumers, withQueue) {
@@ -95,15 +100,39 @@ export function consumerTable(consumers, withQueue) {
       el("td", { class: "num idle" }, duration(c.idle_ms)),
       el("td", {}, el("span", { class: `badge ${c.alive ? "good" : "warn"}` },
         c.alive ? "alive" : "gone")),
-      el("td", { class: "muted" }, c.holder || "–")));
-  const columns = [["consumer"], ["pending", "num"], ["idle", "num"], ["liveness"], ["holder"]];
+      el("td", { class: "muted" }, c.holder || "–"),
+      el("td", { class: "release" }, !c.alive && c.pending > 0
+        ? writeButton({ "data-testid": "release", onclick: () => release(c) },
+          `Release ${c.pending}`) : null)));
+  const columns = [["consumer"], ["pending", "num"], ["idle", "num"], ["liveness"], ["holder"],
+    [""]];
   if (withQueue) columns.unshift(["queue"]);
   return table(columns, rows, "No consumers.", "consumers");
 }
 
+// A gone consumer's entries go back to the stream's tail at once (release.lua, which refuses
+// while the consumer's liveness key exists), instead of waiting out the claim timeout.
+async function release(c) {
+  if (!confirm(`Hand ${c.pending} entr${c.pending === 1 ? "y" : "ies"} of ${c.name} back ` +
+    `to ${c.queue} for immediate redelivery?`)) return;
+  try {
+    const result = await post("consumers/release", { queue: c.queue, consumer: c.name });
+    message(`released ${result.released} entr${result.released === 1 ? "y" : "ies"} of ` +
+      `${result.consumer}`, "good");
+    await state.render();
+  } catch (err) {
+    message(String(err.message || err), "bad");
+  }
+}
+
 export async function consumersView(root, params) {
   const consumers = await api(`consumers${query({ queue: params.get("queue") })}`);
-  root.replaceChildren(el("h2", {}, "Consumers"), consumerTable(consumers, true));
+  const gone = consumers.filter((c) => !c.alive);
+  root.replaceChildren(el("h2", {}, "Consumers ",
+    el("span", { class: "muted", "data-testid": "consumer-counts" },
+      `(${consumers.length - gone.length} alive, ${gone.length} gone)`)),
+  el("div", { id: "message" }),
+  el("div", { class: "scroll" }, consumerTable(consumers, true)));
 }
 
 export async function schedulesView(root, params) {
@@ -183,7 +212,6 @@ export async function deadView(root, deadId, params) {
 }
 
 export function writeActions(entries, queue) {
-  const allowed = state.info && state.info.writes_allowed;
   const run = async (op) => {
     if (op === "purge" && !confirm(`Delete ${entries.length} dead letter(s) for good?`)) return;
     try {
@@ -197,9 +225,8 @@ export function writeActions(entries, queue) {
     }
   };
   return el("div", { class: "actions" },
-    el("button", { disabled: !allowed, onclick: () => run("requeue"), "data-testid": "requeue-one" },
-      "Requeue"),
-    el("button", { class: "danger", disabled: !allowed, onclick: () => run("purge"),
-      "data-testid": "purge-one" }, "Purge"));
+    writeButton({ onclick: () => run("requeue"), "data-testid": "requeue-one" }, "Requeue"),
+    writeButton({ class: "danger", onclick: () => run("purge"), "data-testid": "purge-one" },
+      "Purge"));
 }
 
