@@ -57,6 +57,7 @@ SCRIPT_NAMES: Final = (
     "progress",
     "fire_schedule",
     "heartbeat",
+    "job_action",
     "promote",
     "read_levels",
     "reclaim",
@@ -389,6 +390,15 @@ class Scripts:
             "release", k, [group, consumer, "1" if if_gone else "0", *entry_ids]
         )
         return [int(c) for c in reply]
+
+    async def job_action(
+        self, keys: Keys, *, action: str, group: str, job_id: str, entry_id: str = ""
+    ) -> int:
+        """Run a delayed job now or delete a ready (`entry_id`) or delayed job: 1 done, 0 not
+        there, -1 delivered (untouched), -2 the entry holds another job, -3 run_now of a
+        ready job (see `job_action.lua`)."""
+        k = [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)]
+        return int(await self._run("job_action", k, [action, group, job_id, entry_id]))
 
     async def requeue_dead(
         self,

@@ -124,6 +124,7 @@ _REPLIES: dict[str, Any] = {
     "expire": 0,
     "progress": 1,
     "heartbeat": [[], b""],
+    "job_action": 1,
     "promote": [0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
@@ -231,6 +232,9 @@ def invocations(
         ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
+        ),
+        "job_action": lambda s: s.job_action(
+            keys, action="delete", group="g", job_id=job_id, entry_id="1-0"
         ),
         "progress": lambda s: s.progress(keys, job_id=job_id, fraction=0.5, message="m"),
         "promote": lambda s: s.promote(keys, limit=10),
@@ -349,6 +353,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XDEL": 0,
     "XGROUP": 1,  # XGROUP <subcommand> <key> ...
     "XLEN": 0,
+    "ZSCORE": 0,
     "XPENDING": 0,
     "XRANGE": 0,
     "XREADGROUP": 6,  # XREADGROUP GROUP g c COUNT n STREAMS <key> >
