@@ -17,6 +17,7 @@ from ..inspector import (
     DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
+    JobPage,
     PendingEntry,
     PurgeResult,
     QueueHistory,
@@ -26,6 +27,7 @@ from ..inspector import (
 )
 from ._records import (
     DashboardInfo,
+    JobActionRequest,
     PurgeRequest,
     QueueSummary,
     ReleaseRequest,
@@ -42,6 +44,8 @@ _TYPES: Final = (
     ConsumerInfo,
     ScheduleInfo,
     JobInfo,
+    JobPage,
+    JobActionRequest,
     DeadLetterInfo,
     DeadLetterDetail,
     RequeueRequest,
@@ -145,6 +149,27 @@ def _paths() -> dict[str, Any]:
             "summary": "Periodic schedules: next run, last run, last job id and its state.",
             "parameters": [_QUEUE],
             "responses": _ok("Schedules", _ref(ScheduleInfo, many=True)),
+        }},
+        "/api/queues/{queue}/jobs": {"get": {
+            "summary": "A page of a queue's jobs in one state: ready (newest first), delayed "
+            "or retrying (soonest due first), running (longest running first).",
+            "parameters": [
+                _path("queue", "The queue name (a partitioned queue's partitions merged)."),
+                _query("list", "ready (default), delayed, retrying or running."),
+                _query("cursor", "The `next` of the previous page."),
+                _LIMIT,
+            ],
+            "responses": _ok("One page", _ref(JobPage)),
+        }},
+        "/api/jobs/action": {"post": {
+            "summary": "Run a delayed job now, or delete a ready or delayed job (atomic; a "
+            "running job is refused). Needs --allow-writes, the token, and a same-origin "
+            "request; logged.",
+            "security": _WRITE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref(JobActionRequest)}}},
+            "responses": _ok("Done", {"type": "object", "properties": {
+                "done": {"type": "string"}, "job_id": {"type": "string"}}}),
         }},
         "/api/jobs/{job_id}": {"get": {
             "summary": "Where a job is, its status and payload (secrets masked).",

@@ -12,6 +12,7 @@ from ._throughput import Throughput
 __all__ = [
     "DashboardInfo",
     "DeadRef",
+    "JobActionRequest",
     "PurgeRequest",
     "QueueSummary",
     "ReleaseRequest",
@@ -130,3 +131,20 @@ class ReleaseRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     queue: str
     consumer: str
+
+
+class JobActionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An operator's action on one job that has not started.
+
+    Attributes:
+        action: `run_now` (a delayed or retrying job into the stream now) or `delete` (a
+            ready or delayed job, for good).
+        queue: The queue holding it: a partition's own name (`orders#1`).
+        job_id: The job id.
+        entry_id: The stream entry of a ready job; absent for a delayed one.
+    """
+
+    action: str
+    queue: str
+    job_id: str
+    entry_id: str | None = None

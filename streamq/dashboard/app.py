@@ -32,6 +32,7 @@ from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
 from ._records import (
     DashboardInfo,
+    JobActionRequest,
     PurgeRequest,
     QueueSummary,
     ReleaseRequest,
@@ -130,6 +131,8 @@ class Dashboard:
             Route("/api/consumers", self._read(self._consumers), methods=["GET"]),
             Route("/api/consumers/release", self._write(self._release), methods=["POST"]),
             Route("/api/schedules", self._read(self._schedules), methods=["GET"]),
+            Route("/api/queues/{queue}/jobs", self._read(self._jobs), methods=["GET"]),
+            Route("/api/jobs/action", self._write(self._job_action), methods=["POST"]),
             Route("/api/jobs/{job_id}", self._read(self._job), methods=["GET"]),
             Route("/api/dlq", self._read(self._dlq), methods=["GET"]),
             Route("/api/dlq/requeue", self._write(self._requeue), methods=["POST"]),
@@ -274,6 +277,22 @@ class Dashboard:
 
     async def _schedules(self, request: Request) -> Response:
         return _json(await self.inspector.schedules(_param(request, "queue")))
+
+    async def _jobs(self, request: Request) -> Response:
+        page = await self.inspector.jobs(
+            request.path_params["queue"],
+            _param(request, "list") or "ready",
+            cursor=_param(request, "cursor"),
+            limit=_limit(request),
+        )
+        return _json(page)
+
+    async def _job_action(self, request: Request, operator: Operator) -> Response:
+        ask = _body(await _read_body(request), JobActionRequest)
+        await self.inspector.job_action(ask.action, ask.queue, ask.job_id, ask.entry_id)
+        who = {"who": operator.name, "client": operator.client}
+        _log.info("dashboard_job_action", **who, **msgspec.structs.asdict(ask))
+        return _json({"done": ask.action, "job_id": ask.job_id})
 
     async def _job(self, request: Request) -> Response:
         info = await self.inspector.job(request.path_params["job_id"], _param(request, "queue"))

@@ -5,6 +5,7 @@ Imports `queue`, `redis`, `model`; never `worker` or `observers`.
 
 from .history import HistoryPoint, QueueHistory
 from .inspector import Inspector
+from .jobs import JobPage, JobRow
 from .records import (
     ConsumerInfo,
     DeadLetterDetail,
@@ -26,6 +27,8 @@ __all__ = [
     "HistoryPoint",
     "Inspector",
     "JobInfo",
+    "JobPage",
+    "JobRow",
     "PendingEntry",
     "PurgeResult",
     "QueueHistory",

@@ -20,6 +20,7 @@ from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
 from .history import HistoryReader, QueueHistory
+from .jobs import JobActions, JobLister, JobPage
 from .queue_reader import QueueReader
 from .records import (
     ConsumerInfo,
@@ -67,6 +68,8 @@ class Inspector:
         self._reader = QueueReader(self._core)
         self._dead = DeadLetters(self._core)
         self._history = HistoryReader(self._core)
+        self._jobs = JobLister(self._core)
+        self._job_actions = JobActions(self._core)
         self._schedules = ScheduleReader(self._core)
 
     @property
@@ -173,6 +176,36 @@ class Inspector:
     async def idle_pending(self, names: Sequence[str], idle_ms: int) -> dict[str, int]:
         """Pending entries of each of `names` idle longer than `idle_ms` (up to 100 each)."""
         return await self._reader.idle_pending(names, idle_ms)
+
+    async def jobs(
+        self, queue: str, which: str, *, cursor: str | None = None, limit: int = 50
+    ) -> JobPage:
+        """One page of a queue's jobs in one state (see `streamq.inspector.jobs`).
+
+        Args:
+            queue: The queue (a partitioned queue's partitions merged).
+            which: `ready` (newest first), `delayed` or `retrying` (soonest due first), or
+                `running` (longest running first).
+            cursor: The `next` of the previous page; `None` for the first.
+            limit: Rows per page.
+
+        Raises:
+            ConfigError: for an unknown list, a bad cursor or limit.
+            NotFound: for an unknown queue.
+        """
+        return await self._jobs.jobs(queue, which, cursor=cursor, limit=limit)
+
+    async def job_action(
+        self, action: str, queue: str, job_id: str, entry_id: str | None = None
+    ) -> None:
+        """Run a delayed job now (`run_now`) or delete a ready (`entry_id`) or delayed job
+        (`delete`), atomically; a running job is refused.
+
+        Raises:
+            ConfigError: for an unknown action or a running job.
+            NotFound: when the job is no longer there.
+        """
+        await self._job_actions.act(action, queue, job_id, entry_id)
 
     async def release_gone(self, queue: str, consumer: str) -> ReleaseResult:
         """Hand a gone consumer's pending entries back for immediate redelivery (the

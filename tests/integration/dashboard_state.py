@@ -26,3 +26,26 @@ async def same_id_in_two_partitions(url: str, queue: str) -> tuple[str, list[str
         await p1.redis.xadd(p1.keys.dlq, fields, id=shared)
         await p1.redis.xdel(p1.keys.dlq, own)
     return shared.decode(), jobs
+
+
+async def jobs_in_every_state(url: str, queue: str, ready: int) -> dict[str, list[str]]:
+    """A queue with one running job, one retrying (its first attempt failed), two delayed
+    and `ready` ready jobs (enqueued last, in order). Returns the job ids by list."""
+    from streamq.model.job import decode_job
+
+    async with Queue(queue, url=url) as q:
+        await q.ensure_group()
+        running = await q.enqueue("resize", args=["running"])
+        retrying = await q.enqueue("charge", args=["retrying"])
+        [first, second] = await q.dequeue("w-live", 2, 1.0)
+        assert first.raw is not None
+        outcome = await q.fail(
+            "w-live", second, decode_job(second.raw or b""), "card declined", delay_ms=600_000
+        )
+        assert outcome.retried
+        delayed = [
+            await q.enqueue("resize", args=["later", i], delay_s=300 + 300 * i) for i in range(2)
+        ]
+        ids = [await q.enqueue("resize", args=[i]) for i in range(ready)]
+        await q.redis.set(q.keys.consumer("w-live"), "host:1:tok", px=120_000)
+    return {"running": [running], "retrying": [retrying], "delayed": delayed, "ready": ids}

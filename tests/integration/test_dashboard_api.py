@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 
 from streamq import Queue
 from streamq.dashboard import Dashboard, DashboardConfig
-from tests.integration.dashboard_state import same_id_in_two_partitions
+from tests.integration.dashboard_state import jobs_in_every_state, same_id_in_two_partitions
 from tests.support import REPO
 
 TOKEN = "correct-horse-battery-staple"
@@ -679,3 +679,35 @@ async def test_releasing_a_consumers_entries_is_refused_while_it_is_alive_or_wit
     assert done.json() == {"queue": queue.name, "consumer": "w1", "released": 2, "left": 0}
     assert [e["released"] for e in logs if e["event"] == "dashboard_consumer_release"] == [2]
     assert (await queue.counts()).pending == 0
+
+
+async def test_job_actions_refuse_a_running_job_a_vanished_one_and_a_missing_token(
+    redis_url: str, queue_name: str, writer: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    # Given a running job, a delayed one, and a ready one
+    ids = await jobs_in_every_state(redis_url, queue_name, 1)
+    async with Queue(queue_name, url=redis_url) as q:
+        [running] = await q.pending_entry_ids("w-live")
+        ready_entry = (await q.redis.xrevrange(q.keys.stream, count=1))[0][0].decode()
+
+    async def act(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
+        return await client.post(
+            "/api/jobs/action", json={"queue": queue_name, **body}, headers=BEARER
+        )
+
+    assert (await act(reader, action="delete", job_id=ids["delayed"][0])).status_code == 403
+    refused = await act(writer, action="delete", job_id=ids["running"][0], entry_id=running)
+    assert refused.status_code == 400
+    assert "is running" in refused.json()["error"]
+    ready = await act(writer, action="run_now", job_id=ids["ready"][0], entry_id=ready_entry)
+    assert "ready already" in ready.json()["error"]
+    assert (await act(writer, action="cancel", job_id=ids["running"][0])).status_code == 400
+    assert (await act(writer, action="delete", job_id=ids["delayed"][0])).status_code == 200
+    gone = await act(writer, action="delete", job_id=ids["delayed"][0])
+    assert gone.status_code == 404
+    # and a list that does not exist, or a malformed cursor, is a clear 400
+    bad = await writer.get(f"/api/queues/{queue_name}/jobs", params={"list": "done"})
+    assert bad.status_code == 400
+    assert "list must be one of" in bad.json()["error"]
+    bad = await writer.get(f"/api/queues/{queue_name}/jobs", params={"cursor": "x"})
+    assert bad.status_code == 400

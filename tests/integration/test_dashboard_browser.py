@@ -31,7 +31,7 @@ import redis
 from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
 from streamq.redis.keys import Keys
-from tests.integration.dashboard_state import same_id_in_two_partitions
+from tests.integration.dashboard_state import jobs_in_every_state, same_id_in_two_partitions
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
 from tests.support import REPO, ChildProcess, ChildProcesses, wait_until
 
@@ -626,3 +626,86 @@ def test_a_gone_consumers_entries_are_released_from_the_page_with_the_token(
     assert [p["consumer"] for p in pending] == [b"live-worker"]
     fresh = sredis.xreadgroup(queue_name, "next", {keys.stream: ">"}, count=10)
     assert sorted(f[b"id"].decode() for _, f in fresh[0][1]) == sorted(jobs[:2])
+
+
+def test_an_operator_browses_a_queues_jobs_by_state_and_acts_on_them(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, sredis: redis.Redis
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given 120 ready jobs, 2 delayed, 1 retrying and 1 running
+    expect.set_options(timeout=WAIT_MS)
+    ids = asyncio.run(jobs_in_every_state(redis_url, queue_name, 120))
+    keys = Keys(queue_name)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
+            rows = page.get_by_test_id("job-list").locator("tbody tr")
+
+            # The ready list pages through every job, newest first, 50 a page
+            seen: list[str] = []
+            for number, count in ((1, 50), (2, 50), (3, 20)):
+                expect(page.get_by_test_id("page-number")).to_have_text(f"page {number}")
+                expect(rows).to_have_count(count)
+                seen += rows.evaluate_all("rs => rs.map(r => r.dataset.jobId)")
+                if number < 3:
+                    page.get_by_test_id("page-older").click()
+            expect(page.get_by_test_id("page-older")).to_be_disabled()
+            assert seen == ids["ready"][::-1]
+            page.get_by_test_id("page-newer").click()
+            expect(page.get_by_test_id("page-number")).to_have_text("page 2")
+
+            # The other lists: due times, the retry's error, the running job's consumer
+            page.get_by_test_id("list-delayed").click()
+            expect(rows).to_have_count(2)
+            assert rows.evaluate_all("rs => rs.map(r => r.dataset.jobId)") == ids["delayed"]
+            page.get_by_test_id("list-retrying").click()
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text("card declined")
+            page.get_by_test_id("list-running").click()
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text("w-live")
+
+            # Job actions are disabled without the token, and the API refuses them
+            page.get_by_test_id("list-delayed").click()
+            target = page.locator(f'tr[data-job-id="{ids["delayed"][1]}"]')
+            expect(target.get_by_test_id("run-now")).to_be_disabled()
+            status = page.evaluate(
+                """async (body) => (await fetch("api/jobs/action", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify(body)})).status""",
+                {"action": "run_now", "queue": queue_name, "job_id": ids["delayed"][1]},
+            )
+            assert status == 401
+            assert sredis.zcard(keys.delayed) == 3
+
+            # With the token: the later delayed job runs now, the other is deleted
+            page.locator("#token").fill(TOKEN)
+            target.get_by_test_id("run-now").click()
+            expect(page.locator("#message")).to_contain_text("moved to ready")
+            expect(rows).to_have_count(1)
+            rows.first.get_by_test_id("delete-job").click()
+            expect(page.locator("#message")).to_contain_text(f"deleted: {ids['delayed'][0]}")
+            expect(page.get_by_test_id("job-list-empty")).to_be_visible()
+            # and the newest ready job is now the one run at once; a ready job can be deleted
+            page.get_by_test_id("list-ready").click()
+            expect(rows.first).to_have_attribute("data-job-id", ids["delayed"][1])
+            newest = ids["ready"][-1]
+            page.locator(f'tr[data-job-id="{newest}"]').get_by_test_id("delete-job").click()
+            expect(page.locator(f'tr[data-job-id="{newest}"]')).to_have_count(0)
+            page.get_by_test_id("job-search").fill(ids["ready"][0])
+            page.get_by_test_id("job-search").press("Enter")
+            expect(page.get_by_test_id("job-location")).to_have_text("ready")
+        finally:
+            browser.close()
+    assert sredis.zcard(keys.delayed) == 1  # the retry is left
+    stream_ids = [f[b"id"].decode() for _, f in sredis.xrange(keys.stream)]
+    assert ids["delayed"][1] in stream_ids
+    assert ids["delayed"][0] not in stream_ids
+    assert ids["ready"][-1] not in stream_ids
+    assert len(stream_ids) == 1 + 120 + 1 - 1  # running, ready, run now, less the deleted
+    assert not sredis.exists(keys.status(ids["delayed"][0]))

@@ -1,5 +1,6 @@
 // The read pages: overview, queue, consumers, schedules, job and dead letter.
 import { historyPanel } from "./charts.js";
+import { jobsPanel } from "./jobs.js";
 import {
   state, el, duration, when, rate, api, post, query, status, message, card, table, queueLink, jobLink,
   writeButton,
@@ -52,11 +53,12 @@ export function healthBadges(health) {
 }
 
 export async function queueView(root, name) {
-  const [summary, pending, consumers, history] = await Promise.all([
+  const [summary, pending, consumers, history, jobs] = await Promise.all([
     api(`queues/${encodeURIComponent(name)}`),
     api(`queues/${encodeURIComponent(name)}/pending?limit=200`),
     api(`consumers${query({ queue: name })}`),
     historyPanel(name),
+    jobsPanel(name),
   ]);
   const q = summary.queue;
   const gone = new Set(consumers.filter((c) => !c.alive).map((c) => c.name));
@@ -82,12 +84,13 @@ export async function queueView(root, name) {
       card("oldest pending", duration(q.oldest_pending_age_ms), "oldest"),
       card("added", rate(summary.throughput.added_per_s), "added"),
       card("done", rate(summary.throughput.done_per_s), "done")),
+    el("div", { id: "message" }),
     history,
+    jobs,
     el("h3", {}, "Pending entries"),
     table([["job"], ["action"], ["consumer"], ["idle", "num"], ["deliveries", "num"],
       ["entry"]], pendingRows, "Nothing pending.", "pending"),
     el("h3", {}, "Consumers"),
-    el("div", { id: "message" }),
     el("div", { class: "scroll" }, consumerTable(consumers, false)));
 }
 
