@@ -27,6 +27,7 @@ from ..inspector import (
 )
 from ._records import (
     DashboardInfo,
+    DeadLetterList,
     JobActionRequest,
     PurgeRequest,
     QueueSummary,
@@ -47,6 +48,7 @@ _TYPES: Final = (
     JobPage,
     JobActionRequest,
     DeadLetterInfo,
+    DeadLetterList,
     DeadLetterDetail,
     RequeueRequest,
     RequeueResult,
@@ -180,6 +182,13 @@ def _paths() -> dict[str, Any]:
             "summary": "Dead letters, oldest first per queue, optionally filtered.",
             "parameters": [_QUEUE, _REASON, _ACTION, _LIMIT],
             "responses": _ok("Dead letters", _ref(DeadLetterInfo, many=True)),
+        }},
+        "/api/dlq/page": {"get": {
+            "summary": "Dead letters newest first across queues, a page after `cursor`, with "
+            "the counts per reason.",
+            "parameters": [_QUEUE, _REASON, _ACTION,
+                           _query("cursor", "The `next` of the previous page."), _LIMIT],
+            "responses": _ok("One page", _ref(DeadLetterList)),
         }},
         "/api/dlq/{dead_id}": {"get": {
             "summary": "One dead letter in full; the payload with secrets masked.",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import msgspec
 
 from ..errors import ConfigError
-from ..inspector import QueueInfo
+from ..inspector import DeadLetterInfo, QueueInfo
 from ._health import HealthFlag
 from ._throughput import Throughput
 
 __all__ = [
     "DashboardInfo",
+    "DeadLetterList",
     "DeadRef",
     "JobActionRequest",
     "PurgeRequest",
@@ -148,3 +149,20 @@ class JobActionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     queue: str
     job_id: str
     entry_id: str | None = None
+
+
+class DeadLetterList(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the DLQ view: dead letters newest first, and the counts per reason.
+
+    Attributes:
+        rows: The page's dead letters, newest first.
+        next: The cursor of the next (older) page; `None` on the last.
+        by_reason: Dead letters in scope per reason (every reason; the other filters applied),
+            recounted at most every few seconds.
+        total: Their sum.
+    """
+
+    rows: list[DeadLetterInfo]
+    next: str | None
+    by_reason: dict[str, int]
+    total: int

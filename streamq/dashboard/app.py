@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -32,6 +33,7 @@ from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
 from ._records import (
     DashboardInfo,
+    DeadLetterList,
     JobActionRequest,
     PurgeRequest,
     QueueSummary,
@@ -46,6 +48,7 @@ _log = structlog.get_logger("streamq.dashboard")
 
 _MAX_BODY: Final = 1024 * 1024
 _MAX_LIMIT: Final = 10_000
+_COUNTS_TTL_S: Final = 5.0
 # No CDN, no inline script: everything the pages load comes from this application.
 _HEADERS: Final = {
     "content-security-policy": (
@@ -86,6 +89,7 @@ class Dashboard:
     ) -> None:
         self.config = config or DashboardConfig()
         self.claim_timeout_s = claim_timeout_s
+        self._counts: dict[tuple[str | None, str | None], tuple[float, dict[str, int]]] = {}
         self.url = url or "redis://localhost:6379"
         self._inspector = inspector
         self._owns_inspector = inspector is None
@@ -137,6 +141,7 @@ class Dashboard:
             Route("/api/dlq", self._read(self._dlq), methods=["GET"]),
             Route("/api/dlq/requeue", self._write(self._requeue), methods=["POST"]),
             Route("/api/dlq/purge", self._write(self._purge), methods=["POST"]),
+            Route("/api/dlq/page", self._read(self._dlq_page), methods=["GET"]),
             Route("/api/dlq/{dead_id}", self._read(self._dead), methods=["GET"]),
         ]
 
@@ -308,6 +313,26 @@ class Dashboard:
             action_type=_param(request, "action_type"),
         )
         return _json(rows)
+
+    async def _dlq_page(self, request: Request) -> Response:
+        queue, action_type = _param(request, "queue"), _param(request, "action_type")
+        page = await self.inspector.dlq_page(
+            queue,
+            reason=_param(request, "reason"),
+            action_type=action_type,
+            cursor=_param(request, "cursor"),
+            limit=_limit(request),
+        )
+        # Counting reads every DLQ in scope through: done at most every _COUNTS_TTL_S.
+        key = (queue, action_type)
+        at, counts = self._counts.get(key, (0.0, {}))
+        if time.monotonic() - at > _COUNTS_TTL_S:
+            counts = await self.inspector.dlq_counts(queue, action_type=action_type)
+            self._counts[key] = (time.monotonic(), counts)
+        listed = DeadLetterList(
+            rows=page.rows, next=page.next, by_reason=counts, total=sum(counts.values())
+        )
+        return _json(listed)
 
     async def _dead(self, request: Request) -> Response:
         detail = await self.inspector.dlq_show(

@@ -3,6 +3,7 @@
 Imports `queue`, `redis`, `model`; never `worker` or `observers`.
 """
 
+from .dead_pages import DeadLetterPage
 from .history import HistoryPoint, QueueHistory
 from .inspector import Inspector
 from .jobs import JobPage, JobRow
@@ -24,6 +25,7 @@ __all__ = [
     "ConsumerInfo",
     "DeadLetterDetail",
     "DeadLetterInfo",
+    "DeadLetterPage",
     "HistoryPoint",
     "Inspector",
     "JobInfo",

@@ -9,6 +9,7 @@ from typing import Any, Final
 from ..errors import ConfigError, NotFound, map_redis_errors
 from ..queue.queue import Queue
 from .core import InspectorCore, dead_letter_row, entry_ms
+from .dead_pages import DeadLetterPage, DeadPages
 from .records import (
     DeadLetterDetail,
     DeadLetterInfo,
@@ -42,6 +43,7 @@ class DeadLetters:
 
     def __init__(self, core: InspectorCore) -> None:
         self._core = core
+        self._pages = DeadPages(core)
 
     async def dlq_list(
         self,
@@ -72,6 +74,25 @@ class DeadLetters:
                     mine += 1
         found.sort(key=lambda d: _id_key(d.dead_id))
         return found[:limit]
+
+    async def dlq_page(
+        self,
+        queue: str | None = None,
+        *,
+        reason: str | None = None,
+        action_type: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DeadLetterPage:
+        """Dead letters newest first, a page after `cursor` (see `Inspector.dlq_page`)."""
+        keep = _dead_filter(reason, action_type)
+        return await self._pages.page(queue, keep, cursor=cursor, limit=limit)
+
+    async def dlq_counts(
+        self, queue: str | None = None, *, action_type: str | None = None
+    ) -> dict[str, int]:
+        """Dead letters per reason (see `Inspector.dlq_counts`)."""
+        return await self._pages.counts(queue, _dead_filter(None, action_type))
 
     async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
         """One dead letter in full (see `Inspector.dlq_show`)."""

@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
+from .dead_pages import DeadLetterPage
 from .history import HistoryReader, QueueHistory
 from .jobs import JobActions, JobLister, JobPage
 from .queue_reader import QueueReader
@@ -284,6 +285,43 @@ class Inspector:
             NotFound: for an unknown queue.
         """
         return await self._dead.dlq_list(queue, limit=limit, reason=reason, action_type=action_type)
+
+    async def dlq_page(
+        self,
+        queue: str | None = None,
+        *,
+        reason: str | None = None,
+        action_type: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DeadLetterPage:
+        """Dead letters newest first across queues, a page at a time.
+
+        Args:
+            queue: One queue (a partitioned queue's partitions merged), or every queue.
+            reason: Only this reason.
+            action_type: Only jobs of this action type.
+            cursor: The `next` of the previous page; `None` for the newest.
+            limit: Rows per page.
+
+        Raises:
+            ConfigError: for a malformed cursor or limit.
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_page(
+            queue, reason=reason, action_type=action_type, cursor=cursor, limit=limit
+        )
+
+    async def dlq_counts(
+        self, queue: str | None = None, *, action_type: str | None = None
+    ) -> dict[str, int]:
+        """Dead letters per reason, of one queue or every queue (reads each DLQ through, up
+        to the scan limit).
+
+        Raises:
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_counts(queue, action_type=action_type)
 
     async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
         """One dead letter in full: summary, decoded job and raw payload.

@@ -49,3 +49,19 @@ async def jobs_in_every_state(url: str, queue: str, ready: int) -> dict[str, lis
         ids = [await q.enqueue("resize", args=[i]) for i in range(ready)]
         await q.redis.set(q.keys.consumer("w-live"), "host:1:tok", px=120_000)
     return {"running": [running], "retrying": [retrying], "delayed": delayed, "ready": ids}
+
+
+async def dead_letters_of_two_queues(url: str, queues: list[str], n: int) -> list[tuple[str, str]]:
+    """`n` dead letters in each queue, one after the other (every third `poison`, the rest
+    `permanent_error`, with a multi-line error). Returns (queue, job id), oldest first."""
+    made: list[tuple[str, str]] = []
+    for name in queues:
+        async with Queue(name, url=url) as q:
+            await q.ensure_group()
+            ids = [await q.enqueue("charge", args=[i]) for i in range(n)]
+            for i, delivery in enumerate(await q.dequeue("c1", n, 1.0)):
+                reason = "poison" if i % 3 == 0 else "permanent_error"
+                error = f"ValueError: card {i} declined\n  at charge()\n  at run()"
+                assert await q.dead_letter("c1", delivery, reason=reason, error=error)
+            made += [(name, job_id) for job_id in ids]
+    return made

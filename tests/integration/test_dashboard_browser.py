@@ -31,7 +31,11 @@ import redis
 from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
 from streamq.redis.keys import Keys
-from tests.integration.dashboard_state import jobs_in_every_state, same_id_in_two_partitions
+from tests.integration.dashboard_state import (
+    dead_letters_of_two_queues,
+    jobs_in_every_state,
+    same_id_in_two_partitions,
+)
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
 from tests.support import REPO, ChildProcess, ChildProcesses, wait_until
 
@@ -433,11 +437,11 @@ def test_a_write_message_survives_a_refresh_that_overlaps_the_write(
                 else:
                     route.continue_()
 
-            page.route("**/api/dlq?*", hold)
+            page.route("**/api/dlq/page?*", hold)
             reads: list[str] = []
             page.on(
                 "requestfinished",
-                lambda req: reads.append(req.url) if "/api/dlq?" in req.url else None,
+                lambda req: reads.append(req.url) if "/api/dlq/page?" in req.url else None,
             )
             row = page.locator(f'tr[data-dead-id="{dead_ids[0]}"]')
             with page.expect_response(lambda resp: resp.url.endswith("/api/dlq/requeue")):
@@ -709,3 +713,52 @@ def test_an_operator_browses_a_queues_jobs_by_state_and_acts_on_them(
     assert ids["ready"][-1] not in stream_ids
     assert len(stream_ids) == 1 + 120 + 1 - 1  # running, ready, run now, less the deleted
     assert not sredis.exists(keys.status(ids["delayed"][0]))
+
+
+def test_dead_letters_page_newest_first_across_queues_with_counts_per_reason(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given 60 dead letters in each of two queues, a third of them poison
+    expect.set_options(timeout=WAIT_MS)
+    other = f"{queue_name}-b"
+    made = asyncio.run(dead_letters_of_two_queues(redis_url, [queue_name, other], 60))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            # (the server is shared: each queue is looked at through its filter)
+            seen: list[tuple[str, str]] = []
+            for name in (queue_name, other):
+                page.goto(f"{dashboard_url}#/dlq?queue={name}")
+                expect(page.get_by_test_id("dlq-count")).to_have_text("(60)")
+                counts = page.get_by_test_id("reason-counts")
+                expect(counts.locator('[data-reason="poison"]')).to_have_text("poison: 20")
+                expect(counts.locator('[data-reason="permanent_error"]')).to_have_text(
+                    "permanent_error: 40"
+                )
+                for number, count in ((1, 50), (2, 10)):
+                    expect(page.get_by_test_id("dlq-page")).to_have_text(f"page {number}")
+                    expect(rows).to_have_count(count)
+                    seen += [
+                        (q, j)
+                        for q, j in rows.evaluate_all(
+                            "rs => rs.map(r => [r.dataset.queue, r.dataset.jobId])"
+                        )
+                    ]
+                    if number == 1:
+                        page.get_by_test_id("dlq-older").click()
+                expect(page.get_by_test_id("dlq-older")).to_be_disabled()
+            # Then each queue's dead letters came newest first, every one once
+            assert seen == made[:60][::-1] + made[60:][::-1]
+
+            # And the poison count filters the list; a dead letter's page has the full error
+            page.get_by_test_id("reason-counts").locator('[data-reason="poison"]').click()
+            expect(rows).to_have_count(20)
+            rows.first.locator("td.id a").click()
+            expect(page.get_by_test_id("dead-error")).to_contain_text("declined\n  at charge()")
+        finally:
+            browser.close()

@@ -4,14 +4,33 @@ import {
   writeButton, syncWrite,
 } from "./util.js";
 
+const PAGE = 50;
+
+// The queue filter offers what the rows and links name: each queue, and a partitioned
+// queue's partitions (`orders`, `orders#0`, `orders#1`, ...).
+function queueOptions(queues, current) {
+  const names = [];
+  for (const { queue: q } of queues) {
+    names.push(q.name);
+    for (let i = 0; i < (q.partitions || 1) && q.partitions > 1; i++) names.push(`${q.name}#${i}`);
+  }
+  if (current && !names.includes(current)) names.push(current);
+  return names;
+}
+
 export async function dlqView(root, params, fresh) {
   const filters = {
     queue: params.get("queue") || "", reason: params.get("reason") || "",
     action_type: params.get("action_type") || "",
   };
-  const [rows, queues] = await Promise.all([
-    api(`dlq${query(Object.assign({ limit: 500 }, filters))}`), api("queues"),
+  // Newest first, a page at a time by cursor: page 1 always holds the newest dead letters.
+  if (fresh) state.dlqCursors = [];
+  const cursors = state.dlqCursors || (state.dlqCursors = []);
+  const cursor = cursors.length ? cursors[cursors.length - 1] : null;
+  const [listed, queues] = await Promise.all([
+    api(`dlq/page${query(Object.assign({ limit: PAGE, cursor }, filters))}`), api("queues"),
   ]);
+  const rows = listed.rows;
   // A dead letter is named by its queue (the partition) and its id: ids repeat across the
   // partitions of one queue, so every selection and every write carries both.
   if (fresh) state.selected.clear();
@@ -62,14 +81,14 @@ export async function dlqView(root, params, fresh) {
     return el("tr", { dataset: { deadId: r.dead_id, queue: r.queue, jobId: r.job_id },
       class: state.selected.has(key) ? "selected" : null },
     el("td", {}, box),
-    el("td", {}, el("a", {
+    el("td", { class: "id" }, el("a", {
       href: `#/dlq/${encodeURIComponent(r.dead_id)}${query({ queue: r.queue })}` }, r.dead_id)),
     el("td", {}, queueLink(r.queue)),
     el("td", {}, jobLink(r.job_id, r.queue)),
     el("td", {}, r.action || "–"),
     el("td", { class: "reason" }, el("span", { class: "badge bad" }, r.reason)),
     el("td", { class: "num" }, r.attempt ?? "–"),
-    el("td", {}, when(r.failed_at)),
+    el("td", { class: "when" }, when(r.failed_at)),
     el("td", { class: "error", title: r.error }, r.error),
     el("td", {},
       writeButton({ "data-testid": "requeue-row",
@@ -100,9 +119,15 @@ export async function dlqView(root, params, fresh) {
 
   root.replaceChildren(
     el("h2", {}, "Dead letters ", el("span", { class: "muted", "data-testid": "dlq-count" },
-      `(${rows.length}${rows.length >= 500 ? "+" : ""})`)),
+      `(${listed.total})`)),
+    el("p", { class: "reasons", "data-testid": "reason-counts" },
+      Object.keys(listed.by_reason).length ? Object.entries(listed.by_reason).sort()
+        .map(([reason, n]) => el("a", {
+          class: `badge ${reason === filters.reason ? "bad" : ""}`, "data-reason": reason,
+          href: `#/dlq${query(Object.assign({}, filters, { reason }))}` }, `${reason}: ${n}`))
+        : el("span", { class: "muted" }, "none")),
     el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
-      select("queue", "queue", queues.map((q) => q.queue.name)),
+      select("queue", "queue", queueOptions(queues, filters.queue)),
       select("reason", "reason", REASONS),
       select("action_type", "action type", actionTypes)),
     el("div", { class: "actions" }, count, bulk,
@@ -113,7 +138,14 @@ export async function dlqView(root, params, fresh) {
         onclick: () => act("purge", Object.assign({ all_matching: true }, scope), matching) },
       "Purge all matching", rows.length > 0)),
     el("div", { id: "message" }),
-    table([[""], ["DLQ id"], ["queue"], ["job"], ["action"], ["reason"], ["attempt", "num"],
-      ["died"], ["error"], [""]], body, "No dead letters match.", "dlq"));
+    el("div", { class: "scroll" }, table([[""], ["DLQ id"], ["queue"], ["job"], ["action"],
+      ["reason"], ["attempt", "num"], ["died"], ["error"], [""]], body, "No dead letters match.",
+    "dlq")),
+    el("div", { class: "pager" },
+      el("button", { "data-testid": "dlq-newer", disabled: !cursors.length,
+        onclick: () => { cursors.pop(); state.render(); } }, "← newer"),
+      el("span", { class: "muted", "data-testid": "dlq-page" }, `page ${cursors.length + 1}`),
+      el("button", { "data-testid": "dlq-older", disabled: !listed.next,
+        onclick: () => { cursors.push(listed.next); state.render(); } }, "older →")));
 }
 

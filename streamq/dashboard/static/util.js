@@ -119,8 +119,11 @@ export function table(columns, rows, empty, testid) {
     el("tbody", {}, rows));
 }
 
+// A queue's link: a partition (`orders#1`) is shown by its own name and links to its queue's
+// page (`orders`), where the partitions are summed, as on the overview.
 export function queueLink(name) {
-  return el("a", { href: `#/queues/${encodeURIComponent(name)}` }, name);
+  const logical = name.replace(/#\d+$/, "");
+  return el("a", { href: `#/queues/${encodeURIComponent(logical)}` }, name);
 }
 
 export function deadKey(row) {
