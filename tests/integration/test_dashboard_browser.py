@@ -762,3 +762,66 @@ def test_dead_letters_page_newest_first_across_queues_with_counts_per_reason(
             expect(page.get_by_test_id("dead-error")).to_contain_text("declined\n  at charge()")
         finally:
             browser.close()
+
+
+def test_the_refresh_keeps_the_operators_selection_focus_scroll_and_selected_text(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given dead letters on the DLQ page of a 760 px wide window
+    expect.set_options(timeout=WAIT_MS)
+    asyncio.run(dead_letters_of_two_queues(redis_url, [queue_name], 3))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 760, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            reads: list[str] = []
+            page.on(
+                "requestfinished",
+                lambda req: reads.append(req.url) if "/api/dlq/page?" in req.url else None,
+            )
+            page.goto(f"{dashboard_url}#/dlq?queue={queue_name}")
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            expect(rows).to_have_count(3)
+
+            # When the operator ticks a row (it keeps focus), scrolls the table sideways and
+            # selects an error text, then two refreshes pass
+            box = rows.nth(1).locator('input[type="checkbox"]')
+            box.check()
+            box.evaluate("b => { b._mark = 'kept'; }")
+            scroller = page.locator("#view .scroll").last
+            scroller.evaluate("s => { s.scrollLeft = 120; }")
+            left = scroller.evaluate("s => s.scrollLeft")
+            assert left > 0  # the table is wider than 760 px and scrolls inside its container
+            page.evaluate(
+                """() => { const cell = document.querySelectorAll("#view td.error")[0];
+                   const range = document.createRange(); range.selectNodeContents(cell);
+                   const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range); }"""
+            )
+            box.focus()
+            selected = page.evaluate("() => getSelection().toString()")
+            assert "declined" in selected
+            seen = len(reads)
+            wait_until(lambda: len(reads) >= seen + 2, what="two refreshes", pause=pumping(page))
+            page.wait_for_timeout(200)  # let the second refresh's patch land
+
+            # Then the same checkbox is still ticked and focused, the scroll and text stay
+            expect(box).to_be_checked()
+            assert box.evaluate("b => b._mark") == "kept"
+            assert page.evaluate("() => document.activeElement._mark") == "kept"
+            expect(page.get_by_test_id("selected-count")).to_have_text("1 selected")
+            assert scroller.evaluate("s => s.scrollLeft") == left
+            assert page.evaluate("() => getSelection().toString()") == selected
+            # and ids and dates do not wrap over lines at this width
+            for cell in ("td.id", "td.when"):
+                heights = page.locator(f"#view {cell}").evaluate_all(
+                    "cs => cs.map(c => c.getBoundingClientRect().height)"
+                )
+                line = page.locator("#view td.reason").first.evaluate(
+                    "c => c.getBoundingClientRect().height"
+                )
+                assert max(heights) <= line + 1, (cell, heights, line)
+        finally:
+            browser.close()

@@ -35,6 +35,7 @@ async function renderOnce(fresh) {
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("active", a.dataset.nav === (name === "queues" ? "overview" : name));
   }
+  state.fresh = Boolean(fresh);
   try {
     if (name === "queues" && parts[1]) await queueView(root, parts[1]);
     else if (name === "jobs" && parts[1]) await jobView(root, parts[1], params);

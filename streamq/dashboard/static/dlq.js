@@ -2,6 +2,7 @@
 import {
   REASONS, state, el, when, api, post, query, message, table, queueLink, deadKey, jobLink,
   writeButton, syncWrite,
+  show,
 } from "./util.js";
 
 const PAGE = 50;
@@ -99,9 +100,13 @@ export async function dlqView(root, params, fresh) {
 
   const count = el("span", { class: "muted", "data-testid": "selected-count" });
   const bulk = [];
+  // The page is patched in place on refresh: update the live nodes as well as this render's.
   function updateCount() {
-    count.textContent = `${state.selected.size} selected`;
-    for (const b of bulk) {
+    const live = document.querySelector('#view [data-testid="selected-count"]');
+    for (const node of [count, live]) if (node) node.textContent = `${state.selected.size} selected`;
+    const shown = document.querySelectorAll(
+      '#view [data-testid="requeue-selected"], #view [data-testid="purge-selected"]');
+    for (const b of [...bulk, ...shown]) {
       b.dataset.ready = state.selected.size ? "1" : "0";
       syncWrite(b);
     }
@@ -117,7 +122,7 @@ export async function dlqView(root, params, fresh) {
   const matching = Object.keys(scope).length ? "every dead letter matching the filters" :
     "EVERY dead letter of every queue";
 
-  root.replaceChildren(
+  show(root,
     el("h2", {}, "Dead letters ", el("span", { class: "muted", "data-testid": "dlq-count" },
       `(${listed.total})`)),
     el("p", { class: "reasons", "data-testid": "reason-counts" },

@@ -91,7 +91,7 @@ export async function jobsPanel(queue) {
     "data-testid": "job-search", name: "job-search" });
   const go = (event) => {
     event.preventDefault();
-    const id = search.value.trim();
+    const id = event.currentTarget.elements["job-search"].value.trim();
     if (id) location.hash = `#/jobs/${encodeURIComponent(id)}${query({ queue })}`;
   };
   return el("section", { class: "jobs", "data-testid": "jobs" },

@@ -7,7 +7,7 @@ export const REASONS = ["permanent_error", "retries_exhausted", "undecodable", "
 // view shows it again, so a refresh that overlaps the write cannot wipe it.
 export const state = {
   info: null, timer: null, flash: null, note: null, selected: new Map(),
-  rendering: null, want: null, render: null,
+  rendering: null, want: null, render: null, fresh: true,
 };
 
 // -- helpers -------------------------------------------------------------------------------------
@@ -16,7 +16,7 @@ export function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    if (key.startsWith("on")) listen(node, key.slice(2), value);
     else if (key === "dataset") Object.assign(node.dataset, value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
@@ -25,6 +25,69 @@ export function el(tag, attrs, ...children) {
     node.append(child instanceof Node ? child : String(child));
   }
   return node;
+}
+
+// Handlers are kept on the node and called through one dispatcher, so that a refresh that
+// patches the page in place (see `show`) hands the kept node the new render's handlers.
+function dispatch(event) {
+  const handler = event.currentTarget._on && event.currentTarget._on[event.type];
+  if (handler) return handler(event);
+  return undefined;
+}
+
+export function listen(node, type, handler) {
+  node._on = node._on || {};
+  node._on[type] = handler;
+  node.addEventListener(type, dispatch);
+}
+
+function keyOf(node) {
+  const d = node.dataset;
+  if (!d) return "";
+  return [d.deadId, d.queue, d.jobId, d.consumer, d.entry, d.schedule, d.testid].join("|");
+}
+
+function patch(old, fresh) {
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName ||
+      (old.nodeType === Node.ELEMENT_NODE && keyOf(old) !== keyOf(fresh))) {
+    old.replaceWith(fresh);
+    return;
+  }
+  if (old.nodeType !== Node.ELEMENT_NODE) {
+    if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
+    return;
+  }
+  for (const a of [...old.attributes]) if (!fresh.hasAttribute(a.name)) old.removeAttribute(a.name);
+  for (const a of fresh.attributes) {
+    if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  }
+  old._on = fresh._on;
+  for (const type of Object.keys(fresh._on || {})) old.addEventListener(type, dispatch);
+  const focused = old === document.activeElement;
+  if (old.tagName === "INPUT" && old.type === "checkbox") old.checked = fresh.checked;
+  else if ((old.tagName === "INPUT" || old.tagName === "SELECT") && !focused) {
+    old.value = fresh.value;
+  }
+  if ("disabled" in old) old.disabled = fresh.disabled;
+  patchChildren(old, fresh);
+}
+
+function patchChildren(old, fresh) {
+  const before = [...old.childNodes];
+  const after = [...fresh.childNodes];
+  after.forEach((node, i) => {
+    if (i < before.length) patch(before[i], node);
+    else old.append(node);
+  });
+  for (const node of before.slice(after.length)) node.remove();
+}
+
+// Put a view's content into `root`: a page just navigated to is drawn afresh; a refresh
+// patches the page in place, so selection, focus, scroll and selected text survive it.
+export function show(root, ...children) {
+  const fresh = el("div", {}, children);
+  if (state.fresh || !root.childNodes.length) root.replaceChildren(...fresh.childNodes);
+  else patchChildren(root, fresh);
 }
 
 export function duration(ms) {

@@ -4,6 +4,7 @@ import { jobsPanel } from "./jobs.js";
 import {
   state, el, duration, when, rate, api, post, query, status, message, card, table, queueLink, jobLink,
   writeButton,
+  show,
 } from "./util.js";
 
 export async function overview(root) {
@@ -27,7 +28,7 @@ export async function overview(root) {
   const sick = queues.filter((row) => row.health.length);
   const window = state.info ? state.info.throughput_window_secs : 60;
   const history = await historyPanel(null);
-  root.replaceChildren(
+  show(root,
     el("h2", {}, "Queues"),
     sick.length ? el("p", { class: "attention", "data-testid": "attention" },
       `${sick.length} queue(s) need attention: `,
@@ -72,7 +73,7 @@ export async function queueView(root, name) {
       el("td", { class: "num idle" }, duration(p.idle_ms)),
       el("td", { class: "num deliveries" }, p.deliveries),
       el("td", { class: "muted" }, p.entry_id)));
-  root.replaceChildren(
+  show(root,
     el("h2", {}, "Queue ", el("span", { "data-testid": "queue-name" }, name)),
     summary.health.length ? el("p", { class: "attention", "data-testid": "queue-health" },
       healthBadges(summary.health)) : null,
@@ -131,7 +132,7 @@ async function release(c) {
 export async function consumersView(root, params) {
   const consumers = await api(`consumers${query({ queue: params.get("queue") })}`);
   const gone = consumers.filter((c) => !c.alive);
-  root.replaceChildren(el("h2", {}, "Consumers ",
+  show(root,el("h2", {}, "Consumers ",
     el("span", { class: "muted", "data-testid": "consumer-counts" },
       `(${consumers.length - gone.length} alive, ${gone.length} gone)`)),
   el("div", { id: "message" }),
@@ -150,7 +151,7 @@ export async function schedulesView(root, params) {
       el("td", { class: "last" }, s.last_run_ms === null ? "–" : when(s.last_run_ms)),
       el("td", { class: "job" }, s.last_job_id === null ? "–" : jobLink(s.last_job_id, s.queue)),
       el("td", { class: "state" }, s.last_job_id === null ? "–" : s.last_job_state || "expired")));
-  root.replaceChildren(el("h2", {}, "Schedules"),
+  show(root,el("h2", {}, "Schedules"),
     table([["schedule"], ["queue"], ["task"], ["when"], ["next run"], ["last run"], ["last job"],
       ["state"]], rows, "No schedules: a worker records each one when it first serves it.",
     "schedules"));
@@ -170,7 +171,7 @@ export async function jobView(root, id, params) {
   const dead = info.dead;
   const attempt = st.attempt || job.attempt;
   const retryAt = st.retry_at || job.retry_at || info.due_at;
-  root.replaceChildren(
+  show(root,
     el("h2", {}, "Job ", el("span", { "data-testid": "job-id" }, info.job_id)),
     fields([
       ["queue", queueLink(info.queue), "job-queue"],
@@ -200,7 +201,7 @@ export async function jobView(root, id, params) {
 export async function deadView(root, deadId, params) {
   const d = await api(`dlq/${encodeURIComponent(deadId)}${query({ queue: params.get("queue") })}`);
   const e = d.entry;
-  root.replaceChildren(
+  show(root,
     el("h2", {}, "Dead letter ", el("span", { "data-testid": "dead-id" }, e.dead_id)),
     fields([
       ["queue", queueLink(e.queue)], ["job", jobLink(e.job_id, e.queue)],
