@@ -31,7 +31,8 @@ def dashboard(
         bool | None,
         typer.Option(
             "--allow-writes/--read-only",
-            help="Allow requeue and purge (needs dashboard.token). Read-only by default.",
+            help="Allow writes: DLQ requeue and purge, job actions, releases "
+            "(needs dashboard.token). Read-only by default.",
         ),
     ] = None,
     log_level: LogLevel = None,

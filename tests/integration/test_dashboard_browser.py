@@ -758,7 +758,7 @@ def test_dead_letters_page_newest_first_across_queues_with_counts_per_reason(
             # And the poison count filters the list; a dead letter's page has the full error
             page.get_by_test_id("reason-counts").locator('[data-reason="poison"]').click()
             expect(rows).to_have_count(20)
-            rows.first.locator("td.id a").click()
+            rows.first.locator("td.id a").first.click()
             expect(page.get_by_test_id("dead-error")).to_contain_text("declined\n  at charge()")
         finally:
             browser.close()

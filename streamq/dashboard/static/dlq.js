@@ -85,7 +85,7 @@ export async function dlqView(root, params, fresh) {
     el("td", { class: "id" }, el("a", {
       href: `#/dlq/${encodeURIComponent(r.dead_id)}${query({ queue: r.queue })}` }, r.dead_id)),
     el("td", {}, queueLink(r.queue)),
-    el("td", {}, jobLink(r.job_id, r.queue)),
+    el("td", { class: "id" }, jobLink(r.job_id, r.queue)),
     el("td", {}, r.action || "–"),
     el("td", { class: "reason" }, el("span", { class: "badge bad" }, r.reason)),
     el("td", { class: "num" }, r.attempt ?? "–"),

@@ -59,7 +59,9 @@ function cells(which, r, now) {
       el("td", { class: "num" }, r.deliveries), el("td", { class: "muted id" }, r.entry_id)]);
   }
   const out = head.concat([el("td", { class: "when" }, when(r.due_at)),
-    el("td", { class: "num" }, duration(Math.max(r.due_at - now, 0)))]);
+    el("td", { class: "num" }, r.due_at > now ? duration(r.due_at - now)
+      : el("span", { class: "badge warn", title: "due, not yet promoted: is a worker running?" },
+        `overdue ${duration(now - r.due_at)}`))]);
   if (which === "retrying") out.push(el("td", { class: "error", title: r.last_error || "" },
     r.last_error || "–"));
   out.push(el("td", { class: "nowrap" },

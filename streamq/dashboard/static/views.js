@@ -89,10 +89,12 @@ export async function queueView(root, name) {
     history,
     jobs,
     el("h3", {}, "Pending entries"),
-    table([["job"], ["action"], ["consumer"], ["idle", "num"], ["deliveries", "num"],
-      ["entry"]], pendingRows, "Nothing pending.", "pending"),
+    el("div", { class: "scroll" }, table([["job"], ["action"], ["consumer"], ["idle", "num"],
+      ["deliveries", "num"], ["entry"]], pendingRows, "Nothing pending.", "pending")),
     el("h3", {}, "Consumers"),
-    el("div", { class: "scroll" }, consumerTable(consumers, false)));
+    // a partitioned queue's consumers are listed per partition, so the partition is shown
+    el("div", { class: "scroll" },
+      consumerTable(consumers, consumers.some((c) => c.queue !== name))));
 }
 
 export function consumerTable(consumers, withQueue) {
@@ -132,7 +134,7 @@ async function release(c) {
 export async function consumersView(root, params) {
   const consumers = await api(`consumers${query({ queue: params.get("queue") })}`);
   const gone = consumers.filter((c) => !c.alive);
-  show(root,el("h2", {}, "Consumers ",
+  show(root, el("h2", {}, "Consumers ",
     el("span", { class: "muted", "data-testid": "consumer-counts" },
       `(${consumers.length - gone.length} alive, ${gone.length} gone)`)),
   el("div", { id: "message" }),
@@ -151,10 +153,10 @@ export async function schedulesView(root, params) {
       el("td", { class: "last" }, s.last_run_ms === null ? "–" : when(s.last_run_ms)),
       el("td", { class: "job" }, s.last_job_id === null ? "–" : jobLink(s.last_job_id, s.queue)),
       el("td", { class: "state" }, s.last_job_id === null ? "–" : s.last_job_state || "expired")));
-  show(root,el("h2", {}, "Schedules"),
-    table([["schedule"], ["queue"], ["task"], ["when"], ["next run"], ["last run"], ["last job"],
+  show(root, el("h2", {}, "Schedules"),
+    el("div", { class: "scroll" }, table([["schedule"], ["queue"], ["task"], ["when"], ["next run"], ["last run"], ["last job"],
       ["state"]], rows, "No schedules: a worker records each one when it first serves it.",
-    "schedules"));
+    "schedules")));
 }
 
 export function fields(pairs) {
