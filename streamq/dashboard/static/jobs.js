@@ -38,8 +38,8 @@ function columns(which) {
   if (which === "running") {
     return head.concat([["consumer"], ["idle", "num"], ["deliveries", "num"], ["entry"]]);
   }
-  return head.concat([["due"], ["in", "num"], which === "retrying" ? ["last error"] : null,
-    [""]].filter(Boolean));
+  return head.concat([["due"], ["in", "num"], [""],
+    which === "retrying" ? ["last error"] : null].filter(Boolean));
 }
 
 function cells(which, r, now) {
@@ -62,12 +62,12 @@ function cells(which, r, now) {
     el("td", { class: "num" }, r.due_at > now ? duration(r.due_at - now)
       : el("span", { class: "badge warn", title: "due, not yet promoted: is a worker running?" },
         `overdue ${duration(now - r.due_at)}`))]);
-  if (which === "retrying") out.push(el("td", { class: "error", title: r.last_error || "" },
-    r.last_error || "–"));
   out.push(el("td", { class: "nowrap" },
     writeButton({ "data-testid": "run-now", onclick: () => act("run_now", r) }, "Run now"), " ",
     writeButton({ class: "danger", "data-testid": "delete-job",
       onclick: () => act("delete", r) }, "Delete")));
+  if (which === "retrying") out.push(el("td", { class: "error", title: r.last_error || "" },
+    r.last_error || "–"));
   return out;
 }
 

@@ -12,6 +12,8 @@ export async function overview(root) {
   const rows = queues.map(({ queue: q, throughput: t, health, consumers_alive: live }) =>
     el("tr", { dataset: { queue: q.name }, class: health.length ? "unhealthy" : null },
       el("td", {}, queueLink(q.name)),
+      el("td", { class: "health" }, health.length ? healthBadges(health)
+        : el("span", { class: "badge good" }, "ok")),
       el("td", { class: "num ready" }, q.ready),
       el("td", { class: "num pending" }, q.pending),
       el("td", { class: "num delayed" }, q.delayed),
@@ -22,9 +24,7 @@ export async function overview(root) {
         ? el("span", { class: "badge warn", title: `${q.consumers - live} gone` }, live) : live),
       el("td", { class: "num oldest" }, duration(q.oldest_pending_age_ms)),
       el("td", { class: "num added" }, rate(t.added_per_s)),
-      el("td", { class: "num done" }, rate(t.done_per_s)),
-      el("td", { class: "health" }, health.length ? healthBadges(health)
-        : el("span", { class: "badge good" }, "ok"))));
+      el("td", { class: "num done" }, rate(t.done_per_s))));
   const sick = queues.filter((row) => row.health.length);
   const window = state.info ? state.info.throughput_window_secs : 60;
   const history = await historyPanel(null);
@@ -33,9 +33,9 @@ export async function overview(root) {
     sick.length ? el("p", { class: "attention", "data-testid": "attention" },
       `${sick.length} queue(s) need attention: `,
       sick.map((row, i) => [i ? ", " : "", queueLink(row.queue.name)])) : null,
-    el("div", { class: "scroll" }, table([["queue"], ["ready", "num"], ["pending", "num"],
-      ["delayed", "num"], ["DLQ", "num"], ["consumers", "num"], ["live", "num"],
-      ["oldest pending", "num"], ["added", "num"], ["done", "num"], ["health"]],
+    el("div", { class: "scroll" }, table([["queue"], ["health"], ["ready", "num"],
+      ["pending", "num"], ["delayed", "num"], ["DLQ", "num"], ["consumers", "num"],
+      ["live", "num"], ["oldest pending", "num"], ["added", "num"], ["done", "num"]],
     rows, "No queues yet: nothing has been enqueued under this prefix.", "queues")),
     el("p", { class: "muted" },
       `added = stream entries added (new jobs, due retries, requeues); done = entries settled ` +
