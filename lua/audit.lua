@@ -14,23 +14,32 @@
   KEYS[2] removed  (STRING) streamq:{q}:removed
   KEYS[3] lost     (STRING) streamq:{q}:lost
 
-  Returns {found, lost}: entries found removed from outside by this call, and ever. found is -1
-  when the count was (re)started here: the first audit of a stream streamq did not count from
-  its start (a queue created before this audit existed), or a stream deleted and made anew
-  (its entries-added began again at 0). Needs XINFO STREAM's entries-added (Redis 7.0+).
+  Returns {found, lost}: entries found removed from outside by this call, and ever.
+  The count starts with the stream: enqueue.lua sets `removed` to 0 when its XADD creates it.
+  A stream without the count (made by another script, or by a streamq before this audit) gets
+  one here: 0 when XINFO's max-deleted-entry-id says nothing was ever removed from it, which is
+  then exact; otherwise found is -1: the count was started here, and what was removed before
+  is not counted (it can't be told from streamq's own settles). A stream deleted and made anew
+  (its entries-added began again at 0) has its count restarted the same way. Needs XINFO
+  STREAM's entries-added and max-deleted-entry-id (Redis 7.0+).
 ]]
 -- luacheck: globals redis KEYS ARGV
 
 local lost = tonumber(redis.call('GET', KEYS[3]) or 0)
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, lost} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local added, length
+local added, length, max_deleted
 for i = 1, #info, 2 do
   if info[i] == 'entries-added' then added = info[i + 1]
-  elseif info[i] == 'length' then length = info[i + 1] end
+  elseif info[i] == 'length' then length = info[i + 1]
+  elseif info[i] == 'max-deleted-entry-id' then max_deleted = info[i + 1] end
 end
 if not added then return {0, lost} end
 local removed = redis.call('GET', KEYS[2])
+if not removed and max_deleted == '0-0' then
+  removed = 0
+  redis.call('SET', KEYS[2], 0)
+end
 local found = removed and added - tonumber(removed) - length or -1
 if found < 0 then
   redis.call('SET', KEYS[2], added - length)

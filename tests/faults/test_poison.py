@@ -248,6 +248,7 @@ def test_t12b_every_key_written_per_job_expires_or_is_deleted(make_run: MakeRun)
     # nothing written for one job lives for ever, whichever way the job ended
     k = run.keys
     own = {k.stream, k.dlq, k.delayed, k.delayed_jobs, k.dlq_dropped, k.partitions}
+    own |= {k.removed, k.lost}  # the queue's audit counts
     per_job: dict[str, int] = {}
     for key in run.redis.scan_iter(match=f"streamq:{{{run.queue}}}:*", count=1000):
         name = key.decode()

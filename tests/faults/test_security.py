@@ -46,6 +46,8 @@ PRODUCER_ACL = (
     "resetkeys resetchannels -@all +ping +client|setname +time +wait "
     "+evalsha +eval +script|load ~streamq:* "
     "(+xadd %W~streamq:{*}:stream %W~streamq:{*}:level:*:stream) "
+    "(+exists %R~streamq:{*}:stream %R~streamq:{*}:level:*:stream) "
+    "(+set %W~streamq:{*}:removed %W~streamq:{*}:level:*:removed) "
     "(+zadd %W~streamq:{*}:delayed %W~streamq:{*}:level:*:delayed) "
     "(+hset %W~streamq:{*}:delayed:jobs %W~streamq:{*}:level:*:delayed:jobs) "
     "(+hset +pexpire +hgetall ~streamq:{*}:job:*) "

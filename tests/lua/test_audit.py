@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 
 from streamq.redis.keys import Keys
-from streamq.redis.scripts import Scripts
+from streamq.redis.scripts import EnqueueItem, Scripts, enqueue_batch_call
 from tests.lua.test_ack import GROUP, ME, STATUS_TTL_S, seed
 
 # A step: ("audit", (found, lost)) checks one audit's reply; ("ack", [entry ids]) acks owned
@@ -30,41 +30,41 @@ class Case:
 
 CASES = [
     pytest.param(
-        Case([("1-0", "a", None), ("2-0", "b", None)], [("audit", (-1, 0)), ("audit", (0, 0))]),
-        id="a stream never audited: the count starts at its first audit, nothing found",
+        Case([("1-0", "a", None), ("2-0", "b", None)], [("audit", (0, 0)), ("audit", (0, 0))]),
+        id="a stream without a count that never lost an entry: counted from 0, nothing found",
     ),
     pytest.param(
         Case(
             [("1-0", "a", ME), ("2-0", "b", ME), ("3-0", "c", None)],
-            [("audit", (-1, 0)), ("ack", ["1-0", "2-0"]), ("audit", (0, 0))],
+            [("audit", (0, 0)), ("ack", ["1-0", "2-0"]), ("audit", (0, 0))],
         ),
         id="entries streamq acked and deleted are explained: nothing lost",
     ),
     pytest.param(
         Case(
             [("1-0", "a", ME), *((f"{i}-0", f"j{i}", None) for i in range(2, 7))],
-            [("audit", (-1, 0)), ("trim", 2), ("audit", (4, 4)), ("audit", (0, 4))],
+            [("audit", (0, 0)), ("trim", 2), ("audit", (4, 4)), ("audit", (0, 4))],
         ),
         id="an outside XTRIM of unread and pending entries is found once, then never again",
     ),
     pytest.param(
         Case(
             [("1-0", "a", ME), ("2-0", "b", None)],
-            [("audit", (-1, 0)), ("xdel", "2-0"), ("ack", ["1-0"]), ("audit", (1, 1))],
+            [("audit", (0, 0)), ("xdel", "2-0"), ("ack", ["1-0"]), ("audit", (1, 1))],
         ),
         id="an outside XDEL beside streamq's own ack: only the outside one is lost",
     ),
     pytest.param(
         Case(
             [("1-0", "a", ME)],
-            [("audit", (-1, 0)), ("trim", 0), ("ack", ["1-0"]), ("audit", (1, 1))],
+            [("audit", (0, 0)), ("trim", 0), ("ack", ["1-0"]), ("audit", (1, 1))],
         ),
         id="a pending entry trimmed, then acked by its owner, counts once: as lost",
     ),
     pytest.param(
         Case(
             [("1-0", "a", ME), ("2-0", "b", None)],
-            [("audit", (-1, 0)), ("ack", ["1-0"]), ("recreate",), ("audit", (-1, 0)),
+            [("audit", (0, 0)), ("ack", ["1-0"]), ("recreate",), ("audit", (-1, 0)),
              ("trim", 0), ("audit", (1, 1))],
         ),
         id="a stream deleted and made anew: the count restarts, and finds later trims",
@@ -72,10 +72,17 @@ CASES = [
     pytest.param(
         Case(
             [("1-0", "a", ME), ("2-0", "b", None), ("3-0", "c", None)],
-            [("audit", (-1, 0)), ("ack", ["1-0"]), ("trim", 1), ("audit", (1, 1))],
+            [("audit", (0, 0)), ("ack", ["1-0"]), ("trim", 1), ("audit", (1, 1))],
             queue_suffix="@high",
         ),
         id="a priority level's stream keeps its own count, under its own keys",
+    ),
+    pytest.param(
+        Case(
+            [("1-0", "a", None), ("2-0", "b", None)],
+            [("xdel", "2-0"), ("audit", (-1, 0)), ("trim", 0), ("audit", (1, 1))],
+        ),
+        id="entries removed before a stream had a count: not counted, later ones are",
     ),
 ]  # fmt: skip
 
@@ -118,3 +125,22 @@ async def test_a_missing_stream_reports_the_lost_count_and_writes_nothing(
     await aredis.set(keys.lost, 7)
     assert await Scripts(aredis).audit(keys) == (0, 7)
     assert await aredis.exists(keys.removed) == 0
+
+
+async def test_the_count_starts_with_a_stream_enqueue_creates(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given a stream made by an enqueue, trimmed from outside before any worker audited it
+    keys = Keys(queue_name)
+    scripts = Scripts(aredis)
+    items = [EnqueueItem(f"j{i}", b"{}", 0, 1, None) for i in range(4)]
+    call = enqueue_batch_call(
+        keys, items, delay_ms=0, run_at_ms=0, track_status=False, idempotency_ttl_ms=1000,
+        now_ms=0, pending_status_ttl_ms=1000,
+    )  # fmt: skip
+    await scripts.enqueue_batch(*call)
+    assert await aredis.get(keys.removed) == b"0"
+    await aredis.xtrim(keys.stream, maxlen=1, approximate=False)
+
+    # Then the first audit finds the three entries
+    assert await scripts.audit(keys) == (3, 3)
