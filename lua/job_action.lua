@@ -7,6 +7,7 @@
   KEYS[2] delayed       (ZSET)   streamq:{q}:delayed; member job id, score due time in ms
   KEYS[3] delayed_jobs  (HASH)   streamq:{q}:delayed:jobs; job id -> payload
   KEYS[4] status        (HASH)   streamq:{q}:job:<id>
+  KEYS[5] removed       (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
 
   ARGV[1] action: 'run_now' (a delayed job into the stream now) or 'delete'
   ARGV[2] group name
@@ -19,6 +20,8 @@
   (noeviction) nothing is moved; a delete only frees memory.
 ]]
 -- luacheck: globals redis KEYS ARGV
+local removed_key = KEYS[5]
+--- @include count_removed
 
 local action, group, job_id, entry_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if entry_id == '' then
@@ -57,6 +60,6 @@ local held = redis.pcall('XPENDING', KEYS[1], group, entry_id, entry_id, 1)
 if type(held) == 'table' and held.err == nil and #held > 0 then
   return -1
 end
-redis.call('XDEL', KEYS[1], entry_id)
+count_removed(redis.call('XDEL', KEYS[1], entry_id))
 redis.call('DEL', KEYS[4])
 return 1

@@ -4,24 +4,27 @@
   with the same fields, then XACKed and XDELed.
 
   KEYS[1] stream    (STREAM) streamq:{q}:stream
-  KEYS[2] liveness  (STRING) streamq:{q}:consumer:<name>, the consumer's liveness key
+  KEYS[2] removed   (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[3] liveness  (STRING) streamq:{q}:consumer:<name>, the consumer's liveness key
 
   ARGV[1]    group name
   ARGV[2]    consumer name
-  ARGV[3]    '1': only if the consumer is gone (nothing is released while KEYS[2] exists: the
+  ARGV[3]    '1': only if the consumer is gone (nothing is released while KEYS[3] exists: the
              consumer is alive and its entries are its own to settle); '0': regardless
   ARGV[4...] entry ids
 
   Returns one code per entry: 1 released, 0 not owner (untouched), -1 deleted behind the engine's
   back (acked, nothing to release), 2 untouched because the consumer is alive (ARGV[3] = '1'
-  and KEYS[2] exists). XACK is the first write, so under maxmemory (noeviction) the
+  and KEYS[3] exists). XACK is the first write, so under maxmemory (noeviction) the
   hand-back still runs to the end (see retry.lua).
 ]]
 -- luacheck: globals redis KEYS ARGV
+local removed_key = KEYS[2]
+--- @include count_removed
 
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local codes = {}
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
   for i = 4, #ARGV do
     codes[#codes + 1] = 2
   end
@@ -39,7 +42,7 @@ for i = 4, #ARGV do
     else
       redis.call('XACK', stream, group, id)
       redis.call('XADD', stream, '*', unpack(entry[1][2]))
-      redis.call('XDEL', stream, id)
+      count_removed(redis.call('XDEL', stream, id))
       codes[#codes + 1] = 1
     end
   end

@@ -49,9 +49,11 @@ class Keys:
         "dlq_dropped",
         "expired",
         "history_prefix",
+        "lost",
         "partitions",
         "prefix",
         "queue",
+        "removed",
         "stream",
         "tag",
     )
@@ -72,6 +74,10 @@ class Keys:
         self.dlq_dropped = f"{own}:dlq:dropped"
         # One small hash per minute of what workers did and saw (see streamq.worker.history).
         self.history_prefix = f"{own}:history:"
+        # Entries streamq removed from the stream, and entries something else removed (lost):
+        # (lua/include/count_removed.lua, lua/audit.lua).
+        self.removed = f"{own}:removed"
+        self.lost = f"{own}:lost"
         # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
         self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"

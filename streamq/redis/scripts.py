@@ -49,6 +49,7 @@ __all__ = [
 
 SCRIPT_NAMES: Final = (
     "ack",
+    "audit",
     "complete",
     "dead_letter",
     "delete_consumer",
@@ -194,7 +195,7 @@ class Scripts:
         track_status: bool,
     ) -> list[int]:
         """Ack a batch of (entry id, job id) this consumer owns; one code per entry."""
-        k = [keys.stream, *(keys.status(job_id) for _, job_id in entries)]
+        k = [keys.stream, keys.removed, *(keys.status(job_id) for _, job_id in entries)]
         a: list[str | int] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
         a.extend(entry_id for entry_id, _ in entries)
         return [int(c) for c in await self._run("ack", k, a)]
@@ -210,7 +211,7 @@ class Scripts:
         track_status: bool,
     ) -> list[int]:
         """Ack (entry id, job id, result TTL s, result) items, storing each result."""
-        k = [keys.stream]
+        k = [keys.stream, keys.removed]
         a: list[str | int | bytes] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
         for entry_id, job_id, ttl_s, result in entries:
             k += (keys.status(job_id), keys.result(job_id))
@@ -232,7 +233,7 @@ class Scripts:
         now_ms: int = 0,
     ) -> int:
         """Discard an owned entry past its expiry; 1 discarded, 0 not expired, -1 not owner."""
-        k = [keys.stream, keys.status(job_id), keys.expired, keys.result(job_id)]
+        k = [keys.stream, keys.status(job_id), keys.expired, keys.result(job_id), keys.removed]
         a: list[str | int] = [group, consumer, entry_id, expires_at_ms, status_ttl_s]
         a += ("1" if track_status else "0", result_ttl_s, now_ms)
         return int(await self._run("expire", k, a))
@@ -256,7 +257,7 @@ class Scripts:
         """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
         reply = await self._run(
             "retry",
-            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)],
+            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), keys.removed],
             [
                 group,
                 consumer,
@@ -294,7 +295,14 @@ class Scripts:
         job_key = job_id or "-"
         reply = await self._run(
             "dead_letter",
-            [keys.stream, keys.dlq, keys.status(job_key), keys.dlq_dropped, keys.result(job_key)],
+            [
+                keys.stream,
+                keys.dlq,
+                keys.status(job_key),
+                keys.dlq_dropped,
+                keys.result(job_key),
+                keys.removed,
+            ],
             [
                 group,
                 consumer,
@@ -383,21 +391,16 @@ class Scripts:
         entry_ids: Sequence[str],
         if_gone: bool = False,
     ) -> list[int]:
-        """Hand owned entries back to the stream for immediate redelivery; with `if_gone`,
-        only while the consumer's liveness key is absent (code 2 for each entry otherwise)."""
-        k = [keys.stream, keys.consumer(consumer)]
-        reply = await self._run(
-            "release", k, [group, consumer, "1" if if_gone else "0", *entry_ids]
-        )
+        """Hand owned entries back for redelivery (with `if_gone`, only if the consumer is gone)."""
+        a = [group, consumer, "1" if if_gone else "0", *entry_ids]
+        reply = await self._run("release", [keys.stream, keys.removed, keys.consumer(consumer)], a)
         return [int(c) for c in reply]
 
     async def job_action(
         self, keys: Keys, *, action: str, group: str, job_id: str, entry_id: str = ""
     ) -> int:
-        """Run a delayed job now or delete a ready (`entry_id`) or delayed job: 1 done, 0 not
-        there, -1 delivered (untouched), -2 the entry holds another job, -3 run_now of a
-        ready job (see `job_action.lua`)."""
-        k = [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)]
+        """Run a delayed job now, or delete one not started (codes: see `job_action.lua`)."""
+        k = [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), keys.removed]
         return int(await self._run("job_action", k, [action, group, job_id, entry_id]))
 
     async def requeue_dead(
@@ -439,3 +442,9 @@ class Scripts:
             "delete_consumer", [keys.stream, keys.consumer(consumer)], [group, consumer]
         )
         return int(reply)
+
+    async def audit(self, keys: Keys) -> tuple[int, int]:
+        """Count entries removed from the stream by someone else (see lua/audit.lua): (found by
+        this call, -1 when the count was started here; lost ever)."""
+        reply = await self._run("audit", [keys.stream, keys.removed, keys.lost], [])
+        return int(reply[0]), int(reply[1])

@@ -28,6 +28,7 @@ from ..redis.connection import command_client
 from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
+from .auditor import Auditor
 from .burst import BurstDrain
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
@@ -158,17 +159,15 @@ class Worker:
         poll_s = s.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
+        retry_cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
         self._burst = (
-            BurstDrain(
-                self.queues,
-                horizon_s=min(s.block_s, poll_s),
-                retry_cap_s=(defaults or JobDefaults()).backoff.max_delay_ms / 1000,
-            )
+            BurstDrain(self.queues, horizon_s=min(s.block_s, poll_s), retry_cap_s=retry_cap_s)
             if burst
             else None
         )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+        self.auditor = Auditor(self, self.queues, s.claim_timeout_s)
         self.history = HistoryRecorder(self.redis, self.queues, self.stats)
         # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
         # and exits, so it fires none.
@@ -316,7 +315,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.scheduler, self.history):
+        for component in (*components, self.auditor, self.scheduler, self.history):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -392,6 +391,7 @@ class Worker:
         for fetcher in self._fetchers:
             await fetcher.stop()
         await self.reclaimer.stop()
+        await self.auditor.stop()
         await self.scheduler.stop()  # with the fetchers: a stopping worker enqueues nothing
         await finish_or_cancel(self._running, self.settings.shutdown_grace_s)
         self._deadlines.stop()

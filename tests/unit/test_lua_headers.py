@@ -116,6 +116,7 @@ def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
 # Canned replies in the shape each script returns, enough for the typed methods to parse.
 _REPLIES: dict[str, Any] = {
     "ack": [],
+    "audit": [0, 0],
     "complete": [],
     "dead_letter": 1,
     "delete_consumer": 1,
@@ -191,6 +192,7 @@ def invocations(
             track_status=True,
             **common,
         ),
+        "audit": lambda s: s.audit(keys),
         "complete": lambda s: s.complete(
             keys,
             entries=[(i, f"{job_id}{i}", 60, b"42") for i in ids],
@@ -352,6 +354,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XCLAIM": 0,
     "XDEL": 0,
     "XGROUP": 1,  # XGROUP <subcommand> <key> ...
+    "XINFO": 1,  # XINFO STREAM <key>
     "XLEN": 0,
     "ZSCORE": 0,
     "XPENDING": 0,
