@@ -154,10 +154,11 @@ def _paths() -> dict[str, Any]:
         }},
         "/api/queues/{queue}/jobs": {"get": {
             "summary": "A page of a queue's jobs in one state: ready (newest first), delayed "
-            "or retrying (soonest due first), running (longest running first).",
+            "or retrying (soonest due first), running (longest running first), finished "
+            "(settled lately as the workers recorded them, newest first).",
             "parameters": [
                 _path("queue", "The queue name (a partitioned queue's partitions merged)."),
-                _query("list", "ready (default), delayed, retrying or running."),
+                _query("list", "ready (default), delayed, retrying, running or finished."),
                 _query("cursor", "The `next` of the previous page."),
                 _LIMIT,
             ],

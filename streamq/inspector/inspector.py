@@ -185,8 +185,8 @@ class Inspector:
 
         Args:
             queue: The queue (a partitioned queue's partitions merged).
-            which: `ready` (newest first), `delayed` or `retrying` (soonest due first), or
-                `running` (longest running first).
+            which: `ready` (newest first), `delayed` or `retrying` (soonest due first),
+                `running` (longest running first), or `finished` (newest first).
             cursor: The `next` of the previous page; `None` for the first.
             limit: Rows per page.
 

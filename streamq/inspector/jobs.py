@@ -7,7 +7,9 @@ Lists (a partitioned queue's partitions merged):
   first;
 - `delayed` / `retrying`: the delay set (first attempts with a delay / failed attempts waiting
   for their retry: attempt > 1), soonest due first;
-- `running`: entries delivered and not yet acknowledged, longest running first.
+- `running`: entries delivered and not yet acknowledged, longest running first;
+- `finished`: jobs settled lately (completed, retried, dead-lettered), newest first, as the
+  workers record them (`streamq.worker.history`: the newest 1000 per queue, for a day).
 
 Paging is by cursor (the last row's position), never by a row cap, so nothing is hidden: the
 next page starts right after the last row shown, however many rows there are.
@@ -27,7 +29,7 @@ from .records import job_label
 
 __all__ = ["JOB_LISTS", "JobActions", "JobLister", "JobPage", "JobRow"]
 
-JOB_LISTS: Final = ("ready", "delayed", "retrying", "running")
+JOB_LISTS: Final = ("ready", "delayed", "retrying", "running", "finished")
 _CHUNK: Final = 200
 # A page of a filtered list (retrying) reads at most this many delay-set members; a page cut
 # short by it still carries the cursor to go on from.
@@ -49,6 +51,9 @@ class JobRow(msgspec.Struct, frozen=True, kw_only=True):
         consumer: Who runs it (running).
         idle_ms: Since it was delivered or its lease renewed (running).
         deliveries: Redis's delivery count (running).
+        outcome: `completed`, `retried` or `dead_lettered` (finished).
+        finished_at: When a worker recorded it (finished; epoch ms, Redis clock, within a few
+            seconds of the outcome).
     """
 
     queue: str
@@ -62,6 +67,8 @@ class JobRow(msgspec.Struct, frozen=True, kw_only=True):
     consumer: str | None = None
     idle_ms: int | None = None
     deliveries: int | None = None
+    outcome: str | None = None
+    finished_at: int | None = None
 
 
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,19 +138,24 @@ class JobLister:
                 got, cut = await self._ready(q, after, limit)
             elif which == "running":
                 got, cut = await self._running(q, after, limit)
+            elif which == "finished":
+                got, cut = await self._finished(q, after, limit)
             else:
                 got, cut = await self._delayed(q, after, limit, retrying=which == "retrying")
             rows.extend(got)
             more = more or cut
-        rows.sort(key=lambda pair: pair[0], reverse=which == "ready")
+        rows.sort(key=lambda pair: pair[0], reverse=which in ("ready", "finished"))
         page = rows[:limit]
         more = more or len(rows) > limit
         nxt = None
         if more and page:
             last = page[-1][1]
-            position = (
-                last.entry_id if which in ("ready", "running") else f"{last.due_at}:{last.job_id}"
-            )
+            if which == "finished":
+                position = f"{last.finished_at}:{last.outcome}|{last.job_id}"
+            elif which in ("ready", "running"):
+                position = str(last.entry_id)
+            else:
+                position = f"{last.due_at}:{last.job_id}"
             nxt = f"{position}|{last.queue}"
         return JobPage(kind=which, rows=[r for _, r in page], next=nxt)
 
@@ -209,6 +221,35 @@ class JobLister:
             )
             out.append(((_id_key(entry_id), q.name), row))
         return out, len(pending) > limit
+
+    async def _finished(
+        self, q: Queue, after: tuple[str, str] | None, limit: int
+    ) -> tuple[list[tuple[Any, JobRow]], bool]:
+        start: tuple[int, str, str] | None = None
+        if after is not None:
+            score, _, member = after[0].partition(":")
+            start = (int(score), after[1], member)
+        top = str(start[0]) if start else "+inf"
+        out: list[tuple[Any, JobRow]] = []
+        offset = 0
+        while len(out) <= limit:
+            with map_redis_errors():
+                members: Any = await self._core.redis.zrevrangebyscore(
+                    q.keys.finished, top, "-inf", start=offset, num=_CHUNK, withscores=True
+                )
+            if not members:
+                return out, False
+            offset += len(members)
+            for raw_member, raw_score in members:
+                key = (int(raw_score), q.name, as_str(raw_member))
+                if start is not None and key >= start:
+                    continue
+                outcome, _, job_id = key[2].partition("|")
+                row = JobRow(
+                    queue=q.name, job_id=job_id, task="", outcome=outcome, finished_at=key[0]
+                )
+                out.append((key, row))
+        return out[: limit + 1], True
 
     async def _delayed(
         self, q: Queue, after: tuple[str, str] | None, limit: int, *, retrying: bool

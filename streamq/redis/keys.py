@@ -48,6 +48,7 @@ class Keys:
         "dlq",
         "dlq_dropped",
         "expired",
+        "finished",
         "history_prefix",
         "lost",
         "partitions",
@@ -74,6 +75,8 @@ class Keys:
         self.dlq_dropped = f"{own}:dlq:dropped"
         # One small hash per minute of what workers did and saw (see streamq.worker.history).
         self.history_prefix = f"{own}:history:"
+        # Jobs settled lately, newest scored highest (`<outcome>|<job id>` by time, capped).
+        self.finished = f"{own}:finished"
         # Entries streamq removed from the stream, and entries something else removed (lost):
         # (lua/include/count_removed.lua, lua/audit.lua).
         self.removed = f"{own}:removed"

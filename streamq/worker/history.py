@@ -17,6 +17,10 @@ its minute began (`HISTORY_TTL_S`). Two kinds of fields:
   difference between two minutes is what was enqueued, producers need not run streamq code
   to be counted), and the sampling time (`at_ms`).
 
+Each flush also adds the jobs settled since the last one to the queue's recently-finished set,
+`streamq:{q}:finished` (a sorted set of `<outcome>|<job id>` scored by the flush time, kept to
+the newest `FINISHED_KEPT` and expiring a day after its last write), for the dashboard's list.
+
 A worker that stops flushes what it has counted; one that is killed loses at most the last
 `HISTORY_FLUSH_S` of counts.
 """
@@ -34,7 +38,7 @@ from ..redis.topology import AsyncClient
 from .periodic import Periodic
 from .stats import HISTORY_COUNTERS, WorkerStats
 
-__all__ = ["HISTORY_FLUSH_S", "HISTORY_TTL_S", "HistoryRecorder"]
+__all__ = ["FINISHED_KEPT", "HISTORY_FLUSH_S", "HISTORY_TTL_S", "HistoryRecorder"]
 
 _log = structlog.get_logger("streamq.worker")
 
@@ -42,6 +46,8 @@ _log = structlog.get_logger("streamq.worker")
 HISTORY_FLUSH_S: Final = 5.0
 #: How long a minute's hash lives after its minute began: a day at minute resolution.
 HISTORY_TTL_S: Final = 24 * 3600 + 120
+#: Recently finished jobs kept per queue.
+FINISHED_KEPT: Final = 1000
 
 
 class HistoryRecorder(Periodic):
@@ -77,10 +83,14 @@ class HistoryRecorder(Periodic):
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         minute = now_ms // 60_000
         deltas = self._deltas()
+        finished = list(self._stats.finished)  # taken out once written (kept on a failure)
         due = [q for q in self._queues if self._sampled.get(q.name) != minute]
         samples = await self._samples(due, now_ms) if due else {}
-        if not deltas and not samples:
+        if not deltas and not samples and not finished:
             return
+        by_queue: dict[str, dict[str, int]] = {}
+        for name, outcome, job_id in finished:
+            by_queue.setdefault(name, {})[f"{outcome}|{job_id}"] = now_ms
         with map_redis_errors():
             async with self._redis.pipeline(transaction=False) as pipe:
                 for queue in self._queues:
@@ -93,7 +103,13 @@ class HistoryRecorder(Periodic):
                     if sample:
                         pipe.hset(key, mapping=cast("dict[Any, Any]", sample))
                     pipe.expire(key, HISTORY_TTL_S)
+                for queue in self._queues:
+                    if queue.name in by_queue:
+                        pipe.zadd(queue.keys.finished, cast("dict[Any, Any]", by_queue[queue.name]))
+                        pipe.zremrangebyrank(queue.keys.finished, 0, -FINISHED_KEPT - 1)
+                        pipe.expire(queue.keys.finished, HISTORY_TTL_S)
                 await pipe.execute()
+        del self._stats.finished[: len(finished)]
         for name, counts in deltas.items():
             done = self._flushed.setdefault(name, {})
             for field, n in counts.items():

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["HISTORY_COUNTERS", "WorkerStats"]
+__all__ = ["FINISHED_BUFFER", "HISTORY_COUNTERS", "WorkerStats"]
 
 #: The outcomes a worker counts per queue into its history. `deferred` and `cancelled` are
 #: the flow-control outcomes: counted by `tally` when the worker reports them.
 HISTORY_COUNTERS = ("completed", "retried", "dead_lettered", "deferred", "cancelled")
+#: Most finished jobs held between two flushes (a flush every few seconds empties it).
+FINISHED_BUFFER = 10_000
 
 
 @dataclasses.dataclass
@@ -30,6 +32,7 @@ class WorkerStats:
         stuck: Handlers found still running past their timeout plus grace.
         by_queue: Per queue (partition or level), the outcomes the history records
             (`HISTORY_COUNTERS`: completed, retried, dead_lettered, deferred, cancelled).
+        finished: (queue, outcome, job id) of jobs settled since the history's last flush.
     """
 
     completed: int = 0
@@ -45,13 +48,17 @@ class WorkerStats:
     expired: int = 0
     stuck: int = 0
     by_queue: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    finished: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
-    def tally(self, queue: str, counter: str) -> None:
-        """Count one outcome of `queue` for its history (see `streamq.worker.history`)."""
+    def tally(self, queue: str, counter: str, job_id: str = "") -> None:
+        """Count one outcome of `queue` for its history, and note the job among the recently
+        finished until the next flush takes it (see `streamq.worker.history`)."""
         counts = self.by_queue.get(queue)
         if counts is None:
             counts = self.by_queue[queue] = {}
         counts[counter] = counts.get(counter, 0) + 1
+        if job_id and len(self.finished) < FINISHED_BUFFER:
+            self.finished.append((queue, counter, job_id))
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

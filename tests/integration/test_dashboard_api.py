@@ -711,3 +711,34 @@ async def test_job_actions_refuse_a_running_job_a_vanished_one_and_a_missing_tok
     assert "list must be one of" in bad.json()["error"]
     bad = await writer.get(f"/api/queues/{queue_name}/jobs", params={"cursor": "x"})
     assert bad.status_code == 400
+
+
+async def test_recently_finished_jobs_page_newest_first_across_partitions(
+    redis_url: str, queue_name: str, reader: httpx.AsyncClient
+) -> None:
+    # Given two partitions whose recently-finished sets (as workers write them) hold 65 jobs
+    # each, some recorded in the same flush (equal times)
+    from streamq import PartitionedQueue
+
+    async with PartitionedQueue(queue_name, 2, url=redis_url) as pq:
+        await pq.ensure_group()
+        for n, name in enumerate(pq.names):
+            async with Queue(name, url=redis_url, group=queue_name) as part:
+                await part.redis.zadd(
+                    part.keys.finished,
+                    {f"completed|j{n}-{i}": 1_000_000 + (i // 3) * 10 + n for i in range(65)},
+                )
+    # When every page of 50 is read
+    seen: list[tuple[int, str]] = []
+    cursor = None
+    while True:
+        params = {"list": "finished", "limit": "50", **({"cursor": cursor} if cursor else {})}
+        page = await _get(reader, f"/api/queues/{queue_name}/jobs", **params)
+        seen += [(r["finished_at"], r["job_id"]) for r in page["rows"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    # Then each job came once, newest first
+    assert len(seen) == 130
+    assert len(set(seen)) == 130
+    assert [t for t, _ in seen] == sorted((t for t, _ in seen), reverse=True)

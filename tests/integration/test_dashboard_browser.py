@@ -532,6 +532,7 @@ def test_charts_show_the_history_a_worker_recorded_while_no_page_was_open(
         for field in totals:
             totals[field] += int(sredis.hget(k, field) or 0)
     assert totals == {"completed": 5, "dead_lettered": 2}
+    assert 0 < sredis.ttl(keys.finished) <= 24 * 3600 + 120
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
@@ -556,6 +557,12 @@ def test_charts_show_the_history_a_worker_recorded_while_no_page_was_open(
             assert rates
             assert max(rates) > 0
             expect(page.get_by_test_id("chart-depth").locator("circle.dot").first).to_be_attached()
+            # and the recently finished jobs, as the worker recorded them
+            page.get_by_test_id("list-finished").click()
+            finished = page.get_by_test_id("job-list").locator("tbody tr")
+            expect(finished).to_have_count(7)
+            expect(finished.filter(has_text="dead_lettered")).to_have_count(2)
+            expect(finished.filter(has_text="completed")).to_have_count(5)
             _shot(page, artifacts, "history-queue")
             # and the day view draws the same completions in 10-minute points
             page.get_by_test_id("span-day").click()

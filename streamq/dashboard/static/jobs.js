@@ -1,4 +1,4 @@
-// A queue's jobs by state (api/queues/<q>/jobs): ready, delayed, retrying, running, a page at a
+// A queue's jobs by state (api/queues/<q>/jobs): ready, delayed, retrying, running, finished, a page at a
 // time by cursor, a search by job id, and the job actions (write token): run a delayed job now,
 // delete a ready or delayed one. Cancelling a running job comes with flow control.
 import {
@@ -8,6 +8,7 @@ import {
 const LISTS = [
   ["ready", "ready (newest first)"], ["delayed", "delayed (soonest due first)"],
   ["retrying", "retrying (soonest due first)"], ["running", "running (longest first)"],
+  ["finished", "finished (newest first)"],
 ];
 const PAGE = 50;
 
@@ -33,6 +34,7 @@ async function act(action, row) {
 }
 
 function columns(which) {
+  if (which === "finished") return [["job"], ["outcome"], ["recorded"]];
   const head = [["job"], ["task"], ["attempt", "num"]];
   if (which === "ready") return head.concat([["created"], ["entry"], [""]]);
   if (which === "running") {
@@ -43,6 +45,12 @@ function columns(which) {
 }
 
 function cells(which, r, now) {
+  if (which === "finished") {
+    const kind = { completed: "good", retried: "warn", dead_lettered: "bad" }[r.outcome] || "";
+    return [el("td", { class: "id" }, jobLink(r.job_id, r.queue)),
+      el("td", {}, el("span", { class: `badge ${kind}` }, r.outcome)),
+      el("td", { class: "when" }, when(r.finished_at))];
+  }
   const head = [
     el("td", { class: "id" }, jobLink(r.job_id, r.queue)),
     el("td", {}, r.task || "–"),
