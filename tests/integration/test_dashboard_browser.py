@@ -821,6 +821,12 @@ def test_the_refresh_keeps_the_operators_selection_focus_scroll_and_selected_tex
             expect(page.get_by_test_id("selected-count")).to_have_text("1 selected")
             assert scroller.evaluate("s => s.scrollLeft") == left
             assert page.evaluate("() => getSelection().toString()") == selected
+            # and typing the token (its change re-renders the page) keeps the selection too
+            page.locator("#token").fill(TOKEN)
+            page.locator("#token").press("Tab")
+            expect(page.get_by_test_id("requeue-selected")).to_be_enabled()
+            expect(box).to_be_checked()
+            expect(page.get_by_test_id("selected-count")).to_have_text("1 selected")
             # and ids and dates do not wrap over lines at this width
             for cell in ("td.id", "td.when"):
                 heights = page.locator(f"#view {cell}").evaluate_all(
