@@ -398,6 +398,15 @@ class Consuming:
             released += sum(1 for c in codes if c == 1)
         return released
 
+    async def drop_gone(self, consumer: str, entry_id: str) -> bool:
+        """Ack an owned entry deleted behind the engine's back (release.lua's -1); `False` when
+        `consumer` no longer owns it."""
+        async with self._group.guard():
+            codes = await self.scripts.release(
+                self.keys, group=self._group.name, consumer=consumer, entry_ids=[entry_id]
+            )
+        return codes == [-1]
+
     async def keep_claimable(self, consumer: str, entry_ids: Sequence[str], idle_ms: int) -> None:
         """Set the idle time of entries `consumer` holds (and keeps) to `idle_ms`, undoing the
         reset its own XAUTOCLAIM made: an entry it no longer renews stays claimable by others."""

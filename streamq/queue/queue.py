@@ -382,6 +382,11 @@ class Queue:
         """Hand owned entries back for immediate redelivery; returns how many."""
         return await self._consuming.release(consumer, entry_ids)
 
+    async def drop_gone(self, consumer: str, entry_id: str) -> bool:
+        """Ack an owned entry that was deleted behind the engine's back; `False` when it was
+        not ours any more (another consumer's XAUTOCLAIM dropped it, and counted it)."""
+        return await self._consuming.drop_gone(consumer, entry_id)
+
     async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
         """Entry ids pending for `consumer` (delivered, not acked), oldest first."""
         return await self._consuming.pending_entry_ids(consumer, count=count)

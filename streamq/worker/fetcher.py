@@ -65,6 +65,8 @@ class Fetcher:
         self._queue_count = queue_count
         self._burst = burst
         self._stop_if_drained = stop_if_drained
+        #: Still re-reading its own pending entries (see `WorkerHost.recovering`).
+        self.recovering = True
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -134,6 +136,7 @@ class Fetcher:
                         _log.info("recovered_own_pending", queue=queue.name, count=len(got))
                     else:
                         own_after = None
+                        self.recovering = False
                 else:
                     got = await queue.dequeue(host.consumer, slots, block_s)
                 backoff.reset()

@@ -69,6 +69,8 @@ class LevelFetcher:
         self._queue_count = queue_count
         self._burst = burst
         self._stop_if_drained = stop_if_drained
+        #: Still re-reading its own pending entries (see `WorkerHost.recovering`).
+        self.recovering = True
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -137,6 +139,7 @@ class LevelFetcher:
                     else:
                         recovering.pop(0)
                         own_after = "0"
+                        self.recovering = bool(recovering)
                 else:
                     got = await reader.read(host.consumer, slots, block_s)
                 backoff.reset()

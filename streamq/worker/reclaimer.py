@@ -43,6 +43,12 @@ class Reclaimer(Periodic):
 
     async def run_once(self) -> None:
         """Walk each queue's PEL from the saved cursor while slots are free."""
+        if self._host.recovering():
+            # Our own pending entries (a restart's) are being re-read by the fetch loops; an
+            # XAUTOCLAIM now would deliver those idle past the claim timeout a second time,
+            # counting two deliveries per crash towards max_deliveries (a job would be
+            # poison after fewer crashes than it allows).
+            return
         for queue in self._queues:
             while True:
                 slots = await self._host.reserve(100)

@@ -134,9 +134,10 @@ class JobRunner:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
         d = run.delivery
         if d.raw is None:
-            await self._write(lambda: queue.release(self.consumer, [d.entry_id]))
-            self.stats.gone += 1
-            _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
+            # Counted only if ours to drop: a reclaimer that dropped it first counted it.
+            if await self._write(lambda: queue.drop_gone(self.consumer, d.entry_id)):
+                self.stats.gone += 1
+                _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
             return
         if d.deliveries > self.settings.max_deliveries:
             await self._dead(

@@ -193,6 +193,10 @@ class Worker:
         ids = [e for e, run in runs.items() if not self.stuck.is_stuck(run)]
         return ids + [e for e in self.unsettled_entry_ids(queue) if e not in runs]
 
+    def recovering(self) -> bool:
+        """Whether a fetch loop is still re-reading our own pending entries (or none exists yet)."""
+        return not self._fetchers or any(f.recovering for f in self._fetchers)
+
     def unsettled_entry_ids(self, queue: Queue) -> set[str]:
         """Entry ids of `queue` whose handler finished and whose ack has not landed yet."""
         acker = self._ackers.get(queue.name)
@@ -202,12 +206,11 @@ class Worker:
         """Fence: another process holds our consumer name, so every ownership check would pass
         for both. Fetch nothing more, cancel every job, write nothing more (no ack, release or
         liveness delete: they would act on the other holder's entries), and stop; `run()`
-        then raises `exc`.
-        """
+        then raises `exc`."""
         if self._fenced is not None:
             return
         self._fenced = exc
-        runs = [run for rs in self._running.values() for run in rs.values()]
+        runs = self._all_runs()
         _log.error(
             "consumer_name_taken",
             consumer=self.consumer,
@@ -227,11 +230,8 @@ class Worker:
 
     def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
         """Cancel jobs whose entries this worker no longer owns; nothing more is written.
-
-        `gone` says the entries were deleted behind the engine's back: counted as gone, not as
-        lost leases. A run already writing its outcome is left to that write: it is
-        ownership-checked, and the entry a renewal found gone may be the one it just settled.
-        """
+        `gone`: deleted behind the engine's back (counted as gone). A run already writing its
+        outcome is left to that ownership-checked write (its entry may be the one it settled)."""
         for entry_id in entry_ids:
             run = self._running[queue.name].get(entry_id)
             if run is not None and run.task is not None and not run.lease_lost and not run.settling:
