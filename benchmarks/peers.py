@@ -34,6 +34,9 @@ from typing import Any
 
 import redis
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from costs import CostMeter, Costs
+
 HERE = Path(__file__).resolve().parent
 ADAPTERS = HERE / "adapters"
 RESULTS = HERE / "results"
@@ -331,17 +334,23 @@ class Runner:
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait()
 
-    def throughput(self, n: int, body: str, workers: int) -> tuple[float, str]:
-        """Jobs/s from starting `workers` processes on `n` waiting jobs until all bodies ran."""
+    def throughput(self, n: int, body: str, workers: int) -> tuple[float, str, Costs]:
+        """Jobs/s from starting `workers` processes on `n` waiting jobs until all bodies ran,
+        and the drain's costs per job (costs.py)."""
         queue, done = _names()
         self.command("fill", n, queue, body, done)
+        meter = CostMeter(self.client)
         start = time.perf_counter()
+        meter.begin(start)
         procs = self.start_workers(workers, queue, body, done)
+        pgids = [p.pid for p in procs]
         note = ""
         try:
             while True:
                 got = self.client.llen(done)
                 elapsed = time.perf_counter() - start
+                if got:
+                    meter.first(time.perf_counter(), got, pgids)
                 if got >= n:
                     break
                 if elapsed > self.cap_s:
@@ -351,10 +360,11 @@ class Runner:
                 if any(p.poll() is not None for p in procs):
                     raise RuntimeError(f"{self.system.name} worker exited early (see {self.logs})")
                 time.sleep(0.002)
+            costs = meter.end(n, pgids)
         finally:
             self.stop_workers(procs)
             self.client.flushdb()
-        return n / elapsed, note
+        return n / elapsed, note, costs
 
     def latency(self, n: int, max_s: float) -> dict[str, Any]:
         queue, done = _names()
@@ -388,6 +398,7 @@ class Measured:
     values: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     notes: dict[str, str] = dataclasses.field(default_factory=dict)
     error: str = ""
+    costs: dict[str, list[Costs]] = dataclasses.field(default_factory=dict)
 
     def add(self, figure: str, value: float) -> None:
         self.values.setdefault(figure, []).append(value)
@@ -405,7 +416,7 @@ def measure(system: System, url: str, args: argparse.Namespace) -> Measured:
         out.error = str(exc)
         return out
     runner = Runner(system, python, url, args.cap_s)
-    figures = system.figures or ALL_FIGURES
+    figures = [f for f in system.figures or ALL_FIGURES if f in args.figures]
     try:
         out.settings = runner.enqueue("settings", 0)["settings"]
         out.versions = installed_versions(python, system)
@@ -423,8 +434,9 @@ def measure(system: System, url: str, args: argparse.Namespace) -> Measured:
             for figure in THROUGHPUT:
                 if figure in figures:
                     body, workers = figure.split("_")
-                    rate, note = runner.throughput(args.jobs, body, int(workers))
+                    rate, note, costs = runner.throughput(args.jobs, body, int(workers))
                     out.add(figure, rate)
+                    out.costs.setdefault(figure, []).append(costs)
                     if note:
                         out.notes[figure] = note
             if "latency" in figures:
@@ -557,6 +569,42 @@ def full_table(results: dict[str, Measured]) -> list[str]:
     return lines + (["", *notes] if notes else [])
 
 
+COST_FIGURES = ("engine_1", "io_1")
+
+
+def _median_costs(runs: list[Costs]) -> tuple[Costs, dict[str, float]]:
+    """The run with the median Redis CPU (for its command breakdown) and each field's median."""
+    ordered = sorted(runs, key=lambda c: c.redis_cpu_us)
+    fields = ("redis_cpu_us", "startup_cpu_s", "startup_wall_s", "worker_cpu_us", "round_trips")
+    medians = {f: statistics.median(getattr(c, f) for c in runs) for f in fields}
+    return ordered[len(ordered) // 2], medians
+
+
+def costs_table(results: dict[str, Measured]) -> list[str]:
+    """Costs per job of each system's drains (costs.py), medians of the repetitions."""
+    lines = [
+        "| system | drain | Redis CPU µs/job | worker CPU µs/job (steady) | worker start-up "
+        "CPU s | first job done s | round trips/job | Redis µs/job by command (median run) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for system in SYSTEMS:
+        m = results.get(system.name)
+        if m is None:
+            continue
+        for figure in COST_FIGURES:
+            runs = m.costs.get(figure)
+            if not runs:
+                continue
+            mid, med = _median_costs(runs)
+            lines.append(
+                f"| {system.name} | {FIGURE_TITLES[figure].split(' (')[0]} | "
+                f"{med['redis_cpu_us']:.1f} | {med['worker_cpu_us']:.1f} | "
+                f"{med['startup_cpu_s']:.2f} | {med['startup_wall_s']:.2f} | "
+                f"{med['round_trips']:.3f} | {mid.breakdown()} |"
+            )
+    return lines
+
+
 def chart(results: dict[str, Measured], path: Path, title: str) -> None:
     import matplotlib
 
@@ -598,7 +646,13 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=1000)
     parser.add_argument("--latency-max-s", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--figures",
+        default=",".join((*ALL_FIGURES, "observers")),
+        help="comma-separated figures to measure (default: all): " + ", ".join(ALL_FIGURES),
+    )
     args = parser.parse_args()
+    args.figures = {f.strip() for f in args.figures.split(",")}
     only = {s.strip().lower() for s in args.only.split(",")} if args.only else None
     results: dict[str, Measured] = {}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -616,7 +670,11 @@ def main() -> None:
             results[system.name] = measure(system, server.url, args)
             if results[system.name].error:
                 print(f"  error: {results[system.name].error}", flush=True)
-        observers = observer_figures(server.url, args.repeat)
+        observers = (
+            observer_figures(server.url, args.repeat)
+            if "observers" in args.figures
+            else "not measured in this run (--figures)"
+        )
         load_end = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     if isinstance(observers, str):
@@ -639,6 +697,11 @@ def main() -> None:
             *summary_table(results),
             "",
             *full_table(results),
+            "",
+            "Costs per job (benchmarks/costs.py: Redis's own CPU counters and commandstats around "
+            "each drain, the worker processes' CPU and write syscalls from /proc):",
+            "",
+            *costs_table(results),
             "",
             obs_line,
             "",
