@@ -86,3 +86,19 @@ async def test_a_worker_on_evenly_placed_partitions_does_not_warn(
 
     assert [e["event"] for e in events] == ["partitions_placed"]
     assert sorted(events[0]["per_primary"].values()) == [1, 1, 1]  # type: ignore[attr-defined]
+
+
+async def test_moving_the_named_slots_evens_the_queue_out(
+    redis_cluster: EmbeddedCluster, redis_url: str, aredis: RedisCluster
+) -> None:
+    name = _name(redis_cluster, even=False)
+    placed = await placement_of(aredis, partition_names(name, PARTITIONS))
+    assert placed is not None
+    by_port = {redis_cluster.port_of(n): n for n in redis_cluster.nodes}
+
+    for move in plan_moves(placed):  # the remedy the warning names, done as README says
+        redis_cluster.move_slot(move.slot, by_port[int(move.target.rsplit(":", 1)[1])])
+
+    events = await _start_and_stop(redis_url, name)
+    assert [e["event"] for e in events] == ["partitions_placed"]
+    assert sorted(events[0]["per_primary"].values()) == [1, 1, 1]  # type: ignore[attr-defined]
