@@ -605,35 +605,106 @@ def costs_table(results: dict[str, Measured]) -> list[str]:
     return lines
 
 
+def _colours(names: list[str]) -> dict[str, Any]:
+    """One colour per system, never reused: streamq's variants in reds, the raw ceilings in
+    grey, every peer its own hue (tab20 has 20; there are fewer peers)."""
+    from matplotlib import colormaps
+
+    hues = colormaps["tab20"].colors
+    reds = ["#b2182b", "#d6604d", "#f4a582", "#fddbc7"]
+    out: dict[str, Any] = {}
+    peer = 0
+    for name in names:
+        if name == "raw redis-py":
+            out[name] = "#555555"
+        elif name.startswith("streamq"):
+            out[name] = reds[sum(1 for n in out if n.startswith("streamq")) % len(reds)]
+        else:
+            # tab20 pairs a strong and a pale shade; the strong ones first, then the pale.
+            out[name] = hues[(2 * peer) % 20 if peer < 10 else (2 * peer + 1) % 20]
+            peer += 1
+    return out
+
+
 def chart(results: dict[str, Measured], path: Path, title: str) -> None:
+    """Bars per figure (one colour per system, its value on the bar) and, beside them, the
+    costs per job of the engine-body drain (Redis CPU and worker CPU, µs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("enqueue_one", "bulk"), ("io_1", "io_2", "engine_1", "engine_2"), ("latency_p99",)]
+    panels = [
+        figs
+        for figs in panels
+        if any(m.median(f) is not None for m in results.values() for f in figs)
+    ]
     names = [s.name for s in SYSTEMS if s.name in results and results[s.name].values]
-    fig, axes = plt.subplots(1, 3, figsize=(18, 7), gridspec_kw={"width_ratios": [2, 4, 1.4]})
-    for ax, figs in zip(axes, panels, strict=True):
+    colours = _colours(names)
+    costed = [n for n in names if results[n].costs.get("engine_1")]
+    ratios = [len(figs) + 0.6 for figs in panels] + ([2.2] if costed else [])
+    fig, axes = plt.subplots(
+        1,
+        len(ratios),
+        figsize=(min(4 + 1.7 * sum(ratios), 26), 8),
+        gridspec_kw={"width_ratios": ratios},
+    )
+    axes = list(axes) if len(ratios) > 1 else [axes]
+    for ax, figs in zip(axes, panels, strict=False):
         width = 0.8 / len(names)
         for k, name in enumerate(names):
-            vals = [results[name].median(f) or 0 for f in figs]
-            color = "C3" if name == "streamq" else ("C7" if name == "raw redis-py" else None)
-            ax.bar(
-                [x + k * width for x in range(len(figs))],
-                vals,
-                width,
-                label=name,
-                color=color,
-            )
+            vals = [results[name].median(f) for f in figs]
+            xs = [x + k * width for x in range(len(figs))]
+            bars = ax.bar(xs, [v or 0 for v in vals], width, label=name, color=colours[name])
+            for bar, v, f in zip(bars, vals, figs, strict=True):
+                if v:
+                    ax.text(
+                        bar.get_x() + bar.get_width() / 2,
+                        bar.get_height(),
+                        _fmt(v, f),
+                        ha="center",
+                        va="bottom",
+                        rotation=90,
+                        fontsize=6,
+                    )
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(figs))])
         ax.set_xticklabels([FIGURE_TITLES[f].split(" (")[0] for f in figs], fontsize=8, rotation=10)
-        ax.set_yscale("log")
-        ax.set_ylabel("ms (lower is better)" if figs[0] in LOWER_IS_BETTER else "jobs/s (log)")
+        shown = [v for n in names for f in figs if (v := results[n].median(f))]
+        if shown and max(shown) / min(shown) > 20:  # log only when the values span decades
+            ax.set_yscale("log")
+        ax.margins(y=0.25)
+        ax.set_ylabel("ms (lower is better)" if figs[0] in LOWER_IS_BETTER else "jobs/s")
         ax.grid(axis="y", alpha=0.3)
-    axes[1].legend(fontsize=7, ncol=2)
+    if costed:
+        ax = axes[-1]
+        redis_us = [_median_costs(results[n].costs["engine_1"])[1]["redis_cpu_us"] for n in costed]
+        worker_us = [
+            _median_costs(results[n].costs["engine_1"])[1]["worker_cpu_us"] for n in costed
+        ]
+        ys = range(len(costed))
+        ax.barh([y - 0.2 for y in ys], redis_us, 0.4, color=[colours[n] for n in costed])
+        ax.barh(
+            [y + 0.2 for y in ys],
+            worker_us,
+            0.4,
+            color=[colours[n] for n in costed],
+            hatch="//",
+            alpha=0.6,
+        )
+        for y, r, w in zip(ys, redis_us, worker_us, strict=True):
+            ax.text(r, y - 0.2, f" Redis {r:.1f}", va="center", fontsize=7)
+            ax.text(w, y + 0.2, f" worker {w:.1f}", va="center", fontsize=7)
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(costed, fontsize=7)
+        ax.invert_yaxis()
+        ax.margins(x=0.3)
+        ax.set_xlabel("µs per job, engine body drain (lower is better)")
+        ax.set_title("costs per job: Redis CPU (solid), worker CPU (hatched)", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=min(len(names), 8), loc="lower center")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(path, dpi=110)
 
 
