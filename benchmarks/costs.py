@@ -4,8 +4,11 @@ Jobs/s on a shared 2-core machine moves ±50% between runs; CPU counters move mu
 they are what decide how many jobs one Redis (one cluster shard) or one worker core can carry.
 
 - **Redis CPU per job**: `used_cpu_sys + used_cpu_user` of the server process (`INFO cpu`)
-  around a drain, divided by the jobs. This includes the event loop, the sockets and the
-  harness's own completion polling (one `LLEN` every 2 ms; its `usec` is in the breakdown).
+  around a drain, less the harness's own completion polling (one `LLEN` every 2 ms: its count
+  from commandstats times the server CPU one poll costs, calibrated once per server by polling
+  alone), divided by the jobs. This includes the event loop and the sockets, which
+  commandstats leaves out. The subtracted share is kept (`harness_us`): for a peer that drains
+  slowly it is most of the raw figure.
 - **Per command / script** (`INFO commandstats` after `CONFIG RESETSTAT`): calls and µs per
   job for each command. Commands run inside a script are counted there too (as well as inside
   the script's `evalsha` µs), so the sum of the rows counts them twice; the `evalsha` row alone
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +79,22 @@ def server_reads(client: Any) -> int:
     return next(int(ln.split()[1]) for ln in io.splitlines() if ln.startswith("syscr:"))
 
 
+_POLL_COST_S: dict[str, float] = {}
+
+
+def poll_cost_s(client: Any, polls: int = 500) -> float:
+    """Server CPU seconds one harness poll (an `LLEN` every 2 ms) costs, measured once per
+    server by polling alone (nothing else should run on it meanwhile)."""
+    key = str(client.connection_pool.connection_kwargs.get("port"))
+    if key not in _POLL_COST_S:
+        cpu0 = server_cpu_s(client)
+        for _ in range(polls):
+            client.llen("costs:calibration")
+            time.sleep(0.002)
+        _POLL_COST_S[key] = max(server_cpu_s(client) - cpu0, 0.0) / (polls + 1)  # +1: the INFO
+    return _POLL_COST_S[key]
+
+
 def harness_calls(client: Any) -> int:
     """How many of the commands since the last RESETSTAT were the harness's own."""
     return sum(
@@ -105,7 +125,8 @@ class Costs:
     """One drain's costs, per job unless named otherwise."""
 
     jobs: int
-    redis_cpu_us: float
+    redis_cpu_us: float  # the harness's polling subtracted
+    harness_us: float  # what was subtracted
     commands: dict[str, tuple[float, float]]  # command: (calls per job, µs per job)
     startup_cpu_s: float
     startup_wall_s: float
@@ -130,8 +151,10 @@ class CostMeter:
         self._first: tuple[float, int, ProcSample] | None = None
         self._cpu0 = 0.0
         self._reads0 = 0
+        self._poll_s = 0.0
 
     def begin(self, t0: float) -> None:
+        self._poll_s = poll_cost_s(self.client)
         self.client.config_resetstat()
         self._cpu0 = server_cpu_s(self.client)
         self._reads0 = server_reads(self.client)
@@ -149,9 +172,11 @@ class CostMeter:
         stats = commandstats(self.client)
         wall0, done0, proc0 = self._first or (0.0, 0, ProcSample(0.0))
         steady_jobs = max(done - done0, 1)
+        harness_s = ours * self._poll_s
         return Costs(
             jobs=done,
-            redis_cpu_us=(cpu - self._cpu0) / max(done, 1) * 1e6,
+            redis_cpu_us=max(cpu - self._cpu0 - harness_s, 0.0) / max(done, 1) * 1e6,
+            harness_us=harness_s / max(done, 1) * 1e6,
             commands={k: (c / max(done, 1), us / max(done, 1)) for k, (c, us) in stats.items()},
             startup_cpu_s=proc0.cpu_s,
             startup_wall_s=wall0,

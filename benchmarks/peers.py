@@ -452,6 +452,22 @@ def measure(system: System, url: str, args: argparse.Namespace) -> Measured:
     return out
 
 
+def _as_json(m: Measured) -> dict[str, Any]:
+    out = dataclasses.asdict(m)
+    out["costs"] = {f: [c.as_dict() for c in runs] for f, runs in m.costs.items()}
+    return out
+
+
+def load_results(path: Path) -> tuple[str, dict[str, Measured]]:
+    """A run's figures as `peers.json` keeps them (to draw its chart again: `--chart-only`)."""
+    data = json.loads(path.read_text())
+    results = {}
+    for name, raw in data["results"].items():
+        costs = {f: [Costs(**c) for c in runs] for f, runs in raw.pop("costs").items()}
+        results[name] = Measured(**raw, costs=costs)
+    return str(data["header"]), results
+
+
 # -- the observer executor -----------------------------------------------------------------------
 
 
@@ -575,7 +591,14 @@ COST_FIGURES = ("engine_1", "io_1")
 def _median_costs(runs: list[Costs]) -> tuple[Costs, dict[str, float]]:
     """The run with the median Redis CPU (for its command breakdown) and each field's median."""
     ordered = sorted(runs, key=lambda c: c.redis_cpu_us)
-    fields = ("redis_cpu_us", "startup_cpu_s", "startup_wall_s", "worker_cpu_us", "round_trips")
+    fields = (
+        "redis_cpu_us",
+        "harness_us",
+        "startup_cpu_s",
+        "startup_wall_s",
+        "worker_cpu_us",
+        "round_trips",
+    )
     medians = {f: statistics.median(getattr(c, f) for c in runs) for f in fields}
     return ordered[len(ordered) // 2], medians
 
@@ -583,8 +606,9 @@ def _median_costs(runs: list[Costs]) -> tuple[Costs, dict[str, float]]:
 def costs_table(results: dict[str, Measured]) -> list[str]:
     """Costs per job of each system's drains (costs.py), medians of the repetitions."""
     lines = [
-        "| system | drain | Redis CPU µs/job | worker CPU µs/job (steady) | worker start-up "
-        "CPU s | first job done s | round trips/job | Redis µs/job by command (median run) |",
+        "| system | drain | Redis CPU µs/job (harness polling subtracted, in brackets) "
+        "| worker CPU µs/job (steady) | worker start-up CPU s | first job done s | round trips/job "
+        "| Redis µs/job by command (median run) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for system in SYSTEMS:
@@ -598,7 +622,8 @@ def costs_table(results: dict[str, Measured]) -> list[str]:
             mid, med = _median_costs(runs)
             lines.append(
                 f"| {system.name} | {FIGURE_TITLES[figure].split(' (')[0]} | "
-                f"{med['redis_cpu_us']:.1f} | {med['worker_cpu_us']:.1f} | "
+                f"{med['redis_cpu_us']:.1f} ({med['harness_us']:.1f}) | "
+                f"{med['worker_cpu_us']:.1f} | "
                 f"{med['startup_cpu_s']:.2f} | {med['startup_wall_s']:.2f} | "
                 f"{med['round_trips']:.3f} | {mid.breakdown()} |"
             )
@@ -607,10 +632,12 @@ def costs_table(results: dict[str, Measured]) -> list[str]:
 
 def _colours(names: list[str]) -> dict[str, Any]:
     """One colour per system, never reused: streamq's variants in reds, the raw ceilings in
-    grey, every peer its own hue (tab20 has 20; there are fewer peers)."""
+    grey, every peer its own hue from tab20 without its reds and greys (so no peer looks like
+    streamq or the ceiling): the strong shades first, then the pale ones."""
     from matplotlib import colormaps
 
     hues = colormaps["tab20"].colors
+    peer_hues = [hues[i] for i in (0, 2, 4, 8, 10, 12, 16, 18, 1, 3, 5, 9, 11, 13, 17, 19)]
     reds = ["#b2182b", "#d6604d", "#f4a582", "#fddbc7"]
     out: dict[str, Any] = {}
     peer = 0
@@ -620,8 +647,7 @@ def _colours(names: list[str]) -> dict[str, Any]:
         elif name.startswith("streamq"):
             out[name] = reds[sum(1 for n in out if n.startswith("streamq")) % len(reds)]
         else:
-            # tab20 pairs a strong and a pale shade; the strong ones first, then the pale.
-            out[name] = hues[(2 * peer) % 20 if peer < 10 else (2 * peer + 1) % 20]
+            out[name] = peer_hues[peer % len(peer_hues)]
             peer += 1
     return out
 
@@ -635,11 +661,8 @@ def chart(results: dict[str, Measured], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     panels = [("enqueue_one", "bulk"), ("io_1", "io_2", "engine_1", "engine_2"), ("latency_p99",)]
-    panels = [
-        figs
-        for figs in panels
-        if any(m.median(f) is not None for m in results.values() for f in figs)
-    ]
+    measured = {f for m in results.values() for f in m.values}
+    panels = [kept for figs in panels if (kept := tuple(f for f in figs if f in measured))]
     names = [s.name for s in SYSTEMS if s.name in results and results[s.name].values]
     colours = _colours(names)
     costed = [n for n in names if results[n].costs.get("engine_1")]
@@ -698,6 +721,7 @@ def chart(results: dict[str, Measured], path: Path, title: str) -> None:
         ax.set_yticks(list(ys))
         ax.set_yticklabels(costed, fontsize=7)
         ax.invert_yaxis()
+        ax.set_xscale("log")
         ax.margins(x=0.3)
         ax.set_xlabel("µs per job, engine body drain (lower is better)")
         ax.set_title("costs per job: Redis CPU (solid), worker CPU (hatched)", fontsize=8)
@@ -722,8 +746,15 @@ def main() -> None:
         default=",".join((*ALL_FIGURES, "observers")),
         help="comma-separated figures to measure (default: all): " + ", ".join(ALL_FIGURES),
     )
+    parser.add_argument(
+        "--chart-only", action="store_true", help="draw --out's peers.json again, run nothing"
+    )
     args = parser.parse_args()
     args.figures = {f.strip() for f in args.figures.split(",")}
+    if args.chart_only:
+        header, saved = load_results(args.out / "peers.json")
+        chart(saved, args.out / "peers.png", header)
+        return
     only = {s.strip().lower() for s in args.only.split(",")} if args.only else None
     results: dict[str, Measured] = {}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -779,6 +810,9 @@ def main() -> None:
         ]
     )
     (args.out / "peers.md").write_text(text)
+    (args.out / "peers.json").write_text(
+        json.dumps({"header": header, "results": {k: _as_json(m) for k, m in results.items()}})
+    )
     chart(results, args.out / "peers.png", header)
     print(text)
 
