@@ -4,10 +4,10 @@
 
 Starts `python -m streamq_cli worker --burst --app startup_app:tasks` on a private redis-server
 with 100 waiting jobs, and polls (every 1 ms) the list the first job's body pushes to. Prints the
-medians of: exec → first job done, exec → exit (the burst drained), the worker's CPU at the first
-job, and the import time of the pieces (a bare interpreter, the third-party libraries a worker
-needs, the streamq CLI), each in a fresh interpreter. `--baseline DIR` runs another checkout's
-worker too, alternating with this one, for a before/after in one run.
+medians of: exec → first job done, exec → exit (the burst drained), the worker's CPU at the
+first job, and the CPU time of importing the pieces (a bare interpreter, the third-party
+libraries a worker needs, the streamq CLI), each in a fresh interpreter. `--baseline DIR` runs
+another checkout's worker too, alternating with this one, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,9 +49,12 @@ def _env(url: str, done: str, root: Path = HERE.parent) -> dict[str, str]:
 
 
 def import_s(code: str, root: Path) -> float:
-    t = time.perf_counter()
+    """CPU seconds (user + system) of a fresh interpreter running `code`: steadier than its wall
+    time on a loaded machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-c", code], check=True, env=_env("", "", root))
-    return time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def one_start(url: str, n: int, k: str, root: Path) -> tuple[float, float, float]:
@@ -118,7 +122,7 @@ def main() -> None:
     )
     row("worker CPU at the first job", [statistics.median(r[2] for r in runs[k]) for k in roots])
     for what, code in IMPORTS.items():
-        row(f"`python -c '{code}'`", [statistics.median(imports[k][what]) for k in roots])
+        row(f"CPU of `python -c '{code}'`", [statistics.median(imports[k][what]) for k in roots])
 
 
 if __name__ == "__main__":
