@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
 from ..errors import ConfigError
 from ..redis.keys import level_names, partition_groups
+from .batching import Pending, observe_many
 from .names import DEFAULT_PREFIX, DURATION_BUCKETS, check_prefix, metric
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "action_label", "multiprocess_mode"]
@@ -126,6 +127,7 @@ class Metrics:
             self._stuck,
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._executions = Pending(self._record_executed)
         self._by_error: dict[tuple[str, str, str], Any] = {}
         self._by_queue: dict[str, tuple[Any, Any, Any]] = {}
         self._logical: dict[str, str] = {}  # partition name → its logical queue's label
@@ -187,10 +189,19 @@ class Metrics:
             self._queue(queue)[0].inc(count)
 
     def executed(self, queue: str, action_type: str, seconds: float) -> None:
-        """Count a successful execution and observe its duration."""
-        executed, duration, _ = self._action(queue, action_type)
-        executed.inc()
-        duration.observe(seconds)
+        """Count a successful execution and observe its duration (recorded with the others of
+        this event-loop iteration at its end: `batching.Pending`)."""
+        self._executions.add((queue, action_type), seconds)
+
+    def flush(self) -> None:
+        """Record the executions collected and not yet recorded (they are at the end of each
+        event-loop iteration; this is for a caller that reads the values before that)."""
+        self._executions.flush()
+
+    def _record_executed(self, key: tuple[str, str], seconds: Sequence[float]) -> None:
+        executed, duration, _ = self._action(*key)
+        executed.inc(len(seconds))
+        observe_many(duration, seconds)
 
     def retried(self, queue: str, action_type: str) -> None:
         """Count a failed attempt that was scheduled for another try."""

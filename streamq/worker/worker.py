@@ -38,7 +38,7 @@ from .fetcher import Fetcher
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
-from .preflight import check_server
+from .preflight import check_placement, check_server
 from .progress import ProgressReporter
 from .promoter import Promoter
 from .reclaimer import Reclaimer
@@ -273,6 +273,7 @@ class Worker:
         await check_server(self.redis, strict=self.settings.strict)
         for logical, count in self._declared.items():
             await declare_partitions(self.redis, logical, count, self._prefix)
+        await check_placement(self.redis, self._declared, self._prefix)
         if len(self._fetch_groups) > self.settings.concurrency:
             _log.warning(
                 "fewer_slots_than_queues",
