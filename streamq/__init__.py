@@ -5,11 +5,13 @@ from .clock import Clock, FakeClock, RedisClock
 from .config import ExecutorFactory, load_action_settings
 from .errors import (
     AccessDenied,
+    CancelRefused,
     ConditionError,
     ConditionSyntaxError,
     ConfigError,
     ConsumerNameTaken,
     DecodeFailure,
+    JobCancelled,
     JobDeadLettered,
     JobError,
     JobExpired,
@@ -200,6 +202,8 @@ __all__ = [
     "JobFailed",
     "JobDeadLettered",
     "JobExpired",
+    "JobCancelled",
+    "CancelRefused",
     "LeaseLost",
     "NotDurable",
     "NotFound",

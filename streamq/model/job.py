@@ -57,18 +57,35 @@ class BackoffStrategy(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """Where a job is in its life: the seed's five states, and `expired` (discarded unrun)."""
+    """Where a job is in its life, as the script that made each transition wrote it.
+
+    `pending`: ready in the stream or scheduled (enqueued, not started); `running`: a worker
+    started it (with the consumer and start time); `retrying`: a failed attempt waits in the
+    delay set for its next one (with the due time and last error); `deferred`: held back in the
+    delay set by a rate limit or an open breaker, without consuming an attempt; then the ends:
+    `completed`, `failed` (the seed's; unused by streamq's own scripts), `dead_lettered`,
+    `expired` (discarded unrun past `expires_s`) and `cancelled` (`Queue.cancel`).
+    """
 
     PENDING = "pending"
     RUNNING = "running"
+    RETRYING = "retrying"
+    DEFERRED = "deferred"
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 TERMINAL_STATES: Final = frozenset(
-    {JobState.COMPLETED, JobState.FAILED, JobState.DEAD_LETTERED, JobState.EXPIRED}
+    {
+        JobState.COMPLETED,
+        JobState.FAILED,
+        JobState.DEAD_LETTERED,
+        JobState.EXPIRED,
+        JobState.CANCELLED,
+    }
 )
 
 
@@ -275,6 +292,10 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
         dead_reason: Why the job was dead-lettered, if it was.
         progress: How far the running job has got, 0 to 1, as its handler last reported.
         progress_message: What the handler said with it (`"step 2"`).
+        consumer: The worker (consumer name) that started the job, while `running` and after.
+        started_at: When that worker started it (epoch ms, Redis clock).
+        cancel_requested_at: When `cancel` asked the running job's worker to cancel it (epoch
+            ms, Redis clock); the state becomes `cancelled` once the worker has.
     """
 
     id: str
@@ -287,6 +308,9 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     dead_reason: str | None = None
     progress: float | None = None
     progress_message: str | None = None
+    consumer: str | None = None
+    started_at: int | None = None
+    cancel_requested_at: int | None = None
 
 
 #: Where `Job.progress` sends reports: set by a worker for the jobs it runs (its tasks inherit

@@ -4,16 +4,15 @@ It is the only code that speaks Redis commands for jobs. Every move of a job bet
 the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a job nowhere.
 `Queue` is the one public face over parts that each live in the file named for them:
 `Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `Results`
-(job outcomes and expiry), `DeadLetters` (the DLQ) and `ConsumerGroup` (the queue's one
-group). It holds no logic of its own beyond `get_status`, `counts` and routing acks.
+(job outcomes and expiry), `DeadLetters` (the DLQ), `Flow` (pause, resume, cancel) and
+`ConsumerGroup` (the queue's one group, and `counts`). It holds no logic of its own beyond
+`get_status` and routing acks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
-
-import redis.exceptions as rx
 
 from ..clock import Clock, RedisClock
 from ..errors import ScriptCode, map_redis_errors
@@ -23,13 +22,14 @@ from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, stat
 from ..model.schedule import Schedule, TickPlan
 from ..redis.connection import command_client
 from ..redis.durability import Durability
-from ..redis.keys import Keys
+from ..redis.keys import Keys, level_names
 from ..redis.scripts import Scripts
 from ..redis.sender import EnqueueSender
-from ..redis.topology import AsyncClient, close_client, refresh_on_failure
+from ..redis.topology import AsyncClient, close_client
 from ..tracing import sending
 from .consuming import Consuming
 from .dead_letters import DeadLetters
+from .flow import Cancellation, Flow
 from .group import ConsumerGroup
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
@@ -101,6 +101,8 @@ class Queue:
             name, self.keys, self.redis, self.scripts, self.defaults, self.clock
         )
         self._results = Results(self._group, self.scripts, self.defaults, self.clock)
+        levels = [Keys(n, prefix) for n in level_names(name, priorities)]
+        self.flow = Flow(self._group, self.scripts, self.defaults, self.clock, levels)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -253,34 +255,30 @@ class Queue:
         return await self._results.expired_count()
 
     async def counts(self) -> QueueCounts:
-        """Sizes of the stream, PEL, delay set and DLQ, read in one pipelined round trip."""
-        with map_redis_errors():
-            async with (
-                refresh_on_failure(self.redis),
-                self.redis.pipeline(transaction=False) as pipe,
-            ):
-                pipe.xlen(self.keys.stream)
-                pipe.xpending(self.keys.stream, self.group)
-                pipe.zcard(self.keys.delayed)
-                pipe.xlen(self.keys.dlq)
-                pipe.get(self.keys.dlq_dropped)
-                replies = await pipe.execute(raise_on_error=False)
-                for reply in replies:
-                    # Only the XPENDING of a missing group may fail; a cluster pipeline returns
-                    # a lost connection in place instead of raising it.
-                    if isinstance(reply, Exception) and reply is not replies[1]:
-                        raise reply
-                    if isinstance(reply, rx.ConnectionError | rx.TimeoutError):
-                        raise reply
-        pending = replies[1]
-        pending_count = 0 if isinstance(pending, Exception) else int(pending["pending"])
-        return QueueCounts(
-            stream=int(replies[0]),
-            pending=pending_count,
-            delayed=int(replies[2]),
-            dlq=int(replies[3]),
-            dlq_dropped=int(replies[4] or 0),
-        )
+        """Sizes of the stream, PEL, delay set and DLQ, and the pause, in one round trip."""
+        return await self._group.counts()
+
+    # -- flow control (`Flow`) -----------------------------------------------------------------
+
+    async def pause(self) -> bool:
+        """Pause fetching (see `Flow`: running jobs settle, retries wait, enqueue works)."""
+        return await self.flow.pause()
+
+    async def resume(self) -> bool:
+        """Resume a paused queue; `False` when it was not paused."""
+        return await self.flow.resume()
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused (the state lives in Redis, shared by every worker)."""
+        return await self.flow.is_paused()
+
+    async def cancel(self, job_id: str) -> Cancellation:
+        """Cancel a job: unstarted, it never runs; running, its worker cancels it (`Flow`).
+
+        Raises:
+            NotFound: the queue has no status of the job. CancelRefused: it has ended.
+        """
+        return await self.flow.cancel(job_id)
 
     # -- periodic schedules (fired by every worker's `Scheduler`) ------------------------------
 
@@ -378,9 +376,11 @@ class Queue:
             consumer, entry_ids, liveness_ttl_ms=liveness_ttl_ms, holder=holder
         )
 
-    async def promote_due(self, *, limit: int = 100, max_rounds: int = 100) -> int:
-        """Move due retries and delayed jobs into the stream; returns how many."""
-        return await self._consuming.promote_due(limit=limit, max_rounds=max_rounds)
+    async def promote_due(self, *, limit: int = 100) -> int:
+        """Move due retries and delayed jobs into the stream; returns how many (none while
+        paused: `flow.paused_seen` says so, which is how workers learn of a pause)."""
+        moved, self.flow.paused_seen = await self._consuming.promote_due(limit=limit)
+        return moved
 
     async def next_due_in_ms(self) -> float | None:
         """Milliseconds until the first delayed job falls due (Redis clock), `None` if none."""

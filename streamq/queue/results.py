@@ -12,6 +12,7 @@ import redis
 from ..clock import Clock
 from ..errors import (
     DecodeFailure,
+    JobCancelled,
     JobDeadLettered,
     JobExpired,
     JobFailed,
@@ -38,17 +39,23 @@ _SYNC_STEP_S: Final = 1.0
 _FAILURES: Final[Mapping[str, type[JobFailed]]] = {
     JobState.DEAD_LETTERED.value: JobDeadLettered,
     JobState.EXPIRED.value: JobExpired,
+    JobState.CANCELLED.value: JobCancelled,
 }
+
+#: States of a job that has not ended yet: `result()` waits through them.
+_UNFINISHED: Final = frozenset(
+    ("", JobState.PENDING, JobState.RUNNING, JobState.RETRYING, JobState.DEFERRED)
+)
 
 
 def outcome_error(job_id: str, fields: Mapping[bytes, bytes]) -> JobFailed | None:
     """The failure an outcome (result entry or status hash) records; `None` if it is not one.
 
-    A state without a failure class of its own (a later one, such as `cancelled`) is still a
-    `JobFailed`, so an older client raises rather than waits.
+    A state without a failure class of its own (a later one) is still a `JobFailed`, so an
+    older client raises rather than waits.
     """
     state = fields.get(b"state", b"").decode()
-    if state in ("", JobState.COMPLETED, JobState.PENDING, JobState.RUNNING, JobState.FAILED):
+    if state in _UNFINISHED or state in (JobState.COMPLETED, JobState.FAILED):
         return None
     error = fields.get(b"error") or fields.get(b"last_error")
     reason = fields.get(b"reason") or fields.get(b"dead_reason")

@@ -49,6 +49,7 @@ class Keys:
         "dlq_dropped",
         "expired",
         "partitions",
+        "paused",
         "prefix",
         "queue",
         "stream",
@@ -72,6 +73,9 @@ class Keys:
         # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
         self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"
+        # Present while the queue is paused: one flag per logical queue (or partition), shared
+        # by its priority levels, read by promote.lua.
+        self.paused = f"{self.tag}:paused"
         # The declared partition count of a logical queue (see streamq.partitions).
         self.partitions = f"{self.tag}:partitions"
 

@@ -49,6 +49,7 @@ __all__ = [
 
 SCRIPT_NAMES: Final = (
     "ack",
+    "cancel",
     "complete",
     "dead_letter",
     "delete_consumer",
@@ -63,6 +64,8 @@ SCRIPT_NAMES: Final = (
     "release",
     "requeue_dead",
     "retry",
+    "settle_cancel",
+    "start",
 )
 
 
@@ -136,6 +139,10 @@ class Scripts:
                     raise
                 target: Any = client or self._client
                 return await target.eval(script.script, len(keys), *keys, *args)
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[bytes | str | int]) -> Any:
+        """Run script `name` (for the typed methods of other rooms: `FlowScripts`)."""
+        return await self._run(name, keys, args)
 
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""
@@ -251,11 +258,20 @@ class Scripts:
         track_status: bool,
         pending_status_ttl_ms: int,
         now_ms: int = 0,
-    ) -> tuple[bool, int]:
-        """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
+        status_ttl_s: int = 86_400,
+    ) -> tuple[int, int]:
+        """Schedule the next attempt; returns (code, due time in ms or 0 if re-added now):
+        code 1 scheduled, 0 not owner (nothing written), 2 cancelled instead (its cancel was
+        requested while the attempt ran)."""
         reply = await self._run(
             "retry",
-            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)],
+            [
+                keys.stream,
+                keys.delayed,
+                keys.delayed_jobs,
+                keys.status(job_id),
+                keys.result(job_id),
+            ],
             [
                 group,
                 consumer,
@@ -268,9 +284,10 @@ class Scripts:
                 "1" if track_status else "0",
                 now_ms,
                 pending_status_ttl_ms,
+                status_ttl_s,
             ],
         )
-        return int(reply[0]) == 1, int(reply[1])
+        return int(reply[0]), int(reply[1])
 
     async def dead_letter(
         self,
@@ -318,12 +335,15 @@ class Scripts:
         reply = await self._run("progress", [keys.status(job_id)], [fraction, message, now_ms])
         return int(reply) == 1
 
-    async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int]:
-        """Move up to `limit` due jobs into the stream; returns (moved, missing payloads)."""
+    async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int, bool]:
+        """Move up to `limit` due jobs into the stream; returns (moved, missing payloads,
+        whether the queue is paused: then nothing was moved)."""
         reply = await self._run(
-            "promote", [keys.delayed, keys.delayed_jobs, keys.stream], [limit, now_ms]
+            "promote",
+            [keys.delayed, keys.delayed_jobs, keys.stream, keys.paused],
+            [limit, now_ms],
         )
-        return int(reply[0]), int(reply[1])
+        return int(reply[0]), int(reply[1]), int(reply[2]) == 1
 
     async def read_levels(
         self, levels: Sequence[Keys], *, group: str, consumer: str, count: int

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from streamq.model.schedule import ScheduleFire, TickJob
+from streamq.redis.flow_scripts import FlowScripts
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
@@ -116,7 +117,10 @@ def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
 # Canned replies in the shape each script returns, enough for the typed methods to parse.
 _REPLIES: dict[str, Any] = {
     "ack": [],
+    "cancel": [1, b"ready"],
     "complete": [],
+    "settle_cancel": 1,
+    "start": [],
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
@@ -124,7 +128,7 @@ _REPLIES: dict[str, Any] = {
     "expire": 0,
     "progress": 1,
     "heartbeat": [[], b""],
-    "promote": [0, 0],
+    "promote": [0, 0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
     "release": [],
@@ -189,6 +193,15 @@ def invocations(
             status_ttl_s=60,
             track_status=True,
             **common,
+        ),
+        "cancel": lambda s: FlowScripts(s).cancel(
+            keys, job_id=job_id, levels=[keys] * n, status_ttl_s=60
+        ),
+        "settle_cancel": lambda s: FlowScripts(s).settle_cancel(
+            keys, entry_id="1-0", job_id=job_id, status_ttl_s=60, **common
+        ),
+        "start": lambda s: FlowScripts(s).start(
+            keys, entries=[(i, f"{job_id}{i}") for i in ids], status_ttl_s=60, **common
         ),
         "complete": lambda s: s.complete(
             keys,
@@ -337,7 +350,9 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "PEXPIRE": 0,
     "GET": 0,
     "HDEL": 0,
+    "HEXISTS": 0,
     "HGET": 0,
+    "HMGET": 0,
     "HSET": 0,
     "INCR": 0,
     "INCRBY": 0,

@@ -31,7 +31,8 @@ EXPECTED = {
     "OutOfMemory",
     "PermanentError", "QueueStateLost", "RedisUnavailable", "Retry", "ScriptError",
     "StreamQError", "UnknownTask", "__version__",
-    "JobFailed", "JobDeadLettered", "JobExpired", "ResultNotStored", "ResultTimeout",
+    "JobFailed", "JobDeadLettered", "JobExpired", "JobCancelled", "CancelRefused",
+    "ResultNotStored", "ResultTimeout",
 }  # fmt: skip
 
 
