@@ -39,6 +39,7 @@ from .inspector.records import (
     DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
+    PauseResult,
     PendingEntry,
     PurgeResult,
     QueueInfo,
@@ -68,7 +69,7 @@ from .model.job import (
     decode_job,
     encode_job,
 )
-from .model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
+from .model.records import Cancellation, DeadLetter, Delivery, FailOutcome, QueueCounts
 from .model.schedule import Schedule
 from .observers import (
     ActionRuntime,
@@ -159,6 +160,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "FailOutcome",
+    "Cancellation",
     "QueueCounts",
     # inspection and repair
     "Inspector",
@@ -169,6 +171,7 @@ __all__ = [
     "PendingEntry",
     "PurgeResult",
     "QueueInfo",
+    "PauseResult",
     "RequeueResult",
     # workers and tasks
     "Task",

@@ -38,6 +38,7 @@ __all__ = [
     "JobStatus",
     "TaskAction",
     "TraceContext",
+    "cancel_signal",
     "decode_job",
     "encode_job",
     "new_job_id",
@@ -277,6 +278,13 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
             raise ValueError(f"progress must be between 0 and 1, got {fraction}")
         progress_reporter.get()(self, fraction, message)
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether this running job was cancelled (`streamq job cancel`): a sync handler polls
+        `current_job().cancelled` and returns early (an async one is cancelled outright).
+        `False` outside a worker."""
+        return cancel_signal.get(_never)()
+
 
 class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     """What `get_status` reports about a job.
@@ -318,6 +326,17 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
 progress_reporter: Final[contextvars.ContextVar[Callable[[Job, float, str | None], None]]] = (
     contextvars.ContextVar("streamq_progress_reporter")
 )
+
+#: How `Job.cancelled` asks whether the running job was cancelled: set by a worker in each
+#: job's own context (a sync handler's thread runs in a copy of it).
+cancel_signal: Final[contextvars.ContextVar[Callable[[], bool]]] = contextvars.ContextVar(
+    "streamq_cancel_signal"
+)
+
+
+def _never() -> bool:
+    return False
+
 
 # Built once: msgspec encoders and typed decoders are reusable and much faster than per call.
 _encoder: Final = msgspec.json.Encoder()

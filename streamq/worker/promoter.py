@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 
+from ..errors import OutOfMemory, QueueStateLost, RedisUnavailable
 from ..queue.queue import Queue
 from .periodic import Periodic
 
@@ -15,6 +17,8 @@ class Promoter(Periodic):
     """Promotes due jobs every `interval_s`, or sooner when the next due time is known.
 
     Every worker runs one; the promote script is atomic, so racing promoters move each job once.
+    Its reply also says whether the queue is paused (`Queue.promote_due`): this is how the
+    worker's fetch loops learn of a pause and a resume, once per poll interval at the latest.
 
     Args:
         queues: The queues to promote.
@@ -27,6 +31,13 @@ class Promoter(Periodic):
         super().__init__(interval_s)
         self._queues = list(queues)
         self._next_due: float | None = None
+
+    async def start(self) -> None:
+        """Take one step before the loop starts, so the fetch loops started next know of a
+        pause at once (it outlives worker restarts), then start the loop."""
+        with contextlib.suppress(RedisUnavailable, OutOfMemory, QueueStateLost):
+            await self.run_once()
+        await super().start()
 
     async def run_once(self) -> None:
         """Promote every due job, then learn when the next one falls due (Redis clock)."""
