@@ -6,9 +6,13 @@ import contextlib
 import time
 from collections.abc import Sequence
 
+import structlog
+
 from ..errors import OutOfMemory, QueueStateLost, RedisUnavailable
 from ..queue.queue import Queue
 from .periodic import Periodic
+
+_log = structlog.get_logger("streamq.worker")
 
 __all__ = ["Promoter"]
 
@@ -31,6 +35,7 @@ class Promoter(Periodic):
         super().__init__(interval_s)
         self._queues = list(queues)
         self._next_due: float | None = None
+        self._paused: dict[str, bool] = {}
 
     async def start(self) -> None:
         """Take one step before the loop starts, so the fetch loops started next know of a
@@ -44,6 +49,12 @@ class Promoter(Periodic):
         self._next_due = None
         for queue in self._queues:
             await queue.promote_due()
+            paused = queue.flow.paused_seen
+            if paused != self._paused.get(queue.name, False):
+                self._paused[queue.name] = paused
+                _log.info("queue_paused" if paused else "queue_resumed", queue=queue.name)
+            if paused:
+                continue  # due jobs wait: the poll interval, not their due time, sets the pace
             wait_ms = await queue.next_due_in_ms()
             if wait_ms is not None:
                 self.due_in(max(wait_ms / 1000, 0.0), wake=False)
