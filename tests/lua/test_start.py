@@ -1,0 +1,145 @@
+"""start.lua: a fetched batch is marked running in one call; entries of cancelled jobs are
+discarded unrun (acked, deleted, `cancelled` with the status TTL) if this consumer owns them."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio
+
+from streamq.redis.flow_scripts import FlowScripts
+from streamq.redis.keys import Keys
+from streamq.redis.scripts import Scripts
+from tests.lua.test_ack import (
+    ABOVE_UNPACK_LIMIT,
+    GROUP,
+    ME,
+    OTHER,
+    STATUS_TTL_S,
+    pending,
+    seed,
+    status,
+    ttl_matches,
+)
+
+NOW = 1_700_000_000_000
+RUN = {"state": "running", "consumer": ME, "started_at": str(NOW), "updated_at": str(NOW)}
+
+
+async def test_start_marks_running_and_discards_cancelled(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given a batch of six entries this consumer read, one another consumer holds, and their
+    # jobs in every state a fetched job can be in
+    keys = Keys(queue_name)
+    entries = [("1-0", "p", ME), ("2-0", "r", ME), ("3-0", "x", ME), ("4-0", "q", ME),
+               ("5-0", "n", ME), ("6-0", "d", ME), ("7-0", "o", OTHER)]  # fmt: skip
+    await seed(aredis, keys, entries)
+    seeded = {
+        "p": {"state": "pending", "attempt": "1"},
+        "r": {"state": "retrying", "attempt": "2", "retry_at": "9"},
+        "x": {"state": "cancelled", "attempt": "1"},
+        "q": {"state": "running", "consumer": OTHER, "cancel_requested_at": "7"},
+        "d": {"state": "completed"},
+        "o": {"state": "cancelled"},
+    }
+    for job_id, fields in seeded.items():
+        await aredis.hset(keys.status(job_id), mapping=fields)
+
+    # When ME starts the batch (and the entry it does not own)
+    codes = await FlowScripts(Scripts(aredis)).start(
+        keys,
+        group=GROUP,
+        consumer=ME,
+        entries=[(e, j) for e, j, _ in entries],
+        status_ttl_s=STATUS_TTL_S,
+        now_ms=NOW,
+    )
+
+    # Then unfinished jobs run, marked running by ME; cancelled ones (before they started, or
+    # while running on a worker that died: this is the reclaim) are discarded; a job without
+    # a status or already ended runs untouched; another consumer's entry is left alone
+    assert codes == [1, 1, 2, 2, 1, 1, 0]
+    assert (await status(aredis, keys.status("p")))[0] == {"attempt": "1", **RUN}
+    assert (await status(aredis, keys.status("r")))[0] == {"attempt": "2", "retry_at": "9", **RUN}
+    for job_id in ("x", "q"):
+        fields, pttl = await status(aredis, keys.status(job_id))
+        assert fields["state"] == "cancelled"
+        assert fields["updated_at"] == str(NOW)
+        assert ttl_matches(pttl, STATUS_TTL_S)
+        [(_, outcome)] = await aredis.xrange(keys.result(job_id))
+        assert outcome == {b"state": b"cancelled", b"error": b"cancelled"}
+    assert await aredis.exists(keys.status("n")) == 0
+    assert (await status(aredis, keys.status("d")))[0] == {"state": "completed"}
+    assert (await status(aredis, keys.status("o")))[0] == {"state": "cancelled"}
+    assert [e.decode() for e, _ in await aredis.xrange(keys.stream)] == [
+        "1-0", "2-0", "5-0", "6-0", "7-0"
+    ]  # fmt: skip
+    assert [p[0] for p in await pending(aredis, keys)] == ["1-0", "2-0", "5-0", "6-0", "7-0"]
+
+
+async def test_start_batch_above_lua_unpack_limit(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    keys = Keys(queue_name)
+    await aredis.xgroup_create(keys.stream, GROUP, "0", mkstream=True)
+    async with aredis.pipeline(transaction=False) as pipe:
+        for i in range(ABOVE_UNPACK_LIMIT):
+            pipe.xadd(keys.stream, {"id": f"j{i}"}, id=f"{i + 1}-0")
+            pipe.hset(keys.status(f"j{i}"), "state", "pending")
+        await pipe.execute()
+    await aredis.xreadgroup(GROUP, ME, {keys.stream: ">"}, count=ABOVE_UNPACK_LIMIT)
+
+    codes = await FlowScripts(Scripts(aredis)).start(
+        keys,
+        group=GROUP,
+        consumer=ME,
+        entries=[(f"{i + 1}-0", f"j{i}") for i in range(ABOVE_UNPACK_LIMIT)],
+        status_ttl_s=STATUS_TTL_S,
+    )
+
+    assert codes == [1] * ABOVE_UNPACK_LIMIT
+    assert await aredis.hget(keys.status(f"j{ABOVE_UNPACK_LIMIT - 1}"), "state") == b"running"
+
+
+@pytest.mark.parametrize(
+    ("owner", "deleted", "want"),
+    [
+        pytest.param(ME, False, 1, id="owned: acked, deleted, cancelled"),
+        pytest.param(ME, True, -1, id="deleted behind the engine's back: acked, still cancelled"),
+        pytest.param(OTHER, False, 0, id="another consumer's: nothing written"),
+    ],
+)
+async def test_settle_cancel(
+    aredis: redis.asyncio.Redis, queue_name: str, owner: str, deleted: bool, want: int
+) -> None:
+    keys = Keys(queue_name)
+    await seed(aredis, keys, [("1-0", "a", owner)])
+    if deleted:
+        await aredis.xdel(keys.stream, "1-0")
+    running = {"state": "running", "consumer": owner, "cancel_requested_at": "7"}
+    await aredis.hset(keys.status("a"), mapping=running)
+
+    code = await FlowScripts(Scripts(aredis)).settle_cancel(
+        keys,
+        group=GROUP,
+        consumer=ME,
+        entry_id="1-0",
+        job_id="a",
+        status_ttl_s=STATUS_TTL_S,
+        now_ms=NOW,
+    )
+
+    assert code == want
+    fields, pttl = await status(aredis, keys.status("a"))
+    if want == 0:
+        assert fields == running
+        assert await pending(aredis, keys) == [("1-0", OTHER, 1)]
+        assert await aredis.exists(keys.result("a")) == 0
+        return
+    assert fields == {**running, "state": "cancelled", "updated_at": str(NOW)}
+    assert ttl_matches(pttl, STATUS_TTL_S)
+    assert await pending(aredis, keys) == []
+    assert await aredis.xrange(keys.stream) == []
+    assert [f for _, f in await aredis.xrange(keys.result("a"))] == [
+        {b"state": b"cancelled", b"error": b"cancelled"}
+    ]
