@@ -211,3 +211,33 @@ def test_states_while_retrying_then_completed_and_cancel_of_a_finished_job_fails
             f"streamq: error: job {job_id} cannot be cancelled: it is already completed"
         )
     assert w1.stop() == 0
+
+
+def test_a_job_cancelled_while_its_worker_is_dead_is_not_rerun_by_the_reclaim(
+    child_processes: ChildProcesses, redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    ledger = Ledger(sredis, queue_name)
+    w1 = worker(child_processes, redis_url, [queue_name], "w1")
+    with SyncQueue(queue_name, url=redis_url) as q:
+        # Given a job running on a worker that is then killed (its entry stays pending)
+        job_id = q.enqueue("sleep", args=[60])
+        wait_until(lambda: job_id in ledger.starts(), within=WITHIN_S)
+        w1.kill()
+        w1.wait(within=WITHIN_S)
+
+        # When the job is cancelled while no worker runs it (its status still says running)
+        assert q.cancel(job_id).where == "running"
+
+        # Then the worker that reclaims its entry after the claim timeout discards it unrun:
+        # it ends cancelled, and ran once, on the dead worker
+        w2 = worker(child_processes, redis_url, [queue_name], "w2")
+
+        def state() -> JobState | None:
+            found = q.get_status(job_id)
+            return found.state if found else None
+
+        wait_until(lambda: state() is JobState.CANCELLED, within=WITHIN_S)
+        assert ledger.starts()[job_id] == 1
+        assert sredis.xlen(q.keys.stream) == 0
+        assert sum(e["count"] for e in w2.events("cancelled_jobs_discarded")) == 1
+    assert w2.stop() == 0
