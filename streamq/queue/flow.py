@@ -102,8 +102,9 @@ class Flow:
         """Mark a fetched batch running and discard its cancelled jobs (one script call).
 
         Returns:
-            One code per delivery: 1 run it, 2 cancelled (discarded), 0 cancelled and no
-            longer this consumer's (do not run it either).
+            One code per delivery: 1 run it, 2 cancelled (discarded), 3 cancelled while it
+            ran on a worker that died (do not run it: settle it with `settle_cancel`), 0
+            cancelled and no longer this consumer's (do not run it either).
         """
         if not self.defaults.track_status or not deliveries:
             return [1] * len(deliveries)

@@ -61,10 +61,9 @@ class FlowScripts:
         now_ms: int = 0,
     ) -> list[int]:
         """Mark (entry id, job id) pairs running, discarding cancelled ones; one code per
-        entry: 1 run it, 2 cancelled (discarded), 0 cancelled and not owner."""
-        k = [keys.stream]
-        for _, job_id in entries:
-            k += (keys.status(job_id), keys.result(job_id))
+        entry: 1 run it, 2 cancelled (discarded), 3 cancel requested (settle it cancelled),
+        0 cancelled and not owner."""
+        k = [keys.stream, *(keys.status(job_id) for _, job_id in entries)]
         a: list[str | int] = [group, consumer, status_ttl_s, now_ms]
         a.extend(entry_id for entry_id, _ in entries)
         return [int(c) for c in await self._scripts.run("start", k, a)]

@@ -54,14 +54,10 @@ class Admission:
             by_queue.setdefault(delivery.queue, []).append(delivery)
         admitted: set[int] = set()
         for name, batch in by_queue.items():
-            queue = self._queues[name]
             try:
-                if queue.flow.paused_seen:
-                    back = await queue.release(consumer, [d.entry_id for d in batch])
-                    self._stats.paused_returned += back
-                    _log.info("paused_entries_returned", queue=name, count=back)
-                    continue
-                codes = await queue.flow.start(consumer, batch)
+                admitted.update(
+                    id(d) for d in await self._admit(self._queues[name], consumer, batch)
+                )
             except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 _log.warning(
                     "batch_start_failed",
@@ -70,12 +66,22 @@ class Admission:
                     error=str(exc),
                     hint="the entries stay pending and are reclaimed after the claim timeout",
                 )
-                continue
-            admitted.update(id(d) for d, code in zip(batch, codes, strict=True) if code == 1)
-            cancelled = sum(1 for code in codes if code == 2)
-            if cancelled:
-                self._stats.cancelled += cancelled
-                if self._metrics is not None:
-                    self._metrics.cancelled(name, cancelled)
-                _log.info("cancelled_jobs_discarded", queue=name, count=cancelled)
         return [d for d in deliveries if id(d) in admitted]
+
+    async def _admit(self, queue: Queue, consumer: str, batch: list[Delivery]) -> list[Delivery]:
+        if queue.flow.paused_seen:
+            back = await queue.release(consumer, [d.entry_id for d in batch])
+            self._stats.paused_returned += back
+            _log.info("paused_entries_returned", queue=queue.name, count=back)
+            return []
+        codes = await queue.flow.start(consumer, batch)
+        cancelled = sum(1 for code in codes if code == 2)
+        for d, code in zip(batch, codes, strict=True):
+            if code == 3:  # cancelled while running on a worker that died: this is its reclaim
+                cancelled += await queue.flow.settle_cancel(consumer, d) != 0
+        if cancelled:
+            self._stats.cancelled += cancelled
+            if self._metrics is not None:
+                self._metrics.cancelled(queue.name, cancelled)
+            _log.info("cancelled_jobs_discarded", queue=queue.name, count=cancelled)
+        return [d for d, code in zip(batch, codes, strict=True) if code == 1]

@@ -55,26 +55,23 @@ async def test_start_marks_running_and_discards_cancelled(
         now_ms=NOW,
     )
 
-    # Then unfinished jobs run, marked running by ME; cancelled ones (before they started, or
-    # while running on a worker that died: this is the reclaim) are discarded; a job without
-    # a status or already ended runs untouched; another consumer's entry is left alone
-    assert codes == [1, 1, 2, 2, 1, 1, 0]
+    # Then unfinished jobs run, marked running by ME; one cancelled before it started is
+    # discarded; one cancelled while running on a worker that died (this is its reclaim) is
+    # reported, to be settled cancelled; a job without a status or already ended runs
+    # untouched; another consumer's cancelled entry is left alone
+    assert codes == [1, 1, 2, 3, 1, 1, 0]
     assert (await status(aredis, keys.status("p")))[0] == {"attempt": "1", **RUN}
     assert (await status(aredis, keys.status("r")))[0] == {"attempt": "2", "retry_at": "9", **RUN}
-    for job_id in ("x", "q"):
-        fields, pttl = await status(aredis, keys.status(job_id))
-        assert fields["state"] == "cancelled"
-        assert fields["updated_at"] == str(NOW)
-        assert ttl_matches(pttl, STATUS_TTL_S)
-        [(_, outcome)] = await aredis.xrange(keys.result(job_id))
-        assert outcome == {b"state": b"cancelled", b"error": b"cancelled"}
+    fields, pttl = await status(aredis, keys.status("x"))
+    assert fields == seeded["x"]
+    assert ttl_matches(pttl, STATUS_TTL_S)
+    assert (await status(aredis, keys.status("q")))[0] == seeded["q"]
     assert await aredis.exists(keys.status("n")) == 0
     assert (await status(aredis, keys.status("d")))[0] == {"state": "completed"}
     assert (await status(aredis, keys.status("o")))[0] == {"state": "cancelled"}
-    assert [e.decode() for e, _ in await aredis.xrange(keys.stream)] == [
-        "1-0", "2-0", "5-0", "6-0", "7-0"
-    ]  # fmt: skip
-    assert [p[0] for p in await pending(aredis, keys)] == ["1-0", "2-0", "5-0", "6-0", "7-0"]
+    kept = ["1-0", "2-0", "4-0", "5-0", "6-0", "7-0"]
+    assert [e.decode() for e, _ in await aredis.xrange(keys.stream)] == kept
+    assert [p[0] for p in await pending(aredis, keys)] == kept
 
 
 async def test_start_batch_above_lua_unpack_limit(
