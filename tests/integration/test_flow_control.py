@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
 from streamq import (
     CancelRefused,
@@ -22,6 +23,7 @@ from streamq import (
     Worker,
     WorkerSettings,
 )
+from streamq.metrics import Metrics, QueueCollector
 from streamq.redis.keys import Keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks
 from tests.support import async_wait_until
@@ -110,6 +112,7 @@ async def test_a_worker_over_levels_and_partitions_pauses_resumes_and_cancels(
         consumer="w1",
         partitions={queue_name: partitions},
         priorities=LEVELS,
+        metrics=Metrics(registry=CollectorRegistry()),
     )
     run = asyncio.create_task(worker.run())
     q = PartitionedQueue(queue_name, partitions, url=redis_url, priorities=LEVELS)
@@ -149,8 +152,34 @@ async def test_a_worker_over_levels_and_partitions_pauses_resumes_and_cancels(
             lambda: worker.stats.completed == len(seen) + len(held), within=WITHIN_S
         )
         assert worker.stats.cancelled == 1
+        assert worker.metrics is not None
+        assert worker.metrics.registry is not None
+        counted = worker.metrics.registry.get_sample_value(
+            "streamq_job_cancelled_total", {"queue": queue_name}
+        )
+        assert counted == 1.0  # under the logical queue's label, whichever partition or level
     finally:
         worker.request_stop()
         await run
         await q.close()
         await wq.close()
+
+
+def test_the_paused_gauge_of_a_partitioned_queue(
+    redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    # Given a partitioned queue with one of its partitions paused
+    with SyncPartitionedQueue(queue_name, 2, url=redis_url) as q:
+        q.partitions[1].pause()
+        collector = QueueCollector([queue_name], client=sredis, partitions={queue_name: 2})
+
+        def paused() -> float:
+            families = {f.name.removeprefix(collector.prefix + "_"): f for f in collector.collect()}
+            [sample] = families["job_queue_paused"].samples
+            assert sample.labels == {"queue": queue_name}
+            return float(sample.value)
+
+        # Then the queue's gauge is 1, and 0 once resumed
+        assert paused() == 1.0
+        q.resume()
+        assert paused() == 0.0
