@@ -9,11 +9,14 @@
 
   KEYS[1]    status        (HASH)   streamq:{q}:job:<id>
   KEYS[2]    result        (STREAM) streamq:{q}:result:<id>, the job's outcome for `result()`
-  KEYS[3...] per priority level, two keys: delayed (ZSET) streamq:{q}:delayed, then delayed jobs (HASH) streamq:{q}:delayed:jobs (or a level's pair)
+  KEYS[3]    cancelled     (ZSET)   streamq:{q}:cancelled; member job id, score when cancelled
+  KEYS[4...] per priority level, two keys: delayed (ZSET) streamq:{q}:delayed, then delayed jobs (HASH) streamq:{q}:delayed:jobs (or a level's pair)
 
   ARGV[1]    job id
   ARGV[2]    status TTL once cancelled, seconds
   ARGV[3]    now override, epoch ms (0 = the server's TIME)
+  ARGV[4]    pending status TTL, ms: how long a ready job's id is kept in the cancelled set
+             (as long as its status hash; older ids are trimmed, the set expires with them)
 
   Returns {code, detail}: {1, "delayed"} removed from a delay set and cancelled; {1, "ready"}
   cancelled before any worker started it (its entry is discarded when read); {2, consumer} a
@@ -22,7 +25,8 @@
   never enqueued, expired, or enqueued without status tracking).
 
   A ready job's status keeps its pending TTL (it must outlive the entry it guards); it gets
-  the status TTL once the entry is discarded.
+  the status TTL once the entry is discarded. Its id goes into the cancelled set, which the
+  script that marks fetched batches running consults only while it is not empty.
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -40,7 +44,7 @@ if state == 'completed' or state == 'dead_lettered' or state == 'expired'
   return {0, state}
 end
 local now = now_ms(ARGV[3])
-for i = 3, #KEYS, 2 do
+for i = 4, #KEYS, 2 do
   if redis.call('ZREM', KEYS[i], job_id) == 1 then
     redis.call('HDEL', KEYS[i + 1], job_id)
     mark_cancelled(status, result, now, ttl)
@@ -51,6 +55,10 @@ if state == 'running' then
   redis.call('HSET', status, 'cancel_requested_at', now)
   return {2, redis.call('HGET', status, 'consumer') or ''}
 end
+local keep_ms = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[3], now, job_id)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - keep_ms)
+redis.call('PEXPIRE', KEYS[3], keep_ms)
 redis.call('HSET', status, 'state', 'cancelled', 'updated_at', now)
 redis.call('HDEL', status, 'retry_at')
 redis.call('DEL', result)

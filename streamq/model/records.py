@@ -226,13 +226,16 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
     progress = raw.get(b"progress")
     message = raw.get(b"progress_message")
     consumer = raw.get(b"consumer")
+    updated, started = _int(b"updated_at"), _int(b"started_at")
+    if started is not None and (updated is None or started > updated):
+        updated = started  # start.lua marks a job running without rewriting updated_at
     return JobStatus(
         id=job_id,
         state=JobState(raw[b"state"].decode()),
         attempt=_int(b"attempt") or 1,
         last_error=last_error.decode() if last_error else None,
         created_at=_int(b"created_at"),
-        updated_at=_int(b"updated_at"),
+        updated_at=updated,
         retry_at=_int(b"retry_at"),
         dead_reason=reason.decode() if reason else None,
         progress=float(progress) if progress else None,

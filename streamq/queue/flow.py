@@ -94,6 +94,7 @@ class Flow:
             job_id=job_id,
             levels=self._levels,
             status_ttl_s=self.defaults.status_ttl_s,
+            pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
             now_ms=self.clock.now_ms(),
         )
         return cancellation(self._group.queue, job_id, code, detail)
@@ -113,7 +114,7 @@ class Flow:
                 self.keys,
                 group=self._group.name,
                 consumer=consumer,
-                entries=[(d.entry_id, d.job_id or "-") for d in deliveries],
+                entries=[(d.entry_id, d.job_id or "-", d.deliveries > 1) for d in deliveries],
                 status_ttl_s=self.defaults.status_ttl_s,
                 now_ms=self.clock.now_ms(),
             )
@@ -187,7 +188,11 @@ class SyncFlow:
     def cancel(self, job_id: str) -> Cancellation:
         """Cancel a job (see `Queue.cancel`)."""
         k, a = cancel_call(
-            self.keys, job_id=job_id, levels=self._levels, status_ttl_s=self.defaults.status_ttl_s
+            self.keys,
+            job_id=job_id,
+            levels=self._levels,
+            status_ttl_s=self.defaults.status_ttl_s,
+            pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
         )
         with map_redis_errors():
             reply: Any = self._cancel(keys=k, args=a)

@@ -14,13 +14,19 @@ __all__ = ["FlowScripts", "cancel_call"]
 
 
 def cancel_call(
-    keys: Keys, *, job_id: str, levels: Sequence[Keys], status_ttl_s: int, now_ms: int = 0
+    keys: Keys,
+    *,
+    job_id: str,
+    levels: Sequence[Keys],
+    status_ttl_s: int,
+    pending_status_ttl_ms: int,
+    now_ms: int = 0,
 ) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV of a `cancel.lua` call (shared by `Scripts.cancel` and `SyncQueue`)."""
-    k = [keys.status(job_id), keys.result(job_id)]
+    """KEYS and ARGV of a `cancel.lua` call (shared by `FlowScripts.cancel` and `SyncQueue`)."""
+    k = [keys.status(job_id), keys.result(job_id), keys.cancelled]
     for level in levels:
         k += (level.delayed, level.delayed_jobs)
-    return k, [job_id, status_ttl_s, now_ms]
+    return k, [job_id, status_ttl_s, now_ms, pending_status_ttl_ms]
 
 
 class FlowScripts:
@@ -40,12 +46,18 @@ class FlowScripts:
         job_id: str,
         levels: Sequence[Keys],
         status_ttl_s: int,
+        pending_status_ttl_ms: int,
         now_ms: int = 0,
     ) -> tuple[int, str]:
         """Cancel a job (see `cancel.lua`): (code, detail); `levels` are the queue's priority
         levels' keys whose delay sets may hold it (the queue's own for a plain queue)."""
         k, a = cancel_call(
-            keys, job_id=job_id, levels=levels, status_ttl_s=status_ttl_s, now_ms=now_ms
+            keys,
+            job_id=job_id,
+            levels=levels,
+            status_ttl_s=status_ttl_s,
+            pending_status_ttl_ms=pending_status_ttl_ms,
+            now_ms=now_ms,
         )
         reply = await self._scripts.run("cancel", k, a)
         return int(reply[0]), as_str(reply[1])
@@ -56,16 +68,17 @@ class FlowScripts:
         *,
         group: str,
         consumer: str,
-        entries: Sequence[tuple[str, str]],
+        entries: Sequence[tuple[str, str, bool]],
         status_ttl_s: int,
         now_ms: int = 0,
     ) -> list[int]:
-        """Mark (entry id, job id) pairs running, discarding cancelled ones; one code per
-        entry: 1 run it, 2 cancelled (discarded), 3 cancel requested (settle it cancelled),
-        0 cancelled and not owner."""
-        k = [keys.stream, *(keys.status(job_id) for _, job_id in entries)]
+        """Mark (entry id, job id, redelivered) items running, discarding cancelled ones; one
+        code per entry: 1 run it, 2 cancelled (discarded), 3 cancel requested (settle it
+        cancelled), 0 cancelled and not owner."""
+        k = [keys.stream, keys.cancelled, *(keys.status(job_id) for _, job_id, _ in entries)]
         a: list[str | int] = [group, consumer, status_ttl_s, now_ms]
-        a.extend(entry_id for entry_id, _ in entries)
+        for entry_id, job_id, again in entries:
+            a += (job_id, entry_id, "1" if again else "0")
         return [int(c) for c in await self._scripts.run("start", k, a)]
 
     async def settle_cancel(

@@ -42,6 +42,7 @@ class Keys:
     """
 
     __slots__ = (
+        "cancelled",
         "consumer_prefix",
         "delayed",
         "delayed_jobs",
@@ -76,6 +77,9 @@ class Keys:
         # Present while the queue is paused: one flag per logical queue (or partition), shared
         # by its priority levels, read by promote.lua.
         self.paused = f"{self.tag}:paused"
+        # Ids of jobs cancelled while ready or running (zset, score: when), so the script that
+        # marks a fetched batch running checks each job only while some cancel is outstanding.
+        self.cancelled = f"{self.tag}:cancelled"
         # The declared partition count of a logical queue (see streamq.partitions).
         self.partitions = f"{self.tag}:partitions"
 

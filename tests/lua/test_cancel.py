@@ -81,7 +81,12 @@ async def test_cancel(aredis: redis.asyncio.Redis, queue_name: str, case: Case) 
         await aredis.hset(level.delayed_jobs, mapping={"a": b"payload-a", "b": b"payload-b"})
 
     reply = await FlowScripts(Scripts(aredis)).cancel(
-        keys, job_id="a", levels=[high, keys], status_ttl_s=STATUS_TTL_S, now_ms=NOW
+        keys,
+        job_id="a",
+        levels=[high, keys],
+        status_ttl_s=STATUS_TTL_S,
+        pending_status_ttl_ms=PENDING_TTL_MS,
+        now_ms=NOW,
     )
 
     assert reply == case.want
@@ -94,8 +99,34 @@ async def test_cancel(aredis: redis.asyncio.Redis, queue_name: str, case: Case) 
     assert [f for _, f in await aredis.xrange(keys.result("a"))] == case.want_result
     if case.want_result:
         assert 0 < await aredis.ttl(keys.result("a")) <= STATUS_TTL_S
+    # A ready job's id waits in the cancelled set (for start.lua), as long as its status does
+    ready = case.want == (1, "ready")
+    assert await aredis.zrange(keys.cancelled, 0, -1, withscores=True) == (
+        [(b"a", float(NOW))] if ready else []
+    )
+    if ready:
+        assert PENDING_TTL_MS - 5000 < await aredis.pttl(keys.cancelled) <= PENDING_TTL_MS
     # Only the job leaves its delay set: a neighbour is never touched.
     if case.delayed_on is not None:
         level = high if case.delayed_on == "high" else keys
         assert await aredis.zrange(level.delayed, 0, -1) == [b"b"]
         assert await aredis.hkeys(level.delayed_jobs) == [b"b"]
+
+
+async def test_cancel_trims_ids_older_than_the_pending_ttl(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    keys = Keys(queue_name)
+    await aredis.zadd(keys.cancelled, {"old": NOW - PENDING_TTL_MS - 1, "recent": NOW - 5})
+    await aredis.hset(keys.status("a"), mapping=PENDING)
+
+    await FlowScripts(Scripts(aredis)).cancel(
+        keys,
+        job_id="a",
+        levels=[keys],
+        status_ttl_s=STATUS_TTL_S,
+        pending_status_ttl_ms=PENDING_TTL_MS,
+        now_ms=NOW,
+    )
+
+    assert await aredis.zrange(keys.cancelled, 0, -1) == [b"recent", b"a"]

@@ -195,13 +195,13 @@ def invocations(
             **common,
         ),
         "cancel": lambda s: FlowScripts(s).cancel(
-            keys, job_id=job_id, levels=[keys] * n, status_ttl_s=60
+            keys, job_id=job_id, levels=[keys] * n, status_ttl_s=60, pending_status_ttl_ms=1000
         ),
         "settle_cancel": lambda s: FlowScripts(s).settle_cancel(
             keys, entry_id="1-0", job_id=job_id, status_ttl_s=60, **common
         ),
         "start": lambda s: FlowScripts(s).start(
-            keys, entries=[(i, f"{job_id}{i}") for i in ids], status_ttl_s=60, **common
+            keys, entries=[(i, f"{job_id}{i}", False) for i in ids], status_ttl_s=60, **common
         ),
         "complete": lambda s: s.complete(
             keys,
@@ -353,6 +353,9 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "HEXISTS": 0,
     "HGET": 0,
     "HMGET": 0,
+    "ZCARD": 0,
+    "ZSCORE": 0,
+    "ZREMRANGEBYSCORE": 0,
     "HSET": 0,
     "INCR": 0,
     "INCRBY": 0,
