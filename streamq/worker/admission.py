@@ -66,6 +66,8 @@ class Admission:
                     error=str(exc),
                     hint="the entries stay pending and are reclaimed after the claim timeout",
                 )
+            except Exception:  # a bug must not end the fetch loop that called: log it loudly
+                _log.exception("batch_start_failed", queue=name, count=len(batch))
         return [d for d in deliveries if id(d) in admitted]
 
     async def _admit(self, queue: Queue, consumer: str, batch: list[Delivery]) -> list[Delivery]:
