@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ..errors import NotFound
 from ..model.records import Cancellation
-from ..redis.keys import split_partition
+from ..queue.queue import Queue
+from ..redis.keys import DEFAULT_LEVEL, split_level, split_partition
 from .core import InspectorCore
 from .records import PauseResult
 
@@ -51,5 +52,15 @@ class FlowControl:
                 f"job {job_id!r} is unknown in {where} (never enqueued, its status expired, "
                 "or status tracking is off)"
             )
-        q = await self._core.bound_queue(names[0])
-        return await q.cancel(job_id)
+        name = names[0]
+        # Its priority levels' delay sets may hold it: the levels found beside the queue.
+        found: set[str] = set()
+        for other in await self._core.queue_names():
+            base, level = split_level(other)
+            if base == name and level is not None and level != DEFAULT_LEVEL:
+                found.add(level)
+        levels = [DEFAULT_LEVEL, *sorted(found)] if found else []
+        async with Queue(
+            name, redis=self._core.redis, prefix=self._core.prefix, priorities=levels
+        ) as q:
+            return await q.cancel(job_id)

@@ -26,7 +26,7 @@ from streamq import (
 from streamq.metrics import Metrics, QueueCollector
 from streamq.redis.keys import Keys
 from tests.integration.tasks_app import LEDGER_URL_ENV, Ledger, close_ledger_clients, tasks
-from tests.support import async_wait_until
+from tests.support import async_wait_until, run_cli
 
 LEVELS = ("high", "default", "low")
 WITHIN_S = 30.0
@@ -183,3 +183,14 @@ def test_the_paused_gauge_of_a_partitioned_queue(
         assert paused() == 1.0
         q.resume()
         assert paused() == 0.0
+
+
+def test_the_cli_cancels_a_job_delayed_on_a_priority_level(
+    redis_url: str, queue_name: str, sredis: redis.Redis
+) -> None:
+    with SyncQueue(queue_name, url=redis_url, priorities=LEVELS) as q:
+        job_id = q.enqueue("ok", priority="low", delay_s=60)
+    out = run_cli("job", "cancel", job_id, "--url", redis_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"job {job_id} cancelled (delayed): it will not run"
+    assert sredis.zcard(Keys(f"{queue_name}@low").delayed) == 0
