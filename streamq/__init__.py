@@ -9,11 +9,13 @@ if _typing.TYPE_CHECKING:
     from .config import ExecutorFactory, load_action_settings
     from .errors import (
         AccessDenied,
+        CancelRefused,
         ConditionError,
         ConditionSyntaxError,
         ConfigError,
         ConsumerNameTaken,
         DecodeFailure,
+        JobCancelled,
         JobDeadLettered,
         JobError,
         JobExpired,
@@ -41,6 +43,7 @@ if _typing.TYPE_CHECKING:
         DeadLetterDetail,
         DeadLetterInfo,
         JobInfo,
+        PauseResult,
         PendingEntry,
         PurgeResult,
         QueueInfo,
@@ -70,7 +73,7 @@ if _typing.TYPE_CHECKING:
         decode_job,
         encode_job,
     )
-    from .model.records import DeadLetter, Delivery, FailOutcome, QueueCounts
+    from .model.records import Cancellation, DeadLetter, Delivery, FailOutcome, QueueCounts
     from .model.schedule import Schedule
     from .observers import (
         ActionRuntime,
@@ -111,6 +114,8 @@ _EXPORTS: dict[str, str] = {
     "ExecutorFactory": ".config",
     "load_action_settings": ".config",
     "AccessDenied": ".errors",
+    "CancelRefused": ".errors",
+    "JobCancelled": ".errors",
     "ConditionError": ".errors",
     "ConditionSyntaxError": ".errors",
     "ConfigError": ".errors",
@@ -141,6 +146,7 @@ _EXPORTS: dict[str, str] = {
     "DeadLetterDetail": ".inspector.records",
     "DeadLetterInfo": ".inspector.records",
     "JobInfo": ".inspector.records",
+    "PauseResult": ".inspector.records",
     "PendingEntry": ".inspector.records",
     "PurgeResult": ".inspector.records",
     "QueueInfo": ".inspector.records",
@@ -172,6 +178,7 @@ _EXPORTS: dict[str, str] = {
     "decode_job": ".model.job",
     "encode_job": ".model.job",
     "DeadLetter": ".model.records",
+    "Cancellation": ".model.records",
     "Delivery": ".model.records",
     "FailOutcome": ".model.records",
     "QueueCounts": ".model.records",
@@ -273,6 +280,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "FailOutcome",
+    "Cancellation",
     "QueueCounts",
     # inspection and repair
     "Inspector",
@@ -283,6 +291,7 @@ __all__ = [
     "PendingEntry",
     "PurgeResult",
     "QueueInfo",
+    "PauseResult",
     "RequeueResult",
     # workers and tasks
     "Task",
@@ -316,6 +325,8 @@ __all__ = [
     "JobFailed",
     "JobDeadLettered",
     "JobExpired",
+    "JobCancelled",
+    "CancelRefused",
     "LeaseLost",
     "NotDurable",
     "NotFound",

@@ -5,8 +5,9 @@ Queues are discovered with `SCAN` for their keys (`<prefix>:{<queue>}:stream`, `
 operations (`requeue_dead`, `purge_dead`), so the DLQ scripts stay the only writers of a move.
 Every method returns the msgspec records of `streamq.inspector`. The class is composed of
 parts, each in the file named for it: `InspectorCore` (client, discovery, paging; `core.py`),
-`QueueReader` (queues, pending entries, consumers, jobs; `queue_reader.py`) and `DeadLetters`
-(the DLQ; `dead_letters.py`); its methods hand each call to the part that does it.
+`QueueReader` (queues, pending entries, consumers, jobs; `queue_reader.py`), `DeadLetters`
+(the DLQ; `dead_letters.py`) and `FlowControl` (pause, resume, cancel; `flow_control.py`); its
+methods hand each call to the part that does it.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from typing import Self
 
 import redis.asyncio as aredis
 
+from ..model.records import Cancellation
 from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
+from .flow_control import FlowControl
 from .queue_reader import QueueReader
 from .records import (
     ConsumerInfo,
     DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
+    PauseResult,
     PendingEntry,
     PurgeResult,
     QueueInfo,
@@ -65,6 +69,7 @@ class Inspector:
         self._reader = QueueReader(self._core)
         self._dead = DeadLetters(self._core)
         self._schedules = ScheduleReader(self._core)
+        self._flow = FlowControl(self._core)
 
     @property
     def redis(self) -> AsyncClient:
@@ -194,6 +199,24 @@ class Inspector:
             NotFound: when no queue knows the job (or its status expired after it finished).
         """
         return await self._reader.job(job_id, queue)
+
+    # -- flow control ---------------------------------------------------------------------------
+
+    async def pause(self, queue: str) -> PauseResult:
+        """Pause a queue, every partition of a partitioned one (see `Queue.pause`)."""
+        return await self._flow.pause(queue)
+
+    async def resume(self, queue: str) -> PauseResult:
+        """Resume a paused queue, every partition of a partitioned one."""
+        return await self._flow.pause(queue, paused=False)
+
+    async def cancel(self, job_id: str, queue: str | None = None) -> Cancellation:
+        """Cancel a job, in `queue` or wherever its status is (see `Queue.cancel`).
+
+        Raises:
+            NotFound: when no queue has a status of the job. CancelRefused: it has ended.
+        """
+        return await self._flow.cancel(job_id, queue)
 
     # -- dead letters ---------------------------------------------------------------------------
 

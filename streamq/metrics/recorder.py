@@ -72,6 +72,7 @@ def _families(prefix: str, registry: CollectorRegistry | None) -> tuple[Any, ...
         make(Counter, "job_retry_attempts_total"),
         make(Counter, "job_reclaimed_total"),
         make(Counter, "job_stuck_total"),
+        make(Counter, "job_cancelled_total"),
     )
 
 
@@ -125,11 +126,12 @@ class Metrics:
             self._retries,
             self._reclaimed,
             self._stuck,
+            self._cancelled,
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._executions = Pending(self._record_executed)
         self._by_error: dict[tuple[str, str, str], Any] = {}
-        self._by_queue: dict[str, tuple[Any, Any, Any]] = {}
+        self._by_queue: dict[str, tuple[Any, Any, Any, Any]] = {}
         self._logical: dict[str, str] = {}  # partition name → its logical queue's label
 
     def _action(self, queue: str, action_type: str) -> tuple[Any, Any, Any]:
@@ -145,7 +147,7 @@ class Metrics:
             self._by_action[key] = found
         return found
 
-    def _queue(self, queue: str) -> tuple[Any, Any, Any]:
+    def _queue(self, queue: str) -> tuple[Any, Any, Any, Any]:
         found = self._by_queue.get(queue)
         if found is None:
             label = self._logical.get(queue, queue)
@@ -153,6 +155,7 @@ class Metrics:
                 self._queued.labels(label),
                 self._reclaimed.labels(label),
                 self._stuck.labels(label),
+                self._cancelled.labels(label),
             )
             self._by_queue[queue] = found
         return found
@@ -224,3 +227,8 @@ class Metrics:
     def stuck(self, queue: str) -> None:
         """Count a handler found still running past its timeout plus grace."""
         self._queue(queue)[2].inc()
+
+    def cancelled(self, queue: str, count: int = 1) -> None:
+        """Count jobs this worker ended cancelled (discarded unrun, or stopped running)."""
+        if count:
+            self._queue(queue)[3].inc(count)

@@ -58,6 +58,7 @@ class WorkerHost(Protocol):
         """Give back reserved slots that were not used."""
         ...
 
-    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
-        """Start deliveries, each using one reserved slot."""
+    async def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start the deliveries `Admission` lets through, each using one reserved slot (the
+        slots of the others are given back)."""
         ...

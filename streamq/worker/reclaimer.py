@@ -50,7 +50,9 @@ class Reclaimer(Periodic):
             # poison after fewer crashes than it allows).
             return
         for queue in self._queues:
-            while True:
+            # A paused queue's entries wait, even those a dead worker left: reclaiming them
+            # would start them (they are reclaimed once the queue is resumed).
+            while not queue.flow.paused_seen:
                 slots = await self._host.reserve(100)
                 if slots == 0:
                     return  # stopping
@@ -87,7 +89,7 @@ class Reclaimer(Periodic):
                     if self._host.metrics is not None:
                         self._host.metrics.reclaimed(queue.name, len(fresh))
                     _log.info("reclaimed", queue=queue.name, count=len(fresh))
-                    self._host.dispatch(fresh)
+                    await self._host.dispatch(fresh)
                 if deleted:
                     self._host.stats.gone += len(deleted)
                     _log.warning(

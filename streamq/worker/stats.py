@@ -24,6 +24,8 @@ class WorkerStats:
         timeouts: Attempts that exceeded their timeout.
         expired: Jobs discarded unrun because their `expires_s` had passed.
         stuck: Handlers found still running past their timeout plus grace.
+        cancelled: Jobs ended `cancelled` (discarded unrun when read, or stopped running).
+        paused_returned: Entries read from a queue just paused, handed back to its stream.
     """
 
     completed: int = 0
@@ -38,6 +40,8 @@ class WorkerStats:
     timeouts: int = 0
     expired: int = 0
     stuck: int = 0
+    cancelled: int = 0
+    paused_returned: int = 0
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

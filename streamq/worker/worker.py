@@ -29,8 +29,10 @@ from ..redis.connection import command_client
 from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
+from .admission import Admission
 from .auditor import Auditor
 from .burst import BurstDrain
+from .cancels import CancelWatcher
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
 from .drain import finish_or_cancel, release_own_entries
@@ -166,6 +168,8 @@ class Worker:
             else None
         )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
+        self.cancels = CancelWatcher(self.queues, self._running, poll_s)
+        self._admission = Admission(self._by_name, self.stats, metrics)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
         self.auditor = Auditor(self, self.queues, s.claim_timeout_s)
         # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
@@ -247,14 +251,13 @@ class Worker:
         """Reserve up to `most` free slots, waiting until one is free; 0 once stopping."""
         return await self._slots.reserve(most)
 
-    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
-        """Start each delivery in its own task; each holds one reserved slot until settled."""
+    async def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start each delivery `Admission` lets through in a task holding one reserved slot."""
+        kept = [] if self._fenced else await self._admission.admit(self.consumer, deliveries)
         if self._fenced is not None:
-            # A read or claim that was in flight at the fence: its entries are the name's new
-            # holder's to run (they stay pending under the name).
-            self._slots.release(len(deliveries))
-            return
-        for delivery in deliveries:
+            kept = []  # in flight at the fence: the name's new holder runs them (still pending)
+        self._slots.release(len(deliveries) - len(kept))
+        for delivery in kept:
             queue = self._by_name[delivery.queue]
             run = Run(delivery)
             self._running[queue.name][delivery.entry_id] = run
@@ -315,7 +318,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.auditor, self.scheduler):
+        for component in (*components, self.auditor, self.cancels, self.scheduler):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -400,7 +403,7 @@ class Worker:
             for acker in self._ackers.values():
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
-        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck):
+        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.cancels):
             await component.stop()
         for acker in self._ackers.values():
             await acker.stop()
@@ -416,14 +419,10 @@ class Worker:
         if self._owns_client:
             await close_client(self.redis)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        _log.info(
-            "worker_stopped",
-            consumer=self.consumer,
-            completed=self.stats.completed,
-            retried=self.stats.retried,
-            dead_lettered=self.stats.dead_total,
-            released=self.stats.released,
-        )
+        st = self.stats
+        _log.info("worker_stopped", consumer=self.consumer, completed=st.completed,
+                  retried=st.retried, dead_lettered=st.dead_total, released=st.released,
+                  cancelled=st.cancelled)  # fmt: skip
 
     # -- burst mode -----------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from streamq.model.schedule import ScheduleFire, TickJob
+from streamq.redis.audit import audit_stream
+from streamq.redis.flow_scripts import FlowScripts
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
@@ -117,7 +119,10 @@ def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
 _REPLIES: dict[str, Any] = {
     "ack": [],
     "audit": [0, 0],
+    "cancel": [1, b"ready"],
     "complete": [],
+    "settle_cancel": 1,
+    "start": [],
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
@@ -125,7 +130,7 @@ _REPLIES: dict[str, Any] = {
     "expire": 0,
     "progress": 1,
     "heartbeat": [[], b""],
-    "promote": [0, 0],
+    "promote": [0, 0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
     "release": [],
@@ -191,7 +196,16 @@ def invocations(
             track_status=True,
             **common,
         ),
-        "audit": lambda s: s.audit(keys),
+        "audit": lambda s: audit_stream(s, keys),
+        "cancel": lambda s: FlowScripts(s).cancel(
+            keys, job_id=job_id, levels=[keys] * n, status_ttl_s=60, pending_status_ttl_ms=1000
+        ),
+        "settle_cancel": lambda s: FlowScripts(s).settle_cancel(
+            keys, entry_id="1-0", job_id=job_id, status_ttl_s=60, **common
+        ),
+        "start": lambda s: FlowScripts(s).start(
+            keys, entries=[(i, f"{job_id}{i}", False) for i in ids], status_ttl_s=60, **common
+        ),
         "complete": lambda s: s.complete(
             keys,
             entries=[(i, f"{job_id}{i}", 60, b"42") for i in ids],
@@ -339,7 +353,12 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "PEXPIRE": 0,
     "GET": 0,
     "HDEL": 0,
+    "HEXISTS": 0,
     "HGET": 0,
+    "HMGET": 0,
+    "ZCARD": 0,
+    "ZSCORE": 0,
+    "ZREMRANGEBYSCORE": 0,
     "HSET": 0,
     "INCR": 0,
     "INCRBY": 0,
