@@ -34,6 +34,9 @@ from typing import Any
 
 import redis
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from costs import CostMeter, Costs
+
 HERE = Path(__file__).resolve().parent
 ADAPTERS = HERE / "adapters"
 RESULTS = HERE / "results"
@@ -331,17 +334,23 @@ class Runner:
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait()
 
-    def throughput(self, n: int, body: str, workers: int) -> tuple[float, str]:
-        """Jobs/s from starting `workers` processes on `n` waiting jobs until all bodies ran."""
+    def throughput(self, n: int, body: str, workers: int) -> tuple[float, str, Costs]:
+        """Jobs/s from starting `workers` processes on `n` waiting jobs until all bodies ran,
+        and the drain's costs per job (costs.py)."""
         queue, done = _names()
         self.command("fill", n, queue, body, done)
+        meter = CostMeter(self.client)
         start = time.perf_counter()
+        meter.begin(start)
         procs = self.start_workers(workers, queue, body, done)
+        pgids = [p.pid for p in procs]
         note = ""
         try:
             while True:
                 got = self.client.llen(done)
                 elapsed = time.perf_counter() - start
+                if got:
+                    meter.first(time.perf_counter(), got, pgids)
                 if got >= n:
                     break
                 if elapsed > self.cap_s:
@@ -351,10 +360,11 @@ class Runner:
                 if any(p.poll() is not None for p in procs):
                     raise RuntimeError(f"{self.system.name} worker exited early (see {self.logs})")
                 time.sleep(0.002)
+            costs = meter.end(n, pgids)
         finally:
             self.stop_workers(procs)
             self.client.flushdb()
-        return n / elapsed, note
+        return n / elapsed, note, costs
 
     def latency(self, n: int, max_s: float) -> dict[str, Any]:
         queue, done = _names()
@@ -388,6 +398,7 @@ class Measured:
     values: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     notes: dict[str, str] = dataclasses.field(default_factory=dict)
     error: str = ""
+    costs: dict[str, list[Costs]] = dataclasses.field(default_factory=dict)
 
     def add(self, figure: str, value: float) -> None:
         self.values.setdefault(figure, []).append(value)
@@ -405,7 +416,7 @@ def measure(system: System, url: str, args: argparse.Namespace) -> Measured:
         out.error = str(exc)
         return out
     runner = Runner(system, python, url, args.cap_s)
-    figures = system.figures or ALL_FIGURES
+    figures = [f for f in system.figures or ALL_FIGURES if f in args.figures]
     try:
         out.settings = runner.enqueue("settings", 0)["settings"]
         out.versions = installed_versions(python, system)
@@ -423,8 +434,9 @@ def measure(system: System, url: str, args: argparse.Namespace) -> Measured:
             for figure in THROUGHPUT:
                 if figure in figures:
                     body, workers = figure.split("_")
-                    rate, note = runner.throughput(args.jobs, body, int(workers))
+                    rate, note, costs = runner.throughput(args.jobs, body, int(workers))
                     out.add(figure, rate)
+                    out.costs.setdefault(figure, []).append(costs)
                     if note:
                         out.notes[figure] = note
             if "latency" in figures:
@@ -438,6 +450,22 @@ def measure(system: System, url: str, args: argparse.Namespace) -> Measured:
     except Exception as exc:
         out.error = f"{type(exc).__name__}: {exc}"
     return out
+
+
+def _as_json(m: Measured) -> dict[str, Any]:
+    out = dataclasses.asdict(m)
+    out["costs"] = {f: [c.as_dict() for c in runs] for f, runs in m.costs.items()}
+    return out
+
+
+def load_results(path: Path) -> tuple[str, dict[str, Measured]]:
+    """A run's figures as `peers.json` keeps them (to draw its chart again: `--chart-only`)."""
+    data = json.loads(path.read_text())
+    results = {}
+    for name, raw in data["results"].items():
+        costs = {f: [Costs(**c) for c in runs] for f, runs in raw.pop("costs").items()}
+        results[name] = Measured(**raw, costs=costs)
+    return str(data["header"]), results
 
 
 # -- the observer executor -----------------------------------------------------------------------
@@ -557,35 +585,150 @@ def full_table(results: dict[str, Measured]) -> list[str]:
     return lines + (["", *notes] if notes else [])
 
 
+COST_FIGURES = ("engine_1", "io_1")
+
+
+def _median_costs(runs: list[Costs]) -> tuple[Costs, dict[str, float]]:
+    """The run with the median Redis CPU (for its command breakdown) and each field's median."""
+    ordered = sorted(runs, key=lambda c: c.redis_cpu_us)
+    fields = (
+        "redis_cpu_us",
+        "harness_us",
+        "startup_cpu_s",
+        "startup_wall_s",
+        "worker_cpu_us",
+        "round_trips",
+    )
+    medians = {f: statistics.median(getattr(c, f) for c in runs) for f in fields}
+    return ordered[len(ordered) // 2], medians
+
+
+def costs_table(results: dict[str, Measured]) -> list[str]:
+    """Costs per job of each system's drains (costs.py), medians of the repetitions."""
+    lines = [
+        "| system | drain | Redis CPU µs/job (harness polling subtracted, in brackets) "
+        "| worker CPU µs/job (steady) | worker start-up CPU s | first job done s | round trips/job "
+        "| Redis µs/job by command (median run) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for system in SYSTEMS:
+        m = results.get(system.name)
+        if m is None:
+            continue
+        for figure in COST_FIGURES:
+            runs = m.costs.get(figure)
+            if not runs:
+                continue
+            mid, med = _median_costs(runs)
+            lines.append(
+                f"| {system.name} | {FIGURE_TITLES[figure].split(' (')[0]} | "
+                f"{med['redis_cpu_us']:.1f} ({med['harness_us']:.1f}) | "
+                f"{med['worker_cpu_us']:.1f} | "
+                f"{med['startup_cpu_s']:.2f} | {med['startup_wall_s']:.2f} | "
+                f"{med['round_trips']:.3f} | {mid.breakdown()} |"
+            )
+    return lines
+
+
+def _colours(names: list[str]) -> dict[str, Any]:
+    """One colour per system, never reused: streamq's variants in reds, the raw ceilings in
+    grey, every peer its own hue from tab20 without its reds and greys (so no peer looks like
+    streamq or the ceiling): the strong shades first, then the pale ones."""
+    from matplotlib import colormaps
+
+    hues = colormaps["tab20"].colors
+    peer_hues = [hues[i] for i in (0, 2, 4, 8, 10, 12, 16, 18, 1, 3, 5, 9, 11, 13, 17, 19)]
+    reds = ["#b2182b", "#d6604d", "#f4a582", "#fddbc7"]
+    out: dict[str, Any] = {}
+    peer = 0
+    for name in names:
+        if name == "raw redis-py":
+            out[name] = "#555555"
+        elif name.startswith("streamq"):
+            out[name] = reds[sum(1 for n in out if n.startswith("streamq")) % len(reds)]
+        else:
+            out[name] = peer_hues[peer % len(peer_hues)]
+            peer += 1
+    return out
+
+
 def chart(results: dict[str, Measured], path: Path, title: str) -> None:
+    """Bars per figure (one colour per system, its value on the bar) and, beside them, the
+    costs per job of the engine-body drain (Redis CPU and worker CPU, µs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("enqueue_one", "bulk"), ("io_1", "io_2", "engine_1", "engine_2"), ("latency_p99",)]
+    measured = {f for m in results.values() for f in m.values}
+    panels = [kept for figs in panels if (kept := tuple(f for f in figs if f in measured))]
     names = [s.name for s in SYSTEMS if s.name in results and results[s.name].values]
-    fig, axes = plt.subplots(1, 3, figsize=(18, 7), gridspec_kw={"width_ratios": [2, 4, 1.4]})
-    for ax, figs in zip(axes, panels, strict=True):
+    colours = _colours(names)
+    costed = [n for n in names if results[n].costs.get("engine_1")]
+    ratios = [len(figs) + 0.6 for figs in panels] + ([2.2] if costed else [])
+    fig, axes = plt.subplots(
+        1,
+        len(ratios),
+        figsize=(min(4 + 1.7 * sum(ratios), 26), 8),
+        gridspec_kw={"width_ratios": ratios},
+    )
+    axes = list(axes) if len(ratios) > 1 else [axes]
+    for ax, figs in zip(axes, panels, strict=False):
         width = 0.8 / len(names)
         for k, name in enumerate(names):
-            vals = [results[name].median(f) or 0 for f in figs]
-            color = "C3" if name == "streamq" else ("C7" if name == "raw redis-py" else None)
-            ax.bar(
-                [x + k * width for x in range(len(figs))],
-                vals,
-                width,
-                label=name,
-                color=color,
-            )
+            vals = [results[name].median(f) for f in figs]
+            xs = [x + k * width for x in range(len(figs))]
+            bars = ax.bar(xs, [v or 0 for v in vals], width, label=name, color=colours[name])
+            for bar, v, f in zip(bars, vals, figs, strict=True):
+                if v:
+                    ax.text(
+                        bar.get_x() + bar.get_width() / 2,
+                        bar.get_height(),
+                        _fmt(v, f),
+                        ha="center",
+                        va="bottom",
+                        rotation=90,
+                        fontsize=6,
+                    )
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(figs))])
         ax.set_xticklabels([FIGURE_TITLES[f].split(" (")[0] for f in figs], fontsize=8, rotation=10)
-        ax.set_yscale("log")
-        ax.set_ylabel("ms (lower is better)" if figs[0] in LOWER_IS_BETTER else "jobs/s (log)")
+        shown = [v for n in names for f in figs if (v := results[n].median(f))]
+        if shown and max(shown) / min(shown) > 20:  # log only when the values span decades
+            ax.set_yscale("log")
+        ax.margins(y=0.25)
+        ax.set_ylabel("ms (lower is better)" if figs[0] in LOWER_IS_BETTER else "jobs/s")
         ax.grid(axis="y", alpha=0.3)
-    axes[1].legend(fontsize=7, ncol=2)
+    if costed:
+        ax = axes[-1]
+        redis_us = [_median_costs(results[n].costs["engine_1"])[1]["redis_cpu_us"] for n in costed]
+        worker_us = [
+            _median_costs(results[n].costs["engine_1"])[1]["worker_cpu_us"] for n in costed
+        ]
+        ys = range(len(costed))
+        ax.barh([y - 0.2 for y in ys], redis_us, 0.4, color=[colours[n] for n in costed])
+        ax.barh(
+            [y + 0.2 for y in ys],
+            worker_us,
+            0.4,
+            color=[colours[n] for n in costed],
+            hatch="//",
+            alpha=0.6,
+        )
+        for y, r, w in zip(ys, redis_us, worker_us, strict=True):
+            ax.text(r, y - 0.2, f" Redis {r:.1f}", va="center", fontsize=7)
+            ax.text(w, y + 0.2, f" worker {w:.1f}", va="center", fontsize=7)
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(costed, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.margins(x=0.3)
+        ax.set_xlabel("µs per job, engine body drain (lower is better)")
+        ax.set_title("costs per job: Redis CPU (solid), worker CPU (hatched)", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, ncol=min(len(names), 8), loc="lower center")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(path, dpi=110)
 
 
@@ -598,7 +741,20 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=1000)
     parser.add_argument("--latency-max-s", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--figures",
+        default=",".join((*ALL_FIGURES, "observers")),
+        help="comma-separated figures to measure (default: all): " + ", ".join(ALL_FIGURES),
+    )
+    parser.add_argument(
+        "--chart-only", action="store_true", help="draw --out's peers.json again, run nothing"
+    )
     args = parser.parse_args()
+    args.figures = {f.strip() for f in args.figures.split(",")}
+    if args.chart_only:
+        header, saved = load_results(args.out / "peers.json")
+        chart(saved, args.out / "peers.png", header)
+        return
     only = {s.strip().lower() for s in args.only.split(",")} if args.only else None
     results: dict[str, Measured] = {}
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -616,7 +772,11 @@ def main() -> None:
             results[system.name] = measure(system, server.url, args)
             if results[system.name].error:
                 print(f"  error: {results[system.name].error}", flush=True)
-        observers = observer_figures(server.url, args.repeat)
+        observers = (
+            observer_figures(server.url, args.repeat)
+            if "observers" in args.figures
+            else "not measured in this run (--figures)"
+        )
         load_end = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     if isinstance(observers, str):
@@ -640,11 +800,19 @@ def main() -> None:
             "",
             *full_table(results),
             "",
+            "Costs per job (benchmarks/costs.py: Redis's own CPU counters and commandstats around "
+            "each drain, the worker processes' CPU and write syscalls from /proc):",
+            "",
+            *costs_table(results),
+            "",
             obs_line,
             "",
         ]
     )
     (args.out / "peers.md").write_text(text)
+    (args.out / "peers.json").write_text(
+        json.dumps({"header": header, "results": {k: _as_json(m) for k, m in results.items()}})
+    )
     chart(results, args.out / "peers.png", header)
     print(text)
 

@@ -1,13 +1,16 @@
 --[[
   Schedule the next attempt of a failed job this consumer owns: store the new payload in the
   delay set due at the server's time + delay (or straight back in the stream when the delay is 0),
-  then XACK and XDEL the failed entry.
+  then XACK and XDEL the failed entry. The status says `retrying` with the due time and the
+  last error while the job waits (`pending` when it went straight back to the stream). A job
+  whose cancel was requested while this attempt ran is not retried: it ends `cancelled`.
 
   KEYS[1] stream        (STREAM) streamq:{q}:stream
   KEYS[2] delayed       (ZSET)   streamq:{q}:delayed
   KEYS[3] delayed_jobs  (HASH)   streamq:{q}:delayed:jobs
   KEYS[4] status        (HASH)   streamq:{q}:job:<id>
-  KEYS[5] removed       (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[5] result        (STREAM) streamq:{q}:result:<id>, written only when the job ends cancelled
+  KEYS[6] removed       (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
 
   ARGV[1] group name
   ARGV[2] consumer name
@@ -21,9 +24,11 @@
   ARGV[10] now override, epoch ms (0 = the server's TIME)
   ARGV[11] pending status TTL, ms: the status hash expires this long after the job is due (an
            entry deleted behind the engine's back never reaches an end that would expire it)
+  ARGV[12] status TTL once cancelled, seconds
 
   Returns {1, due ms} when scheduled (due 0: re-added to the stream), {0, 0} when this consumer no
-  longer owns the entry (nothing written). The job id is the delay-set member, so two retries can
+  longer owns the entry (nothing written), {2, 0} when the job was cancelled instead (acked,
+  deleted, status and outcome `cancelled`). The job id is the delay-set member, so two retries can
   never collapse into one member.
 
   Under maxmemory (noeviction) the first write is XACK, which Redis allows: once a script has
@@ -35,7 +40,8 @@
 -- luacheck: globals redis KEYS ARGV
 
 --- @include now_ms
-local removed_key = KEYS[5]
+--- @include cancelled
+local removed_key = KEYS[6]
 --- @include count_removed
 
 local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
@@ -43,6 +49,13 @@ if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
   return {0, 0}
 end
 local now = now_ms(ARGV[10])
+local status, result = KEYS[4], KEYS[5]
+if ARGV[9] == '1' and redis.call('HEXISTS', status, 'cancel_requested_at') == 1 then
+  redis.call('XACK', stream, group, id)
+  count_removed(redis.call('XDEL', stream, id))
+  mark_cancelled(status, result, now, tonumber(ARGV[12]))
+  return {2, 0}
+end
 local delay = tonumber(ARGV[6])
 local due = 0
 redis.call('XACK', stream, group, id)
@@ -55,8 +68,8 @@ else
 end
 count_removed(redis.call('XDEL', stream, id))
 if ARGV[9] == '1' then
-  redis.call('HSET', KEYS[4], 'state', 'pending', 'attempt', ARGV[7], 'last_error', ARGV[8],
-    'updated_at', now)
+  redis.call('HSET', KEYS[4], 'state', due > 0 and 'retrying' or 'pending', 'attempt', ARGV[7],
+    'last_error', ARGV[8], 'updated_at', now)
   if due > 0 then
     redis.call('HSET', KEYS[4], 'retry_at', due)
   else

@@ -23,7 +23,9 @@ StreamQError
 │   ├── LeaseLost               this worker no longer owns the entry ("not owner")
 │   ├── JobFailed               `result()` of a job that ended without a result
 │   │   ├── JobDeadLettered     it was dead-lettered (its reason and last error attached)
-│   │   └── JobExpired          it was not started before its `expires_s` and was discarded
+│   │   ├── JobExpired          it was not started before its `expires_s` and was discarded
+│   │   └── JobCancelled        it was cancelled (`Queue.cancel`) before it could finish
+│   ├── CancelRefused           `cancel` of a job that has already finished (its state attached)
 │   ├── ResultNotStored         `result()` of a completed job that kept no result
 │   └── ResultTimeout           `result()` waited `timeout_s` and the job has not finished
 ├── NotFound                    an unknown queue, job or dead letter (the Inspector's lookups)
@@ -52,12 +54,14 @@ import redis.exceptions as _rx
 
 __all__ = [
     "AccessDenied",
+    "CancelRefused",
     "ConditionError",
     "ConditionSyntaxError",
     "ConfigError",
     "ConsumerNameTaken",
     "DecodeFailure",
     "FieldError",
+    "JobCancelled",
     "JobDeadLettered",
     "JobError",
     "JobExpired",
@@ -186,8 +190,8 @@ class LeaseLost(JobError):
 class JobFailed(JobError):
     """The job whose result was asked for ended without one.
 
-    Each way a job can end without a result is a subclass (dead-lettered, expired; a cancelled
-    job will be one more), so `except JobFailed` covers them all and `state` says which.
+    Each way a job can end without a result is a subclass (dead-lettered, expired, cancelled),
+    so `except JobFailed` covers them all and `state` says which.
 
     Args:
         job_id: The job.
@@ -214,6 +218,25 @@ class JobDeadLettered(JobFailed):
 
 class JobExpired(JobFailed):
     """The job was not started before its `expires_s` ran out, so it was discarded unrun."""
+
+
+class JobCancelled(JobFailed):
+    """The job was cancelled (`Queue.cancel`): discarded unrun, or stopped while it ran."""
+
+
+class CancelRefused(JobError):
+    """`cancel` of a job that has already ended (completed, dead-lettered, expired or
+    cancelled): there is nothing left to cancel.
+
+    Args:
+        job_id: The job.
+        state: The state it ended in.
+    """
+
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(f"job {job_id} cannot be cancelled: it is already {state}")
+        self.job_id = job_id
+        self.state = state
 
 
 class ResultNotStored(JobError):

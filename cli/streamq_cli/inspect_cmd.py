@@ -31,7 +31,7 @@ def queues(
         ),
     ] = False,
 ) -> Inspection[list[QueueInfo]]:
-    """Per queue: ready, pending, delayed, DLQ size, consumers and the oldest pending age.
+    """Per queue: ready, pending, delayed, DLQ size, consumers, oldest pending age, paused.
 
     CONSUMERS counts the live ones (a running worker's, with a liveness key); GONE those the
     group still lists whose worker crashed or stopped.
@@ -82,7 +82,7 @@ def schedules(queue: QueueFilter = None) -> Inspection[list[ScheduleInfo]]:
 def _queue_table(rows: list[QueueInfo]) -> None:
     print_table(
         ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers", "gone",
-         "oldest pending"],
+         "oldest pending", "paused"],
         [
             [
                 q.name,
@@ -94,6 +94,7 @@ def _queue_table(rows: list[QueueInfo]) -> None:
                 q.live_consumers,  # workers that are running; the rest are gone
                 q.consumers - q.live_consumers,
                 human_ms(q.oldest_pending_age_ms),
+                "yes" if q.paused else "no",
             ]
             for q in rows
         ],
@@ -121,6 +122,12 @@ def _job_lines(info: JobInfo) -> None:
             ("last error", info.status.last_error or "-"),
             ("updated", _when(info.status.updated_at)),
         ]
+        if info.status.started_at is not None:  # the consumer that started the last attempt
+            lines.append(("started", f"{_when(info.status.started_at)} by {info.status.consumer}"))
+        if info.status.retry_at is not None:
+            lines.append(("retry at", _when(info.status.retry_at)))
+        if info.status.cancel_requested_at is not None:
+            lines.append(("cancel asked", _when(info.status.cancel_requested_at)))
         if info.status.progress is not None:
             note = f" {info.status.progress_message}" if info.status.progress_message else ""
             lines.append(("progress", f"{info.status.progress:.0%}{note}"))

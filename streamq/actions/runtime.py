@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import httpx
 import structlog
 
 from ..errors import PermanentActionError
@@ -32,11 +31,14 @@ from ..model.job import Action, TaskAction
 from ..redis.connection import command_client
 from ..redis.topology import AsyncClient
 from .cache import invalidate
-from .http import send_slack, send_webhook
-from .mail import send_email
 from .settings import ActionSettings
-from .targets import guarded_transport
 from .templates import compile_template
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx (webhook, Slack) and aiosmtplib (email) are imported by the action that needs them: a
+# worker whose jobs never send one does not pay their import at start-up.
 
 __all__ = ["ActionRuntime"]
 
@@ -84,6 +86,10 @@ class ActionRuntime:
     def http(self) -> httpx.AsyncClient:
         """The shared client, made on first use."""
         if self._http is None:
+            import httpx
+
+            from .targets import guarded_transport
+
             s = self.settings
             limits = httpx.Limits(
                 max_connections=s.http_max_connections,
@@ -149,10 +155,16 @@ class ActionRuntime:
             raise PermanentActionError(f"{action.action_type} action job carries no event")
         kwargs: dict[str, Any] = {"job_id": job_id, "attempt": attempt}
         if isinstance(action, WebhookAction):
+            from .http import send_webhook
+
             await send_webhook(self, action, event, **kwargs)
         elif isinstance(action, SlackAction):
+            from .http import send_slack
+
             await send_slack(self, action, event, **kwargs)
         elif isinstance(action, EmailAction):
+            from .mail import send_email
+
             await send_email(self, action, event, **kwargs)
         elif isinstance(action, LogAction):
             message = compile_template(action.message_template or _DEFAULT_MESSAGE)

@@ -170,6 +170,50 @@ class EmbeddedCluster:
                     found.append(node)
         return found
 
+    def move_slot(self, slot: int, target: EmbeddedServer) -> None:
+        """Move one slot, with its keys, to primary `target`: the documented per-slot
+        procedure (SETSLOT IMPORTING/MIGRATING, MIGRATE the keys, SETSLOT NODE on every
+        primary), what README's "Partitions on a cluster" tells an operator to run.
+
+        Raises:
+            LookupError: when no running primary serves `slot`.
+        """
+        source = self._primary_of_slot(slot)
+        if source is target:
+            return
+        src_port, dst_port = self.port_of(source), self.port_of(target)
+        with (
+            contextlib.closing(_client(src_port)) as src,
+            contextlib.closing(_client(dst_port)) as dst,
+        ):
+            src_id, dst_id = _cluster(src, "MYID"), _cluster(dst, "MYID")
+            _cluster(dst, "SETSLOT", slot, "IMPORTING", src_id)
+            _cluster(src, "SETSLOT", slot, "MIGRATING", dst_id)
+            while keys := _cluster(src, "GETKEYSINSLOT", slot, 100):
+                src.execute_command(  # type: ignore[no-untyped-call]
+                    "MIGRATE", _HOST, dst_port, "", 0, 5000, "KEYS", *keys
+                )
+            for port, node in self._ports.items():
+                if node.running:
+                    with contextlib.closing(_client(port)) as client:
+                        if client.info("replication").get("role") == "master":
+                            _cluster(client, "SETSLOT", slot, "NODE", dst_id)
+        self._wait(
+            lambda: self._primary_of_slot(slot) is target and self._healthy(),
+            _READY_TIMEOUT_S,
+            f"slot {slot} did not settle on its new primary",
+        )
+
+    def _primary_of_slot(self, slot: int) -> EmbeddedServer:
+        for port, node in self._ports.items():
+            if not node.running:
+                continue
+            with contextlib.closing(_client(port)) as client:
+                for start, end, owner, *_ in _cluster(client, "SLOTS"):
+                    if start <= slot <= end:
+                        return self._ports[int(owner[1])]
+        raise LookupError(f"no running primary serves slot {slot}")
+
     def kill(self, node: EmbeddedServer) -> None:
         """SIGKILL one node, as a crash would."""
         node.kill(signal.SIGKILL)

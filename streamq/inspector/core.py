@@ -185,6 +185,18 @@ class InspectorCore:
                 self._grouped.add(name)
         return queue
 
+    async def queues_with_status(self, job_id: str) -> list[str]:
+        """The queues (partitions) holding a status hash for `job_id`, found by one SCAN."""
+        keys = Keys("x", self.prefix)
+        head = glob_escape(keys.tag.removesuffix("{x}"))
+        pattern = f"{head}{{*}}:job:{glob_escape(job_id)}"
+        names: list[str] = []
+        with map_redis_errors():
+            async for key in self.redis.scan_iter(match=pattern, count=1000):
+                text = as_str(key)
+                names.append(text[text.index("{") + 1 : text.rindex("}")])
+        return sorted(set(names))
+
     async def groups(self, queue: Queue) -> Any:
         """The consumer groups of the queue's stream (`XINFO GROUPS`; none without a stream)."""
         with map_redis_errors():

@@ -5,8 +5,9 @@ Queues are discovered with `SCAN` for their keys (`<prefix>:{<queue>}:stream`, `
 operations (`requeue_dead`, `purge_dead`), so the DLQ scripts stay the only writers of a move.
 Every method returns the msgspec records of `streamq.inspector`. The class is composed of
 parts, each in the file named for it: `InspectorCore` (client, discovery, paging; `core.py`),
-`QueueReader` (queues, pending entries, consumers, jobs; `queue_reader.py`) and `DeadLetters`
-(the DLQ; `dead_letters.py`); its methods hand each call to the part that does it.
+`QueueReader` (queues, pending entries, consumers, jobs; `queue_reader.py`), `DeadLetters`
+(the DLQ; `dead_letters.py`) and `FlowControl` (pause, resume, cancel; `flow_control.py`); its
+methods hand each call to the part that does it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Self
 
 import redis.asyncio as aredis
 
+from ..model.records import Cancellation
 from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
 from .dead_pages import DeadLetterPage
+from .flow_control import FlowControl
 from .history import HistoryReader, QueueHistory
 from .jobs import JobActions, JobLister, JobPage
 from .queue_reader import QueueReader
@@ -28,6 +31,7 @@ from .records import (
     DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
+    PauseResult,
     PendingEntry,
     PurgeResult,
     QueueInfo,
@@ -72,6 +76,7 @@ class Inspector:
         self._jobs = JobLister(self._core)
         self._job_actions = JobActions(self._core)
         self._schedules = ScheduleReader(self._core)
+        self._flow = FlowControl(self._core)
 
     @property
     def redis(self) -> AsyncClient:
@@ -262,6 +267,24 @@ class Inspector:
             NotFound: for an unknown queue.
         """
         return await self._history.history(queue, span)
+
+    # -- flow control ---------------------------------------------------------------------------
+
+    async def pause(self, queue: str) -> PauseResult:
+        """Pause a queue, every partition of a partitioned one (see `Queue.pause`)."""
+        return await self._flow.pause(queue)
+
+    async def resume(self, queue: str) -> PauseResult:
+        """Resume a paused queue, every partition of a partitioned one."""
+        return await self._flow.pause(queue, paused=False)
+
+    async def cancel(self, job_id: str, queue: str | None = None) -> Cancellation:
+        """Cancel a job, in `queue` or wherever its status is (see `Queue.cancel`).
+
+        Raises:
+            NotFound: when no queue has a status of the job. CancelRefused: it has ended.
+        """
+        return await self._flow.cancel(job_id, queue)
 
     # -- dead letters ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import msgspec
 from ..errors import ConfigError, NotFound, map_redis_errors
 from ..model.records import as_str
 from ..queue.queue import Queue
+from ..redis.operator_scripts import OperatorScripts
 from .core import InspectorCore, decode_payload
 from .records import job_label
 
@@ -309,7 +310,7 @@ class JobActions:
             raise ConfigError(f"action must be run_now or delete, got {action!r}")
         await self._core.require(queue)
         q = await self._core.bound_queue(queue)
-        code = await q.scripts.job_action(
+        code = await OperatorScripts(q.scripts).job_action(
             q.keys, action=action, group=q.group, job_id=job_id, entry_id=entry_id or ""
         )
         if code == 0:

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import ConfigError, NotFound, map_redis_errors
 from ..model.records import as_str, status_from_hash
 from ..redis.keys import Keys, group_partitions, split_level
-from .core import InspectorCore, dead_letter_row, decode_payload, entry_ms, glob_escape
+from .core import InspectorCore, dead_letter_row, decode_payload, entry_ms
 from .records import (
     ConsumerInfo,
     DeadLetterInfo,
@@ -78,6 +78,7 @@ class QueueReader:
             live_consumers=max((r.live_consumers for r in rows), default=0),
             oldest_pending_age_ms=max(ages) if ages else None,
             partitions=len(rows),
+            paused=any(r.paused for r in rows),
         )
 
     async def _queue_infos(self, names: Sequence[str]) -> list[QueueInfo]:
@@ -96,10 +97,12 @@ class QueueReader:
                     pipe.zcard(k.delayed)
                     pipe.xlen(k.dlq)
                     pipe.get(k.dlq_dropped)
+                    pipe.exists(k.paused)
                 replies: list[Any] = await pipe.execute(raise_on_error=False)
             rows: list[tuple[Keys, int, list[Any], int, int, int]] = []
+            paused = [bool(_checked(replies[6 * i + 5])) for i in range(len(keys))]
             for i, k in enumerate(keys):
-                length, groups, delayed, dlq, dropped = replies[5 * i : 5 * i + 5]
+                length, groups, delayed, dlq, dropped = replies[6 * i : 6 * i + 5]
                 if isinstance(groups, Exception) and "no such key" in str(groups).lower():
                     groups = []  # the queue has a delay set or DLQ but no stream yet
                 rows.append(
@@ -144,6 +147,7 @@ class QueueReader:
                     consumers=sum(int(g["consumers"]) for g in groups),
                     live_consumers=live.get(i, 0),
                     oldest_pending_age_ms=oldest.get(i),
+                    paused=paused[i],
                 )
             )
         return infos
@@ -305,7 +309,7 @@ class QueueReader:
         if queue is not None:
             names = await self._core.names(queue)
         else:
-            names = await self._queues_with_status(job_id) or await self._core.queue_names()
+            names = await self._core.queues_with_status(job_id) or await self._core.queue_names()
         finished: JobInfo | None = None
         for name in names:
             info = await self._job_in(name, job_id)
@@ -325,17 +329,6 @@ class QueueReader:
             return finished
         where = f"queue {queue!r}" if queue is not None else "any queue"
         raise NotFound(f"job {job_id!r} not found in {where} (unknown, or finished and expired)")
-
-    async def _queues_with_status(self, job_id: str) -> list[str]:
-        keys = Keys("x", self._core.prefix)
-        head = glob_escape(keys.tag.removesuffix("{x}"))
-        pattern = f"{head}{{*}}:job:{glob_escape(job_id)}"
-        names: list[str] = []
-        with map_redis_errors():
-            async for key in self._core.redis.scan_iter(match=pattern, count=1000):
-                text = as_str(key)
-                names.append(text[text.index("{") + 1 : text.rindex("}")])
-        return sorted(set(names))
 
     async def _job_in(self, name: str, job_id: str) -> JobInfo | None:
         q = await self._core.bound_queue(name)

@@ -18,6 +18,7 @@ __all__ = [
     "DeadLetterDetail",
     "DeadLetterInfo",
     "JobInfo",
+    "PauseResult",
     "PendingEntry",
     "PurgeResult",
     "QueueInfo",
@@ -45,6 +46,8 @@ class QueueInfo(msgspec.Struct, frozen=True, kw_only=True):
         partitions: How many partitions the row sums (1 for a plain queue or one partition);
             for a partitioned queue's row, `consumers` is the most any partition's group has
             (`live_consumers` likewise).
+        paused: The queue is paused (`streamq queue pause`; for a partitioned queue's row:
+            any of its partitions is).
     """
 
     name: str
@@ -58,6 +61,7 @@ class QueueInfo(msgspec.Struct, frozen=True, kw_only=True):
     oldest_pending_age_ms: int | None
     partitions: int = 1
     live_consumers: int = 0
+    paused: bool = False
 
 
 class PendingEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -257,3 +261,19 @@ def job_label(job: Job | None) -> str:
     if job is None:
         return ""
     return job.task_name or job.action_type
+
+
+class PauseResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What `pause` or `resume` did.
+
+    Attributes:
+        queue: The queue asked for.
+        paused: Whether it is paused now.
+        partitions: The queues (a partitioned queue's partitions) whose flag was set.
+        changed: How many of them were not in that state before.
+    """
+
+    queue: str
+    paused: bool
+    partitions: list[str]
+    changed: int

@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from ..errors import ConfigError, map_redis_errors
+from ..redis.operator_scripts import OperatorScripts
 from .core import InspectorCore
 
 __all__ = ["ReleaseResult", "release_gone"]
@@ -50,8 +51,12 @@ async def release_gone(core: InspectorCore, queue: str, consumer: str) -> Releas
             "its entries are its own to settle"
         )
     released = 0
+    scripts = OperatorScripts(q.scripts)
     while ids := await q.pending_entry_ids(consumer, count=1000):
-        done = await q.release(consumer, ids, if_gone=True)
+        codes = await scripts.release_if_gone(
+            q.keys, group=q.group, consumer=consumer, entry_ids=ids
+        )
+        done = sum(c == 1 for c in codes)
         released += done
         if done < len(ids):
             break  # it came back (code 2), or entries moved under us: stop, report what is left

@@ -33,7 +33,7 @@ _log = structlog.get_logger("streamq.metrics")
 PENDING_SCAN: Final = 1000
 
 #: Commands per queue in the scrape pipeline, before the liveness checks.
-_PER_QUEUE: Final = 7
+_PER_QUEUE: Final = 8
 
 
 class QueueCollector(Collector):
@@ -114,6 +114,7 @@ class QueueCollector(Collector):
             for spec in (
                 metric("job_queue_depth"),
                 metric("job_dlq_items"),
+                metric("job_queue_paused"),
                 metric("job_pending"),
                 metric("job_delayed"),
                 metric("job_oldest_pending_age_seconds"),
@@ -149,7 +150,7 @@ class QueueCollector(Collector):
             live.setdefault(queue, set()).update(alive)
             total = totals.setdefault(queue, dict.fromkeys(values, 0.0))
             for suffix, value in values.items():
-                if suffix == "job_oldest_pending_age_seconds":
+                if suffix in ("job_oldest_pending_age_seconds", "job_queue_paused"):
                     total[suffix] = max(total[suffix], value)
                 else:
                     total[suffix] += value
@@ -168,6 +169,7 @@ class QueueCollector(Collector):
                 pipe.xpending_range(keys.stream, self.group, "-", "+", PENDING_SCAN)
                 pipe.xinfo_consumers(keys.stream, self.group)
                 pipe.get(keys.lost)
+                pipe.exists(keys.paused)
                 for name in self._known[keys.queue]:
                     pipe.exists(keys.consumer(name))
             replies: list[Any] = pipe.execute(raise_on_error=False)
@@ -175,11 +177,12 @@ class QueueCollector(Collector):
         at = 0
         for keys in self.keys:
             known = self._known[keys.queue]
-            stream, summary, delayed, dlq, rows, consumers, lost = replies[at : at + _PER_QUEUE]
+            parts = replies[at : at + _PER_QUEUE]
+            stream, summary, delayed, dlq, rows, consumers, lost, paused = parts
             checks = replies[at + _PER_QUEUE : at + _PER_QUEUE + len(known)]
             alive = dict(zip(known, checks, strict=True))
             at += _PER_QUEUE + len(known)
-            for reply in (stream, delayed, dlq):
+            for reply in (stream, delayed, dlq, paused):
                 _raise(reply, missing_ok=False)
             pending = 0 if _raise(summary) else int(summary["pending"])
             idle = [] if _raise(rows) else [int(r["time_since_delivered"]) for r in rows]
@@ -196,6 +199,7 @@ class QueueCollector(Collector):
                     {
                         "job_queue_depth": float(max(int(stream) - pending, 0)),
                         "job_dlq_items": float(dlq),
+                        "job_queue_paused": float(int(paused) > 0),
                         "job_pending": float(pending),
                         "job_delayed": float(delayed),
                         "job_oldest_pending_age_seconds": max(idle, default=0) / 1000,

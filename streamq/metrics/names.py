@@ -106,6 +106,11 @@ CATALOGUE: Final = (
         "Handlers still running past their timeout plus grace (cancellation ignored or a "
         "sync body that never returns)",
     ),
+    MetricSpec(
+        "job_cancelled_total", MetricKind.COUNTER, _Q,
+        "Jobs a worker ended cancelled (`streamq job cancel`): discarded unrun when read, or "
+        "stopped while running",
+    ),
     # -- read from Redis at scrape time --------------------------------------------------------
     MetricSpec(
         "job_queue_depth", MetricKind.GAUGE, _Q, "Jobs in the stream not yet delivered",
@@ -114,6 +119,11 @@ CATALOGUE: Final = (
     MetricSpec(
         "job_dlq_items", MetricKind.GAUGE, _Q, "Entries in the dead-letter queue",
         from_redis=True, seed=True,
+    ),
+    MetricSpec(
+        "job_queue_paused", MetricKind.GAUGE, _Q,
+        "1 while the queue (or any of its partitions) is paused (`streamq queue pause`), else 0",
+        from_redis=True,
     ),
     MetricSpec(
         "job_pending", MetricKind.GAUGE, _Q, "Entries delivered to a consumer and not yet acked",

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, values
 
 from ..errors import ConfigError
 from ..redis.keys import level_names, partition_groups
+from .batching import Pending, observe_many
 from .names import DEFAULT_PREFIX, DURATION_BUCKETS, check_prefix, metric
 
 __all__ = ["MULTIPROC_ENV", "Metrics", "action_label", "multiprocess_mode"]
@@ -71,6 +72,7 @@ def _families(prefix: str, registry: CollectorRegistry | None) -> tuple[Any, ...
         make(Counter, "job_retry_attempts_total"),
         make(Counter, "job_reclaimed_total"),
         make(Counter, "job_stuck_total"),
+        make(Counter, "job_cancelled_total"),
     )
 
 
@@ -124,10 +126,12 @@ class Metrics:
             self._retries,
             self._reclaimed,
             self._stuck,
+            self._cancelled,
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._executions = Pending(self._record_executed)
         self._by_error: dict[tuple[str, str, str], Any] = {}
-        self._by_queue: dict[str, tuple[Any, Any, Any]] = {}
+        self._by_queue: dict[str, tuple[Any, Any, Any, Any]] = {}
         self._logical: dict[str, str] = {}  # partition name → its logical queue's label
 
     def _action(self, queue: str, action_type: str) -> tuple[Any, Any, Any]:
@@ -143,7 +147,7 @@ class Metrics:
             self._by_action[key] = found
         return found
 
-    def _queue(self, queue: str) -> tuple[Any, Any, Any]:
+    def _queue(self, queue: str) -> tuple[Any, Any, Any, Any]:
         found = self._by_queue.get(queue)
         if found is None:
             label = self._logical.get(queue, queue)
@@ -151,6 +155,7 @@ class Metrics:
                 self._queued.labels(label),
                 self._reclaimed.labels(label),
                 self._stuck.labels(label),
+                self._cancelled.labels(label),
             )
             self._by_queue[queue] = found
         return found
@@ -187,10 +192,19 @@ class Metrics:
             self._queue(queue)[0].inc(count)
 
     def executed(self, queue: str, action_type: str, seconds: float) -> None:
-        """Count a successful execution and observe its duration."""
-        executed, duration, _ = self._action(queue, action_type)
-        executed.inc()
-        duration.observe(seconds)
+        """Count a successful execution and observe its duration (recorded with the others of
+        this event-loop iteration at its end: `batching.Pending`)."""
+        self._executions.add((queue, action_type), seconds)
+
+    def flush(self) -> None:
+        """Record the executions collected and not yet recorded (they are at the end of each
+        event-loop iteration; this is for a caller that reads the values before that)."""
+        self._executions.flush()
+
+    def _record_executed(self, key: tuple[str, str], seconds: Sequence[float]) -> None:
+        executed, duration, _ = self._action(*key)
+        executed.inc(len(seconds))
+        observe_many(duration, seconds)
 
     def retried(self, queue: str, action_type: str) -> None:
         """Count a failed attempt that was scheduled for another try."""
@@ -213,3 +227,8 @@ class Metrics:
     def stuck(self, queue: str) -> None:
         """Count a handler found still running past its timeout plus grace."""
         self._queue(queue)[2].inc()
+
+    def cancelled(self, queue: str, count: int = 1) -> None:
+        """Count jobs this worker ended cancelled (discarded unrun, or stopped running)."""
+        if count:
+            self._queue(queue)[3].inc(count)

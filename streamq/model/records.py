@@ -10,6 +10,7 @@ from ..errors import DecodeFailure
 from .job import Job, JobState, JobStatus, decode_job
 
 __all__ = [
+    "Cancellation",
     "DeadLetter",
     "Delivery",
     "FailOutcome",
@@ -93,6 +94,25 @@ class DeadLetter(msgspec.Struct, kw_only=True):
         return decode_job(self.raw)
 
 
+class Cancellation(msgspec.Struct, frozen=True, kw_only=True):
+    """What `Queue.cancel` did.
+
+    Attributes:
+        job_id: The job.
+        done: `True` when the job is `cancelled` now (it had not started: it will never run);
+            `False` when it was running and its worker was asked to cancel it (it ends
+            `cancelled` once the worker has, within a poll interval).
+        where: `delayed` (taken out of the delay set), `ready` (its stream entry is discarded
+            unrun when read) or `running`.
+        consumer: The worker running it, for `running`.
+    """
+
+    job_id: str
+    done: bool
+    where: str
+    consumer: str | None = None
+
+
 class FailOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """What `Queue.fail` did.
 
@@ -102,6 +122,8 @@ class FailOutcome(msgspec.Struct, frozen=True, kw_only=True):
         delay_ms: The retry delay.
         reason: The dead-letter reason.
         gone: The entry had been deleted behind the engine's back (acked, nothing moved).
+        cancelled: The job's cancel was requested while the attempt ran: it ended
+            `cancelled` instead of being retried.
     """
 
     owned: bool
@@ -109,6 +131,7 @@ class FailOutcome(msgspec.Struct, frozen=True, kw_only=True):
     delay_ms: int = 0
     reason: str | None = None
     gone: bool = False
+    cancelled: bool = False
 
 
 class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +145,7 @@ class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
         dlq_dropped: Dead letters trimmed by the DLQ cap, ever.
         lost: Stream entries something other than streamq removed (an outside XTRIM or
             XDEL), ever, as the workers' audit found them (see `Queue.audit`).
+        paused: The queue is paused (`Queue.pause`): workers fetch none of its entries.
     """
 
     stream: int
@@ -130,6 +154,7 @@ class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
     dlq: int
     dlq_dropped: int
     lost: int = 0
+    paused: bool = False
 
     @property
     def ready(self) -> int:
@@ -203,15 +228,22 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
     reason = raw.get(b"dead_reason")
     progress = raw.get(b"progress")
     message = raw.get(b"progress_message")
+    consumer = raw.get(b"consumer")
+    updated, started = _int(b"updated_at"), _int(b"started_at")
+    if started is not None and (updated is None or started > updated):
+        updated = started  # start.lua marks a job running without rewriting updated_at
     return JobStatus(
         id=job_id,
         state=JobState(raw[b"state"].decode()),
         attempt=_int(b"attempt") or 1,
         last_error=last_error.decode() if last_error else None,
         created_at=_int(b"created_at"),
-        updated_at=_int(b"updated_at"),
+        updated_at=updated,
         retry_at=_int(b"retry_at"),
         dead_reason=reason.decode() if reason else None,
         progress=float(progress) if progress else None,
         progress_message=message.decode(errors="replace") if message else None,
+        consumer=consumer.decode(errors="replace") if consumer else None,
+        started_at=_int(b"started_at"),
+        cancel_requested_at=_int(b"cancel_requested_at"),
     )

@@ -203,11 +203,17 @@ class Consuming:
         Returns:
             `False` if this consumer no longer owns the entry (nothing was written).
         """
+        return await self._retry(consumer, delivery, job, error, delay_ms) != 0
+
+    async def _retry(
+        self, consumer: str, delivery: Delivery, job: Job, error: str, delay_ms: int
+    ) -> int:
+        # The script's code: 1 scheduled, 0 not owner, 2 cancelled instead (see retry.lua).
         nxt = msgspec.structs.replace(
             job, attempt=job.attempt + 1, last_error=error, state=JobState.PENDING
         )
         async with self._group.guard():
-            owned, _due = await self.scripts.retry(
+            code, _due = await self.scripts.retry(
                 self.keys,
                 group=self._group.name,
                 consumer=consumer,
@@ -220,8 +226,9 @@ class Consuming:
                 track_status=self.defaults.track_status,
                 pending_status_ttl_ms=self.defaults.pending_status_ttl_s * 1000,
                 now_ms=self.clock.now_ms(),
+                status_ttl_s=self.defaults.status_ttl_s,
             )
-        return owned
+        return code
 
     async def fail(
         self,
@@ -253,8 +260,10 @@ class Consuming:
         """
         plan = plan_failure(job, permanent=permanent, delay_ms=delay_ms)
         if plan.retry:
-            owned = await self.retry(consumer, delivery, job, error=error, delay_ms=plan.delay_ms)
-            return FailOutcome(owned=owned, retried=True, delay_ms=plan.delay_ms)
+            code = await self._retry(consumer, delivery, job, error, plan.delay_ms)
+            if code == 2:
+                return FailOutcome(owned=True, retried=False, cancelled=True)
+            return FailOutcome(owned=code != 0, retried=True, delay_ms=plan.delay_ms)
         assert plan.reason is not None
         code = await self.dead_letter(
             consumer, delivery, reason=plan.reason.value, error=error, attempt=job.attempt
@@ -323,19 +332,21 @@ class Consuming:
             out.extend(ScriptCode(c) for c in codes)
         return out
 
-    async def promote_due(self, *, limit: int = 100, max_rounds: int = 100) -> int:
-        """Move due retries and delayed jobs into the stream, `limit` per script call."""
+    async def promote_due(self, *, limit: int = 100, max_rounds: int = 100) -> tuple[int, bool]:
+        """Move due jobs into the stream, `limit` per call: (moved, paused: then none were)."""
         total = 0
         for _ in range(max_rounds):
-            moved, missing = await self.scripts.promote(
+            moved, missing, paused = await self.scripts.promote(
                 self.keys, limit=limit, now_ms=self.clock.now_ms()
             )
+            if paused:
+                return total, True
             total += moved
             if missing:
                 _log.error("delayed_payload_missing", queue=self.name, count=missing)
             if moved + missing < limit:
                 break
-        return total
+        return total, False
 
     async def next_due_in_ms(self) -> float | None:
         """Milliseconds until the first delayed job falls due (Redis clock), `None` if none.
@@ -383,24 +394,21 @@ class Consuming:
         ]
         return step.cursor, claimed, step.deleted
 
-    async def release(
-        self, consumer: str, entry_ids: Sequence[str], *, if_gone: bool = False
-    ) -> int:
-        """Hand owned entries back to the stream for immediate redelivery; returns how many.
-        With `if_gone`, nothing is released while the consumer's liveness key exists."""
-        released = 0
+    async def release(self, consumer: str, entry_ids: Sequence[str]) -> list[int]:
+        """Hand owned entries back to the stream for immediate redelivery; one code per entry
+        (release.lua's: 1 released, 0 not owner, -1 deleted behind the engine's back, acked)."""
+        codes: list[int] = []
         ids = list(entry_ids)
         for start in range(0, len(ids), SCRIPT_BATCH):
             async with self._group.guard():
-                codes = await self.scripts.release(
+                step = await self.scripts.release(
                     self.keys,
                     group=self._group.name,
                     consumer=consumer,
                     entry_ids=ids[start : start + SCRIPT_BATCH],
-                    if_gone=if_gone,
                 )
-            released += sum(1 for c in codes if c == 1)
-        return released
+            codes += step
+        return codes
 
     async def keep_claimable(self, consumer: str, entry_ids: Sequence[str], idle_ms: int) -> None:
         """Set the idle time of entries `consumer` holds (and keeps) to `idle_ms`, undoing the

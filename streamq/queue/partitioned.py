@@ -21,7 +21,7 @@ from ..clock import Clock
 from ..errors import NotFound, map_redis_errors
 from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
-from ..model.records import DeadLetter, QueueCounts
+from ..model.records import Cancellation, DeadLetter, QueueCounts
 from ..redis.connection import command_client
 from ..redis.durability import Durability
 from ..redis.keys import partition_names, partitions_key
@@ -197,6 +197,31 @@ class PartitionedQueue(Partitioned[Queue]):
                 return await queue.result(job_id, timeout_s=timeout_s, result_type=result_type)
         raise NotFound(f"job {job_id} is in no partition of {self.name!r}")
 
+    async def pause(self) -> bool:
+        """Pause every partition (see `Queue.pause`); `False` when all were paused already."""
+        changed = [await queue.pause() for queue in self.partitions]
+        return any(changed)
+
+    async def resume(self) -> bool:
+        """Resume every partition; `False` when none was paused."""
+        changed = [await queue.resume() for queue in self.partitions]
+        return any(changed)
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused (any of its partitions)."""
+        return any([await queue.is_paused() for queue in self.partitions])
+
+    async def cancel(self, job_id: str) -> Cancellation:
+        """Cancel a job in the partition whose status knows it (see `Queue.cancel`).
+
+        Raises:
+            NotFound: when no partition knows the job. CancelRefused: it has ended.
+        """
+        for queue in self.partitions:
+            if await queue.get_status(job_id) is not None:
+                return await queue.cancel(job_id)
+        raise NotFound(f"job {job_id} is in no partition of {self.name!r}")
+
     async def get_status(self, job_id: str) -> JobStatus | None:
         """The job's status, found in whichever partition holds it (`None` when unknown)."""
         for queue in self.partitions:
@@ -215,6 +240,7 @@ class PartitionedQueue(Partitioned[Queue]):
             dlq=sum(c.dlq for c in parts.values()),
             dlq_dropped=sum(c.dlq_dropped for c in parts.values()),
             lost=sum(c.lost for c in parts.values()),
+            paused=any(c.paused for c in parts.values()),
         )
 
     async def partition_counts(self) -> dict[str, QueueCounts]:

@@ -4,8 +4,9 @@ It is the only code that speaks Redis commands for jobs. Every move of a job bet
 the delay set and the DLQ is one Lua script (see `lua/`), so no crash leaves a job nowhere.
 `Queue` is the one public face over parts that each live in the file named for them:
 `Producing` and the `EnqueueSender` (enqueue), `Consuming` (what workers call), `Results`
-(job outcomes and expiry), `DeadLetters` (the DLQ) and `ConsumerGroup` (the queue's one
-group). It holds no logic of its own beyond `get_status`, `counts` and routing acks.
+(job outcomes and expiry), `DeadLetters` (the DLQ), `Flow` (pause, resume, cancel) and
+`ConsumerGroup` (the queue's one group, and `counts`). It holds no logic of its own beyond
+`get_status` and routing acks.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
 from ..model.records import DeadLetter, Delivery, FailOutcome, QueueCounts, status_from_hash
 from ..model.schedule import Schedule, TickPlan
+from ..redis.audit import audit_stream
 from ..redis.connection import command_client
 from ..redis.durability import Durability
-from ..redis.keys import Keys
+from ..redis.keys import Keys, level_names
 from ..redis.scripts import Scripts
 from ..redis.sender import EnqueueSender
 from ..redis.topology import AsyncClient, close_client
 from ..tracing import sending
 from .consuming import Consuming
-from .counts import read_counts
 from .dead_letters import DeadLetters
+from .flow import Cancellation, Flow
 from .group import ConsumerGroup
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
@@ -100,6 +102,8 @@ class Queue:
             name, self.keys, self.redis, self.scripts, self.defaults, self.clock
         )
         self._results = Results(self._group, self.scripts, self.defaults, self.clock)
+        levels = [Keys(n, prefix) for n in level_names(name, priorities)]
+        self.flow = Flow(self._group, self.scripts, self.defaults, self.clock, levels)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -252,15 +256,36 @@ class Queue:
         return await self._results.expired_count()
 
     async def counts(self) -> QueueCounts:
-        """Sizes of the stream, PEL, delay set and DLQ, read in one pipelined round trip."""
-        return await read_counts(self.redis, self.keys, self.group)
+        """Sizes of the stream, PEL, delay set and DLQ, and the pause, in one round trip."""
+        return await self._group.counts()
 
     async def audit(self) -> tuple[int, int]:
-        """Find entries something other than streamq removed from the stream (an outside
-        XTRIM or XDEL: jobs lost), atomically: (found by this call, -1 when the count was
-        started here; lost ever). Workers call it every claim timeout."""
+        """Count entries removed from the stream outside streamq (lua/audit.lua): (found now,
+        -1 if the count started here; lost ever). Workers call it every claim timeout."""
         with map_redis_errors():
-            return await self.scripts.audit(self.keys)
+            return await audit_stream(self.scripts, self.keys)
+
+    # -- flow control (`Flow`) -----------------------------------------------------------------
+
+    async def pause(self) -> bool:
+        """Pause fetching (see `Flow`: running jobs settle, retries wait, enqueue works)."""
+        return await self.flow.pause()
+
+    async def resume(self) -> bool:
+        """Resume a paused queue; `False` when it was not paused."""
+        return await self.flow.resume()
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused (the state lives in Redis, shared by every worker)."""
+        return await self.flow.is_paused()
+
+    async def cancel(self, job_id: str) -> Cancellation:
+        """Cancel a job: unstarted, it never runs; running, its worker cancels it (`Flow`).
+
+        Raises:
+            NotFound: the queue has no status of the job. CancelRefused: it has ended.
+        """
+        return await self.flow.cancel(job_id)
 
     # -- periodic schedules (fired by every worker's `Scheduler`) ------------------------------
 
@@ -295,21 +320,8 @@ class Queue:
         return await self._consuming.own_pending_counts(consumer, after=after, count=count)
 
     async def acknowledge(self, consumer: str, deliveries: Sequence[Delivery]) -> list[bool]:
-        """Ack finished entries; one flag per delivery (`False`: no longer owned).
-
-        Entries whose job keeps its result go through `Results.complete`, which stores the
-        result in the ack's own write; the others pay nothing for the feature.
-        """
-        keeping = [d for d in deliveries if d.result is not None]
-        if not keeping:
-            return await self._consuming.acknowledge(consumer, deliveries)
-        plain = [d for d in deliveries if d.result is None]
-        done = await self._results.complete(consumer, keeping)
-        flags = dict(zip(map(id, keeping), done, strict=True))
-        if plain:
-            done = await self._consuming.acknowledge(consumer, plain)
-            flags.update(zip(map(id, plain), done, strict=True))
-        return [flags[id(d)] for d in deliveries]
+        """Ack finished entries; one flag per delivery (`False`: no longer owned)."""
+        return await self._results.acknowledge(self._consuming, consumer, deliveries)
 
     async def expire(self, consumer: str, delivery: Delivery, job: Job) -> int:
         """Discard an owned job past its expiry: 1 discarded, 0 not expired, -1 not owner."""
@@ -358,9 +370,11 @@ class Queue:
             consumer, entry_ids, liveness_ttl_ms=liveness_ttl_ms, holder=holder
         )
 
-    async def promote_due(self, *, limit: int = 100, max_rounds: int = 100) -> int:
-        """Move due retries and delayed jobs into the stream; returns how many."""
-        return await self._consuming.promote_due(limit=limit, max_rounds=max_rounds)
+    async def promote_due(self, *, limit: int = 100) -> int:
+        """Move due retries and delayed jobs into the stream; returns how many (none while
+        paused: `flow.paused_seen` says so, which is how workers learn of a pause)."""
+        moved, self.flow.paused_seen = await self._consuming.promote_due(limit=limit)
+        return moved
 
     async def next_due_in_ms(self) -> float | None:
         """Milliseconds until the first delayed job falls due (Redis clock), `None` if none."""
@@ -378,9 +392,14 @@ class Queue:
         """Keep owned entries claimable by others (see `Consuming.keep_claimable`)."""
         await self._consuming.keep_claimable(consumer, entry_ids, idle_ms)
 
-    async def release(self, consumer: str, ids: Sequence[str], *, if_gone: bool = False) -> int:
-        """Hand owned entries back for immediate redelivery (see `Consuming.release`)."""
-        return await self._consuming.release(consumer, ids, if_gone=if_gone)
+    async def release(self, consumer: str, entry_ids: Sequence[str]) -> int:
+        """Hand owned entries back for immediate redelivery; returns how many."""
+        return sum(c == 1 for c in await self._consuming.release(consumer, entry_ids))
+
+    async def drop_gone(self, consumer: str, entry_id: str) -> bool:
+        """Ack an owned entry that was deleted behind the engine's back; `False` when it was
+        not ours any more (another consumer's XAUTOCLAIM dropped it, and counted it)."""
+        return await self._consuming.release(consumer, [entry_id]) == [-1]
 
     async def pending_entry_ids(self, consumer: str, *, count: int = 10_000) -> list[str]:
         """Entry ids pending for `consumer` (delivered, not acked), oldest first."""

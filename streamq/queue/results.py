@@ -12,6 +12,7 @@ import redis
 from ..clock import Clock
 from ..errors import (
     DecodeFailure,
+    JobCancelled,
     JobDeadLettered,
     JobExpired,
     JobFailed,
@@ -25,6 +26,7 @@ from ..redis.connection import blocking_client_like
 from ..redis.keys import Keys
 from ..redis.scripts import Scripts
 from ..redis.topology import close_client
+from .consuming import Consuming
 from .group import ConsumerGroup
 from .options import JobDefaults
 
@@ -38,17 +40,23 @@ _SYNC_STEP_S: Final = 1.0
 _FAILURES: Final[Mapping[str, type[JobFailed]]] = {
     JobState.DEAD_LETTERED.value: JobDeadLettered,
     JobState.EXPIRED.value: JobExpired,
+    JobState.CANCELLED.value: JobCancelled,
 }
+
+#: States of a job that has not ended yet: `result()` waits through them.
+_UNFINISHED: Final = frozenset(
+    ("", JobState.PENDING, JobState.RUNNING, JobState.RETRYING, JobState.DEFERRED)
+)
 
 
 def outcome_error(job_id: str, fields: Mapping[bytes, bytes]) -> JobFailed | None:
     """The failure an outcome (result entry or status hash) records; `None` if it is not one.
 
-    A state without a failure class of its own (a later one, such as `cancelled`) is still a
-    `JobFailed`, so an older client raises rather than waits.
+    A state without a failure class of its own (a later one) is still a `JobFailed`, so an
+    older client raises rather than waits.
     """
     state = fields.get(b"state", b"").decode()
-    if state in ("", JobState.COMPLETED, JobState.PENDING, JobState.RUNNING, JobState.FAILED):
+    if state in _UNFINISHED or state in (JobState.COMPLETED, JobState.FAILED):
         return None
     error = fields.get(b"error") or fields.get(b"last_error")
     reason = fields.get(b"reason") or fields.get(b"dead_reason")
@@ -84,6 +92,23 @@ class Results:
         self.scripts = scripts
         self.defaults = defaults
         self.clock = clock
+
+    async def acknowledge(
+        self, consuming: Consuming, consumer: str, deliveries: Sequence[Delivery]
+    ) -> list[bool]:
+        """Ack finished entries; one flag per delivery (`False`: no longer owned). Entries
+        whose job keeps its result go through `complete`, which stores the result in the ack's
+        own write; the others go through `Consuming.acknowledge` and pay nothing for it."""
+        keeping = [d for d in deliveries if d.result is not None]
+        if not keeping:
+            return await consuming.acknowledge(consumer, deliveries)
+        plain = [d for d in deliveries if d.result is None]
+        done = await self.complete(consumer, keeping)
+        flags = dict(zip(map(id, keeping), done, strict=True))
+        if plain:
+            done = await consuming.acknowledge(consumer, plain)
+            flags.update(zip(map(id, plain), done, strict=True))
+        return [flags[id(d)] for d in deliveries]
 
     async def complete(self, consumer: str, deliveries: Sequence[Delivery]) -> list[bool]:
         """Ack finished entries that carry a result, storing each result in the same write.

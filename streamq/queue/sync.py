@@ -19,9 +19,10 @@ from ..model.job import Job, JobStatus
 from ..model.records import status_from_hash
 from ..redis.connection import sync_command_client
 from ..redis.durability import Durability
-from ..redis.keys import Keys
+from ..redis.keys import Keys, level_names
 from ..redis.sender import SyncEnqueueSender
 from ..tracing import sending
+from .flow import Cancellation, SyncFlow
 from .options import EnqueueOptions, JobDefaults, JobOptions
 from .producing import Producing
 from .results import wait_sync
@@ -78,6 +79,8 @@ class SyncQueue:
         self.redis = redis or sync_command_client(url or "redis://localhost:6379")
         self._producing = Producing(name, self.keys, self.defaults, self.clock, priorities)
         self._sender = SyncEnqueueSender(self.redis)
+        levels = [Keys(n, prefix) for n in level_names(name, priorities)]
+        self._flow = SyncFlow(name, self.keys, self.redis, self.defaults, levels)
 
     def close(self) -> None:
         """Close the client if this queue created it."""
@@ -126,6 +129,26 @@ class SyncQueue:
             send.sent_many(len(ids))
         return ids
 
+    def pause(self) -> bool:
+        """Pause the queue (see `Queue.pause`); `False` when it was paused already."""
+        return self._flow.pause()
+
+    def resume(self) -> bool:
+        """Resume the queue (see `Queue.resume`); `False` when it was not paused."""
+        return self._flow.resume()
+
+    def is_paused(self) -> bool:
+        """Whether the queue is paused."""
+        return self._flow.is_paused()
+
+    def cancel(self, job_id: str) -> Cancellation:
+        """Cancel a job (see `Queue.cancel`).
+
+        Raises:
+            NotFound: the queue has no status of the job. CancelRefused: it has ended.
+        """
+        return self._flow.cancel(job_id)
+
     def get_status(self, job_id: str) -> JobStatus | None:
         """Return the job's status, or `None` when unknown or expired."""
         with map_redis_errors():
@@ -144,6 +167,7 @@ class SyncQueue:
         Raises:
             JobDeadLettered: the job was dead-lettered (`reason`, `error` attached).
             JobExpired: the job was not started before its `expires_s` and was discarded.
+            JobCancelled: the job was cancelled.
             ResultNotStored: the job completed without keeping a result, or it expired.
             ResultTimeout: the job had not finished within `timeout_s`.
         """

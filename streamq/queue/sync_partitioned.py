@@ -12,6 +12,7 @@ from ..clock import Clock
 from ..errors import NotFound, map_redis_errors
 from ..metrics.process import process_metrics
 from ..model.job import Job, JobStatus
+from ..model.records import Cancellation
 from ..redis.connection import sync_command_client
 from ..redis.durability import Durability
 from ..redis.keys import partition_names, partitions_key
@@ -168,6 +169,31 @@ class SyncPartitionedQueue(Partitioned[SyncQueue]):
         for queue in self.partitions:
             if queue.get_status(job_id) is not None:
                 return queue.result(job_id, timeout_s=timeout_s, result_type=result_type)
+        raise NotFound(f"job {job_id} is in no partition of {self.name!r}")
+
+    def pause(self) -> bool:
+        """Pause every partition (see `Queue.pause`); `False` when all were paused already."""
+        changed = [queue.pause() for queue in self.partitions]
+        return any(changed)
+
+    def resume(self) -> bool:
+        """Resume every partition; `False` when none was paused."""
+        changed = [queue.resume() for queue in self.partitions]
+        return any(changed)
+
+    def is_paused(self) -> bool:
+        """Whether the queue is paused (any of its partitions)."""
+        return any(queue.is_paused() for queue in self.partitions)
+
+    def cancel(self, job_id: str) -> Cancellation:
+        """Cancel a job in the partition whose status knows it (see `Queue.cancel`).
+
+        Raises:
+            NotFound: when no partition knows the job. CancelRefused: it has ended.
+        """
+        for queue in self.partitions:
+            if queue.get_status(job_id) is not None:
+                return queue.cancel(job_id)
         raise NotFound(f"job {job_id} is in no partition of {self.name!r}")
 
     def get_status(self, job_id: str) -> JobStatus | None:

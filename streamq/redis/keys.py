@@ -42,6 +42,7 @@ class Keys:
     """
 
     __slots__ = (
+        "cancelled",
         "consumer_prefix",
         "delayed",
         "delayed_jobs",
@@ -52,6 +53,7 @@ class Keys:
         "history_prefix",
         "lost",
         "partitions",
+        "paused",
         "prefix",
         "queue",
         "removed",
@@ -84,6 +86,12 @@ class Keys:
         # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
         self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"
+        # Present while the queue is paused: one flag per logical queue (or partition), shared
+        # by its priority levels, read by promote.lua.
+        self.paused = f"{self.tag}:paused"
+        # Ids of jobs cancelled while ready or running (zset, score: when), so the script that
+        # marks a fetched batch running checks each job only while some cancel is outstanding.
+        self.cancelled = f"{self.tag}:cancelled"
         # The declared partition count of a logical queue (see streamq.partitions).
         self.partitions = f"{self.tag}:partitions"
 

@@ -1,9 +1,7 @@
-"""The `Scripts` registry: loads `lua/*.lua` once and has one typed method per script.
-
-This module is the only place that knows each script's KEYS/ARGV order (with `enqueue_args`,
-which builds the `enqueue.lua` call producers pipeline themselves); the header of every `.lua`
-file documents the same order, and a test checks the two agree. redis-py's registered
-scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a restarted server).
+"""The `Scripts` registry: loads `lua/*.lua` once and runs them by SHA (reloading them on
+NOSCRIPT: a flushed cache or a restarted server), with a typed method per script; the calls of
+`enqueue.lua`, the flow scripts and `audit.lua` are built in `enqueue_args`, `flow_scripts` and
+`audit`. Each `.lua` header documents its KEYS/ARGV order, and a test checks every call.
 """
 
 from __future__ import annotations
@@ -50,6 +48,7 @@ __all__ = [
 SCRIPT_NAMES: Final = (
     "ack",
     "audit",
+    "cancel",
     "complete",
     "dead_letter",
     "delete_consumer",
@@ -65,6 +64,8 @@ SCRIPT_NAMES: Final = (
     "release",
     "requeue_dead",
     "retry",
+    "settle_cancel",
+    "start",
 )
 
 
@@ -138,6 +139,10 @@ class Scripts:
                     raise
                 target: Any = client or self._client
                 return await target.eval(script.script, len(keys), *keys, *args)
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[bytes | str | int]) -> Any:
+        """Run script `name` (for the typed methods of other rooms: `FlowScripts`)."""
+        return await self._run(name, keys, args)
 
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""
@@ -253,11 +258,21 @@ class Scripts:
         track_status: bool,
         pending_status_ttl_ms: int,
         now_ms: int = 0,
-    ) -> tuple[bool, int]:
-        """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
+        status_ttl_s: int = 86_400,
+    ) -> tuple[int, int]:
+        """Schedule the next attempt; returns (code, due time in ms or 0 if re-added now):
+        code 1 scheduled, 0 not owner (nothing written), 2 cancelled instead (its cancel was
+        requested while the attempt ran)."""
         reply = await self._run(
             "retry",
-            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), keys.removed],
+            [
+                keys.stream,
+                keys.delayed,
+                keys.delayed_jobs,
+                keys.status(job_id),
+                keys.result(job_id),
+                keys.removed,
+            ],
             [
                 group,
                 consumer,
@@ -270,9 +285,10 @@ class Scripts:
                 "1" if track_status else "0",
                 now_ms,
                 pending_status_ttl_ms,
+                status_ttl_s,
             ],
         )
-        return int(reply[0]) == 1, int(reply[1])
+        return int(reply[0]), int(reply[1])
 
     async def dead_letter(
         self,
@@ -327,12 +343,15 @@ class Scripts:
         reply = await self._run("progress", [keys.status(job_id)], [fraction, message, now_ms])
         return int(reply) == 1
 
-    async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int]:
-        """Move up to `limit` due jobs into the stream; returns (moved, missing payloads)."""
+    async def promote(self, keys: Keys, *, limit: int, now_ms: int = 0) -> tuple[int, int, bool]:
+        """Move up to `limit` due jobs into the stream; returns (moved, missing payloads,
+        whether the queue is paused: then nothing was moved)."""
         reply = await self._run(
-            "promote", [keys.delayed, keys.delayed_jobs, keys.stream], [limit, now_ms]
+            "promote",
+            [keys.delayed, keys.delayed_jobs, keys.stream, keys.paused],
+            [limit, now_ms],
         )
-        return int(reply[0]), int(reply[1])
+        return int(reply[0]), int(reply[1]), int(reply[2]) == 1
 
     async def read_levels(
         self, levels: Sequence[Keys], *, group: str, consumer: str, count: int
@@ -383,25 +402,12 @@ class Scripts:
         return [int(c) for c in codes]
 
     async def release(
-        self,
-        keys: Keys,
-        *,
-        group: str,
-        consumer: str,
-        entry_ids: Sequence[str],
-        if_gone: bool = False,
+        self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
     ) -> list[int]:
-        """Hand owned entries back for redelivery (with `if_gone`, only if the consumer is gone)."""
-        a = [group, consumer, "1" if if_gone else "0", *entry_ids]
-        reply = await self._run("release", [keys.stream, keys.removed, keys.consumer(consumer)], a)
+        """Hand owned entries back to the stream for immediate redelivery."""
+        k = [keys.stream, keys.removed, keys.consumer(consumer)]
+        reply = await self._run("release", k, [group, consumer, "0", *entry_ids])
         return [int(c) for c in reply]
-
-    async def job_action(
-        self, keys: Keys, *, action: str, group: str, job_id: str, entry_id: str = ""
-    ) -> int:
-        """Run a delayed job now, or delete one not started (codes: see `job_action.lua`)."""
-        k = [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), keys.removed]
-        return int(await self._run("job_action", k, [action, group, job_id, entry_id]))
 
     async def requeue_dead(
         self,
@@ -442,9 +448,3 @@ class Scripts:
             "delete_consumer", [keys.stream, keys.consumer(consumer)], [group, consumer]
         )
         return int(reply)
-
-    async def audit(self, keys: Keys) -> tuple[int, int]:
-        """Count entries removed from the stream by someone else (see lua/audit.lua): (found by
-        this call, -1 when the count was started here; lost ever)."""
-        reply = await self._run("audit", [keys.stream, keys.removed, keys.lost], [])
-        return int(reply[0]), int(reply[1])

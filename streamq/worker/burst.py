@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import structlog
 
 from ..queue.queue import Queue
+from ..redis.keys import split_level
 
 __all__ = ["BurstDrain"]
 
@@ -21,7 +22,9 @@ class BurstDrain:
     The retries the worker scheduled while draining are waited for (up to `retry_cap_s` away):
     they finish the jobs it drains. Other delayed jobs (a job scheduled for tomorrow, a retry an
     hour away) do not hold it unless due within `horizon_s` (a burst read's block): they are
-    left scheduled, and the `burst_drained` line says how many and when the next is due.
+    left scheduled, and the `burst_drained` line says how many and when the next is due. A
+    paused queue counts as drained (its workers fetch nothing): the worker exits, and says which
+    queues it left paused (`burst_paused`).
 
     Args:
         queues: The queues the worker serves.
@@ -46,7 +49,10 @@ class BurstDrain:
         waiting_for_retries = time.monotonic() < self._wait_until
         scheduled = 0
         next_due_ms: float | None = None
+        paused = sorted({split_level(q.name)[0] for q in self._queues if q.flow.paused_seen})
         for queue in self._queues:
+            if queue.flow.paused_seen:
+                continue
             counts = await queue.counts()
             if counts.stream:
                 return False
@@ -59,6 +65,13 @@ class BurstDrain:
                 scheduled += counts.delayed
                 if due_ms is not None and (next_due_ms is None or due_ms < next_due_ms):
                     next_due_ms = due_ms
+        if paused:
+            _log.warning(
+                "burst_paused",
+                queues=paused,
+                hint="these queues are paused: nothing was fetched from them; "
+                "resume with `streamq queue resume QUEUE`",
+            )
         _log.info(
             "burst_drained",
             left_scheduled=scheduled,

@@ -17,7 +17,7 @@ from .runner import Run
 from .settings import WorkerSettings
 from .slots import Slots
 
-__all__ = ["Fetcher", "read_size"]
+__all__ = ["Fetcher", "paused_wait", "read_size"]
 
 _log = structlog.get_logger("streamq.worker")
 
@@ -65,6 +65,8 @@ class Fetcher:
         self._queue_count = queue_count
         self._burst = burst
         self._stop_if_drained = stop_if_drained
+        #: Still re-reading its own pending entries (see `WorkerHost.recovering`).
+        self.recovering = True
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -104,6 +106,9 @@ class Fetcher:
             # every free slot through each blocking read and takes them back at once, would
             # starve it, and a crashed worker's entries would never be reclaimed.
             await asyncio.sleep(0)
+            if queue.flow.paused_seen:
+                await paused_wait(s, self._burst, self._stop_if_drained)
+                continue
             slots = await slots_pool.reserve(self._read_size(idle))
             if not slots:
                 return
@@ -134,6 +139,7 @@ class Fetcher:
                         _log.info("recovered_own_pending", queue=queue.name, count=len(got))
                     else:
                         own_after = None
+                        self.recovering = False
                 else:
                     got = await queue.dequeue(host.consumer, slots, block_s)
                 backoff.reset()
@@ -166,7 +172,7 @@ class Fetcher:
             slots_pool.release(slots - len(got))
             idle = not got
             if got:
-                host.dispatch(got)
+                await host.dispatch(got)
                 if isolate:
                     await self._finished(got[0].entry_id)
             elif self._burst and own_after is None:
@@ -199,3 +205,14 @@ def read_size(settings: WorkerSettings, slots: Slots, queue_count: int, *, idle:
     if not slots.waiting:
         return settings.batch_size
     return min(settings.batch_size, max(1, -(-settings.concurrency // queue_count)))
+
+
+async def paused_wait(
+    settings: WorkerSettings, burst: bool, stop_if_drained: Callable[[], Awaitable[None]]
+) -> None:
+    """What a fetch loop of a paused queue does instead of reading: wait one poll interval
+    (the promoter learns of a resume within one), and in burst mode see whether the worker is
+    done (a paused queue counts as drained: `BurstDrain`)."""
+    if burst:
+        await stop_if_drained()
+    await asyncio.sleep(settings.poll_interval_ms / 1000)

@@ -36,6 +36,11 @@ class WorkerHost(Protocol):
         """Entry ids of `queue` whose handler finished and whose ack has not landed yet."""
         ...
 
+    def recovering(self) -> bool:
+        """Whether a fetch loop is still re-reading this worker's own pending entries (true
+        until the loops exist): its reclaimer waits, as both would count a delivery of each."""
+        ...
+
     def name_taken(self, exc: ConsumerNameTaken) -> None:
         """Fence the worker: another process holds its consumer name."""
         ...
@@ -53,6 +58,7 @@ class WorkerHost(Protocol):
         """Give back reserved slots that were not used."""
         ...
 
-    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
-        """Start deliveries, each using one reserved slot."""
+    async def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start the deliveries `Admission` lets through, each using one reserved slot (the
+        slots of the others are given back)."""
         ...

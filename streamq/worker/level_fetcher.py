@@ -13,7 +13,7 @@ from ..model.records import Delivery
 from ..queue.levels import LevelReader
 from ..queue.queue import Queue
 from .acker import Acker
-from .fetcher import Fetcher, read_size
+from .fetcher import Fetcher, paused_wait, read_size
 from .host import WorkerHost
 from .periodic import ReconnectBackoff, cancel_and_wait
 from .runner import Run
@@ -69,6 +69,8 @@ class LevelFetcher:
         self._queue_count = queue_count
         self._burst = burst
         self._stop_if_drained = stop_if_drained
+        #: Still re-reading its own pending entries (see `WorkerHost.recovering`).
+        self.recovering = True
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -118,6 +120,9 @@ class LevelFetcher:
         while not slots_pool.closed:
             # Yield first, so that a reclaimer woken by returned slots takes them (see Fetcher).
             await asyncio.sleep(0)
+            if any(level.flow.paused_seen for level in reader.levels):  # one flag for them all
+                await paused_wait(s, self._burst, self._stop_if_drained)
+                continue
             slots = await slots_pool.reserve(self._read_size(idle))
             if not slots:
                 return
@@ -137,6 +142,7 @@ class LevelFetcher:
                     else:
                         recovering.pop(0)
                         own_after = "0"
+                        self.recovering = bool(recovering)
                 else:
                     got = await reader.read(host.consumer, slots, block_s)
                 backoff.reset()
@@ -166,7 +172,7 @@ class LevelFetcher:
             slots_pool.release(slots - len(got))
             idle = not got
             if got:
-                host.dispatch(got)
+                await host.dispatch(got)
                 if isolate:
                     await self._finished(got[0])
             elif self._burst and not recovering:

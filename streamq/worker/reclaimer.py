@@ -43,8 +43,16 @@ class Reclaimer(Periodic):
 
     async def run_once(self) -> None:
         """Walk each queue's PEL from the saved cursor while slots are free."""
+        if self._host.recovering():
+            # Our own pending entries (a restart's) are being re-read by the fetch loops; an
+            # XAUTOCLAIM now would deliver those idle past the claim timeout a second time,
+            # counting two deliveries per crash towards max_deliveries (a job would be
+            # poison after fewer crashes than it allows).
+            return
         for queue in self._queues:
-            while True:
+            # A paused queue's entries wait, even those a dead worker left: reclaiming them
+            # would start them (they are reclaimed once the queue is resumed).
+            while not queue.flow.paused_seen:
                 slots = await self._host.reserve(100)
                 if slots == 0:
                     return  # stopping
@@ -81,7 +89,7 @@ class Reclaimer(Periodic):
                     if self._host.metrics is not None:
                         self._host.metrics.reclaimed(queue.name, len(fresh))
                     _log.info("reclaimed", queue=queue.name, count=len(fresh))
-                    self._host.dispatch(fresh)
+                    await self._host.dispatch(fresh)
                 if deleted:
                     self._host.stats.gone += len(deleted)
                     _log.warning(

@@ -19,10 +19,12 @@ class Run:
     lease renewal that then finds the entry gone must not cancel the write, whose own
     ownership check decides (a renewal racing the write sees the entry already settled).
     `thread` is the pool thread of a sync handler, which may outlive the attempt; `stuck` is
-    set once the run is reported stuck (see `StuckHandlers`).
+    set once the run is reported stuck (see `StuckHandlers`). `cancel_requested` is set once
+    the worker learned that the job was cancelled (`CancelWatcher`): its end is `cancelled`.
     """
 
     __slots__ = (
+        "cancel_requested",
         "deadline",
         "delivery",
         "gone",
@@ -51,3 +53,4 @@ class Run:
         self.trace: Attempt | None = None
         self.stuck = False
         self.thread: concurrent.futures.Future[Any] | None = None
+        self.cancel_requested = False

@@ -35,6 +35,7 @@ from ..model.job import Job, TaskAction
 from ..model.records import Delivery
 from ..queue.queue import Queue
 from ..tracing import start_attempt
+from .cancels import guarded, record_cancelled, settle_cancelled
 from .deadlines import Deadlines
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job
@@ -116,6 +117,9 @@ class JobRunner:
             elif run.lease_lost:
                 self.stats.lease_lost += 1
                 event = "lease_lost"
+            elif run.cancel_requested:
+                await settle_cancelled(self, queue, run, self._write)
+                return
             elif run.stopping:
                 return
             else:
@@ -134,9 +138,10 @@ class JobRunner:
         """Run the delivery's job and settle it: ack, retry, or dead-letter (see module doc)."""
         d = run.delivery
         if d.raw is None:
-            await self._write(lambda: queue.release(self.consumer, [d.entry_id]))
-            self.stats.gone += 1
-            _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
+            # Counted only if ours to drop: a reclaimer that dropped it first counted it.
+            if await self._write(lambda: queue.drop_gone(self.consumer, d.entry_id)):
+                self.stats.gone += 1
+                _log.warning("entry_deleted_behind_our_back", queue=queue.name, entry_id=d.entry_id)
             return
         if d.deliveries > self.settings.max_deliveries:
             await self._dead(
@@ -205,7 +210,7 @@ class JobRunner:
         started = run.started = time.perf_counter()
         try:
             try:
-                value = await body()
+                value = await guarded(body, run)  # a cancel requested meanwhile wins
                 if d.result_ttl_s:
                     d.result = encode_result(value)  # stored by the ack, in the same write
             finally:
@@ -322,6 +327,8 @@ class JobRunner:
             self._finished(queue, run, job, "retried")
         elif outcome.gone:
             self._gone(run)
+        elif outcome.cancelled:  # requested after the handler ended: retry.lua cancelled it
+            record_cancelled(self, queue, run)
         else:
             assert outcome.reason is not None
             self._record_dead(queue, run, outcome.reason, job, error, timed_out=timed_out)

@@ -28,8 +28,10 @@ from ..redis.connection import command_client
 from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
+from .admission import Admission
 from .auditor import Auditor
 from .burst import BurstDrain
+from .cancels import CancelWatcher
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
 from .drain import finish_or_cancel, release_own_entries
@@ -38,7 +40,7 @@ from .history import HistoryRecorder
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
-from .preflight import check_server
+from .preflight import check_placement, check_server
 from .progress import ProgressReporter
 from .promoter import Promoter
 from .reclaimer import Reclaimer
@@ -155,8 +157,7 @@ class Worker:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="streamq-job"
         )
-        s = self.settings
-        poll_s = s.poll_interval_ms / 1000
+        s, poll_s = self.settings, self.settings.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
         retry_cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
@@ -166,6 +167,8 @@ class Worker:
             else None
         )
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
+        self.cancels = CancelWatcher(self.queues, self._running, poll_s)
+        self._admission = Admission(self._by_name, self.stats, metrics)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
         self.auditor = Auditor(self, self.queues, s.claim_timeout_s)
         self.history = HistoryRecorder(self.redis, self.queues, self.stats)
@@ -194,6 +197,10 @@ class Worker:
         ids = [e for e, run in runs.items() if not self.stuck.is_stuck(run)]
         return ids + [e for e in self.unsettled_entry_ids(queue) if e not in runs]
 
+    def recovering(self) -> bool:
+        """Whether a fetch loop is still re-reading our own pending entries (or none exists yet)."""
+        return not self._fetchers or any(f.recovering for f in self._fetchers)
+
     def unsettled_entry_ids(self, queue: Queue) -> set[str]:
         """Entry ids of `queue` whose handler finished and whose ack has not landed yet."""
         acker = self._ackers.get(queue.name)
@@ -203,12 +210,11 @@ class Worker:
         """Fence: another process holds our consumer name, so every ownership check would pass
         for both. Fetch nothing more, cancel every job, write nothing more (no ack, release or
         liveness delete: they would act on the other holder's entries), and stop; `run()`
-        then raises `exc`.
-        """
+        then raises `exc`."""
         if self._fenced is not None:
             return
         self._fenced = exc
-        runs = [run for rs in self._running.values() for run in rs.values()]
+        runs = self._all_runs()
         _log.error(
             "consumer_name_taken",
             consumer=self.consumer,
@@ -228,11 +234,8 @@ class Worker:
 
     def lease_lost(self, queue: Queue, entry_ids: Sequence[str], *, gone: bool = False) -> None:
         """Cancel jobs whose entries this worker no longer owns; nothing more is written.
-
-        `gone` says the entries were deleted behind the engine's back: counted as gone, not as
-        lost leases. A run already writing its outcome is left to that write: it is
-        ownership-checked, and the entry a renewal found gone may be the one it just settled.
-        """
+        `gone`: deleted behind the engine's back (counted as gone). A run already writing its
+        outcome is left to that ownership-checked write (its entry may be the one it settled)."""
         for entry_id in entry_ids:
             run = self._running[queue.name].get(entry_id)
             if run is not None and run.task is not None and not run.lease_lost and not run.settling:
@@ -248,14 +251,13 @@ class Worker:
         """Reserve up to `most` free slots, waiting until one is free; 0 once stopping."""
         return await self._slots.reserve(most)
 
-    def dispatch(self, deliveries: Sequence[Delivery]) -> None:
-        """Start each delivery in its own task; each holds one reserved slot until settled."""
+    async def dispatch(self, deliveries: Sequence[Delivery]) -> None:
+        """Start each delivery `Admission` lets through in a task holding one reserved slot."""
+        kept = [] if self._fenced else await self._admission.admit(self.consumer, deliveries)
         if self._fenced is not None:
-            # A read or claim that was in flight at the fence: its entries are the name's new
-            # holder's to run (they stay pending under the name).
-            self._slots.release(len(deliveries))
-            return
-        for delivery in deliveries:
+            kept = []  # in flight at the fence: the name's new holder runs them (still pending)
+        self._slots.release(len(deliveries) - len(kept))
+        for delivery in kept:
             queue = self._by_name[delivery.queue]
             run = Run(delivery)
             self._running[queue.name][delivery.entry_id] = run
@@ -274,6 +276,7 @@ class Worker:
         await check_server(self.redis, strict=self.settings.strict)
         for logical, count in self._declared.items():
             await declare_partitions(self.redis, logical, count, self._prefix)
+        await check_placement(self.redis, self._declared, self._prefix)
         if len(self._fetch_groups) > self.settings.concurrency:
             _log.warning(
                 "fewer_slots_than_queues",
@@ -315,7 +318,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.auditor, self.scheduler, self.history):
+        for component in (*components, self.auditor, self.cancels, self.scheduler, self.history):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -400,8 +403,9 @@ class Worker:
             for acker in self._ackers.values():
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
-        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.history):
-            await component.stop()  # the history flushes its last counts as it stops
+        stopping = (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.cancels)
+        for component in (*stopping, self.history):  # the history flushes its last counts
+            await component.stop()
         for acker in self._ackers.values():
             await acker.stop()
         if owner:
@@ -416,14 +420,10 @@ class Worker:
         if self._owns_client:
             await close_client(self.redis)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        _log.info(
-            "worker_stopped",
-            consumer=self.consumer,
-            completed=self.stats.completed,
-            retried=self.stats.retried,
-            dead_lettered=self.stats.dead_total,
-            released=self.stats.released,
-        )
+        st = self.stats
+        _log.info("worker_stopped", consumer=self.consumer, completed=st.completed,
+                  retried=st.retried, dead_lettered=st.dead_total, released=st.released,
+                  cancelled=st.cancelled)  # fmt: skip
 
     # -- burst mode -----------------------------------------------------------------------------
 

@@ -291,8 +291,10 @@ class FaultRun:
         return [e for w in self.workers for e in w.events(name)]
 
     def stop_workers(self, *, within: float = 60.0) -> None:
-        """SIGTERM every live worker and wait; each must exit 0."""
+        """SIGTERM every live worker and wait; each must exit 0. A worker restarted late may
+        still be starting (importing, before its handler exists): wait for its start first."""
         live = self.live_workers()
+        self.wait_started(live, within=within)
         for worker in live:
             worker.signal(signal.SIGTERM)
         for worker in live:

@@ -222,6 +222,10 @@ def test_t12b_every_key_written_per_job_expires_or_is_deleted(make_run: MakeRun)
         done += run.enqueue_all("ok", 20)
         dead = [queue.enqueue("permanent") for _ in range(5)]
         never_delivered = [queue.enqueue("ok") for _ in range(5)]
+        # and cancelled: while ready, and while delayed (neither ever runs)
+        cancelled = [queue.enqueue("ok") for _ in range(5)]
+        cancelled += [queue.enqueue("ok", delay_s=30) for _ in range(5)]
+        assert [queue.cancel(j).done for j in cancelled] == [True] * 10
     by_job = {f[b"id"].decode(): e for e, f in run.redis.xrange(run.keys.stream)}
     assert run.redis.xdel(run.keys.stream, *(by_job[j] for j in never_delivered)) == 5
     run.fault("xdel", entries=len(never_delivered))
@@ -241,6 +245,19 @@ def test_t12b_every_key_written_per_job_expires_or_is_deleted(make_run: MakeRun)
     run.fault("xdel", entries=5)
     assert run.redis.xdel(run.keys.stream, *pending_entries()) == 5
     run.fault_cleared()
+    # and cancelled while running (each ends cancelled through its worker)
+    with run.producer() as queue:
+        stopped = [queue.enqueue("sleep", args=[30.0]) for _ in range(3)]
+
+        def state(job_id: str) -> str | None:
+            found = queue.get_status(job_id)
+            return found.state.value if found else None
+
+        wait_until(lambda: {state(j) for j in stopped} == {"running"}, within=30, what="running")
+        assert [queue.cancel(j).where for j in stopped] == ["running"] * 3
+        wait_until(lambda: {state(j) for j in stopped} == {"cancelled"}, within=30, what="ended")
+        assert {state(j) for j in cancelled} == {"cancelled"}
+    assert not set(cancelled) & set(run.ledger.starts())
     run.expect.gone, run.expect.lost = 5, 10
     run.finish()
 
@@ -259,9 +276,11 @@ def test_t12b_every_key_written_per_job_expires_or_is_deleted(make_run: MakeRun)
     for job_id in [*never_delivered, *running]:  # gone: no end of theirs expired the hash
         ttl_s = run.redis.ttl(run.keys.status(job_id))
         assert 0 < ttl_s <= 7 * 86_400, (job_id, ttl_s)
+    for job_id in [*cancelled, *stopped]:  # cancelled: an end, kept the status TTL or less
+        assert 0 < run.redis.ttl(run.keys.result(job_id)) <= 86_400, job_id
     run.note = (
         f"{len(per_job)} per-job keys left, each with a TTL "
-        f"(done, dead, 5 gone before delivery, 5 gone while running)"
+        f"(done, dead, 5 gone before delivery, 5 gone while running, 13 cancelled)"
     )
     assert run.row is not None
     run.row.note = run.note

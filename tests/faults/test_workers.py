@@ -38,8 +38,12 @@ def test_t2_worker_sigkill_twenty_times(make_run: MakeRun, same_name: bool) -> N
     # Given three workers running short jobs (100 ms), and a producer
     run = make_run()
     concurrency = 4
+    # A restart under the same name must re-read its entries before the others reclaim them:
+    # 0.5 s plus a worker's start-up, which on a loaded 2-core machine can pass 2 s.
+    claim_s = 5.0 if same_name else 2.0
+    options = {"concurrency": concurrency, "claim_timeout_s": claim_s}
     names = ["w1", "w2", "w3"]
-    workers = dict(zip(names, run.spawn_many(names, concurrency=concurrency), strict=True))
+    workers = dict(zip(names, run.spawn_many(names, **options), strict=True))
     rate = 50.0
     stop = threading.Event()
     producer = run.produce_in_background(
@@ -62,12 +66,12 @@ def test_t2_worker_sigkill_twenty_times(make_run: MakeRun, same_name: bool) -> N
         run.kill_worker(workers.pop(name), in_flight=concurrency)
         time.sleep(0.5)
         new_name = name if same_name else f"{name}-g{generation}"
-        workers[new_name] = run.spawn(new_name, wait=False, concurrency=concurrency)
+        workers[new_name] = run.spawn(new_name, wait=False, **options)
     producer.join()
 
     # Then nothing is lost, nothing is dead-lettered, duplicates stay within the bound
     run.note = base = "same consumer name" if same_name else "new consumer name"
-    row = run.finish(backlog_s=30)
+    row = run.finish(claim_timeout_s=claim_s, backlog_s=30)
     assert row.dlq == 0
     assert row.faults >= 20
     if same_name:

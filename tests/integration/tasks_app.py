@@ -357,3 +357,16 @@ class Ledger:
     def starts_of(self, job_id: str) -> list[Event]:
         """The start events of one job, in order."""
         return [e for e in self.trace() if e.job == job_id and e.ev == "start"]
+
+
+@tasks.task(name="sync_until_cancelled")
+def sync_until_cancelled(seconds: float) -> None:
+    """A sync handler that works in small steps for up to `seconds`, returning early once its
+    job is cancelled (`current_job().cancelled`); it records "done" only if it was not."""
+    _record("start")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if current_job().cancelled:
+            return
+        time.sleep(0.02)
+    _record("done")

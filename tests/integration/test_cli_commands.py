@@ -84,6 +84,9 @@ def one_error_line(result: Result) -> str:
         (["enqueue"], ["--args", "--kwargs", "--delay", "--count"]),
         (["config", "check"], ["--config", "--json"]),
         (["worker"], ["--processes", "--metrics-port", "--config", "--strict", "--burst"]),
+        (["queue", "pause"], ["--json", "--config", "--url"]),
+        (["queue", "resume"], ["--json", "--url"]),
+        (["job", "cancel"], ["--queue", "--json", "--url"]),
     ],
 )
 def test_every_command_has_help(run: Any, command: list[str], options: list[str]) -> None:
@@ -108,6 +111,7 @@ def test_inspect_queues_table_and_json(run: Any, redis_url: str, queue_name: str
         "name": queue_name, "group": queue_name, "ready": 3, "pending": 2, "delayed": 0,
         "dlq": 1, "dlq_dropped": 0, "consumers": 2, "live_consumers": 0,
         "oldest_pending_age_ms": mine["oldest_pending_age_ms"], "partitions": 1,
+        "paused": False,
     }  # fmt: skip
     assert mine["oldest_pending_age_ms"] >= 0
 

@@ -251,7 +251,7 @@ async def test_a_scheduled_retry_shows_its_retry_time(
     assert outcome.retried
     info = await _get(reader, f"/api/jobs/{job_id}", queue=queue.name)
     assert info["location"] == "delayed"
-    assert info["status"]["state"] == "pending"
+    assert info["status"]["state"] == "retrying"
     assert info["status"]["last_error"] == "timeout talking to S3"
     assert info["status"]["retry_at"] == info["due_at"]
     assert info["job"]["attempt"] == 2

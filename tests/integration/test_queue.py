@@ -322,7 +322,7 @@ async def test_retry_is_scheduled_at_redis_time_plus_delay_then_promoted(
     assert (waiting.attempt, waiting.last_error, waiting.state) == (2, "boom", JobState.PENDING)
     status = await queue.get_status(job_id)
     assert status is not None
-    assert (status.state, status.attempt, status.last_error) == (JobState.PENDING, 2, "boom")
+    assert (status.state, status.attempt, status.last_error) == (JobState.RETRYING, 2, "boom")
     assert status.retry_at == int(score)
 
     # When promotion runs, it moves nothing early and the job once it is due

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from streamq import Keys, Queue, verify_signature
+from streamq import Keys, Queue, Worker, WorkerSettings, verify_signature
 from streamq.actions import sign
 from streamq.config import load_config
 from tests.support import REPO, checkout_env, run_cli
@@ -94,6 +94,11 @@ EXAMPLES: dict[str, str] = {
         "not run: sample output of a busy deployment; inspect queues and dlq requeue --all "
         "--reason are run by tests/integration/test_cli_commands.py"
     ),
+    "console: $ streamq queue pause emails": (
+        "not run: sample session; each command, with the exact lines it prints, is run by "
+        "tests/integration/test_flow_control_process.py"
+    ),
+    "python: from streamq import CancelRefused, JobCancelled, Queue, TaskRegistry": "run",
     "sh: pip install 'streamq[dashboard]'": "not run: installs the package; the dashboard "
     "command is run by tests/integration/test_dashboard_cli.py",
     "toml: [dashboard]": "run",
@@ -188,6 +193,32 @@ async def test_producing_async(redis_url: str, queue_name: str) -> None:
         assert len(found["ids"]) == 10_000
         counts = await found["queue"].counts()
         assert (counts.stream, counts.delayed) == (10_003, 1)
+    finally:
+        await found["queue"].close()
+
+
+async def test_flow_control_example(redis_url: str, queue_name: str) -> None:
+    code = _local(
+        block("python: from streamq import CancelRefused, JobCancelled, Queue").text,
+        redis_url,
+        queue_name,
+    )
+    found = await _run_python(code)
+    try:
+        assert found["paused"] is True
+        assert (found["cancellation"].done, found["cancellation"].where) == (True, "ready")
+        assert found["status"].state.value == "cancelled"
+        assert found["refused"].endswith("it is already cancelled")
+        assert not await found["queue"].is_paused()
+        # And the sync handler runs to its end when nobody cancels it
+        queue = found["queue"]
+        job_id = await queue.enqueue("export", args=[3], result_ttl_s=60)
+        settings = WorkerSettings(block_s=0.2, poll_interval_ms=100)
+        stats = await Worker(
+            found["tasks"], queues=[queue_name], url=redis_url, settings=settings, burst=True
+        ).run()
+        assert stats.completed == 1
+        assert await queue.result(job_id, timeout_s=5) == 3
     finally:
         await found["queue"].close()
 

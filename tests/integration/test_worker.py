@@ -631,3 +631,31 @@ async def test_a_stuck_runs_entry_stays_claimable_though_its_own_worker_reclaims
     # worker's own claims never hide a stuck run's entry from the pool (job %s)
     assert await idle_ms() >= 1_000, job_id
     assert worker.stats.reclaimed == 0
+
+
+async def test_a_restarted_workers_own_idle_entries_count_one_delivery_each(
+    queue: Queue, make_worker: MakeWorker, aredis: redis.asyncio.Redis
+) -> None:
+    # Given entries a crashed worker "w1" left pending, idle longer than the claim timeout
+    job_ids = [await queue.enqueue("sleep", args=[3.0]) for _ in range(3)]
+    await aredis.xreadgroup(queue.group, "w1", {queue.keys.stream: ">"}, count=3)
+
+    async def deliveries() -> list[int]:
+        rows: Any = await aredis.xpending_range(queue.keys.stream, queue.group, "-", "+", 10)
+        return sorted(int(r["times_delivered"]) for r in rows if r["consumer"] == b"w1")
+
+    async def idle_past_claim_timeout() -> bool:
+        rows: Any = await aredis.xpending_range(queue.keys.stream, queue.group, "-", "+", 10)
+        return all(int(r["time_since_delivered"]) >= 1_000 for r in rows)
+
+    await async_wait_until(idle_past_claim_timeout, within=WITHIN_S)
+
+    # When "w1" restarts (its reclaimer and its re-read of its own pending entries both start)
+    worker = make_worker(consumer="w1", claim_timeout_s=1.0)
+    await worker.start()
+    await async_wait_until(lambda: worker.stats.recovered == 3, within=WITHIN_S)
+
+    # Then each entry counts one more delivery, not two: the reclaimer waited for the re-read,
+    # so a job that crashes its worker is poison after max_deliveries crashes, not fewer
+    assert await deliveries() == [2, 2, 2], job_ids
+    assert worker.stats.reclaimed == 0

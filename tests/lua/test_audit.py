@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from streamq.redis.audit import audit_stream
 from streamq.redis.keys import Keys
 from streamq.redis.scripts import EnqueueItem, Scripts, enqueue_batch_call
 from tests.lua.test_ack import GROUP, ME, STATUS_TTL_S, seed
@@ -96,7 +97,7 @@ async def test_audit(aredis: redis.asyncio.Redis, queue_name: str, case: Case) -
     for step in case.steps:
         match step:
             case ("audit", want):
-                assert await scripts.audit(keys) == want, step
+                assert await audit_stream(scripts, keys) == want, step
             case ("ack", ids):
                 codes = await scripts.ack(
                     keys,
@@ -123,7 +124,7 @@ async def test_a_missing_stream_reports_the_lost_count_and_writes_nothing(
 ) -> None:
     keys = Keys(queue_name)
     await aredis.set(keys.lost, 7)
-    assert await Scripts(aredis).audit(keys) == (0, 7)
+    assert await audit_stream(Scripts(aredis), keys) == (0, 7)
     assert await aredis.exists(keys.removed) == 0
 
 
@@ -143,4 +144,4 @@ async def test_the_count_starts_with_a_stream_enqueue_creates(
     await aredis.xtrim(keys.stream, maxlen=1, approximate=False)
 
     # Then the first audit finds the three entries
-    assert await scripts.audit(keys) == (3, 3)
+    assert await audit_stream(scripts, keys) == (3, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio
 
 from streamq.redis.keys import Keys
+from streamq.redis.operator_scripts import OperatorScripts
 from streamq.redis.scripts import Scripts
 
 GROUP = "g"
@@ -21,7 +22,7 @@ async def test_run_now_moves_a_delayed_job_into_the_stream_at_once(
 ) -> None:
     keys = Keys(queue_name)
     await _delayed(aredis, keys, "j1", 10**13)
-    scripts = Scripts(aredis)
+    scripts = OperatorScripts(Scripts(aredis))
 
     assert await scripts.job_action(keys, action="run_now", group=GROUP, job_id="j1") == 1
 
@@ -42,7 +43,12 @@ async def test_delete_removes_a_delayed_job_and_its_status(
     await _delayed(aredis, keys, "j1", 10**13)
     await _delayed(aredis, keys, "j2", 10**13)
 
-    assert await Scripts(aredis).job_action(keys, action="delete", group=GROUP, job_id="j1") == 1
+    assert (
+        await OperatorScripts(Scripts(aredis)).job_action(
+            keys, action="delete", group=GROUP, job_id="j1"
+        )
+        == 1
+    )
 
     assert await aredis.zrange(keys.delayed, 0, -1) == [b"j2"]
     assert await aredis.hkeys(keys.delayed_jobs) == [b"j2"]
@@ -61,7 +67,7 @@ async def test_delete_of_a_ready_entry_leaves_a_delivered_one_and_another_jobs_a
     for job_id in ("j1", "j2"):
         await aredis.hset(keys.status(job_id), "state", "queued")
     await aredis.xreadgroup(GROUP, "w1", {keys.stream: ">"}, count=1)
-    scripts = Scripts(aredis)
+    scripts = OperatorScripts(Scripts(aredis))
 
     async def delete(job_id: str, entry_id: str) -> int:
         return await scripts.job_action(
@@ -88,7 +94,7 @@ async def test_delete_of_a_ready_entry_works_before_any_group_exists(
     keys = Keys(queue_name)
     await aredis.xadd(keys.stream, {"job": "p1", "id": "j1"}, id="1-0")
     assert (
-        await Scripts(aredis).job_action(
+        await OperatorScripts(Scripts(aredis)).job_action(
             keys, action="delete", group=GROUP, job_id="j1", entry_id="1-0"
         )
         == 1

@@ -23,10 +23,11 @@ class Case:
 
     delayed: dict[str, int]
     limit: int
-    want: tuple[int, int]
+    want: tuple[int, int, bool]
     want_stream: list[str]
     want_delayed: dict[str, int]
     no_payload: tuple[str, ...] = ()
+    paused: bool = False
 
 
 CASES = [
@@ -34,7 +35,7 @@ CASES = [
         Case(
             delayed={"late": NOW + 1, "due": NOW, "overdue": NOW - 1},
             limit=100,
-            want=(2, 0),
+            want=(2, 0, False),
             want_stream=["overdue", "due"],
             want_delayed={"late": NOW + 1},
         ),
@@ -44,7 +45,7 @@ CASES = [
         Case(
             delayed={"a": NOW - 3, "b": NOW - 2, "c": NOW - 1},
             limit=2,
-            want=(2, 0),
+            want=(2, 0, False),
             want_stream=["a", "b"],
             want_delayed={"c": NOW - 1},
         ),
@@ -54,7 +55,7 @@ CASES = [
         Case(
             delayed={"a": NOW + 1, "b": NOW + 1000},
             limit=100,
-            want=(0, 0),
+            want=(0, 0, False),
             want_stream=[],
             want_delayed={"a": NOW + 1, "b": NOW + 1000},
         ),
@@ -65,15 +66,26 @@ CASES = [
             delayed={"a": NOW - 2, "lost": NOW - 1},
             no_payload=("lost",),
             limit=100,
-            want=(1, 1),
+            want=(1, 1, False),
             want_stream=["a"],
             want_delayed={},
         ),
         id="a member without a payload is removed and counted, not added",
     ),
     pytest.param(
-        Case(delayed={}, limit=100, want=(0, 0), want_stream=[], want_delayed={}),
+        Case(delayed={}, limit=100, want=(0, 0, False), want_stream=[], want_delayed={}),
         id="an empty delay set",
+    ),
+    pytest.param(
+        Case(
+            delayed={"due": NOW, "overdue": NOW - 1},
+            limit=100,
+            paused=True,
+            want=(0, 0, True),
+            want_stream=[],
+            want_delayed={"due": NOW, "overdue": NOW - 1},
+        ),
+        id="a paused queue: nothing moves, due jobs keep waiting, and the reply says paused",
     ),
 ]
 
@@ -107,6 +119,8 @@ async def seed(
 async def test_promote(aredis: redis.asyncio.Redis, queue_name: str, case: Case) -> None:
     keys = Keys(queue_name)
     await seed(aredis, keys, case.delayed, case.no_payload)
+    if case.paused:
+        await aredis.set(keys.paused, "1")
 
     reply = await Scripts(aredis).promote(keys, limit=case.limit, now_ms=NOW)
 
@@ -132,7 +146,7 @@ async def test_promote_batch_above_lua_unpack_limit(
     reply = await Scripts(aredis).promote(keys, limit=ABOVE_UNPACK_LIMIT + 1, now_ms=NOW)
 
     # Then all of them are in the stream, in due order, and the delay set is empty.
-    assert reply == (ABOVE_UNPACK_LIMIT, 0)
+    assert reply == (ABOVE_UNPACK_LIMIT, 0, False)
     assert await stream_jobs(aredis, keys) == list(jobs)
     assert await aredis.exists(keys.delayed, keys.delayed_jobs) == 0
 
@@ -150,8 +164,8 @@ async def test_promote_racing_promoters_move_each_job_exactly_once(
     replies = await asyncio.gather(*(scripts.promote(keys, limit=7, now_ms=NOW) for _ in range(60)))
 
     # Then every job was moved by exactly one promoter and is in the stream once.
-    assert sum(moved for moved, _ in replies) == len(jobs)
-    assert all(missing == 0 for _, missing in replies)
+    assert sum(moved for moved, _, _ in replies) == len(jobs)
+    assert all(missing == 0 for _, missing, _ in replies)
     in_stream = Counter(await stream_jobs(aredis, keys))
     assert in_stream == Counter(dict.fromkeys(jobs, 1))
     assert await aredis.exists(keys.delayed, keys.delayed_jobs) == 0

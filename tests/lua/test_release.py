@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio
 
 from streamq.redis.keys import Keys
+from streamq.redis.operator_scripts import OperatorScripts
 from streamq.redis.scripts import Scripts
 
 GROUP = "g"
@@ -160,16 +161,16 @@ async def test_release_if_gone_leaves_a_live_consumers_entries_alone(
     keys = Keys(queue_name)
     seeded = await seed(aredis, keys, [ME, ME])
     await aredis.set(keys.consumer(ME), "host:1:tok")
-    scripts = Scripts(aredis)
+    scripts = OperatorScripts(Scripts(aredis))
 
     # When an operator releases them only if ME is gone, nothing moves
-    codes = await scripts.release(keys, group=GROUP, consumer=ME, entry_ids=seeded, if_gone=True)
+    codes = await scripts.release_if_gone(keys, group=GROUP, consumer=ME, entry_ids=seeded)
     assert codes == [2, 2]
     assert await pending(aredis, keys) == [("1-0", ME, 1), ("2-0", ME, 1)]
 
     # And once ME's liveness has expired, they are released as at shutdown
     await aredis.delete(keys.consumer(ME))
-    codes = await scripts.release(keys, group=GROUP, consumer=ME, entry_ids=seeded, if_gone=True)
+    codes = await scripts.release_if_gone(keys, group=GROUP, consumer=ME, entry_ids=seeded)
     assert codes == [1, 1]
     assert await stream(aredis, keys, seeded) == [(NEW, "j1"), (NEW, "j2")]
     assert await pending(aredis, keys) == []

@@ -15,6 +15,7 @@ GROUP = "g"
 ME, OTHER = "c1", "c2"
 NOW = 1_700_000_000_000
 PENDING_TTL_MS = 3_600_000
+STATUS_TTL_S = 600
 ENTRY = "5-0"
 OLD_PAYLOAD = b'{"id":"a","attempt":1}'
 NEXT_PAYLOAD = b'{"id":"a","attempt":2}'
@@ -46,6 +47,7 @@ class Case:
     owner: str = ME
     track: bool = True
     deleted: bool = False
+    cancel_requested: bool = False
 
 
 CASES = [
@@ -57,9 +59,9 @@ CASES = [
             want_pending=[],
             want_delayed=[(b"a", NOW + 2_000)],
             want_delayed_jobs={b"a": NEXT_PAYLOAD},
-            want_status={**NEXT, "retry_at": str(NOW + 2_000)},
+            want_status={**NEXT, "state": "retrying", "retry_at": str(NOW + 2_000)},
         ),
-        id="a delayed retry is due at now + delay; the failed entry is acked and deleted",
+        id="a delayed retry is due at now + delay, the job retrying; the entry acked, deleted",
     ),
     pytest.param(
         Case(
@@ -108,10 +110,28 @@ CASES = [
             want_pending=[],
             want_delayed=[(b"a", NOW + 2_000)],
             want_delayed_jobs={b"a": NEXT_PAYLOAD},
-            want_status={**NEXT, "retry_at": str(NOW + 2_000)},
+            want_status={**NEXT, "state": "retrying", "retry_at": str(NOW + 2_000)},
         ),
         # The worker holds the decoded job, so the next attempt does not need the old entry.
         id="an entry deleted behind the engine's back is still retried and leaves the PEL",
+    ),
+    pytest.param(
+        Case(
+            delay_ms=2_000,
+            cancel_requested=True,
+            want=(2, 0),
+            want_stream=[("9-0", BYSTANDER)],
+            want_pending=[],
+            want_delayed=[],
+            want_delayed_jobs={},
+            want_status={
+                **{k: v for k, v in RUNNING.items() if k != "retry_at"},
+                "state": "cancelled",
+                "cancel_requested_at": "7",
+                "updated_at": str(NOW),
+            },
+        ),
+        id="cancel requested while the attempt ran: not retried, the job ends cancelled",
     ),
 ]
 
@@ -131,6 +151,8 @@ async def test_retry(aredis: redis.asyncio.Redis, queue_name: str, case: Case) -
     if case.deleted:
         await aredis.xdel(keys.stream, ENTRY)
     await aredis.hset(keys.status("a"), mapping=RUNNING)
+    if case.cancel_requested:
+        await aredis.hset(keys.status("a"), "cancel_requested_at", "7")
 
     reply = await Scripts(aredis).retry(
         keys,
@@ -145,6 +167,7 @@ async def test_retry(aredis: redis.asyncio.Redis, queue_name: str, case: Case) -
         track_status=case.track,
         pending_status_ttl_ms=PENDING_TTL_MS,
         now_ms=NOW,
+        status_ttl_s=STATUS_TTL_S,
     )
 
     assert reply == case.want
@@ -164,6 +187,12 @@ async def test_retry(aredis: redis.asyncio.Redis, queue_name: str, case: Case) -
     if case.want[0] == 1 and case.track:
         want = PENDING_TTL_MS + case.delay_ms
         assert want - 5000 < pttl <= want
+    elif case.want[0] == 2:
+        # Cancelled: an end, kept the status TTL, its outcome beside it for `result()`.
+        assert STATUS_TTL_S * 1000 - 5000 < pttl <= STATUS_TTL_S * 1000
+        [(_, outcome)] = await aredis.xrange(keys.result("a"))
+        assert outcome == {b"state": b"cancelled", b"error": b"cancelled"}
+        assert 0 < await aredis.ttl(keys.result("a")) <= STATUS_TTL_S
     else:
         assert pttl == -1
 

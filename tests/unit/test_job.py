@@ -12,6 +12,7 @@ import pytest
 from streamq.errors import DecodeFailure
 from streamq.model.job import (
     MAX_PAYLOAD_BYTES,
+    TERMINAL_STATES,
     Backoff,
     BackoffStrategy,
     Job,
@@ -21,6 +22,7 @@ from streamq.model.job import (
     encode_job,
     new_job_id,
 )
+from streamq.model.records import status_from_hash
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -115,3 +117,24 @@ def test_a_forked_child_does_not_reuse_its_parents_pooled_ids() -> None:
     os.waitpid(pid, 0)
     parent_ids = {new_job_id() for _ in range(300)}
     assert child_id not in parent_ids
+
+
+def test_a_running_jobs_status_reads_its_start_as_its_last_change() -> None:
+    raw = {b"state": b"running", b"updated_at": b"100", b"started_at": b"250", b"consumer": b"w1"}
+    status = status_from_hash("a", raw)
+    assert status is not None
+    assert (status.state, status.consumer, status.started_at, status.updated_at) == (
+        JobState.RUNNING, "w1", 250, 250
+    )  # fmt: skip
+    ended = status_from_hash("a", {**raw, b"state": b"completed", b"updated_at": b"300"})
+    assert ended is not None
+    assert ended.updated_at == 300
+
+
+def test_job_cancelled_is_false_outside_a_worker() -> None:
+    assert Job(action=TaskAction(name="t")).cancelled is False
+
+
+def test_cancelled_is_a_terminal_state_and_retrying_deferred_are_not() -> None:
+    assert JobState.CANCELLED in TERMINAL_STATES
+    assert not {JobState.RETRYING, JobState.DEFERRED, JobState.RUNNING} & TERMINAL_STATES

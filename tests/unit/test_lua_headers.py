@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from streamq.model.schedule import ScheduleFire, TickJob
+from streamq.redis.audit import audit_stream
+from streamq.redis.flow_scripts import FlowScripts
 from streamq.redis.keys import Keys
+from streamq.redis.operator_scripts import OperatorScripts
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
     EnqueueItem,
@@ -117,7 +120,10 @@ def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
 _REPLIES: dict[str, Any] = {
     "ack": [],
     "audit": [0, 0],
+    "cancel": [1, b"ready"],
     "complete": [],
+    "settle_cancel": 1,
+    "start": [],
     "dead_letter": 1,
     "delete_consumer": 1,
     "enqueue": [],
@@ -126,7 +132,7 @@ _REPLIES: dict[str, Any] = {
     "progress": 1,
     "heartbeat": [[], b""],
     "job_action": 1,
-    "promote": [0, 0],
+    "promote": [0, 0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
     "release": [],
@@ -192,7 +198,16 @@ def invocations(
             track_status=True,
             **common,
         ),
-        "audit": lambda s: s.audit(keys),
+        "audit": lambda s: audit_stream(s, keys),
+        "cancel": lambda s: FlowScripts(s).cancel(
+            keys, job_id=job_id, levels=[keys] * n, status_ttl_s=60, pending_status_ttl_ms=1000
+        ),
+        "settle_cancel": lambda s: FlowScripts(s).settle_cancel(
+            keys, entry_id="1-0", job_id=job_id, status_ttl_s=60, **common
+        ),
+        "start": lambda s: FlowScripts(s).start(
+            keys, entries=[(i, f"{job_id}{i}", False) for i in ids], status_ttl_s=60, **common
+        ),
         "complete": lambda s: s.complete(
             keys,
             entries=[(i, f"{job_id}{i}", 60, b"42") for i in ids],
@@ -235,7 +250,7 @@ def invocations(
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
         ),
-        "job_action": lambda s: s.job_action(
+        "job_action": lambda s: OperatorScripts(s).job_action(
             keys, action="delete", group="g", job_id=job_id, entry_id="1-0"
         ),
         "progress": lambda s: s.progress(keys, job_id=job_id, fraction=0.5, message="m"),
@@ -343,7 +358,12 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "PEXPIRE": 0,
     "GET": 0,
     "HDEL": 0,
+    "HEXISTS": 0,
     "HGET": 0,
+    "HMGET": 0,
+    "ZCARD": 0,
+    "ZSCORE": 0,
+    "ZREMRANGEBYSCORE": 0,
     "HSET": 0,
     "INCR": 0,
     "INCRBY": 0,
@@ -356,7 +376,6 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XGROUP": 1,  # XGROUP <subcommand> <key> ...
     "XINFO": 1,  # XINFO STREAM <key>
     "XLEN": 0,
-    "ZSCORE": 0,
     "XPENDING": 0,
     "XRANGE": 0,
     "XREADGROUP": 6,  # XREADGROUP GROUP g c COUNT n STREAMS <key> >

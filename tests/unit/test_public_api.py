@@ -11,7 +11,7 @@ EXPECTED = {
     "encode_job", "DeadReason", "backoff_delay_ms", "plan_failure",
     "Durability", "JobDefaults", "JobOptions", "EnqueueOptions", "JobQueue", "PartitionedQueue",
     "Queue", "SyncPartitionedQueue", "SyncQueue", "partition_names", "NotDurable",
-    "DeadLetter", "Delivery", "FailOutcome",
+    "DeadLetter", "Delivery", "FailOutcome", "Cancellation",
     "QueueCounts",
     "Event", "EventKind", "FieldChange", "decode_event", "encode_event", "Observer",
     "RetryConfig", "FailurePolicy", "load_observers", "parse_observers",
@@ -21,7 +21,7 @@ EXPECTED = {
     "ConditionError", "ConditionSyntaxError", "PermanentActionError", "TemplateError",
     "TransientActionError",
     "Inspector", "ConsumerInfo", "DeadLetterDetail", "DeadLetterInfo", "JobInfo", "PendingEntry",
-    "PurgeResult", "QueueInfo", "RequeueResult",
+    "PurgeResult", "QueueInfo", "RequeueResult", "PauseResult",
     "Task", "TaskHandle", "BoundTask",
     "TaskRegistry", "Worker", "WorkerSettings", "WorkerStats", "current_job", "load_registry",
     "Schedule", "ScheduleInfo",
@@ -31,7 +31,8 @@ EXPECTED = {
     "OutOfMemory",
     "PermanentError", "QueueStateLost", "RedisUnavailable", "Retry", "ScriptError",
     "StreamQError", "UnknownTask", "__version__",
-    "JobFailed", "JobDeadLettered", "JobExpired", "ResultNotStored", "ResultTimeout",
+    "JobFailed", "JobDeadLettered", "JobExpired", "JobCancelled", "CancelRefused",
+    "ResultNotStored", "ResultTimeout",
 }  # fmt: skip
 
 
