@@ -1,7 +1,8 @@
 """The `Scripts` registry: loads `lua/*.lua` once and has one typed method per script.
 
 This module is the only place that knows each script's KEYS/ARGV order (with `enqueue_args`,
-which builds the `enqueue.lua` call producers pipeline themselves); the header of every `.lua`
+which builds the `enqueue.lua` call producers pipeline themselves, and `flow_scripts`, the flow
+limits' scripts); the header of every `.lua`
 file documents the same order, and a test checks the two agree. redis-py's registered
 scripts run by SHA and reload themselves on NOSCRIPT (a flushed cache or a restarted server).
 """
@@ -49,18 +50,22 @@ __all__ = [
 
 SCRIPT_NAMES: Final = (
     "ack",
+    "breaker_record",
     "complete",
     "dead_letter",
+    "defer",
     "delete_consumer",
     "enqueue",
     "expire",
     "progress",
     "fire_schedule",
+    "gate",
     "heartbeat",
     "promote",
     "read_levels",
     "reclaim",
     "release",
+    "renew_holders",
     "requeue_dead",
     "retry",
 )
@@ -136,6 +141,17 @@ class Scripts:
                     raise
                 target: Any = client or self._client
                 return await target.eval(script.script, len(keys), *keys, *args)
+
+    async def invoke(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[bytes | str | int | float],
+        client: Pipeline | None = None,
+    ) -> Any:
+        """Run (or, given a pipeline, buffer) script `name`; for typed wrappers kept in rooms
+        of their own (`streamq.redis.flow_scripts`), which own those scripts' KEYS/ARGV order."""
+        return await self._run(name, keys, args, client)
 
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""
