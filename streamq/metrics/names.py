@@ -106,6 +106,21 @@ CATALOGUE: Final = (
         "Handlers still running past their timeout plus grace (cancellation ignored or a "
         "sync body that never returns)",
     ),
+    MetricSpec(
+        "job_deferred_total", MetricKind.COUNTER, (*_Q, "reason"),
+        "Jobs held back by a limit or an open circuit breaker and deferred without using an "
+        "attempt, by reason (rate, concurrency, breaker)",
+    ),
+    MetricSpec(
+        "destination_breaker_opens_total", MetricKind.COUNTER, ("destination",),
+        "Times a destination's circuit breaker opened (counted by the worker whose outcome "
+        "opened it)",
+    ),
+    MetricSpec(
+        "destination_breaker_state", MetricKind.GAUGE, ("destination",),
+        "A destination's circuit breaker as this worker last saw it: 0 closed, 1 half-open, "
+        "2 open (multiprocess: the most recent)",
+    ),
     # -- read from Redis at scrape time --------------------------------------------------------
     MetricSpec(
         "job_queue_depth", MetricKind.GAUGE, _Q, "Jobs in the stream not yet delivered",

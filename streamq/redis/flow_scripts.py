@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from redis.asyncio.client import Pipeline
 
 from ..model.records import as_str
 from .keys import Keys, LimitKeys
 from .scripts import Scripts
 
-__all__ = ["DeferItem", "FlowScripts", "GateArgs", "GateReply"]
+__all__ = ["DeferItem", "FlowScripts", "GateArgs", "GateReply", "parse_gate"]
 
 
 class GateArgs(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,7 +74,7 @@ class FlowScripts:
         holders: Sequence[str],
         *,
         now_ms: int = 0,
-        pipe: Pipeline | None = None,
+        pipe: Any = None,
     ) -> GateReply | None:
         """Ask one limit to admit `holders` (job holder ids); None when buffered on `pipe`."""
         a: list[str | int | float] = [
@@ -103,7 +102,7 @@ class FlowScripts:
         max_cooldown_ms: int,
         outcomes: Sequence[tuple[str, bool]],
         now_ms: int = 0,
-        pipe: Pipeline | None = None,
+        pipe: Any = None,
     ) -> tuple[str, int] | None:
         """Record (holder, succeeded) outcomes; (state, times opened), None when buffered."""
         a: list[str | int] = [now_ms, failures, window_ms, cooldown_ms, max_cooldown_ms]
@@ -119,7 +118,7 @@ class FlowScripts:
         lease_ms: int,
         holders: Sequence[str],
         now_ms: int = 0,
-        pipe: Pipeline | None = None,
+        pipe: Any = None,
     ) -> int | None:
         """Renew the slots `holders` hold; how many were renewed, None when buffered."""
         reply = await self._scripts.invoke(

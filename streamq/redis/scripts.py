@@ -147,9 +147,9 @@ class Scripts:
         name: str,
         keys: Sequence[str],
         args: Sequence[bytes | str | int | float],
-        client: Pipeline | None = None,
+        client: Any = None,
     ) -> Any:
-        """Run (or, given a pipeline, buffer) script `name`; for typed wrappers kept in rooms
+        """Run (or, given a pipeline (a cluster's too), buffer) script `name`; for typed wrappers kept in rooms
         of their own (`streamq.redis.flow_scripts`), which own those scripts' KEYS/ARGV order."""
         return await self._run(name, keys, args, client)
 

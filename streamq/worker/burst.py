@@ -36,6 +36,11 @@ class BurstDrain:
         self._retry_cap_s = retry_cap_s
         self._wait_until = 0.0
 
+    @classmethod
+    def of(cls, queues: Sequence[Queue], horizon_s: float, retry_cap_s: float) -> BurstDrain:
+        """A drain detector for `queues` (the positional form of the constructor)."""
+        return cls(queues, horizon_s=horizon_s, retry_cap_s=retry_cap_s)
+
     def retry_scheduled(self, delay_s: float) -> None:
         """Note a retry the worker scheduled `delay_s` from now."""
         if delay_s <= self._retry_cap_s:

@@ -19,7 +19,9 @@ class Run:
     lease renewal that then finds the entry gone must not cancel the write, whose own
     ownership check decides (a renewal racing the write sees the entry already settled).
     `thread` is the pool thread of a sync handler, which may outlive the attempt; `stuck` is
-    set once the run is reported stuck (see `StuckHandlers`).
+    set once the run is reported stuck (see `StuckHandlers`). `ticket` is what the flow gate
+    holds for it (slots, the breaker it reports to) and `outcome` how its attempt ended, for
+    that breaker: `ok`, `transient` (retried or timed out), `permanent`, or None.
     """
 
     __slots__ = (
@@ -27,12 +29,14 @@ class Run:
         "delivery",
         "gone",
         "lease_lost",
+        "outcome",
         "settling",
         "started",
         "stopping",
         "stuck",
         "task",
         "thread",
+        "ticket",
         "timed_out",
         "trace",
     )
@@ -51,3 +55,5 @@ class Run:
         self.trace: Attempt | None = None
         self.stuck = False
         self.thread: concurrent.futures.Future[Any] | None = None
+        self.ticket: Any = None  # a `streamq.worker.gate.Ticket` while the gate holds one
+        self.outcome: str | None = None

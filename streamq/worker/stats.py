@@ -23,6 +23,7 @@ class WorkerStats:
         timeouts: Attempts that exceeded their timeout.
         expired: Jobs discarded unrun because their `expires_s` had passed.
         stuck: Handlers found still running past their timeout plus grace.
+        deferred: Jobs a limit or an open breaker held back (deferred, no attempt used).
     """
 
     completed: int = 0
@@ -36,6 +37,7 @@ class WorkerStats:
     timeouts: int = 0
     expired: int = 0
     stuck: int = 0
+    deferred: int = 0
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

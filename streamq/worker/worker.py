@@ -18,8 +18,9 @@ import structlog
 
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
-from ..errors import ConsumerNameTaken, RedisUnavailable, map_redis_errors
+from ..errors import ConsumerNameTaken
 from ..model.job import progress_reporter
+from ..model.limits import BreakerSettings, Limit
 from ..model.records import Delivery
 from ..model.schedule import Schedule
 from ..queue.options import JobDefaults
@@ -32,8 +33,9 @@ from .acker import Acker
 from .burst import BurstDrain
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
-from .drain import finish_or_cancel, release_own_entries
+from .drain import finish_or_cancel, forget_liveness, release_own_entries
 from .fetcher import Fetcher
+from .gate import make_gate
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
@@ -85,6 +87,7 @@ class Worker:
             (`WorkerSettings.lower_levels_every` against starvation).
         schedules: Periodic schedules besides the registry's (`[schedules.*]`); the worker fires
             those of the queues it serves (see `Scheduler`).
+        limits: Limits by task or destination (`[limits.*]`, see `Gate`); `breaker`: defaults.
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -110,6 +113,8 @@ class Worker:
         partitions: Mapping[str, int] | int = 1,
         priorities: Sequence[str] = (),
         schedules: Sequence[Schedule] = (),
+        limits: Mapping[str, Limit] | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
@@ -158,15 +163,8 @@ class Worker:
         poll_s = s.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
-        self._burst = (
-            BurstDrain(
-                self.queues,
-                horizon_s=min(s.block_s, poll_s),
-                retry_cap_s=(defaults or JobDefaults()).backoff.max_delay_ms / 1000,
-            )
-            if burst
-            else None
-        )
+        cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
+        self._burst = BurstDrain.of(self.queues, min(s.block_s, poll_s), cap_s) if burst else None
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
         # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
@@ -177,6 +175,8 @@ class Worker:
         self.scheduler = Scheduler([] if burst else targets, poll_s)
         # Past its deadline plus one lease interval, a running handler counts as stuck.
         self.stuck = StuckHandlers(self, self._all_runs, self._slots.release, s.claim_timeout_s / 4)
+        self.gate = make_gate(self, limits or {}, breaker or BreakerSettings(), prefix)
+        self._gated = [self.gate] if self.gate is not None else []
 
     # -- the host interface used by components ----------------------------------------------
 
@@ -255,11 +255,14 @@ class Worker:
             # holder's to run (they stay pending under the name).
             self._slots.release(len(deliveries))
             return
-        for delivery in deliveries:
-            queue = self._by_name[delivery.queue]
-            run = Run(delivery)
-            self._running[queue.name][delivery.entry_id] = run
-            run.task = asyncio.create_task(self._process(queue, run))
+        runs = [Run(d) for d in deliveries]
+        for run in runs:
+            self._running[run.delivery.queue][run.delivery.entry_id] = run
+        # Guarded jobs wait for one pipelined screening of the batch (None: nothing guarded).
+        screened = self.gate.screen(runs) if self.gate is not None else None
+        for run in runs:
+            queue = self._by_name[run.delivery.queue]
+            run.task = asyncio.create_task(self._process(queue, run, screened))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -315,7 +318,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.scheduler):
+        for component in (*components, self.scheduler, *self._gated):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -399,16 +402,13 @@ class Worker:
             for acker in self._ackers.values():
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
-        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck):
+        # The gate after the jobs ended: its stop releases their slots.
+        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, *self._gated):
             await component.stop()
         for acker in self._ackers.values():
             await acker.stop()
         if owner:
-            try:
-                with map_redis_errors():
-                    await self.redis.delete(*(q.keys.consumer(self.consumer) for q in self.queues))
-            except RedisUnavailable:
-                pass  # the key expires by itself
+            await forget_liveness(self.redis, self.queues, self.consumer)
         for queue in self.queues:
             await queue.close()
         await self.actions.aclose()
@@ -439,11 +439,17 @@ class Worker:
 
     # -- running one job ------------------------------------------------------------------------
 
-    async def _process(self, queue: Queue, run: Run) -> None:
+    async def _process(
+        self, queue: Queue, run: Run, screened: asyncio.Task[set[str]] | None
+    ) -> None:
         d = run.delivery
         try:
-            await self._runner.run(queue, run)
+            # Shielded: a run cancelled while it waits must not cancel its batch's screening.
+            if screened is None or d.entry_id in await asyncio.shield(screened):
+                await self._runner.run(queue, run)
         finally:
             self._running[queue.name].pop(d.entry_id, None)
+            if self.gate is not None:
+                self.gate.settled(run)
             if not self.stuck.hold_slot(run):  # a sync thread that runs on keeps its slot
                 self._slots.release(1)
