@@ -68,7 +68,7 @@ def sentinel_client(
     if "client_name" in address.options:
         settings["client_name"] = address.options["client_name"]
     settings.update(options)
-    sentinel = Sentinel(address.seeds, sentinel_kwargs=_sentinel_kwargs(address, timeout))  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(address.seeds, sentinel_kwargs=_sentinel_kwargs(address, timeout))  # type: ignore[no-untyped-call,unused-ignore]
     client: aredis.Redis = sentinel.master_for(
         address.service, redis_class=aredis.Redis, **settings
     )
@@ -88,8 +88,8 @@ def sync_sentinel_client(url: str, *, socket_timeout_s: float = 5.0) -> redis.Re
     address = parse_sentinel_url(url)
     timeout = float(address.options.get("socket_timeout", socket_timeout_s))
     sentinel_kwargs = _sentinel_kwargs(address, timeout)
-    sentinel = SyncSentinel(address.seeds, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    sentinel = SyncSentinel(address.seeds, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call,unused-ignore]
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call,unused-ignore]
         address.service,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -111,7 +111,7 @@ def blocking_sentinel_like(
     # The pool keeps TLS in its connection class, not in its kwargs (it pops `ssl`): without
     # it, a rediss+sentinel:// reader would open a plain connection with ssl_* options.
     kwargs["connection_class"] = pool.connection_class
-    reader_pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+    reader_pool = SentinelConnectionPool(  # type: ignore[no-untyped-call,unused-ignore]
         pool.service_name, pool.sentinel_manager, **kwargs
     )
     client = aredis.Redis(
