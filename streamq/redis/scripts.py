@@ -149,8 +149,8 @@ class Scripts:
         args: Sequence[bytes | str | int | float],
         client: Any = None,
     ) -> Any:
-        """Run (or, given a pipeline (a cluster's too), buffer) script `name`; for typed wrappers kept in rooms
-        of their own (`streamq.redis.flow_scripts`), which own those scripts' KEYS/ARGV order."""
+        """Run script `name` (given a pipeline, a cluster's too: buffer it); for the typed
+        wrappers kept in rooms of their own (`streamq.redis.flow_scripts`)."""
         return await self._run(name, keys, args, client)
 
     def sha(self, name: str) -> tuple[str, str]:

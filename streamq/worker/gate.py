@@ -20,7 +20,7 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 import structlog
@@ -41,9 +41,12 @@ from .stats import WorkerStats
 if TYPE_CHECKING:
     from ..metrics.recorder import Metrics
 
-__all__ = ["Gate", "Ticket", "make_gate"]
+__all__ = ["Gate", "Screening", "Ticket", "make_gate"]
 
 _log = structlog.get_logger("streamq.worker")
+#: A batch's screening: the entry ids it admitted, once done (None: nothing to screen). Each
+#: run awaits it shielded, so a run cancelled while waiting cannot cancel the others' screening.
+Screening: TypeAlias = "asyncio.Task[set[str]] | None"
 _REASONS = {1: DeferReason.RATE, 2: DeferReason.CONCURRENCY, 3: DeferReason.BREAKER}
 
 
@@ -142,7 +145,9 @@ class Gate(Periodic):
 
     async def start(self) -> None:
         """Declare the limits (for `streamq inspect destinations`) and start renewing and
-        flushing."""
+        flushing; nothing without limits."""
+        if not self.limits:
+            return
         with map_redis_errors():
             await self._redis.hset(
                 LimitKeys.registry(self._prefix),
@@ -153,6 +158,8 @@ class Gate(Periodic):
 
     async def stop(self) -> None:
         """Stop renewing; flush what settled (best effort: unreleased slots expire)."""
+        if not self.limits:
+            return
         await super().stop()
         if self._flusher is not None:
             await cancel_and_wait(self._flusher)
@@ -164,9 +171,11 @@ class Gate(Periodic):
 
     # -- screening a batch ----------------------------------------------------------------------
 
-    def screen(self, runs: Sequence[Run]) -> asyncio.Task[set[str]] | None:
+    def screen(self, runs: Sequence[Run]) -> Screening:
         """Start screening a dispatched batch; None when no limit applies to any of its jobs
-        (they run at once). The task's result is the set of entry ids admitted."""
+        (they run at once, and without limits nothing is even decoded)."""
+        if not self.limits:
+            return None
         plans = [p for run in runs if (p := self._plan(run)) is not None]
         if not plans:
             return None
@@ -379,12 +388,10 @@ class Gate(Periodic):
 
 def make_gate(
     worker: Any, limits: Mapping[str, Limit], breaker: BreakerSettings, prefix: str
-) -> Gate | None:
-    """A `Worker`'s gate, or None when no limit is declared (then nothing is screened):
-    `[limits]` tables first, a task decorator's limit where no table names the task."""
+) -> Gate:
+    """A `Worker`'s gate: `[limits]` tables first, a task decorator's limit where no table
+    names the task (without any limit the gate screens nothing and costs nothing)."""
     merged = {**worker.registry.limits(), **limits}
-    if not merged:
-        return None
     return Gate(
         limits=merged,
         breaker=breaker,

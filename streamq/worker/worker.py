@@ -35,7 +35,7 @@ from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
 from .drain import finish_or_cancel, forget_liveness, release_own_entries
 from .fetcher import Fetcher
-from .gate import make_gate
+from .gate import Screening, make_gate
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
@@ -176,7 +176,6 @@ class Worker:
         # Past its deadline plus one lease interval, a running handler counts as stuck.
         self.stuck = StuckHandlers(self, self._all_runs, self._slots.release, s.claim_timeout_s / 4)
         self.gate = make_gate(self, limits or {}, breaker or BreakerSettings(), prefix)
-        self._gated = [self.gate] if self.gate is not None else []
 
     # -- the host interface used by components ----------------------------------------------
 
@@ -258,8 +257,7 @@ class Worker:
         runs = [Run(d) for d in deliveries]
         for run in runs:
             self._running[run.delivery.queue][run.delivery.entry_id] = run
-        # Guarded jobs wait for one pipelined screening of the batch (None: nothing guarded).
-        screened = self.gate.screen(runs) if self.gate is not None else None
+        screened = self.gate.screen(runs)  # None: no job of the batch is guarded
         for run in runs:
             queue = self._by_name[run.delivery.queue]
             run.task = asyncio.create_task(self._process(queue, run, screened))
@@ -318,7 +316,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.scheduler, *self._gated):
+        for component in (*components, self.scheduler, self.gate):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -403,7 +401,7 @@ class Worker:
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
         # The gate after the jobs ended: its stop releases their slots.
-        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, *self._gated):
+        for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.gate):
             await component.stop()
         for acker in self._ackers.values():
             await acker.stop()
@@ -439,17 +437,13 @@ class Worker:
 
     # -- running one job ------------------------------------------------------------------------
 
-    async def _process(
-        self, queue: Queue, run: Run, screened: asyncio.Task[set[str]] | None
-    ) -> None:
+    async def _process(self, queue: Queue, run: Run, screened: Screening) -> None:
         d = run.delivery
         try:
-            # Shielded: a run cancelled while it waits must not cancel its batch's screening.
             if screened is None or d.entry_id in await asyncio.shield(screened):
                 await self._runner.run(queue, run)
         finally:
             self._running[queue.name].pop(d.entry_id, None)
-            if self.gate is not None:
-                self.gate.settled(run)
+            self.gate.settled(run)
             if not self.stuck.hold_slot(run):  # a sync thread that runs on keeps its slot
                 self._slots.release(1)
