@@ -259,6 +259,8 @@ def worker(
             partitions=jq.partitions,
             priorities=jq.priorities,
             schedules=cfg.schedule_list,  # [schedules.*]; the --app's @periodic ones too
+            limits=cfg.limits,  # [limits."<name>"]; the --app's decorator limits too
+            breaker=cfg.breaker,
         )
         # Jobs the handlers enqueue through queues of their own count on this endpoint too.
         use_process_metrics(metrics)
