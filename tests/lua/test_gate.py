@@ -214,3 +214,31 @@ async def test_gate_batch_above_lua_unpack_limit(
     assert reply is not None
     assert [c for c, _ in reply.verdicts].count(0) == 8_100
     assert await aredis.zcard(keys.holders) == 8_100
+
+
+async def test_gate_rate_holds_for_concurrent_callers_on_the_servers_clock(
+    aredis: redis.asyncio.Redis, limit_name: str
+) -> None:
+    # Given three callers asking with batches of 10 as fast as they can for about 1.5 s.
+    import asyncio
+    import time
+
+    keys = LimitKeys(limit_name)
+    flow = FlowScripts(Scripts(aredis))
+    args = GateArgs(interval_ms=50.0, burst=5)
+    admitted: list[float] = []
+
+    async def caller(n: int) -> None:
+        end = time.monotonic() + 1.5
+        i = 0
+        while time.monotonic() < end:
+            i += 1
+            reply = await flow.gate(keys, args, [f"{n}-{i}-{k}" for k in range(10)])
+            assert reply is not None
+            now = time.monotonic()
+            admitted.extend(now for code, _ in reply.verdicts if code == 0)
+
+    await asyncio.gather(*(caller(n) for n in range(3)))
+    # Then in the first second at most the burst and one per interval were admitted.
+    first = min(admitted)
+    assert sum(1 for t in admitted if t < first + 1.0) <= 5 + 20
