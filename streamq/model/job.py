@@ -57,7 +57,8 @@ class BackoffStrategy(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """Where a job is in its life: the seed's five states, and `expired` (discarded unrun)."""
+    """Where a job is in its life: the seed's five states, `expired` (discarded unrun) and
+    `deferred` (held back by a limit or breaker until `retry_at`, `deferred_by` says which)."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -65,6 +66,7 @@ class JobState(enum.StrEnum):
     FAILED = "failed"
     DEAD_LETTERED = "dead_lettered"
     EXPIRED = "expired"
+    DEFERRED = "deferred"
 
 
 TERMINAL_STATES: Final = frozenset(
@@ -275,6 +277,8 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
         dead_reason: Why the job was dead-lettered, if it was.
         progress: How far the running job has got, 0 to 1, as its handler last reported.
         progress_message: What the handler said with it (`"step 2"`).
+        deferred_by: For a deferred job, what held it back: `<reason>:<limit>` (reason `rate`,
+            `concurrency` or `breaker`; limit the task name or destination).
     """
 
     id: str
@@ -287,6 +291,7 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     dead_reason: str | None = None
     progress: float | None = None
     progress_message: str | None = None
+    deferred_by: str | None = None
 
 
 #: Where `Job.progress` sends reports: set by a worker for the jobs it runs (its tasks inherit

@@ -200,6 +200,7 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
     reason = raw.get(b"dead_reason")
     progress = raw.get(b"progress")
     message = raw.get(b"progress_message")
+    deferred_by = raw.get(b"deferred_by")
     return JobStatus(
         id=job_id,
         state=JobState(raw[b"state"].decode()),
@@ -211,4 +212,6 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
         dead_reason=reason.decode() if reason else None,
         progress=float(progress) if progress else None,
         progress_message=message.decode(errors="replace") if message else None,
+        # Left in the hash once the job runs on; it speaks only for a job still deferred.
+        deferred_by=deferred_by.decode() if deferred_by and raw[b"state"] == b"deferred" else None,
     )
