@@ -20,7 +20,6 @@ from streamq.model.actions import WebhookAction
 from streamq.model.job import Backoff, Job
 from streamq.redis.keys import LimitKeys
 from tests.support import ChildProcess, ChildProcesses, async_wait_until
-from tests.support.limits import limit_name  # noqa: F401 (a fixture)
 from tests.support.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.slow
@@ -56,7 +55,7 @@ def start_workers(
             "0",
             *extra,
             env=ENV,
-        )  # fmt: skip
+        )
         for _ in range(n)
     ]
     for w in workers:
@@ -112,7 +111,7 @@ async def test_a_rate_limit_holds_across_three_workers_and_costs_no_attempt(
                 while not all(w.events("job_finished") for w in workers):
                     warm += len(await enqueue(queue, rx, 6))
                     await async_wait_until(
-                        lambda: len(rx.delivered()) >= warm, within=60, what="warm-up"
+                        lambda w=warm: len(rx.delivered()) >= w, within=60, what="warm-up"
                     )
                 await async_wait_until(
                     lambda: _absent(client, LimitKeys(name).rate), within=30, what="idle"
