@@ -26,7 +26,16 @@ from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.queue import Queue
 from streamq.worker import TaskRegistry, Worker, check_loop, load_registry, run_on
 
-from . import config_cmd, dashboard_cmd, demo_cmd, dlq_cmd, emit_cmd, inspect_cmd, metrics_cmd
+from . import (
+    config_cmd,
+    dashboard_cmd,
+    demo_cmd,
+    destination_cmd,
+    dlq_cmd,
+    emit_cmd,
+    inspect_cmd,
+    metrics_cmd,
+)
 from ._options import (
     ConfigOption,
     DebugOption,
@@ -80,6 +89,7 @@ def _root(
 
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(destination_cmd.app, name="destination")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("dashboard")(dashboard_cmd.dashboard)

@@ -3,6 +3,7 @@
 Imports `queue`, `redis`, `model`; never `worker` or `observers`.
 """
 
+from .destinations import DestinationInfo
 from .inspector import Inspector
 from .records import (
     ConsumerInfo,
@@ -21,6 +22,7 @@ __all__ = [
     "ConsumerInfo",
     "DeadLetterDetail",
     "DeadLetterInfo",
+    "DestinationInfo",
     "Inspector",
     "JobInfo",
     "PendingEntry",
