@@ -102,7 +102,10 @@ class TaskRegistry:
         limit = None
         if rate is not None or concurrency is not None:
             try:
-                limit = Limit(name=task_name, rate=rate, burst=burst, concurrency=concurrency)
+                # A task is no destination: it has no breaker.
+                limit = Limit(
+                    name=task_name, rate=rate, burst=burst, concurrency=concurrency, breaker=False
+                )
             except (ConfigError, msgspec.ValidationError) as exc:
                 raise ConfigError(f"limit of task {task_name!r}: {exc}") from None
         existing = self._tasks.get(task_name)

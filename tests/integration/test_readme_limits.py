@@ -27,5 +27,5 @@ def test_the_decorator_limit_example_declares_its_limit() -> None:
     scope: dict[str, Any] = {}
     exec(compile(block("python: # myapp/billing.py").text, "README.md", "exec"), scope)
     assert scope["tasks"].limits() == {
-        "charge_card": Limit(name="charge_card", rate="10/s", burst=2, concurrency=3)
+        "charge_card": Limit(name="charge_card", rate="10/s", burst=2, concurrency=3, breaker=False)
     }

@@ -86,7 +86,9 @@ def test_the_task_decorator_declares_a_pool_wide_limit() -> None:
     @tasks.task
     async def free(order: str) -> None: ...
 
-    assert tasks.limits() == {"charge": Limit(name="charge", rate="10/s", burst=2, concurrency=3)}
+    assert tasks.limits() == {
+        "charge": Limit(name="charge", rate="10/s", burst=2, concurrency=3, breaker=False)
+    }
     with pytest.raises(ConfigError, match="limit of task 'bad'"):
         tasks.register(free.fn, name="bad", rate="often")
 
