@@ -161,6 +161,8 @@ def _job_lines(info: JobInfo) -> None:
             ("last error", info.status.last_error or "-"),
             ("updated", _when(info.status.updated_at)),
         ]
+        if info.status.deferred_by is not None:
+            lines.append(("deferred by", info.status.deferred_by))
         if info.status.progress is not None:
             note = f" {info.status.progress_message}" if info.status.progress_message else ""
             lines.append(("progress", f"{info.status.progress:.0%}{note}"))

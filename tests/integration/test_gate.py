@@ -99,3 +99,39 @@ async def test_a_table_replaces_the_decorators_limit(redis_url: str, queue_name:
     )
     assert worker.gate.limits == {"charge": table}
     await worker.shutdown()
+
+
+async def test_a_running_jobs_slot_is_renewed_with_the_lease(
+    redis_url: str, queue_name: str, limit_name: str, aredis: redis.asyncio.Redis
+) -> None:
+    # Given a running job holding a slot.
+    tasks = TaskRegistry()
+    release = threading.Event()
+
+    @tasks.task(name=limit_name, concurrency=2)
+    def hold() -> None:
+        release.wait(30)
+
+    async with Queue(queue_name, url=redis_url) as queue:
+        await hold.enqueue(queue)
+        worker = Worker(tasks, queues=[queue_name], url=redis_url, settings=SETTINGS)
+        await worker.start()
+        holders = LimitKeys(limit_name).holders
+        try:
+            [(member, first)] = await async_wait_until(
+                lambda: aredis.zrange(holders, 0, -1, withscores=True), within=30
+            )
+            assert member.decode().endswith(f"@{worker.consumer}")
+            # When the gate's renewal runs, the slot's lease is pushed out on Redis's clock.
+            await async_wait_until(lambda: _renewed(worker, aredis, holders, first), within=30)
+        finally:
+            release.set()
+            await worker.shutdown()
+        # Then after a clean shutdown the slot is released.
+        assert await aredis.zcard(holders) == 0
+
+
+async def _renewed(worker: Worker, client: redis.asyncio.Redis, key: str, first: float) -> bool:
+    await worker.gate.run_once()
+    [(_, score)] = await client.zrange(key, 0, -1, withscores=True)
+    return score > first
