@@ -186,6 +186,8 @@ class Metrics:
                 for level in level_names(name, priorities):
                     self._logical[level] = queue
             self._queue(queue)
+            for reason in ("rate", "concurrency", "breaker"):
+                self._deferred.labels(queue, reason)
 
     def queued(self, queue: str, count: int = 1) -> None:
         """Count jobs newly enqueued to `queue`."""

@@ -35,6 +35,8 @@ class Delivery(msgspec.Struct, kw_only=True):
             runner sets it once it knows the job and its task.
         result: The job's encoded return value, set when it succeeded and keeps its result
             (the ack then stores it in the same write).
+        job: The decoded job, once `decode` has succeeded (a worker's gate and its runner
+            then decode each payload once).
     """
 
     queue: str
@@ -44,6 +46,7 @@ class Delivery(msgspec.Struct, kw_only=True):
     deliveries: int = 1
     result_ttl_s: int = 0
     result: bytes | None = None
+    job: Job | None = None
 
     def decode(self) -> Job:
         """Decode the payload into a `Job`.
@@ -52,11 +55,14 @@ class Delivery(msgspec.Struct, kw_only=True):
             DecodeFailure: when the payload is missing, oversized or invalid, or its id does
                 not match the envelope.
         """
+        if self.job is not None:
+            return self.job
         if self.raw is None:
             raise DecodeFailure(f"entry {self.entry_id} has no payload")
         job = decode_job(self.raw)
         if self.job_id and job.id != self.job_id:
             raise DecodeFailure(f"payload id {job.id!r} does not match envelope {self.job_id!r}")
+        self.job = job
         return job
 
 

@@ -108,3 +108,20 @@ def test_an_actions_destination_is_its_host_and_port() -> None:
     assert destination_of(email, settings, env) == "mail.example.com:2525"
     assert destination_of(email, ActionSettings(), env) is None
     assert limit_candidates("api.example.com:443") == ("api.example.com:443", "api.example.com")
+
+
+def test_deferrals_and_breaker_states_are_recorded() -> None:
+    from prometheus_client import generate_latest
+
+    from streamq.metrics import Metrics
+
+    metrics = Metrics("streamq")
+    metrics.prepare(["q"])
+    metrics.deferred("q", "rate", 3)
+    metrics.breaker("api.example.com:443", 2, opened=1)
+    assert metrics.registry is not None
+    text = generate_latest(metrics.registry).decode()
+    assert 'streamq_job_deferred_total{queue="q",reason="rate"} 3.0' in text
+    assert 'streamq_job_deferred_total{queue="q",reason="breaker"} 0.0' in text  # prepared
+    assert 'streamq_destination_breaker_state{destination="api.example.com:443"} 2.0' in text
+    assert 'streamq_destination_breaker_opens_total{destination="api.example.com:443"} 1.0' in text
