@@ -27,7 +27,13 @@ import structlog
 
 from ..actions.destination import destination_of, limit_candidates
 from ..actions.settings import ActionSettings
-from ..errors import DecodeFailure, OutOfMemory, RedisUnavailable, map_redis_errors
+from ..errors import (
+    DecodeFailure,
+    OutOfMemory,
+    QueueStateLost,
+    RedisUnavailable,
+    map_redis_errors,
+)
 from ..model.job import Job, TaskAction
 from ..model.limits import BreakerSettings, BreakerState, DeferReason, Limit
 from ..queue.queue import Queue
@@ -208,6 +214,17 @@ class Gate(Periodic):
         return _Plan(run, self._queues[d.queue], job, names, breaker)
 
     async def _admit(self, plans: list[_Plan], entry_ids: set[str]) -> set[str]:
+        try:
+            return await self._screen(plans, entry_ids)
+        except Exception:
+            # A bug must not leave the batch's runs waiting or failing: none of the guarded
+            # jobs runs, and their entries are reclaimed after the claim timeout.
+            _log.exception("gate_error", jobs=len(plans))
+            for p in plans:
+                p.run.ticket = None
+            return entry_ids - {p.run.delivery.entry_id for p in plans}
+
+    async def _screen(self, plans: list[_Plan], entry_ids: set[str]) -> set[str]:
         consumer = self._consumer()
         by_limit: dict[str, list[_Plan]] = {}
         for p in plans:
@@ -276,7 +293,7 @@ class Gate(Periodic):
                         pending_status_ttl_ms=queue.defaults.pending_status_ttl_s * 1000,
                         now_ms=queue.clock.now_ms(),
                     )
-            except (RedisUnavailable, OutOfMemory) as exc:
+            except (RedisUnavailable, OutOfMemory, QueueStateLost) as exc:
                 _log.warning("defer_failed", queue=name, error=str(exc), jobs=len(items))
                 continue  # still pending under this consumer: reclaimed after the claim timeout
             for p, item, code in zip(members, items, codes, strict=True):
@@ -366,6 +383,11 @@ class Gate(Periodic):
                 _log.warning("gate_flush_failed", error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
                 self._ready.set()
+            except Exception:
+                # Not retried (it would fail again): unreleased slots expire with their lease.
+                _log.exception("gate_flush_error")
+                self._releases.clear()
+                self._outcomes.clear()
 
     async def run_once(self) -> None:
         """Renew the slots of every running job that holds one (with the lease renewal)."""
