@@ -135,3 +135,29 @@ async def _renewed(worker: Worker, client: redis.asyncio.Redis, key: str, first:
     await worker.gate.run_once()
     [(_, score)] = await client.zrange(key, 0, -1, withscores=True)
     return score > first
+
+
+async def test_a_batch_no_limit_applies_to_makes_no_gate_call(
+    redis_url: str, queue_name: str
+) -> None:
+    # Given a worker with a limit on another task, and a fetched job of an unlimited one.
+    from streamq.model.job import Job, TaskAction, encode_job
+    from streamq.model.records import Delivery
+    from streamq.worker.run import Run
+
+    tasks = TaskRegistry()
+
+    @tasks.task(name="limited", rate="1/s")
+    async def limited() -> None: ...
+
+    @tasks.task(name="free")
+    async def free() -> None: ...
+
+    worker = Worker(tasks, queues=[queue_name], url=redis_url, settings=SETTINGS)
+    job = Job(action=TaskAction(name="free"), queue=queue_name)
+    run = Run(Delivery(queue=queue_name, entry_id="1-0", job_id=job.id, raw=encode_job(job)))
+    # Then screening it starts nothing (no script call), and the job keeps its decode.
+    assert worker.gate.screen([run]) is None
+    assert run.delivery.job == job
+    assert run.ticket is None
+    await worker.shutdown()
