@@ -3,7 +3,8 @@
   (the stream stays small without MAXLEN) and mark its job completed with a TTL.
 
   KEYS[1]    stream   (STREAM) streamq:{q}:stream
-  KEYS[2...] status   (HASH)   streamq:{q}:job:<id>, one per entry, in the order of ARGV[5...]
+  KEYS[2]    removed  (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[3...] status   (HASH)   streamq:{q}:job:<id>, one per entry, in the order of ARGV[5...]
 
   ARGV[1]    group name
   ARGV[2]    consumer name
@@ -24,6 +25,8 @@ local ttl = tonumber(ARGV[3])
 local track = ARGV[4] == '1'
 local first, last = 5, #ARGV
 --- @include now_ms
+local removed_key = KEYS[2]
+--- @include count_removed
 
 local codes = {}
 if last < first then return codes end
@@ -68,14 +71,14 @@ end
 for s = 1, #owned, 500 do
   local e = math.min(s + 499, #owned)
   redis.call('XACK', stream, group, unpack(owned, s, e))
-  redis.call('XDEL', stream, unpack(owned, s, e))
+  count_removed(redis.call('XDEL', stream, unpack(owned, s, e)))
 end
 
 if track and #owned > 0 then
   local now = now_ms(nil)
   for i = first, last do
     if codes[i - first + 1] == 1 then
-      local status = KEYS[i - 3]
+      local status = KEYS[i - 2]
       redis.call('HSET', status, 'state', 'completed', 'updated_at', now)
       redis.call('HDEL', status, 'retry_at')
       redis.call('EXPIRE', status, ttl)

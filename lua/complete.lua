@@ -6,7 +6,8 @@
   handler's end and this call leaves the entry pending, and the rerun writes the result.
 
   KEYS[1]    stream   (STREAM) streamq:{q}:stream
-  KEYS[2...] per entry, two keys: status (HASH) streamq:{q}:job:<id>, then result (STREAM) streamq:{q}:result:<id>
+  KEYS[2]    removed  (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[3...] per entry, two keys: status (HASH) streamq:{q}:job:<id>, then result (STREAM) streamq:{q}:result:<id>
 
   ARGV[1]    group name
   ARGV[2]    consumer name
@@ -25,10 +26,12 @@ local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local ttl = tonumber(ARGV[3])
 local track = ARGV[4] == '1'
 --- @include now_ms
+local removed_key = KEYS[2]
+--- @include count_removed
 
 local now = nil
 local codes = {}
-local k = 2
+local k = 3
 for i = 5, #ARGV, 3 do
   local id, result_ttl, result = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local status, result_key = KEYS[k], KEYS[k + 1]
@@ -38,7 +41,7 @@ for i = 5, #ARGV, 3 do
   else
     now = now or now_ms(nil)
     redis.call('XACK', stream, group, id)
-    redis.call('XDEL', stream, id)
+    count_removed(redis.call('XDEL', stream, id))
     redis.call('DEL', result_key)
     redis.call('XADD', result_key, '*', 'state', 'completed', 'result', result)
     redis.call('EXPIRE', result_key, result_ttl)

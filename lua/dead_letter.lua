@@ -9,6 +9,7 @@
   KEYS[3] status   (HASH)   streamq:{q}:job:<id> (any key of the queue when the id is unknown)
   KEYS[4] dropped  (STRING) streamq:{q}:dlq:dropped, count of entries trimmed by the DLQ cap
   KEYS[5] result   (STREAM) streamq:{q}:result:<id>, the job's outcome for `result()`
+  KEYS[6] removed  (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
 
   ARGV[1] group name
   ARGV[2] consumer name
@@ -38,6 +39,8 @@
 -- luacheck: globals redis KEYS ARGV
 
 --- @include now_ms
+local removed_key = KEYS[6]
+--- @include count_removed
 
 local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
@@ -76,7 +79,7 @@ if dropped > 0 then
 end
 redis.call('XACK', stream, group, id)
 redis.call('XADD', KEYS[2], '*', unpack(dead))
-redis.call('XDEL', stream, id)
+count_removed(redis.call('XDEL', stream, id))
 local cap = tonumber(ARGV[10])
 if cap > 0 then
   local over = redis.call('XLEN', KEYS[2]) - cap

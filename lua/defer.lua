@@ -6,7 +6,8 @@
   KEYS[1] stream        (STREAM) streamq:{q}:stream
   KEYS[2] delayed       (ZSET)   streamq:{q}:delayed
   KEYS[3] delayed_jobs  (HASH)   streamq:{q}:delayed:jobs
-  KEYS[4...] status     (HASH)   streamq:{q}:job:<id>, one per entry, in ARGV order
+  KEYS[4] removed       (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[5...] status     (HASH)   streamq:{q}:job:<id>, one per entry, in ARGV order
 
   ARGV[1] group name
   ARGV[2] consumer name
@@ -21,6 +22,8 @@
 -- luacheck: globals redis KEYS ARGV
 
 --- @include now_ms
+local removed_key = KEYS[4]
+--- @include count_removed
 
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local now = now_ms(ARGV[4])
@@ -37,9 +40,9 @@ for i = 6, #ARGV, 5 do
     redis.call('XACK', stream, group, id)
     redis.call('HSET', KEYS[3], job_id, payload)
     redis.call('ZADD', KEYS[2], due, job_id)
-    redis.call('XDEL', stream, id)
+    count_removed(redis.call('XDEL', stream, id))
     if track then
-      local status = KEYS[3 + n]
+      local status = KEYS[4 + n]
       redis.call('HSET', status, 'state', 'deferred', 'deferred_by', ARGV[i + 4],
         'retry_at', due, 'updated_at', now)
       redis.call('PEXPIRE', status, due - now + ttl)

@@ -6,7 +6,9 @@
   KEYS[1] stream        (STREAM) streamq:{q}:stream
   KEYS[2] delayed       (ZSET)   streamq:{q}:delayed; member job id, score due time in ms
   KEYS[3] delayed_jobs  (HASH)   streamq:{q}:delayed:jobs; job id -> payload
-  KEYS[4...] per job, two keys: status (HASH) streamq:{q}:job:<id>, then idempotency (STRING) streamq:{q}:idem:<key>
+  KEYS[4] removed       (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua):
+                           set to 0 when this call creates the stream, so its count starts with it
+  KEYS[5...] per job, two keys: status (HASH) streamq:{q}:job:<id>, then idempotency (STRING) streamq:{q}:idem:<key>
 
   ARGV[1] delay, ms from now (0 = ready now unless ARGV[2] is set)
   ARGV[2] run at, epoch ms (0 = unused)
@@ -37,7 +39,8 @@ local idem_ttl = tonumber(ARGV[4])
 local status_ttl = tonumber(ARGV[6]) + math.max(due - now, 0)
 
 local out = {}
-local k = 4
+local k = 5
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
 for i = 7, #ARGV, 5 do
   local job_id, payload = ARGV[i], ARGV[i + 1]
   local status, idem = KEYS[k], KEYS[k + 1]
@@ -53,6 +56,10 @@ for i = 7, #ARGV, 5 do
       redis.call('ZADD', KEYS[2], due, job_id)
     else
       redis.call('XADD', KEYS[1], '*', 'job', payload, 'id', job_id)
+      if fresh then
+        redis.call('SET', KEYS[4], 0)
+        fresh = false
+      end
     end
     if has_idem then
       redis.call('SET', idem, job_id, 'PX', idem_ttl)

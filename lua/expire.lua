@@ -8,6 +8,7 @@
   KEYS[2] status   (HASH)   streamq:{q}:job:<id>
   KEYS[3] expired  (STRING) streamq:{q}:expired, count of jobs discarded unrun
   KEYS[4] result   (STREAM) streamq:{q}:result:<id>
+  KEYS[5] removed  (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
 
   ARGV[1] group name
   ARGV[2] consumer name
@@ -25,6 +26,8 @@
 -- luacheck: globals redis KEYS ARGV
 
 --- @include now_ms
+local removed_key = KEYS[5]
+--- @include count_removed
 
 local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
@@ -35,7 +38,7 @@ if now < tonumber(ARGV[4]) then
   return 0
 end
 redis.call('XACK', stream, group, id)
-redis.call('XDEL', stream, id)
+count_removed(redis.call('XDEL', stream, id))
 redis.call('INCR', KEYS[3])
 if ARGV[6] == '1' then
   redis.call('HSET', KEYS[2], 'state', 'expired', 'updated_at', now)

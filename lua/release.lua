@@ -3,6 +3,7 @@
   each is re-added at the tail of the stream with the same fields, then XACKed and XDELed.
 
   KEYS[1] stream  (STREAM) streamq:{q}:stream
+  KEYS[2] removed (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
 
   ARGV[1]    group name
   ARGV[2]    consumer name
@@ -13,6 +14,8 @@
   hand-back still runs to the end (see retry.lua).
 ]]
 -- luacheck: globals redis KEYS ARGV
+local removed_key = KEYS[2]
+--- @include count_removed
 
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local codes = {}
@@ -28,7 +31,7 @@ for i = 3, #ARGV do
     else
       redis.call('XACK', stream, group, id)
       redis.call('XADD', stream, '*', unpack(entry[1][2]))
-      redis.call('XDEL', stream, id)
+      count_removed(redis.call('XDEL', stream, id))
       codes[#codes + 1] = 1
     end
   end

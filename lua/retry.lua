@@ -7,6 +7,7 @@
   KEYS[2] delayed       (ZSET)   streamq:{q}:delayed
   KEYS[3] delayed_jobs  (HASH)   streamq:{q}:delayed:jobs
   KEYS[4] status        (HASH)   streamq:{q}:job:<id>
+  KEYS[5] removed       (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
 
   ARGV[1] group name
   ARGV[2] consumer name
@@ -34,6 +35,8 @@
 -- luacheck: globals redis KEYS ARGV
 
 --- @include now_ms
+local removed_key = KEYS[5]
+--- @include count_removed
 
 local stream, group, consumer, id = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
@@ -50,7 +53,7 @@ if delay > 0 then
 else
   redis.call('XADD', stream, '*', 'job', ARGV[5], 'id', ARGV[4])
 end
-redis.call('XDEL', stream, id)
+count_removed(redis.call('XDEL', stream, id))
 if ARGV[9] == '1' then
   redis.call('HSET', KEYS[4], 'state', 'pending', 'attempt', ARGV[7], 'last_error', ARGV[8],
     'updated_at', now)

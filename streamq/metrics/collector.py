@@ -33,7 +33,7 @@ _log = structlog.get_logger("streamq.metrics")
 PENDING_SCAN: Final = 1000
 
 #: Commands per queue in the scrape pipeline, before the liveness checks.
-_PER_QUEUE: Final = 6
+_PER_QUEUE: Final = 7
 
 
 class QueueCollector(Collector):
@@ -117,6 +117,7 @@ class QueueCollector(Collector):
                 metric("job_pending"),
                 metric("job_delayed"),
                 metric("job_oldest_pending_age_seconds"),
+                metric("job_lost_entries"),
                 metric("live_consumers"),
             )
         }
@@ -166,6 +167,7 @@ class QueueCollector(Collector):
                 pipe.xlen(keys.dlq)
                 pipe.xpending_range(keys.stream, self.group, "-", "+", PENDING_SCAN)
                 pipe.xinfo_consumers(keys.stream, self.group)
+                pipe.get(keys.lost)
                 for name in self._known[keys.queue]:
                     pipe.exists(keys.consumer(name))
             replies: list[Any] = pipe.execute(raise_on_error=False)
@@ -173,7 +175,7 @@ class QueueCollector(Collector):
         at = 0
         for keys in self.keys:
             known = self._known[keys.queue]
-            stream, summary, delayed, dlq, rows, consumers = replies[at : at + _PER_QUEUE]
+            stream, summary, delayed, dlq, rows, consumers, lost = replies[at : at + _PER_QUEUE]
             checks = replies[at + _PER_QUEUE : at + _PER_QUEUE + len(known)]
             alive = dict(zip(known, checks, strict=True))
             at += _PER_QUEUE + len(known)
@@ -197,6 +199,7 @@ class QueueCollector(Collector):
                         "job_pending": float(pending),
                         "job_delayed": float(delayed),
                         "job_oldest_pending_age_seconds": max(idle, default=0) / 1000,
+                        "job_lost_entries": float(lost or 0),
                     },
                     [name for name in names if int(alive[name]) > 0],
                 )

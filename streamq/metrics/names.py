@@ -147,6 +147,12 @@ CATALOGUE: Final = (
         from_redis=True,
     ),
     MetricSpec(
+        "job_lost_entries", MetricKind.GAUGE, _Q,
+        "Stream entries removed by something other than streamq (an outside XTRIM or XDEL), "
+        "ever, as the workers' audit found them",
+        from_redis=True,
+    ),
+    MetricSpec(
         "live_consumers", MetricKind.GAUGE, _Q,
         "Consumers of the queue's group whose liveness key exists (running workers)",
         from_redis=True,

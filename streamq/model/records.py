@@ -126,6 +126,8 @@ class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
         delayed: Scheduled retries and delayed jobs.
         dlq: Dead letters.
         dlq_dropped: Dead letters trimmed by the DLQ cap, ever.
+        lost: Stream entries something other than streamq removed (an outside XTRIM or
+            XDEL), ever, as the workers' audit found them (see `Queue.audit`).
     """
 
     stream: int
@@ -133,6 +135,7 @@ class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
     delayed: int
     dlq: int
     dlq_dropped: int
+    lost: int = 0
 
     @property
     def ready(self) -> int:

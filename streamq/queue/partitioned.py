@@ -214,6 +214,7 @@ class PartitionedQueue(Partitioned[Queue]):
             delayed=sum(c.delayed for c in parts.values()),
             dlq=sum(c.dlq for c in parts.values()),
             dlq_dropped=sum(c.dlq_dropped for c in parts.values()),
+            lost=sum(c.lost for c in parts.values()),
         )
 
     async def partition_counts(self) -> dict[str, QueueCounts]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
 
-import redis.exceptions as rx
-
 from ..clock import Clock, RedisClock
 from ..errors import ScriptCode, map_redis_errors
 from ..metrics.process import process_metrics
@@ -26,9 +24,10 @@ from ..redis.durability import Durability
 from ..redis.keys import Keys
 from ..redis.scripts import Scripts
 from ..redis.sender import EnqueueSender
-from ..redis.topology import AsyncClient, close_client, refresh_on_failure
+from ..redis.topology import AsyncClient, close_client
 from ..tracing import sending
 from .consuming import Consuming
+from .counts import read_counts
 from .dead_letters import DeadLetters
 from .group import ConsumerGroup
 from .options import EnqueueOptions, JobDefaults, JobOptions
@@ -254,33 +253,14 @@ class Queue:
 
     async def counts(self) -> QueueCounts:
         """Sizes of the stream, PEL, delay set and DLQ, read in one pipelined round trip."""
+        return await read_counts(self.redis, self.keys, self.group)
+
+    async def audit(self) -> tuple[int, int]:
+        """Find entries something other than streamq removed from the stream (an outside
+        XTRIM or XDEL: jobs lost), atomically: (found by this call, -1 when the count was
+        started here; lost ever). Workers call it every claim timeout."""
         with map_redis_errors():
-            async with (
-                refresh_on_failure(self.redis),
-                self.redis.pipeline(transaction=False) as pipe,
-            ):
-                pipe.xlen(self.keys.stream)
-                pipe.xpending(self.keys.stream, self.group)
-                pipe.zcard(self.keys.delayed)
-                pipe.xlen(self.keys.dlq)
-                pipe.get(self.keys.dlq_dropped)
-                replies = await pipe.execute(raise_on_error=False)
-                for reply in replies:
-                    # Only the XPENDING of a missing group may fail; a cluster pipeline returns
-                    # a lost connection in place instead of raising it.
-                    if isinstance(reply, Exception) and reply is not replies[1]:
-                        raise reply
-                    if isinstance(reply, rx.ConnectionError | rx.TimeoutError):
-                        raise reply
-        pending = replies[1]
-        pending_count = 0 if isinstance(pending, Exception) else int(pending["pending"])
-        return QueueCounts(
-            stream=int(replies[0]),
-            pending=pending_count,
-            delayed=int(replies[2]),
-            dlq=int(replies[3]),
-            dlq_dropped=int(replies[4] or 0),
-        )
+            return await self.scripts.audit(self.keys)
 
     # -- periodic schedules (fired by every worker's `Scheduler`) ------------------------------
 

@@ -43,7 +43,7 @@ def enqueue_batch_call(
     pending_status_ttl_ms: int,
 ) -> tuple[list[str], list[bytes | str | int]]:
     """Build the KEYS and ARGV of `enqueue.lua` for a batch (shared by both producers)."""
-    k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs]
+    k: list[str] = [keys.stream, keys.delayed, keys.delayed_jobs, keys.removed]
     a: list[bytes | str | int] = [
         delay_ms,
         run_at_ms,

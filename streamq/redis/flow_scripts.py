@@ -139,7 +139,8 @@ class FlowScripts:
     ) -> list[int]:
         """Defer owned entries, payloads unchanged; one code per item (1 deferred, 0 not
         owner)."""
-        k = [keys.stream, keys.delayed, keys.delayed_jobs, *(keys.status(i.job_id) for i in items)]
+        k = [keys.stream, keys.delayed, keys.delayed_jobs, keys.removed]
+        k += (keys.status(i.job_id) for i in items)
         a: list[str | int | bytes] = [
             group,
             consumer,

@@ -49,9 +49,11 @@ class Keys:
         "dlq",
         "dlq_dropped",
         "expired",
+        "lost",
         "partitions",
         "prefix",
         "queue",
+        "removed",
         "stream",
         "tag",
     )
@@ -70,6 +72,10 @@ class Keys:
         self.delayed_jobs = f"{own}:delayed:jobs"
         self.dlq = f"{own}:dlq"
         self.dlq_dropped = f"{own}:dlq:dropped"
+        # Entries streamq removed from the stream, and entries something else removed (lost):
+        # (lua/include/count_removed.lua, lua/audit.lua).
+        self.removed = f"{own}:removed"
+        self.lost = f"{own}:lost"
         # Count of jobs discarded unrun past expires_s: one per logical queue, shared by its levels.
         self.expired = f"{self.tag}:expired"
         self.consumer_prefix = f"{self.tag}:consumer:"

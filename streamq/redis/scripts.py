@@ -50,6 +50,7 @@ __all__ = [
 
 SCRIPT_NAMES: Final = (
     "ack",
+    "audit",
     "breaker_record",
     "complete",
     "dead_letter",
@@ -142,16 +143,9 @@ class Scripts:
                 target: Any = client or self._client
                 return await target.eval(script.script, len(keys), *keys, *args)
 
-    async def invoke(
-        self,
-        name: str,
-        keys: Sequence[str],
-        args: Sequence[bytes | str | int | float],
-        client: Any = None,
-    ) -> Any:
-        """Run script `name` (given a pipeline, a cluster's too: buffer it); for the typed
-        wrappers kept in rooms of their own (`streamq.redis.flow_scripts`)."""
-        return await self._run(name, keys, args, client)
+    async def invoke(self, name: str, keys: list[str], args: list[Any], pipe: Any = None) -> Any:
+        """Run script `name`, or buffer it on `pipe`: for `streamq.redis.flow_scripts`."""
+        return await self._run(name, keys, args, pipe)
 
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""
@@ -209,7 +203,7 @@ class Scripts:
         track_status: bool,
     ) -> list[int]:
         """Ack a batch of (entry id, job id) this consumer owns; one code per entry."""
-        k = [keys.stream, *(keys.status(job_id) for _, job_id in entries)]
+        k = [keys.stream, keys.removed, *(keys.status(job_id) for _, job_id in entries)]
         a: list[str | int] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
         a.extend(entry_id for entry_id, _ in entries)
         return [int(c) for c in await self._run("ack", k, a)]
@@ -225,7 +219,7 @@ class Scripts:
         track_status: bool,
     ) -> list[int]:
         """Ack (entry id, job id, result TTL s, result) items, storing each result."""
-        k = [keys.stream]
+        k = [keys.stream, keys.removed]
         a: list[str | int | bytes] = [group, consumer, status_ttl_s, "1" if track_status else "0"]
         for entry_id, job_id, ttl_s, result in entries:
             k += (keys.status(job_id), keys.result(job_id))
@@ -247,7 +241,7 @@ class Scripts:
         now_ms: int = 0,
     ) -> int:
         """Discard an owned entry past its expiry; 1 discarded, 0 not expired, -1 not owner."""
-        k = [keys.stream, keys.status(job_id), keys.expired, keys.result(job_id)]
+        k = [keys.stream, keys.status(job_id), keys.expired, keys.result(job_id), keys.removed]
         a: list[str | int] = [group, consumer, entry_id, expires_at_ms, status_ttl_s]
         a += ("1" if track_status else "0", result_ttl_s, now_ms)
         return int(await self._run("expire", k, a))
@@ -271,7 +265,7 @@ class Scripts:
         """Schedule the next attempt; returns (owned, due time in ms or 0 if re-added now)."""
         reply = await self._run(
             "retry",
-            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id)],
+            [keys.stream, keys.delayed, keys.delayed_jobs, keys.status(job_id), keys.removed],
             [
                 group,
                 consumer,
@@ -309,7 +303,14 @@ class Scripts:
         job_key = job_id or "-"
         reply = await self._run(
             "dead_letter",
-            [keys.stream, keys.dlq, keys.status(job_key), keys.dlq_dropped, keys.result(job_key)],
+            [
+                keys.stream,
+                keys.dlq,
+                keys.status(job_key),
+                keys.dlq_dropped,
+                keys.result(job_key),
+                keys.removed,
+            ],
             [
                 group,
                 consumer,
@@ -393,7 +394,8 @@ class Scripts:
         self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
     ) -> list[int]:
         """Hand owned entries back to the stream for immediate redelivery."""
-        reply = await self._run("release", [keys.stream], [group, consumer, *entry_ids])
+        k = [keys.stream, keys.removed]
+        reply = await self._run("release", k, [group, consumer, *entry_ids])
         return [int(c) for c in reply]
 
     async def requeue_dead(
@@ -435,3 +437,9 @@ class Scripts:
             "delete_consumer", [keys.stream, keys.consumer(consumer)], [group, consumer]
         )
         return int(reply)
+
+    async def audit(self, keys: Keys) -> tuple[int, int]:
+        """Count entries removed from the stream by someone else (see lua/audit.lua): (found by
+        this call, -1 when the count was started here; lost ever)."""
+        reply = await self._run("audit", [keys.stream, keys.removed, keys.lost], [])
+        return int(reply[0]), int(reply[1])

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import structlog
 
+from ..queue.options import JobDefaults
 from ..queue.queue import Queue
+from .settings import WorkerSettings
 
 __all__ = ["BurstDrain"]
 
@@ -37,9 +39,16 @@ class BurstDrain:
         self._wait_until = 0.0
 
     @classmethod
-    def of(cls, queues: Sequence[Queue], horizon_s: float, retry_cap_s: float) -> BurstDrain:
-        """A drain detector for `queues` (the positional form of the constructor)."""
-        return cls(queues, horizon_s=horizon_s, retry_cap_s=retry_cap_s)
+    def of(
+        cls, queues: Sequence[Queue], settings: WorkerSettings, defaults: JobDefaults | None
+    ) -> BurstDrain:
+        """A worker's drain detector: delayed jobs due within a burst read's block (or a poll)
+        are waited for, and its own retries up to its default backoff's cap."""
+        return cls(
+            queues,
+            horizon_s=min(settings.block_s, settings.poll_interval_ms / 1000),
+            retry_cap_s=(defaults or JobDefaults()).backoff.max_delay_ms / 1000,
+        )
 
     def retry_scheduled(self, delay_s: float) -> None:
         """Note a retry the worker scheduled `delay_s` from now."""

@@ -18,6 +18,7 @@ class WorkerStats:
         reclaimed: Entries taken over from other consumers after the claim timeout.
         recovered: Own pending entries re-read at start (after a crash or restart).
         gone: Entries deleted behind the engine's back (acked and dropped; should stay 0).
+        lost: Stream entries this worker's audit found removed outside streamq (see `Auditor`).
         lease_lost: Jobs whose lease was lost: cancelled, nothing written.
         released: Unfinished entries handed back at shutdown.
         timeouts: Attempts that exceeded their timeout.
@@ -32,6 +33,7 @@ class WorkerStats:
     reclaimed: int = 0
     recovered: int = 0
     gone: int = 0
+    lost: int = 0
     lease_lost: int = 0
     released: int = 0
     timeouts: int = 0

@@ -30,6 +30,7 @@ from ..redis.connection import command_client
 from ..redis.keys import level_names, partition_groups
 from ..redis.topology import AsyncClient, close_client
 from .acker import Acker
+from .auditor import Auditor
 from .burst import BurstDrain
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
@@ -163,10 +164,10 @@ class Worker:
         poll_s = s.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
-        cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
-        self._burst = BurstDrain.of(self.queues, min(s.block_s, poll_s), cap_s) if burst else None
+        self._burst = BurstDrain.of(self.queues, s, defaults) if burst else None
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
+        self.auditor = Auditor(self, self.queues, s.claim_timeout_s)
         # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
         # and exits, so it fires none.
         targets = resolve_schedules(
@@ -254,8 +255,7 @@ class Worker:
             # holder's to run (they stay pending under the name).
             self._slots.release(len(deliveries))
             return
-        runs = [Run(d) for d in deliveries]
-        for run in runs:
+        for run in (runs := [Run(d) for d in deliveries]):
             self._running[run.delivery.queue][run.delivery.entry_id] = run
         screened = self.gate.screen(runs)  # None: no job of the batch is guarded
         for run in runs:
@@ -316,7 +316,7 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.scheduler, self.gate):
+        for component in (*components, self.auditor, self.scheduler, self.gate):
             await component.start()
         self._fetchers = [
             fetch_loop(
@@ -392,6 +392,7 @@ class Worker:
         for fetcher in self._fetchers:
             await fetcher.stop()
         await self.reclaimer.stop()
+        await self.auditor.stop()
         await self.scheduler.stop()  # with the fetchers: a stopping worker enqueues nothing
         await finish_or_cancel(self._running, self.settings.shutdown_grace_s)
         self._deadlines.stop()
@@ -400,7 +401,6 @@ class Worker:
             for acker in self._ackers.values():
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
-        # The gate after the jobs ended: its stop releases their slots.
         for component in (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.gate):
             await component.stop()
         for acker in self._ackers.values():

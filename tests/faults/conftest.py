@@ -85,7 +85,7 @@ def make_run(
         run = FaultRun(
             name=request.node.name.removeprefix("test_"),
             seed=seed,
-            binary=options.pop("binary", fault_binary),  # a wrapper of it (T17b's faketime)
+            binary=options.pop("binary", fault_binary),  # a wrapper of it (T17b: its clock shim)
             tmp=tmp_path,
             ledger_url=ledger_server.url,
             scale=scale,

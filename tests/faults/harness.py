@@ -175,6 +175,7 @@ class Expectation:
     dlq: dict[str, str] = field(default_factory=dict)  # job id (or raw marker) → reason
     dlq_raw: dict[bytes, str] = field(default_factory=dict)  # raw bytes → reason (no job id)
     gone: int = 0  # entries deleted behind the engine's back
+    lost: int = 0  # stream entries removed from outside streamq, as the audit must count them
     backoff_ms: Callable[[str, int], int] | None = None  # (job id, attempt n) → delay before n
     losses_allowed: bool = False  # T5: the server forgot its data; losses are reported only
 
@@ -465,7 +466,7 @@ class FaultRun:
         stop_workers: bool = True,
         dup_bound: int | None = None,
     ) -> Row:
-        """Wait for the drain and check I1–I7; returns (and records) the table row."""
+        """Wait for the drain and check I1–I8 (I8: the stream audit); returns the table row."""
         recover_s = self.wait_drained(self.recovery_bound_s(claim_timeout_s, backlog_s))
         done, dlq_ids = self.outcome_ids()
         # I1 — no loss: every enqueue that returned is completed or dead-lettered.
@@ -503,6 +504,8 @@ class FaultRun:
             f"I6: {gone} entries counted as deleted behind the engine's back, expected "
             f"{self.expect.gone}"
         )
+        if not self.expect.losses_allowed:
+            self._check_audit()
         # I3 — drained (checked by wait_drained); and no consumer is left holding entries.
         consumers = self.redis.xinfo_consumers(self.keys.stream, self.queue)
         holding = {c["name"]: c["pending"] for c in consumers if int(c["pending"])}
@@ -513,6 +516,19 @@ class FaultRun:
             assert (xlen, pel, delayed) == (0, 0, 0), "I3: a stopping worker left work behind"
         self._check_server_health()
         return self.row
+
+    def _check_audit(self) -> None:
+        """I8: streamq counted every entry it removed from the stream, so what the audit finds
+        lost (`lost`, plus what it would find now: `unexplained`) is exactly what the test
+        removed from outside (`expect.lost`), whether or not an audit has run since."""
+        info = self.redis.xinfo_stream(self.keys.stream)
+        removed = int(self.redis.get(self.keys.removed) or 0)
+        lost = int(self.redis.get(self.keys.lost) or 0)
+        unexplained = int(info["entries-added"]) - removed - int(info["length"])
+        assert lost + unexplained == self.expect.lost, (
+            f"I8: the audit counted {lost} entries lost and would find {unexplained} more; "
+            f"{self.expect.lost} were removed from outside streamq"
+        )
 
     def _check_dlq(self, dead: list[DeadLetter]) -> None:
         """I4: the DLQ holds exactly the expected entries, each with raw bytes and a reason."""

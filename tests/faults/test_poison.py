@@ -162,7 +162,7 @@ def test_t12_entries_deleted_behind_the_engines_back_are_acked_and_counted(
     # reports deleted entries of every consumer before looking at idle times, so it usually
     # wins) — and counted; the jobs of deleted entries were cancelled; nothing crashed or looped
     run.enq -= deleted_jobs  # lost by deletion, on purpose
-    run.expect.gone = 15
+    run.expect.gone, run.expect.lost = 15, 15
     row = run.finish(backlog_s=20)
     assert set(good) <= set(run.ledger.done())
     assert not set(run.ledger.done()) & deleted_jobs
@@ -241,13 +241,14 @@ def test_t12b_every_key_written_per_job_expires_or_is_deleted(make_run: MakeRun)
     run.fault("xdel", entries=5)
     assert run.redis.xdel(run.keys.stream, *pending_entries()) == 5
     run.fault_cleared()
-    run.expect.gone = 5
+    run.expect.gone, run.expect.lost = 5, 10
     run.finish()
 
     # Then every key left under the queue's tag is one of the queue's own, or has a TTL:
     # nothing written for one job lives for ever, whichever way the job ended
     k = run.keys
     own = {k.stream, k.dlq, k.delayed, k.delayed_jobs, k.dlq_dropped, k.partitions}
+    own |= {k.removed, k.lost}  # the queue's audit counts
     per_job: dict[str, int] = {}
     for key in run.redis.scan_iter(match=f"streamq:{{{run.queue}}}:*", count=1000):
         name = key.decode()
@@ -308,15 +309,21 @@ def test_t13_an_outside_xtrim_never_wedges_the_queue(make_run: MakeRun) -> None:
     run.fault("xtrim_maxlen", trimmed_pending=len(pending), trimmed_unread=len(unread))
     run.fault_cleared()
 
-    # Then the trimmed pending entries are found and counted as gone (their runs cancelled),
-    # the 5 kept jobs complete and the queue drains: nothing wedges. The trimmed unread jobs
-    # are lost without a trace (Redis records no trim): a documented limit, not counted.
+    # Then the workers' audit finds every trimmed entry, the 25 never delivered as well as the
+    # 10 pending, and counts and logs them as lost exactly once across the pool; the trimmed
+    # pending entries are also found and counted as gone (their runs cancelled); the 5 kept
+    # jobs complete and the queue drains: nothing wedges.
     assert (len(pending), len(unread)) == (10, 25)
+    wait_until(lambda: int(run.redis.get(run.keys.lost) or 0) == 35, what="35 entries lost")
     run.enq -= pending | unread
-    run.expect.gone = len(pending)
+    run.expect.gone, run.expect.lost = len(pending), 35
     row = run.finish(backlog_s=10)
+    assert int(run.redis.get(run.keys.lost) or 0) == 35  # once, not once per worker
+    found = run.events("stream_entries_lost")
+    assert sum(e["count"] for e in found) == 35, found
+    assert all(e["queue"] == run.queue and e["level"] == "error" for e in found), found
     assert not set(run.ledger.starts()) & unread
     assert not set(run.ledger.done()) & (pending | unread)
     assert len(run.ledger.done()) == 5
-    run.note = "XTRIM MAXLEN 5: 10 pending trimmed, counted as gone; 25 unread lost, uncounted"
+    run.note = "XTRIM MAXLEN 5: 35 entries counted and logged as lost (10 of them pending: gone)"
     row.note = run.note + (f"; {row.note}" if row.note else "")

@@ -53,6 +53,7 @@ async def test_defer_moves_owned_entries_unchanged_and_skips_others(
     # Then a and b are in the delay set (a wait of 0 still waits 1 ms), payloads unchanged,
     # their entries acked and deleted; c, not ME's, is untouched.
     assert codes == [1, 1, 0]
+    assert await aredis.get(keys.removed) == b"2"  # counted for the stream audit
     assert await aredis.zrange(keys.delayed, 0, -1, withscores=True) == [
         (b"b", NOW + 1),
         (b"a", NOW + 500),

@@ -121,6 +121,7 @@ def test_header_parser_reads_fixed_and_variadic_declarations() -> None:
 # Canned replies in the shape each script returns, enough for the typed methods to parse.
 _REPLIES: dict[str, Any] = {
     "ack": [],
+    "audit": [0, 0],
     "breaker_record": [b"closed", 0],
     "defer": [],
     "gate": [b"closed"],
@@ -220,6 +221,7 @@ def invocations(
             track_status=True,
             **common,
         ),
+        "audit": lambda s: s.audit(keys),
         "complete": lambda s: s.complete(
             keys,
             entries=[(i, f"{job_id}{i}", 60, b"42") for i in ids],
@@ -380,6 +382,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XCLAIM": 0,
     "XDEL": 0,
     "XGROUP": 1,  # XGROUP <subcommand> <key> ...
+    "XINFO": 1,  # XINFO STREAM <key>
     "XLEN": 0,
     "XPENDING": 0,
     "XRANGE": 0,

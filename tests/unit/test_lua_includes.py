@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from streamq.errors import ScriptError
+from streamq.redis.keys import Keys
 from streamq.redis.scripts import SCRIPT_NAMES, load_sources, resolve_includes
 from tests.support import REPO
 
@@ -56,3 +58,23 @@ def test_a_circular_include_is_a_clear_error(tmp_path: Path) -> None:
 def test_only_whole_include_lines_count() -> None:
     source = "-- see --- @include now_ms in the docs\nreturn 1\n"
     assert resolve_includes(source, LUA_DIR) == source
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_every_xdel_of_a_job_stream_is_counted_for_the_audit(name: str) -> None:
+    # lua/audit.lua calls every entry that left a job stream uncounted lost: a script that
+    # deleted stream entries without count_removed would make the audit cry wolf.
+    source = load_sources()[name]
+    deletes = re.findall(r"redis\.call\('XDEL', (\w+)", source)
+    counted = re.findall(r"count_removed\(redis\.call\('XDEL', (\w+)", source)
+    # The DLQ is the only other stream streamq deletes from (KEYS[1] of requeue_dead.lua).
+    job_stream = [s for s in deletes if s != "KEYS" or name != "requeue_dead"]
+    assert len(counted) == len(job_stream), f"{name}.lua: an XDEL without count_removed"
+    if counted:
+        assert re.search(r"^local removed_key = KEYS\[\d\]$", source, re.MULTILINE), name
+
+
+def test_the_removed_count_sits_beside_the_stream_under_its_tag() -> None:
+    for queue in ("q", "q@high", "orders#3", "orders#3@low"):
+        keys = Keys(queue)
+        assert keys.removed == keys.stream[: -len("stream")] + "removed"
