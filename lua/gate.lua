@@ -7,6 +7,8 @@
   KEYS[1] rate     (STRING) streamq:{lim:<name>}:rate; the GCRA's theoretical arrival time, ms
   KEYS[2] holders  (ZSET)   streamq:{lim:<name>}:holders; member job id, score lease expiry ms
   KEYS[3] breaker  (HASH)   streamq:{lim:<name>}:breaker; state, open_until, probe, probe_until
+  KEYS[4] tail     (STRING) streamq:{lim:<name>}:tail; the latest turn promised to a deferred
+                            job, ms (every worker's refused jobs queue up behind it)
 
   ARGV[1] now override, epoch ms (0 = the server's TIME)
   ARGV[2] emission interval, ms (a float; 0 = no rate limit)
@@ -20,8 +22,9 @@
   ARGV[10...] job ids, one per job asking
 
   Returns {breaker state, code, wait ms, code, wait ms, ...}: one (code, wait) per job, code 0
-  admitted (wait 0), 1 refused by the rate (wait: until its turn would come, later jobs of the
-  batch queued behind earlier ones so a deferred backlog comes back spread out), 2 refused by
+  admitted (wait 0), 1 refused by the rate (wait: until its turn comes, each refused job of any
+  worker queued one interval behind the last one promised, so a deferred backlog comes back
+  spread out instead of all at once), 2 refused by
   concurrency, 3 refused by the breaker (open: until its cool-down ends; half-open: the wait).
   Expired holders (a dead worker's slots) are pruned first, so their slots come back.
 ]]
@@ -59,7 +62,9 @@ if interval > 0 then
   tat = math.max(tonumber(redis.call('GET', KEYS[1])) or 0, now)
 end
 local tolerance = interval * (burst - 1)
-local queued = tat -- where the next refused job's turn would be
+-- Where the next refused job's turn is: behind every turn already promised (by any worker).
+local queued = interval > 0 and math.max(tat, tonumber(redis.call('GET', KEYS[4])) or 0) or 0
+local promised = false
 local busy = 0
 local took_rate, took_slot = false, false
 
@@ -74,6 +79,7 @@ for i = 10, #ARGV do
     queued = math.max(queued, tat)
     code, wait = 1, math.ceil(queued - now - tolerance)
     queued = queued + interval
+    promised = true
   elseif concurrency > 0 and held >= concurrency then
     busy = busy + 1
     code, wait = 2, busy_wait * (1 + math.floor((busy - 1) / concurrency))
@@ -97,6 +103,9 @@ for i = 10, #ARGV do
 end
 if took_rate then
   redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now + tolerance) + 1000)
+end
+if promised then
+  redis.call('SET', KEYS[4], tostring(queued), 'PX', math.ceil(queued - now) + 1000)
 end
 if took_slot then
   redis.call('PEXPIRE', KEYS[2], lease * 2)

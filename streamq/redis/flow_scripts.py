@@ -89,7 +89,9 @@ class FlowScripts:
             args.half_open_wait_ms,
             *holders,
         ]
-        reply = await self._scripts.invoke("gate", [keys.rate, keys.holders, keys.breaker], a, pipe)
+        reply = await self._scripts.invoke(
+            "gate", [keys.rate, keys.holders, keys.breaker, keys.tail], a, pipe
+        )
         return None if pipe is not None else parse_gate(reply)
 
     async def breaker_record(

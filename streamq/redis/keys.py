@@ -116,7 +116,7 @@ class LimitKeys:
         prefix: The namespace prefix.
     """
 
-    __slots__ = ("breaker", "holders", "name", "rate")
+    __slots__ = ("breaker", "holders", "name", "rate", "tail")
 
     def __init__(self, name: str, prefix: str = "streamq") -> None:
         if not name or _FORBIDDEN & set(name):
@@ -126,6 +126,7 @@ class LimitKeys:
         self.rate = f"{tag}:rate"
         self.holders = f"{tag}:holders"
         self.breaker = f"{tag}:breaker"
+        self.tail = f"{tag}:tail"
 
     @staticmethod
     def registry(prefix: str = "streamq") -> str:

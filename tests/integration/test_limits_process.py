@@ -155,7 +155,7 @@ async def attempts_done(queue: Queue, ids: Sequence[str]) -> bool:
 async def forget(url: str, name: str) -> None:
     client = redis.asyncio.Redis.from_url(url)
     keys = LimitKeys(name)
-    await client.delete(keys.rate, keys.holders, keys.breaker)
+    await client.delete(keys.rate, keys.holders, keys.breaker, keys.tail)
     await client.hdel(LimitKeys.registry(), name)
     await client.aclose()
 

@@ -27,6 +27,8 @@ class Case:
     want_tat: float | None = None
     want_holders: dict[str, int] | None = None
     want_breaker: dict[str, str] | None = None
+    tail: float | None = None
+    want_tail: float | None = None
 
 
 RATE = GateArgs(interval_ms=50.0, burst=3)
@@ -42,6 +44,17 @@ CASES = [
             want_tat=NOW + 150,
         ),
         id="rate: an idle limit admits the burst at once; later jobs queue a turn apart",
+    ),
+    pytest.param(
+        Case(
+            RATE,
+            ["a", "b"],
+            GateReply("closed", [(1, 900), (1, 950)]),
+            tat=NOW + 200,
+            tail=NOW + 1_000,
+            want_tail=NOW + 1_100,
+        ),
+        id="rate: refused jobs queue behind the turns other workers' deferred jobs were promised",
     ),
     pytest.param(
         Case(RATE, ["a"], GateReply("closed", [(0, 0)]), tat=NOW - 10_000, want_tat=NOW + 50),
@@ -171,6 +184,8 @@ async def test_gate(aredis: redis.asyncio.Redis, limit_name: str, case: Case) ->
         await aredis.zadd(keys.holders, case.holders)
     if case.breaker:
         await aredis.hset(keys.breaker, mapping=case.breaker)
+    if case.tail is not None:
+        await aredis.set(keys.tail, repr(case.tail))
 
     reply = await FlowScripts(Scripts(aredis)).gate(keys, case.args, case.jobs, now_ms=NOW)
 
@@ -181,6 +196,10 @@ async def test_gate(aredis: redis.asyncio.Redis, limit_name: str, case: Case) ->
     holders = dict(await aredis.zrange(keys.holders, 0, -1, withscores=True))
     want_holders = case.holders if case.want_holders is None else case.want_holders
     assert {k.decode(): int(v) for k, v in holders.items()} == want_holders
+    tail = await aredis.get(keys.tail)
+    want_tail = case.want_tail if case.want_tail is not None else case.tail
+    if case.want_tail is not None or case.tail is not None:
+        assert (None if tail is None else float(tail)) == pytest.approx(want_tail)
     breaker = {k.decode(): v.decode() for k, v in (await aredis.hgetall(keys.breaker)).items()}
     assert breaker == (case.breaker if case.want_breaker is None else case.want_breaker)
 
