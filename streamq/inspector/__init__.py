@@ -3,6 +3,7 @@
 Imports `queue`, `redis`, `model`; never `worker` or `observers`.
 """
 
+from .destinations import DestinationInfo
 from .inspector import Inspector
 from .records import (
     ConsumerInfo,
@@ -22,6 +23,7 @@ __all__ = [
     "ConsumerInfo",
     "DeadLetterDetail",
     "DeadLetterInfo",
+    "DestinationInfo",
     "Inspector",
     "JobInfo",
     "PauseResult",

@@ -26,6 +26,7 @@ class WorkerStats:
         stuck: Handlers found still running past their timeout plus grace.
         cancelled: Jobs ended `cancelled` (discarded unrun when read, or stopped running).
         paused_returned: Entries read from a queue just paused, handed back to its stream.
+        deferred: Jobs a limit or an open breaker held back (deferred, no attempt used).
     """
 
     completed: int = 0
@@ -42,6 +43,7 @@ class WorkerStats:
     stuck: int = 0
     cancelled: int = 0
     paused_returned: int = 0
+    deferred: int = 0
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""
