@@ -21,8 +21,8 @@ from ..model.records import Cancellation
 from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
-from .flow_control import FlowControl
 from .destinations import DestinationInfo, DestinationReader
+from .flow_control import FlowControl
 from .queue_reader import QueueReader
 from .records import (
     ConsumerInfo,

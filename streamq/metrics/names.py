@@ -113,6 +113,8 @@ CATALOGUE: Final = (
         "job_cancelled_total", MetricKind.COUNTER, _Q,
         "Jobs a worker ended cancelled (`streamq job cancel`): discarded unrun when read, or "
         "stopped while running",
+    ),
+    MetricSpec(
         "job_deferred_total", MetricKind.COUNTER, (*_Q, "reason"),
         "Jobs held back by a limit or an open circuit breaker and deferred without using an "
         "attempt, by reason (rate, concurrency, breaker)",

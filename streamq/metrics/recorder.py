@@ -240,6 +240,7 @@ class Metrics:
         """Count jobs this worker ended cancelled (discarded unrun, or stopped running)."""
         if count:
             self._queue(queue)[3].inc(count)
+
     def deferred(self, queue: str, reason: str, count: int = 1) -> None:
         """Count jobs deferred by a limit or breaker (`reason`: rate, concurrency, breaker)."""
         self._deferred.labels(self._logical.get(queue, queue), reason).inc(count)

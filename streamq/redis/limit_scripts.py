@@ -16,7 +16,7 @@ from ..model.records import as_str
 from .keys import Keys, LimitKeys
 from .scripts import Scripts
 
-__all__ = ["DeferItem", "LimitScripts", "GateArgs", "GateReply", "parse_gate"]
+__all__ = ["DeferItem", "GateArgs", "GateReply", "LimitScripts", "parse_gate"]
 
 
 class GateArgs(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,8 +37,8 @@ from ..errors import (
 from ..model.job import Job, TaskAction
 from ..model.limits import BreakerSettings, BreakerState, DeferReason, Limit
 from ..queue.queue import Queue
-from ..redis.limit_scripts import DeferItem, LimitScripts, GateArgs, parse_gate
 from ..redis.keys import LimitKeys
+from ..redis.limit_scripts import DeferItem, GateArgs, LimitScripts, parse_gate
 from ..redis.topology import AsyncClient
 from .periodic import Periodic, ReconnectBackoff, cancel_and_wait
 from .run import Run

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from streamq.redis.limit_scripts import LimitScripts
 from streamq.redis.keys import LimitKeys
+from streamq.redis.limit_scripts import LimitScripts
 from streamq.redis.scripts import Scripts
 
 NOW = 1_700_000_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio
 
-from streamq.redis.limit_scripts import DeferItem, LimitScripts
 from streamq.redis.keys import Keys
+from streamq.redis.limit_scripts import DeferItem, LimitScripts
 from streamq.redis.scripts import Scripts
 
 GROUP, ME, OTHER = "g", "c1", "c2"

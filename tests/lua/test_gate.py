@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 import redis.asyncio
 
-from streamq.redis.limit_scripts import LimitScripts, GateArgs, GateReply
 from streamq.redis.keys import LimitKeys
+from streamq.redis.limit_scripts import GateArgs, GateReply, LimitScripts
 from streamq.redis.scripts import Scripts
 
 NOW = 1_700_000_000_000

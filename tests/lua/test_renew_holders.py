@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio
 
-from streamq.redis.limit_scripts import LimitScripts
 from streamq.redis.keys import LimitKeys
+from streamq.redis.limit_scripts import LimitScripts
 from streamq.redis.scripts import Scripts
 
 NOW = 1_700_000_000_000
