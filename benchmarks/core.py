@@ -1,6 +1,11 @@
 """Core engine figures against raw redis-py ceilings, measured in one run on one private server.
 
-    python benchmarks/core.py [--jobs 20000] [--repeat 3]
+    python benchmarks/core.py [--jobs 20000] [--repeat 3] [--limit-rate 1000000/s]
+        [--limit-concurrency 1000]
+
+`--limit-rate` / `--limit-concurrency` put one pool-wide limit on the benchmark's task (a
+`[limits."noop"]` table), loose enough never to hold a job back: the end-to-end figure then
+includes the gate's cost (one pipelined gate call per fetched batch, slot releases batched).
 
 Prints a markdown table: each streamq figure, the matching raw redis-py ceiling (no queue logic),
 and their ratio. Medians of `--repeat` runs. The peer comparison lives in its own issue.
@@ -25,6 +30,7 @@ import structlog
 
 from streamq import Queue, TaskRegistry, Worker, WorkerSettings
 from streamq.embedded.server import EmbeddedServer
+from streamq.model.limits import Limit
 
 tasks = TaskRegistry()
 
@@ -79,7 +85,9 @@ async def _timed(fn: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - start
 
 
-async def run(url: str, jobs: int, repeat: int) -> list[tuple[str, float, float]]:
+async def run(
+    url: str, jobs: int, repeat: int, limit: Limit | None = None
+) -> list[tuple[str, float, float]]:
     raw = aredis.Redis.from_url(url)
     rows: dict[str, list[tuple[float, float]]] = {}
 
@@ -106,9 +114,11 @@ async def run(url: str, jobs: int, repeat: int) -> list[tuple[str, float, float]
             url=url,
             burst=True,
             settings=WorkerSettings(concurrency=100, poll_interval_ms=200, block_s=0.2),
+            limits={limit.name: limit} if limit else None,
         )
         t_ours = await _timed(worker.run)
         assert worker.stats.completed == jobs, worker.stats
+        assert worker.stats.deferred == 0, "the benchmark's limit held jobs back: loosen it"
         t_raw = await _timed(lambda: _raw_consume(raw, jobs))
         add("end to end, engine body, 1 worker (jobs/s)", t_ours, t_raw)
         await raw.delete("raw:{b}:s1", "raw:{b}:s2")
@@ -132,14 +142,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--url", help="benchmark this server instead of a private one")
+    parser.add_argument("--limit-rate", help="a pool-wide rate limit on the task, e.g. 1000000/s")
+    parser.add_argument("--limit-concurrency", type=int, help="a pool-wide concurrency limit")
     args = parser.parse_args()
+    limit = None
+    if args.limit_rate or args.limit_concurrency:
+        limit = Limit(
+            name="noop",
+            rate=args.limit_rate,
+            burst=1000 if args.limit_rate else 1,
+            concurrency=args.limit_concurrency,
+        )
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with EmbeddedServer(unix_socket=False) as server:
         url = args.url or server.url
-        rows = asyncio.run(run(url, args.jobs, args.repeat))
+        rows = asyncio.run(run(url, args.jobs, args.repeat, limit))
         print(
             f"server: {server.kind} {server.version} on {url}; N={args.jobs}, "
-            f"median of {args.repeat}\n"
+            f"median of {args.repeat}; limit: {limit}\n"
         )
     print("| figure | streamq | raw redis-py | ratio |")
     print("| --- | ---: | ---: | ---: |")

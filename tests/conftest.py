@@ -20,6 +20,7 @@ import redis.asyncio
 from streamq.embedded import EmbeddedServer, available_servers, server_version
 from streamq.redis.connection import sync_command_client
 from tests.support import ChildProcesses
+from tests.support.limits import delete_limit_keys
 
 # CI must test both servers, so a missing one fails there instead of skipping.
 _CI = os.environ.get("CI") == "true"
@@ -253,3 +254,15 @@ def _container(test_id: str) -> Iterator[ServerUnderTest]:
         host = container.get_container_host_ip()
         port = container.get_exposed_port(6379)
         yield ServerUnderTest(f"redis://{host}:{port}", _KINDS[test_id])
+
+
+@pytest.fixture
+def limit_name(redis_url: str) -> Iterator[str]:
+    """A flow-limit name no other test uses (`lim-<hex>`); its keys are deleted afterwards."""
+    name = "lim-" + uuid.uuid4().hex[:12]
+    yield name
+    client = client_for(redis_url)
+    try:
+        delete_limit_keys(client, name)
+    finally:
+        client.close()

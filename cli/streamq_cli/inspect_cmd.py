@@ -1,4 +1,4 @@
-"""`streamq inspect`: queues, pending entries, one job, consumers, periodic schedules."""
+"""`streamq inspect`: queues, pending entries, one job, consumers, periodic schedules, limits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from typing import Annotated
 import msgspec
 import typer
 
-from streamq.inspector import ConsumerInfo, JobInfo, PendingEntry, QueueInfo, ScheduleInfo
+from streamq.inspector import (
+    ConsumerInfo,
+    DestinationInfo,
+    JobInfo,
+    PendingEntry,
+    QueueInfo,
+    ScheduleInfo,
+)
 from streamq.model import TaskAction
 
 from ._inspection import Inspection, inspector_command
@@ -79,6 +86,39 @@ def schedules(queue: QueueFilter = None) -> Inspection[list[ScheduleInfo]]:
     return Inspection(lambda i: i.schedules(queue), _schedule_table)
 
 
+@app.command("destinations")
+@inspector_command
+def destinations() -> Inspection[list[DestinationInfo]]:
+    """Flow limits the workers declared (destinations and task names): rate, burst,
+    concurrency, slots held now, and the circuit breaker (closed, half_open, open, off) with
+    its consecutive failures, when an open one lets a probe through, and how often it opened.
+    """
+    return Inspection(lambda i: i.destinations(), destination_table)
+
+
+def destination_table(rows: list[DestinationInfo]) -> None:
+    """Print limits as `inspect destinations` does (also after `destination reset`)."""
+    print_table(
+        ["name", "rate", "burst", "concurrency", "held", "breaker", "failures", "probe at",
+         "opens"],
+        [
+            [
+                r.name,
+                r.rate or "-",
+                str(r.burst),
+                "-" if r.concurrency is None else str(r.concurrency),
+                str(r.slots_held),
+                r.breaker,
+                str(r.failures),
+                _instant(r.open_until_ms) if r.open_until_ms else "-",
+                str(r.opens),
+            ]
+            for r in rows
+        ],
+        "no limits declared (workers declare [limits.*] and decorator limits at start)",
+    )  # fmt: skip
+
+
 def _queue_table(rows: list[QueueInfo]) -> None:
     print_table(
         ["queue", "partitions", "ready", "pending", "delayed", "dlq", "consumers", "gone",
@@ -128,6 +168,8 @@ def _job_lines(info: JobInfo) -> None:
             lines.append(("retry at", _when(info.status.retry_at)))
         if info.status.cancel_requested_at is not None:
             lines.append(("cancel asked", _when(info.status.cancel_requested_at)))
+        if info.status.deferred_by is not None:
+            lines.append(("deferred by", info.status.deferred_by))
         if info.status.progress is not None:
             note = f" {info.status.progress_message}" if info.status.progress_message else ""
             lines.append(("progress", f"{info.status.progress:.0%}{note}"))

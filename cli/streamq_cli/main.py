@@ -30,6 +30,7 @@ from . import (
     config_cmd,
     dashboard_cmd,
     demo_cmd,
+    destination_cmd,
     dlq_cmd,
     emit_cmd,
     flow_cmd,
@@ -91,6 +92,7 @@ app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(flow_cmd.queue_app, name="queue")
 app.add_typer(flow_cmd.job_app, name="job")
+app.add_typer(destination_cmd.app, name="destination")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(metrics_cmd.app, name="metrics")
 app.command("dashboard")(dashboard_cmd.dashboard)
@@ -270,6 +272,8 @@ def worker(
             partitions=jq.partitions,
             priorities=jq.priorities,
             schedules=cfg.schedule_list,  # [schedules.*]; the --app's @periodic ones too
+            limits=cfg.limits,  # [limits."<name>"]; the --app's decorator limits too
+            breaker=cfg.breaker,
         )
         # Jobs the handlers enqueue through queues of their own count on this endpoint too.
         use_process_metrics(metrics)

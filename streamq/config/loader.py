@@ -9,12 +9,17 @@ naming the field, the value and where it came from; nothing is silently ignored.
 `FRAISEQL_JOB_QUEUE_<F>` variables are aliases of `STREAMQ_JOB_QUEUE_<F>`: when both are set the
 new name wins and the clash is kept in the field's source (`Config.env_clashes`).
 
-A table is any msgspec Struct registered in `TABLES` (`[job_queue]`, `[dashboard]`, `[actions]`);
+A table is any msgspec Struct registered in `TABLES` (`[job_queue]`, `[dashboard]`, `[actions]`,
+`[breaker]`);
 `load_table` loads one on its own, so other components plug their tables in without a loader of
 their own. Only `[observers.<name>]` and `[schedules.<name>]` are kept raw: they are
 declarations, not settings (no `STREAMQ_*` variables), validated here at load by the observers
 wing (`parse_observers`) and the model (`parse_schedules`), so a bad one fails `streamq config
-check` and a worker's start like any other field.
+check` and a worker's start like any other field. `[limits."<name>"]` tables (a task's or a
+destination's flow limits, `parse_limits`) are declarations too: their names hold dots and
+colons, which no variable name can, so they have no `STREAMQ_*` form (a `STREAMQ_LIMITS_*`
+variable is refused); the `[breaker]` defaults they use are a typed table with the usual
+`STREAMQ_BREAKER_<F>` variables.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import msgspec
 
 from ..actions.settings import ActionSettings
 from ..errors import ConfigError, FieldError
+from ..model.limits import BreakerSettings, Limit, parse_limits
 from ..model.schedule import Schedule, parse_schedules
 from ..observers.definitions import Observer, parse_observers
 from ..redis.connection import redact_url
@@ -58,16 +64,17 @@ TABLES: dict[str, type[msgspec.Struct]] = {
     "job_queue": JobQueueConfig,
     "dashboard": DashboardConfig,
     "actions": ActionSettings,
+    "breaker": BreakerSettings,
 }
 #: Older environment prefixes read as aliases of a table's `STREAMQ_<TABLE>_` (the seed's).
 ENV_ALIASES: Final[Mapping[str, str]] = {"job_queue": "FRAISEQL_JOB_QUEUE_"}
 #: Tables kept as raw mappings of named declarations: `[observers.<name>]`, validated by the
 #: observers wing, and `[schedules.<name>]`, by `streamq.model.schedule`.
-RAW_TABLES: Final = frozenset({"observers", "schedules"})
+RAW_TABLES: Final = frozenset({"observers", "schedules", "limits"})
 _MASK: Final = "***"
 #: `[schedules.<name>]` tables have no environment form; a variable that looks like one is a
 #: mistake, refused rather than ignored.
-_NO_ENV: Final = "STREAMQ_SCHEDULES_"
+_NO_ENV: Final = ("STREAMQ_SCHEDULES_", "STREAMQ_LIMITS_")
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -106,6 +113,7 @@ class Config:
         sources: `table` → field → source.
         observer_list: The validated observers, in definition order.
         schedule_list: The validated periodic schedules, in definition order.
+        limits: The validated `[limits."<name>"]` tables, by name.
     """
 
     path: Path | None
@@ -114,6 +122,14 @@ class Config:
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
     observer_list: list[Observer] = field(default_factory=list)
     schedule_list: list[Schedule] = field(default_factory=list)
+    limits: dict[str, Limit] = field(default_factory=dict)
+
+    @property
+    def breaker(self) -> BreakerSettings:
+        """The `[breaker]` table (the defaults when loaded without it)."""
+        if "breaker" not in self.tables:
+            return BreakerSettings()
+        return self.table("breaker", BreakerSettings)
 
     @property
     def job_queue(self) -> JobQueueConfig:
@@ -164,6 +180,9 @@ class Config:
         if "schedules" in self.raw:
             shown = ", ".join(f"{s.name} ({s.describe()})" for s in self.schedule_list) or "none"
             rows.append(ConfigEntry("schedules", shown, f"file {self.path}"))
+        for name, lim in self.limits.items():
+            shown = f"rate={lim.rate} burst={lim.burst} concurrency={lim.concurrency}"
+            rows.append(ConfigEntry(f"limits.{name}", shown, f"file {self.path}"))
         return rows
 
 
@@ -305,14 +324,16 @@ def load_config(
         v for v in (os.environ if env is None else env) if v.startswith(_NO_ENV)
     )
     if declared_in_env:
+        what = "schedules" if declared_in_env[0].startswith(_NO_ENV[0]) else "limits"
         raise ConfigError(
-            f"{declared_in_env[0]}: schedules are declarations, not settings; declare them as "
-            "[schedules.<name>] tables in the config file"
+            f"{declared_in_env[0]}: {what} are declarations, not settings; declare them as "
+            f"[{what}.<name>] tables in the config file"
         )
     raw = {name: document[name] for name in RAW_TABLES if name in document}
     label = str(resolved) if resolved is not None else "<defaults>"
     observers = parse_observers(raw.get("observers", {}), label)
     schedules = parse_schedules(raw.get("schedules", {}), label)
+    limits = parse_limits(raw.get("limits", {}), label)
     return Config(
         path=resolved,
         tables=loaded,
@@ -320,6 +341,7 @@ def load_config(
         sources=sources,
         observer_list=observers,
         schedule_list=schedules,
+        limits=limits,
     )
 
 

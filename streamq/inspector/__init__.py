@@ -4,6 +4,7 @@ Imports `queue`, `redis`, `model`; never `worker` or `observers`.
 """
 
 from .dead_pages import DeadLetterPage
+from .destinations import DestinationInfo
 from .history import HistoryPoint, QueueHistory
 from .inspector import Inspector
 from .jobs import JobPage, JobRow
@@ -27,6 +28,7 @@ __all__ = [
     "DeadLetterDetail",
     "DeadLetterInfo",
     "DeadLetterPage",
+    "DestinationInfo",
     "HistoryPoint",
     "Inspector",
     "JobInfo",

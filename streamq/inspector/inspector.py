@@ -22,6 +22,7 @@ from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
 from .dead_pages import DeadLetterPage
+from .destinations import DestinationInfo, DestinationReader
 from .flow_control import FlowControl
 from .history import HistoryReader, QueueHistory
 from .jobs import JobActions, JobLister, JobPage
@@ -77,6 +78,7 @@ class Inspector:
         self._job_actions = JobActions(self._core)
         self._schedules = ScheduleReader(self._core)
         self._flow = FlowControl(self._core)
+        self._destinations = DestinationReader(self._core)
 
     @property
     def redis(self) -> AsyncClient:
@@ -234,6 +236,21 @@ class Inspector:
             NotFound: for an unknown queue.
         """
         return await self._reader.consumers(queue)
+
+    # -- flow limits ----------------------------------------------------------------------------
+
+    async def destinations(self) -> list[DestinationInfo]:
+        """Every limit workers declared (destinations and task names): its rate, burst and
+        concurrency, the slots held now, and its circuit breaker's state."""
+        return await self._destinations.destinations()
+
+    async def reset_destination(self, name: str) -> DestinationInfo:
+        """Close a limit's circuit breaker by hand.
+
+        Raises:
+            ConfigError: when no worker has declared a limit of that name.
+        """
+        return await self._destinations.reset(name)
 
     # -- periodic schedules -------------------------------------------------------------------
 

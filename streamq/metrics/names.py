@@ -60,6 +60,8 @@ class MetricSpec(NamedTuple):
         from_redis: Read from Redis at scrape time (the same value from every worker) rather
             than recorded by the process that did the work.
         seed: One of the seed's seven job metrics.
+        per_destination: Labelled by a flow-limit destination: exported only by workers that
+            have one (`[limits."<host>"]`), so not promised by every endpoint.
     """
 
     suffix: str
@@ -68,6 +70,7 @@ class MetricSpec(NamedTuple):
     help: str
     from_redis: bool = False
     seed: bool = False
+    per_destination: bool = False
 
     def name(self, prefix: str) -> str:
         """The full metric name under `prefix`."""
@@ -110,6 +113,21 @@ CATALOGUE: Final = (
         "job_cancelled_total", MetricKind.COUNTER, _Q,
         "Jobs a worker ended cancelled (`streamq job cancel`): discarded unrun when read, or "
         "stopped while running",
+    ),
+    MetricSpec(
+        "job_deferred_total", MetricKind.COUNTER, (*_Q, "reason"),
+        "Jobs held back by a limit or an open circuit breaker and deferred without using an "
+        "attempt, by reason (rate, concurrency, breaker)",
+    ),
+    MetricSpec(
+        "destination_breaker_opens_total", MetricKind.COUNTER, ("destination",),
+        "Times a destination's circuit breaker opened (counted by the worker whose outcome "
+        "opened it)", per_destination=True,
+    ),
+    MetricSpec(
+        "destination_breaker_state", MetricKind.GAUGE, ("destination",),
+        "A destination's circuit breaker as this worker last saw it: 0 closed, 1 half-open, "
+        "2 open (multiprocess: the most recent)", per_destination=True,
     ),
     # -- read from Redis at scrape time --------------------------------------------------------
     MetricSpec(
@@ -185,10 +203,13 @@ def check_prefix(prefix: str) -> str:
 
 
 def exported_names(prefix: str = DEFAULT_PREFIX) -> frozenset[str]:
-    """Every sample name the exporter can emit under `prefix` (with histogram series)."""
+    """Every sample name every worker's endpoint emits under `prefix` (with histogram
+    series); the `per_destination` ones only come from workers with destination limits."""
     check_prefix(prefix)
     names: set[str] = set()
     for spec in CATALOGUE:
+        if spec.per_destination:
+            continue
         name = spec.name(prefix)
         if spec.kind is MetricKind.HISTOGRAM:
             names.update({f"{name}_bucket", f"{name}_sum", f"{name}_count"})

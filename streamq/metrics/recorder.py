@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
 from ..errors import ConfigError
 from ..redis.keys import level_names, partition_groups
@@ -73,6 +73,9 @@ def _families(prefix: str, registry: CollectorRegistry | None) -> tuple[Any, ...
         make(Counter, "job_reclaimed_total"),
         make(Counter, "job_stuck_total"),
         make(Counter, "job_cancelled_total"),
+        make(Counter, "job_deferred_total"),
+        make(Counter, "destination_breaker_opens_total"),
+        make(Gauge, "destination_breaker_state", multiprocess_mode="mostrecent"),
     )
 
 
@@ -127,6 +130,9 @@ class Metrics:
             self._reclaimed,
             self._stuck,
             self._cancelled,
+            self._deferred,
+            self._breaker_opens,
+            self._breaker_state,
         ) = families
         self._by_action: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._executions = Pending(self._record_executed)
@@ -185,6 +191,8 @@ class Metrics:
                 for level in level_names(name, priorities):
                     self._logical[level] = queue
             self._queue(queue)
+            for reason in ("rate", "concurrency", "breaker"):
+                self._deferred.labels(queue, reason)
 
     def queued(self, queue: str, count: int = 1) -> None:
         """Count jobs newly enqueued to `queue`."""
@@ -232,3 +240,13 @@ class Metrics:
         """Count jobs this worker ended cancelled (discarded unrun, or stopped running)."""
         if count:
             self._queue(queue)[3].inc(count)
+
+    def deferred(self, queue: str, reason: str, count: int = 1) -> None:
+        """Count jobs deferred by a limit or breaker (`reason`: rate, concurrency, breaker)."""
+        self._deferred.labels(self._logical.get(queue, queue), reason).inc(count)
+
+    def breaker(self, destination: str, state_gauge: int, opened: int = 0) -> None:
+        """Record a destination's breaker state as last seen, and how often it just opened."""
+        self._breaker_state.labels(destination).set(state_gauge)
+        if opened:
+            self._breaker_opens.labels(destination).inc(opened)

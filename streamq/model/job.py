@@ -63,7 +63,8 @@ class JobState(enum.StrEnum):
     `pending`: ready in the stream or scheduled (enqueued, not started); `running`: a worker
     started it (with the consumer and start time); `retrying`: a failed attempt waits in the
     delay set for its next one (with the due time and last error); `deferred`: held back in the
-    delay set by a rate limit or an open breaker, without consuming an attempt; then the ends:
+    delay set by a rate limit or an open breaker, without consuming an attempt (`deferred_by`
+    says which); then the ends:
     `completed`, `failed` (the seed's; unused by streamq's own scripts), `dead_lettered`,
     `expired` (discarded unrun past `expires_s`) and `cancelled` (`Queue.cancel`).
     """
@@ -307,6 +308,8 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
         started_at: When that worker started it (epoch ms, Redis clock).
         cancel_requested_at: When `cancel` asked the running job's worker to cancel it (epoch
             ms, Redis clock); the state becomes `cancelled` once the worker has.
+        deferred_by: For a deferred job, what held it back: `<reason>:<limit>` (reason `rate`,
+            `concurrency` or `breaker`; limit the task name or destination).
     """
 
     id: str
@@ -322,6 +325,7 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     consumer: str | None = None
     started_at: int | None = None
     cancel_requested_at: int | None = None
+    deferred_by: str | None = None
 
 
 #: Where `Job.progress` sends reports: set by a worker for the jobs it runs (its tasks inherit

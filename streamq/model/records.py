@@ -36,6 +36,8 @@ class Delivery(msgspec.Struct, kw_only=True):
             runner sets it once it knows the job and its task.
         result: The job's encoded return value, set when it succeeded and keeps its result
             (the ack then stores it in the same write).
+        job: The decoded job, once `decode` has succeeded (a worker's gate and its runner
+            then decode each payload once).
     """
 
     queue: str
@@ -45,6 +47,7 @@ class Delivery(msgspec.Struct, kw_only=True):
     deliveries: int = 1
     result_ttl_s: int = 0
     result: bytes | None = None
+    job: Job | None = None
 
     def decode(self) -> Job:
         """Decode the payload into a `Job`.
@@ -53,11 +56,14 @@ class Delivery(msgspec.Struct, kw_only=True):
             DecodeFailure: when the payload is missing, oversized or invalid, or its id does
                 not match the envelope.
         """
+        if self.job is not None:
+            return self.job
         if self.raw is None:
             raise DecodeFailure(f"entry {self.entry_id} has no payload")
         job = decode_job(self.raw)
         if self.job_id and job.id != self.job_id:
             raise DecodeFailure(f"payload id {job.id!r} does not match envelope {self.job_id!r}")
+        self.job = job
         return job
 
 
@@ -232,6 +238,7 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
     updated, started = _int(b"updated_at"), _int(b"started_at")
     if started is not None and (updated is None or started > updated):
         updated = started  # start.lua marks a job running without rewriting updated_at
+    deferred_by = raw.get(b"deferred_by")
     return JobStatus(
         id=job_id,
         state=JobState(raw[b"state"].decode()),
@@ -246,4 +253,6 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
         consumer=consumer.decode(errors="replace") if consumer else None,
         started_at=_int(b"started_at"),
         cancel_requested_at=_int(b"cancel_requested_at"),
+        # Left in the hash once the job runs on; it speaks only for a job still deferred.
+        deferred_by=deferred_by.decode() if deferred_by and raw[b"state"] == b"deferred" else None,
     )

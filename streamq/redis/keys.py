@@ -13,6 +13,7 @@ __all__ = [
     "LEVEL_SEGMENT",
     "MAX_PARTITIONS",
     "Keys",
+    "LimitKeys",
     "check_levels",
     "expand_partitions",
     "group_partitions",
@@ -122,6 +123,33 @@ class Keys:
 
     def __repr__(self) -> str:
         return f"Keys({self.queue!r})"
+
+
+class LimitKeys:
+    """Key names of one limit (a task name or a destination), under its own hash tag
+    `{lim:<name>}`: shared by every queue whose jobs it guards, one slot per script on Cluster.
+
+    Args:
+        name: The limit's name (`api.example.com`, `127.0.0.1:8080`, `send_welcome`).
+        prefix: The namespace prefix.
+    """
+
+    __slots__ = ("breaker", "holders", "name", "rate", "tail")
+
+    def __init__(self, name: str, prefix: str = "streamq") -> None:
+        if not name or _FORBIDDEN & set(name):
+            raise ConfigError(f"limit name {name!r} must be non-empty, without braces or spaces")
+        self.name = name
+        tag = f"{prefix}:{{lim:{name}}}"
+        self.rate = f"{tag}:rate"
+        self.holders = f"{tag}:holders"
+        self.breaker = f"{tag}:breaker"
+        self.tail = f"{tag}:tail"
+
+    @staticmethod
+    def registry(prefix: str = "streamq") -> str:
+        """The set of limit names workers have declared (what `inspect destinations` lists)."""
+        return f"{prefix}:limits"
 
 
 #: The level a job without `priority=` goes to: the queue's own keys (`q` itself).

@@ -1,7 +1,8 @@
 """The `Scripts` registry: loads `lua/*.lua` once and runs them by SHA (reloading them on
 NOSCRIPT: a flushed cache or a restarted server), with a typed method per script; the calls of
-`enqueue.lua`, the flow scripts and `audit.lua` are built in `enqueue_args`, `flow_scripts` and
-`audit`. Each `.lua` header documents its KEYS/ARGV order, and a test checks every call.
+`enqueue.lua`, the flow scripts, the limit scripts and `audit.lua` are built in `enqueue_args`,
+`flow_scripts`, `limit_scripts` and `audit`. Each `.lua` header documents its KEYS/ARGV order,
+and a test checks every call.
 """
 
 from __future__ import annotations
@@ -45,28 +46,8 @@ __all__ = [
     "resolve_includes",
 ]
 
-SCRIPT_NAMES: Final = (
-    "ack",
-    "audit",
-    "cancel",
-    "complete",
-    "dead_letter",
-    "delete_consumer",
-    "enqueue",
-    "expire",
-    "progress",
-    "fire_schedule",
-    "heartbeat",
-    "job_action",
-    "promote",
-    "read_levels",
-    "reclaim",
-    "release",
-    "requeue_dead",
-    "retry",
-    "settle_cancel",
-    "start",
-)
+#: Every script: each `lua/*.lua` (their shared helpers are in `lua/include/`).
+SCRIPT_NAMES: Final = tuple(sorted(path.stem for path in lua_dir().glob("*.lua")))
 
 
 @functools.cache
@@ -140,9 +121,12 @@ class Scripts:
                 target: Any = client or self._client
                 return await target.eval(script.script, len(keys), *keys, *args)
 
-    async def run(self, name: str, keys: Sequence[str], args: Sequence[bytes | str | int]) -> Any:
-        """Run script `name` (for the typed methods of other rooms: `FlowScripts`)."""
-        return await self._run(name, keys, args)
+    async def run(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], pipe: Any = None
+    ) -> Any:
+        """Run script `name`, or buffer it on `pipe` (for the typed calls of other rooms:
+        `flow_scripts`, `limit_scripts`, `audit`)."""
+        return await self._run(name, keys, args, pipe)
 
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""

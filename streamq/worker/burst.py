@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 import structlog
 
+from ..queue.options import JobDefaults
 from ..queue.queue import Queue
 from ..redis.keys import split_level
+from .settings import WorkerSettings
 
 __all__ = ["BurstDrain"]
 
@@ -38,6 +40,18 @@ class BurstDrain:
         self._horizon_ms = horizon_s * 1000
         self._retry_cap_s = retry_cap_s
         self._wait_until = 0.0
+
+    @classmethod
+    def of(
+        cls, queues: Sequence[Queue], settings: WorkerSettings, defaults: JobDefaults | None
+    ) -> BurstDrain:
+        """A worker's drain detector: delayed jobs due within a burst read's block (or a poll)
+        are waited for, and its own retries up to its default backoff's cap."""
+        return cls(
+            queues,
+            horizon_s=min(settings.block_s, settings.poll_interval_ms / 1000),
+            retry_cap_s=(defaults or JobDefaults()).backoff.max_delay_ms / 1000,
+        )
 
     def retry_scheduled(self, delay_s: float) -> None:
         """Note a retry the worker scheduled `delay_s` from now."""

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from ..errors import OutOfMemory, RedisUnavailable
+from ..errors import OutOfMemory, RedisUnavailable, map_redis_errors
 from ..queue import Queue
+from ..redis.topology import AsyncClient
 from .runner import Run
 
 __all__ = ["finish_or_cancel", "release_own_entries"]
@@ -55,3 +56,12 @@ async def release_own_entries(queues: Sequence[Queue], consumer: str) -> int:
             # They stay pending under our name: a restart re-reads them, others reclaim them.
             _log.warning("release_failed", queue=queue.name, error=str(exc))
     return total
+
+
+async def forget_liveness(redis: AsyncClient, queues: Sequence[Queue], consumer: str) -> None:
+    """Delete the consumer's liveness keys at a clean shutdown (best effort: they expire)."""
+    try:
+        with map_redis_errors():
+            await redis.delete(*(q.keys.consumer(consumer) for q in queues))
+    except RedisUnavailable:
+        pass  # the key expires by itself

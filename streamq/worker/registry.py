@@ -14,6 +14,7 @@ import msgspec
 
 from ..errors import ConfigError, UnknownTask
 from ..model.job import Job
+from ..model.limits import Limit
 from ..model.schedule import Schedule
 from .handles import TaskHandle
 
@@ -45,6 +46,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
         timeout_s: Default per-attempt timeout for this task (a job's own timeout wins).
         result_ttl_s: Keep each job's return value this long for `result()` (a job's own
             `result_ttl_s` wins; `None`: not kept).
+        limit: The task's pool-wide rate/concurrency limit from the decorator (a
+            `[limits."<task>"]` table replaces it).
     """
 
     name: str
@@ -52,6 +55,7 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     is_async: bool
     timeout_s: float | None = None
     result_ttl_s: int | None = None
+    limit: Limit | None = None
 
 
 class TaskRegistry:
@@ -77,9 +81,13 @@ class TaskRegistry:
         name: str | None = None,
         timeout_s: float | None = None,
         result_ttl_s: int | None = None,
+        rate: str | None = None,
+        burst: int = 1,
+        concurrency: int | None = None,
     ) -> Task:
         """Register `fn` (a function, or another registry's `TaskHandle`) under `name`
-        (default: its `__qualname__`).
+        (default: its `__qualname__`); `rate` (`"10/s"`), `burst` and `concurrency` limit its
+        jobs across every worker of the pool.
 
         Raises:
             ConfigError: when the name is taken by another function or an option is invalid.
@@ -91,6 +99,15 @@ class TaskRegistry:
             raise ConfigError(f"timeout_s of task {task_name!r} must be > 0, got {timeout_s}")
         if result_ttl_s is not None and result_ttl_s < 1:
             raise ConfigError(f"result_ttl_s of task {task_name!r} must be >= 1")
+        limit = None
+        if rate is not None or concurrency is not None:
+            try:
+                # A task is no destination: it has no breaker.
+                limit = Limit(
+                    name=task_name, rate=rate, burst=burst, concurrency=concurrency, breaker=False
+                )
+            except (ConfigError, msgspec.ValidationError) as exc:
+                raise ConfigError(f"limit of task {task_name!r}: {exc}") from None
         existing = self._tasks.get(task_name)
         if existing is not None and existing.fn is not fn:
             raise ConfigError(f"task name {task_name!r} is already registered")
@@ -100,6 +117,7 @@ class TaskRegistry:
             is_async=inspect.iscoroutinefunction(fn),
             timeout_s=timeout_s,
             result_ttl_s=result_ttl_s,
+            limit=limit,
         )
         self._tasks[task_name] = task
         return task
@@ -116,6 +134,9 @@ class TaskRegistry:
         name: str | None = None,
         timeout_s: float | None = None,
         result_ttl_s: int | None = None,
+        rate: str | None = None,
+        burst: int = 1,
+        concurrency: int | None = None,
     ) -> Callable[[Callable[P, R]], TaskHandle[P, R]]: ...
 
     def task(
@@ -126,15 +147,27 @@ class TaskRegistry:
         name: str | None = None,
         timeout_s: float | None = None,
         result_ttl_s: int | None = None,
+        rate: str | None = None,
+        burst: int = 1,
+        concurrency: int | None = None,
     ) -> TaskHandle[P, R] | Callable[[Callable[P, R]], TaskHandle[P, R]]:
-        """Decorator registering a handler; usable bare or with options.
+        """Decorator registering a handler; usable bare or with options (`rate="10/s"`,
+        `burst`, `concurrency`: pool-wide limits of its jobs, see `register`).
 
         Returns a `TaskHandle`: callable as the function itself, and with a type-checked
         `enqueue(queue, *args, **kwargs)`.
         """
 
         def deco(f: Callable[P, R]) -> TaskHandle[P, R]:
-            task = self.register(f, name=name, timeout_s=timeout_s, result_ttl_s=result_ttl_s)
+            task = self.register(
+                f,
+                name=name,
+                timeout_s=timeout_s,
+                result_ttl_s=result_ttl_s,
+                rate=rate,
+                burst=burst,
+                concurrency=concurrency,
+            )
             return TaskHandle(task.name, task.fn)
 
         return deco(fn) if fn is not None else deco
@@ -203,6 +236,10 @@ class TaskRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._tasks
+
+    def limits(self) -> dict[str, Limit]:
+        """The decorator limits of the registered tasks, by task name."""
+        return {n: t.limit for n, t in self._tasks.items() if t.limit is not None}
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._tasks))

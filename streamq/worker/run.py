@@ -21,6 +21,9 @@ class Run:
     `thread` is the pool thread of a sync handler, which may outlive the attempt; `stuck` is
     set once the run is reported stuck (see `StuckHandlers`). `cancel_requested` is set once
     the worker learned that the job was cancelled (`CancelWatcher`): its end is `cancelled`.
+    set once the run is reported stuck (see `StuckHandlers`). `ticket` is what the flow gate
+    holds for it (slots, the breaker it reports to) and `outcome` how its attempt ended, for
+    that breaker: `ok`, `transient` (retried or timed out), `permanent`, or None.
     """
 
     __slots__ = (
@@ -29,12 +32,14 @@ class Run:
         "delivery",
         "gone",
         "lease_lost",
+        "outcome",
         "settling",
         "started",
         "stopping",
         "stuck",
         "task",
         "thread",
+        "ticket",
         "timed_out",
         "trace",
     )
@@ -54,3 +59,5 @@ class Run:
         self.stuck = False
         self.thread: concurrent.futures.Future[Any] | None = None
         self.cancel_requested = False
+        self.ticket: Any = None  # a `streamq.worker.gate.Ticket` while the gate holds one
+        self.outcome: str | None = None

@@ -226,6 +226,7 @@ class JobRunner:
                 run.trace.failed(TimeoutError(f"timeout after {timeout:g}s"))
             await self._fail(queue, run, job, f"timeout after {timeout:g}s", None, timed_out=True)
         except PermanentError as exc:
+            run.outcome = "permanent"
             if run.trace is not None:
                 run.trace.failed(exc)
             await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
@@ -244,6 +245,7 @@ class JobRunner:
                 self.metrics.executed(queue.name, action_label(job.action), elapsed)
             if run.trace is not None:
                 run.trace.settled("completed")
+            run.outcome = "ok"
             self._submit_ack(queue, d)
             self._finished(queue, run, job, "completed")
             return
@@ -301,6 +303,7 @@ class JobRunner:
         timed_out: bool = False,
     ) -> None:
         run.settling = True
+        run.outcome = "transient"
         outcome = await self._write(
             lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
         )

@@ -32,6 +32,7 @@ class WorkerStats:
         stuck: Handlers found still running past their timeout plus grace.
         cancelled: Jobs ended `cancelled` (discarded unrun when read, or stopped running).
         paused_returned: Entries read from a queue just paused, handed back to its stream.
+        deferred: Jobs a limit or an open breaker held back (deferred, no attempt used).
         by_queue: Per queue (partition or level), the outcomes the history records
             (`HISTORY_COUNTERS`: completed, retried, dead_lettered, deferred, cancelled).
         finished: (queue, outcome, job id) of jobs settled since the history's last flush.
@@ -51,6 +52,7 @@ class WorkerStats:
     stuck: int = 0
     cancelled: int = 0
     paused_returned: int = 0
+    deferred: int = 0
     by_queue: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     finished: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 

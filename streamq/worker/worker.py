@@ -17,8 +17,9 @@ import structlog
 
 from ..actions.runtime import ActionRuntime
 from ..actions.settings import ActionSettings
-from ..errors import ConsumerNameTaken, RedisUnavailable, map_redis_errors
+from ..errors import ConsumerNameTaken
 from ..model.job import progress_reporter
+from ..model.limits import BreakerSettings, Limit
 from ..model.records import Delivery
 from ..model.schedule import Schedule
 from ..queue.options import JobDefaults
@@ -34,8 +35,9 @@ from .burst import BurstDrain
 from .cancels import CancelWatcher
 from .consumer_names import acquire_consumer_name, holder_id
 from .deadlines import Deadlines
-from .drain import finish_or_cancel, release_own_entries
+from .drain import finish_or_cancel, forget_liveness, release_own_entries
 from .fetcher import Fetcher
+from .gate import Screening, make_gate
 from .history import HistoryRecorder
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
@@ -88,6 +90,7 @@ class Worker:
             (`WorkerSettings.lower_levels_every` against starvation).
         schedules: Periodic schedules besides the registry's (`[schedules.*]`); the worker fires
             those of the queues it serves (see `Scheduler`).
+        limits: Limits by task or destination (`[limits.*]`, see `Gate`); `breaker`: defaults.
 
     Example:
         >>> worker = Worker(tasks, queues=["emails"], url="redis://localhost:6379")
@@ -113,6 +116,8 @@ class Worker:
         partitions: Mapping[str, int] | int = 1,
         priorities: Sequence[str] = (),
         schedules: Sequence[Schedule] = (),
+        limits: Mapping[str, Limit] | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         self.registry = registry
         self.actions = ActionRuntime(action_settings)
@@ -160,26 +165,21 @@ class Worker:
         s, poll_s = self.settings, self.settings.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
-        retry_cap_s = (defaults or JobDefaults()).backoff.max_delay_ms / 1000
-        self._burst = (
-            BurstDrain(self.queues, horizon_s=min(s.block_s, poll_s), retry_cap_s=retry_cap_s)
-            if burst
-            else None
-        )
+        self._burst = BurstDrain.of(self.queues, s, defaults) if burst else None
         self.reclaimer = Reclaimer(self, self.queues, s.claim_timeout_s, poll_s)
         self.cancels = CancelWatcher(self.queues, self._running, poll_s)
         self._admission = Admission(self._by_name, self.stats, metrics)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
         self.auditor = Auditor(self, self.queues, s.claim_timeout_s)
         self.history = HistoryRecorder(self.redis, self.queues, self.stats)
-        # Checked even in burst mode (a bad schedule fails every start); a burst worker drains
-        # and exits, so it fires none.
+        # Checked even in burst mode (a bad schedule fails every start); a burst worker fires none.
         targets = resolve_schedules(
             [*registry.schedules, *schedules], registry, self._by_name, self._declared
         )
         self.scheduler = Scheduler([] if burst else targets, poll_s)
         # Past its deadline plus one lease interval, a running handler counts as stuck.
         self.stuck = StuckHandlers(self, self._all_runs, self._slots.release, s.claim_timeout_s / 4)
+        self.gate = make_gate(self, limits or {}, breaker or BreakerSettings(), prefix)
 
     # -- the host interface used by components ----------------------------------------------
 
@@ -252,16 +252,18 @@ class Worker:
         return await self._slots.reserve(most)
 
     async def dispatch(self, deliveries: Sequence[Delivery]) -> None:
-        """Start each delivery `Admission` lets through in a task holding one reserved slot."""
+        """Start each delivery `Admission` lets through in a task holding one reserved slot;
+        the gate screens them against their limits first."""
         kept = [] if self._fenced else await self._admission.admit(self.consumer, deliveries)
         if self._fenced is not None:
             kept = []  # in flight at the fence: the name's new holder runs them (still pending)
         self._slots.release(len(deliveries) - len(kept))
-        for delivery in kept:
-            queue = self._by_name[delivery.queue]
-            run = Run(delivery)
-            self._running[queue.name][delivery.entry_id] = run
-            run.task = asyncio.create_task(self._process(queue, run))
+        for run in (runs := [Run(d) for d in kept]):
+            self._running[run.delivery.queue][run.delivery.entry_id] = run
+        screened = self.gate.screen(runs)  # None: no job of the batch is guarded
+        for run in runs:
+            queue = self._by_name[run.delivery.queue]
+            run.task = asyncio.create_task(self._process(queue, run, screened))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -318,8 +320,8 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.auditor, self.cancels, self.scheduler, self.history):
-            await component.start()
+        for c in (*components, self.auditor, self.cancels, self.scheduler, self.gate, self.history):
+            await c.start()
         self._fetchers = [
             fetch_loop(
                 self,
@@ -403,17 +405,13 @@ class Worker:
             for acker in self._ackers.values():
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
-        stopping = (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.cancels)
-        for component in (*stopping, self.history):  # the history flushes its last counts
+        stopped_last = (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.cancels)
+        for component in (*stopped_last, self.gate, self.history):  # the history flushes last
             await component.stop()
         for acker in self._ackers.values():
             await acker.stop()
         if owner:
-            try:
-                with map_redis_errors():
-                    await self.redis.delete(*(q.keys.consumer(self.consumer) for q in self.queues))
-            except RedisUnavailable:
-                pass  # the key expires by itself
+            await forget_liveness(self.redis, self.queues, self.consumer)
         for queue in self.queues:
             await queue.close()
         await self.actions.aclose()
@@ -440,11 +438,13 @@ class Worker:
 
     # -- running one job ------------------------------------------------------------------------
 
-    async def _process(self, queue: Queue, run: Run) -> None:
+    async def _process(self, queue: Queue, run: Run, screened: Screening) -> None:
         d = run.delivery
         try:
-            await self._runner.run(queue, run)
+            if screened is None or d.entry_id in await asyncio.shield(screened):
+                await self._runner.run(queue, run)
         finally:
             self._running[queue.name].pop(d.entry_id, None)
+            self.gate.settled(run)
             if not self.stuck.hold_slot(run):  # a sync thread that runs on keeps its slot
                 self._slots.release(1)

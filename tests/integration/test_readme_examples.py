@@ -80,6 +80,16 @@ EXAMPLES: dict[str, str] = {
     "python: import hashlib, hmac, time": "run",
     "toml: # streamq.toml [job_queue]": "run",
     "toml: # streamq.toml [schedules.nightly_report]": "run",
+    'toml: # streamq.toml [limits."api.example.com"]': (
+        "run by tests/integration/test_readme_limits.py::test_the_limits_toml_loads_as_documented"
+    ),
+    "python: # myapp/billing.py": (
+        "run by tests/integration/test_readme_limits.py (the decorator's limit is declared)"
+    ),
+    "console: $ streamq inspect destinations": (
+        "not run: sample output; inspect destinations and destination reset are run by "
+        "tests/integration/test_cli_destinations.py"
+    ),
     "python: @tasks.periodic(": "run",
     "sh: streamq worker --group reports --app myapp.jobs:tasks --config streamq.toml": (
         "not run: a worker firing schedules and inspect schedules are run by "

@@ -12,7 +12,8 @@ import pytest
 from streamq.model.schedule import ScheduleFire, TickJob
 from streamq.redis.audit import audit_stream
 from streamq.redis.flow_scripts import FlowScripts
-from streamq.redis.keys import Keys
+from streamq.redis.keys import Keys, LimitKeys
+from streamq.redis.limit_scripts import DeferItem, GateArgs, LimitScripts
 from streamq.redis.operator_scripts import OperatorScripts
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
@@ -32,7 +33,8 @@ SLOTS = 16384
 
 _DECLARATION = re.compile(r"^\s*(KEYS|ARGV)\[(\d+)(\.\.\.)?\]\s+(.*)$", re.MULTILINE)
 # A documented key name such as `streamq:{q}:job:<id>`; the `<...>` part is free.
-_KEY_PATTERN = re.compile(r"streamq:\{q\}[\w:<>]*")
+# A limit's keys (`streamq:{lim:<name>}:rate`) sit under the limit's own tag instead.
+_KEY_PATTERN = re.compile(r"streamq:\{(?:q|lim:<name>)\}[\w:<>]*")
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ def parse_header(source: str) -> Header:
 
 def key_regex(pattern: str, queue: str) -> re.Pattern[str]:
     """`streamq:{q}:job:<id>` → a regex matching that key of `queue`, any id."""
-    parts = re.split(r"<\w+>", pattern.replace("{q}", "{" + queue + "}"))
+    tagged = pattern.replace("{q}", "{" + queue + "}").replace(
+        "{lim:<name>}", "{lim:" + queue + "}"
+    )
+    parts = re.split(r"<\w+>", tagged)
     return re.compile(".+".join(re.escape(p) for p in parts))
 
 
@@ -121,6 +126,10 @@ _REPLIES: dict[str, Any] = {
     "ack": [],
     "audit": [0, 0],
     "cancel": [1, b"ready"],
+    "breaker_record": [b"closed", 0],
+    "defer": [],
+    "gate": [b"closed"],
+    "renew_holders": 0,
     "complete": [],
     "settle_cancel": 1,
     "start": [],
@@ -190,7 +199,28 @@ def invocations(
         pending_status_ttl_ms=1000,
     )
     common: dict[str, Any] = {"group": "g", "consumer": consumer}
+    limit = LimitKeys(keys.queue)
+    holders = [f"{job_id}{i}" for i in range(n)]
     return {
+        "breaker_record": lambda s: LimitScripts(s).breaker_record(
+            limit,
+            failures=5,
+            window_ms=1000,
+            cooldown_ms=1000,
+            max_cooldown_ms=2000,
+            outcomes=[(h, True) for h in holders],
+        ),
+        "defer": lambda s: LimitScripts(s).defer(
+            keys,
+            items=[DeferItem(i, f"{job_id}{i}", b"{}", 10, "rate:x") for i in ids],
+            track_status=True,
+            pending_status_ttl_ms=1000,
+            **common,
+        ),
+        "gate": lambda s: LimitScripts(s).gate(limit, GateArgs(), holders),
+        "renew_holders": lambda s: LimitScripts(s).renew_holders(
+            limit, lease_ms=1000, holders=holders
+        ),
         "ack": lambda s: s.ack(
             keys,
             entries=[(i, f"{job_id}{i}") for i in ids],
@@ -360,10 +390,9 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "HDEL": 0,
     "HEXISTS": 0,
     "HGET": 0,
+    "HINCRBY": 0,
     "HMGET": 0,
-    "ZCARD": 0,
     "ZSCORE": 0,
-    "ZREMRANGEBYSCORE": 0,
     "HSET": 0,
     "INCR": 0,
     "INCRBY": 0,
@@ -381,8 +410,10 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "XREADGROUP": 6,  # XREADGROUP GROUP g c COUNT n STREAMS <key> >
     "XTRIM": 0,
     "ZADD": 0,
+    "ZCARD": 0,
     "ZRANGE": 0,
     "ZREM": 0,
+    "ZREMRANGEBYSCORE": 0,
 }
 _KEYS_EXPRESSION = re.compile(r"KEYS\[[^\[\]]+\]")
 
@@ -541,10 +572,15 @@ def test_key_slot_matches_redis_cluster(key: str, slot: int) -> None:
     assert key_slot(key) == slot
 
 
+_LIMIT_SCRIPTS = frozenset({"gate", "breaker_record", "renew_holders"})
+
+
 @pytest.mark.parametrize("queue", [QUEUE, "q#0", "q#1", "emails.high"])
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
 async def test_every_key_of_a_call_is_in_the_queue_slot(name: str, queue: str) -> None:
     # Braces in ids and consumer names must not move a key: only the first `{...}` counts.
     call = await record(name, Keys(queue), 3, job_id="x}{y", consumer="w{1}")
 
-    assert {key_slot(k) for k in call.keys} == {key_slot("{" + queue + "}")}
+    # A limit's scripts run on the limit's own tag (shared by every queue it guards).
+    tag = f"lim:{queue}" if name in _LIMIT_SCRIPTS else queue
+    assert {key_slot(k) for k in call.keys} == {key_slot("{" + tag + "}")}
