@@ -1,16 +1,21 @@
 --[[
-  Hand entries this consumer owns back to the queue for immediate redelivery (graceful shutdown):
-  each is re-added at the tail of the stream with the same fields, then XACKed and XDELed.
+  Hand entries this consumer owns back to the queue for immediate redelivery (graceful shutdown,
+  or an operator releasing a gone consumer's entries): each is re-added at the tail of the stream
+  with the same fields, then XACKed and XDELed.
 
-  KEYS[1] stream  (STREAM) streamq:{q}:stream
-  KEYS[2] removed (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[1] stream    (STREAM) streamq:{q}:stream
+  KEYS[2] removed   (STRING) streamq:{q}:removed, entries streamq removed (for lua/audit.lua)
+  KEYS[3] liveness  (STRING) streamq:{q}:consumer:<name>, the consumer's liveness key
 
   ARGV[1]    group name
   ARGV[2]    consumer name
-  ARGV[3...] entry ids
+  ARGV[3]    '1': only if the consumer is gone (nothing is released while KEYS[3] exists: the
+             consumer is alive and its entries are its own to settle); '0': regardless
+  ARGV[4...] entry ids
 
   Returns one code per entry: 1 released, 0 not owner (untouched), -1 deleted behind the engine's
-  back (acked, nothing to release). XACK is the first write, so under maxmemory (noeviction) the
+  back (acked, nothing to release), 2 untouched because the consumer is alive (ARGV[3] = '1'
+  and KEYS[3] exists). XACK is the first write, so under maxmemory (noeviction) the
   hand-back still runs to the end (see retry.lua).
 ]]
 -- luacheck: globals redis KEYS ARGV
@@ -19,7 +24,13 @@ local removed_key = KEYS[2]
 
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local codes = {}
-for i = 3, #ARGV do
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+  for i = 4, #ARGV do
+    codes[#codes + 1] = 2
+  end
+  return codes
+end
+for i = 4, #ARGV do
   local id = ARGV[i]
   if #redis.call('XPENDING', stream, group, id, id, 1, consumer) == 0 then
     codes[#codes + 1] = 0

@@ -31,7 +31,8 @@ def dashboard(
         bool | None,
         typer.Option(
             "--allow-writes/--read-only",
-            help="Allow requeue and purge (needs dashboard.token). Read-only by default.",
+            help="Allow writes: DLQ requeue and purge, job actions, releases "
+            "(needs dashboard.token). Read-only by default.",
         ),
     ] = None,
     log_level: LogLevel = None,
@@ -78,7 +79,11 @@ def dashboard(
                 hint="anyone who reaches this address can read queues and payloads; "
                 "set dashboard.auth_reads = true",
             )
-        board = Dashboard(settings, url=cfg.job_queue.connection_url())
+        board = Dashboard(
+            settings,
+            url=cfg.job_queue.connection_url(),
+            claim_timeout_s=cfg.job_queue.claim_timeout_secs,
+        )
         _log.info(
             "dashboard_started",
             url=f"http://{settings.host}:{settings.port}/",

@@ -24,7 +24,8 @@ class DashboardConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     Attributes:
         host: Address the dashboard binds to (loopback by default: only this machine).
         port: Port it listens on.
-        allow_writes: Allow requeue and purge of dead letters (read-only otherwise).
+        allow_writes: Allow writes: requeue and purge of dead letters, job actions, releasing a
+            gone consumer's entries (read-only otherwise).
         token: Secret that writes need, as `Authorization: Bearer <token>` or as the password
             of basic auth (whose user name is logged as who did it); never printed.
         auth_reads: Require the token for reads too (for a dashboard reachable by others).

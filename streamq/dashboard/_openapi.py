@@ -17,28 +17,45 @@ from ..inspector import (
     DeadLetterDetail,
     DeadLetterInfo,
     JobInfo,
+    JobPage,
     PendingEntry,
     PurgeResult,
+    QueueHistory,
+    ReleaseResult,
     RequeueResult,
     ScheduleInfo,
 )
-from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
+from ._records import (
+    DashboardInfo,
+    DeadLetterList,
+    JobActionRequest,
+    PurgeRequest,
+    QueueSummary,
+    ReleaseRequest,
+    RequeueRequest,
+)
 
 __all__ = ["openapi_document"]
 
 _TYPES: Final = (
     DashboardInfo,
     QueueSummary,
+    QueueHistory,
     PendingEntry,
     ConsumerInfo,
     ScheduleInfo,
     JobInfo,
+    JobPage,
+    JobActionRequest,
     DeadLetterInfo,
+    DeadLetterList,
     DeadLetterDetail,
     RequeueRequest,
     RequeueResult,
     PurgeRequest,
     PurgeResult,
+    ReleaseRequest,
+    ReleaseResult,
 )
 _REF: Final = "#/components/schemas/{name}"
 
@@ -106,15 +123,56 @@ def _paths() -> dict[str, Any]:
             ],
             "responses": _ok("Pending entries", _ref(PendingEntry, many=True)),
         }},
+        "/api/history": {"get": {
+            "summary": "What workers recorded per minute (kept a day, whether or not a page was "
+            "open): completions, retries, dead letters, deferred, cancelled, entries added, and "
+            "sampled depth, pending, DLQ and oldest pending age.",
+            "parameters": [
+                _query("queue", "One queue, its partitions summed (default: every queue)."),
+                _query("span", "hour (a point a minute, default) or day (a point per 10 min)."),
+            ],
+            "responses": _ok("The history, oldest point first", _ref(QueueHistory)),
+        }},
         "/api/consumers": {"get": {
             "summary": "Consumers of each queue's group: pending entries, idle time, liveness.",
             "parameters": [_QUEUE],
             "responses": _ok("Consumers", _ref(ConsumerInfo, many=True)),
         }},
+        "/api/consumers/release": {"post": {
+            "summary": "Hand a gone consumer's pending entries back to the stream for immediate "
+            "redelivery (refused while it is alive). Needs --allow-writes, the token, and a "
+            "same-origin request; logged.",
+            "security": _WRITE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref(ReleaseRequest)}}},
+            "responses": _ok("What was released", _ref(ReleaseResult)),
+        }},
         "/api/schedules": {"get": {
             "summary": "Periodic schedules: next run, last run, last job id and its state.",
             "parameters": [_QUEUE],
             "responses": _ok("Schedules", _ref(ScheduleInfo, many=True)),
+        }},
+        "/api/queues/{queue}/jobs": {"get": {
+            "summary": "A page of a queue's jobs in one state: ready (newest first), delayed "
+            "or retrying (soonest due first), running (longest running first), finished "
+            "(settled lately as the workers recorded them, newest first).",
+            "parameters": [
+                _path("queue", "The queue name (a partitioned queue's partitions merged)."),
+                _query("list", "ready (default), delayed, retrying, running or finished."),
+                _query("cursor", "The `next` of the previous page."),
+                _LIMIT,
+            ],
+            "responses": _ok("One page", _ref(JobPage)),
+        }},
+        "/api/jobs/action": {"post": {
+            "summary": "Run a delayed job now, or delete a ready or delayed job (atomic; a "
+            "running job is refused). Needs --allow-writes, the token, and a same-origin "
+            "request; logged.",
+            "security": _WRITE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref(JobActionRequest)}}},
+            "responses": _ok("Done", {"type": "object", "properties": {
+                "done": {"type": "string"}, "job_id": {"type": "string"}}}),
         }},
         "/api/jobs/{job_id}": {"get": {
             "summary": "Where a job is, its status and payload (secrets masked).",
@@ -126,13 +184,21 @@ def _paths() -> dict[str, Any]:
             "parameters": [_QUEUE, _REASON, _ACTION, _LIMIT],
             "responses": _ok("Dead letters", _ref(DeadLetterInfo, many=True)),
         }},
+        "/api/dlq/page": {"get": {
+            "summary": "Dead letters newest first across queues, a page after `cursor`, with "
+            "the counts per reason.",
+            "parameters": [_QUEUE, _REASON, _ACTION,
+                           _query("cursor", "The `next` of the previous page."), _LIMIT],
+            "responses": _ok("One page", _ref(DeadLetterList)),
+        }},
         "/api/dlq/{dead_id}": {"get": {
             "summary": "One dead letter in full; the payload with secrets masked.",
             "parameters": [_path("dead_id", "The DLQ entry id (<ms>-<seq>)."), _QUEUE],
             "responses": _ok("The dead letter", _ref(DeadLetterDetail)),
         }},
         "/api/dlq/requeue": {"post": {
-            "summary": "Move dead letters (a selection, or every match) back into their streams."
+            "summary": "Move dead letters (a selection of {queue, id} entries, or every match) "
+            "back into their streams."
             " Needs --allow-writes, the token, and a same-origin request; logged.",
             "security": _WRITE,
             "requestBody": {"required": True, "content": {
@@ -140,7 +206,8 @@ def _paths() -> dict[str, Any]:
             "responses": _ok("What was requeued", _ref(RequeueResult)),
         }},
         "/api/dlq/purge": {"post": {
-            "summary": "Delete dead letters for good (a selection, or every match)."
+            "summary": "Delete dead letters for good (a selection of {queue, id} entries, or "
+            "every match)."
             " Needs --allow-writes, the token, and a same-origin request; logged.",
             "security": _WRITE,
             "requestBody": {"required": True, "content": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -23,12 +24,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import DashboardConfig
 from ..errors import ConfigError, NotFound, StreamQError
-from ..inspector import Inspector
+from ..inspector import Inspector, QueueInfo
 from ..model import Job
 from ._auth import Denied, Operator, check_origin, check_token
+from ._dlq_writes import purge, requeue
+from ._health import DLQ_WINDOW_S, queue_health
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
-from ._records import DashboardInfo, PurgeRequest, QueueSummary, RequeueRequest
+from ._records import (
+    DashboardInfo,
+    DeadLetterList,
+    JobActionRequest,
+    PurgeRequest,
+    QueueSummary,
+    ReleaseRequest,
+    RequeueRequest,
+)
 from ._throughput import Sampler, combine
 
 __all__ = ["Dashboard"]
@@ -37,6 +48,7 @@ _log = structlog.get_logger("streamq.dashboard")
 
 _MAX_BODY: Final = 1024 * 1024
 _MAX_LIMIT: Final = 10_000
+_COUNTS_TTL_S: Final = 5.0
 # No CDN, no inline script: everything the pages load comes from this application.
 _HEADERS: Final = {
     "content-security-policy": (
@@ -59,6 +71,8 @@ class Dashboard:
         config: The `[dashboard]` table (writes, token, refresh, throughput window).
         url: Redis URL of the queues, used when `inspector` is not given.
         inspector: An existing `Inspector`; not closed by `close()`.
+        claim_timeout_s: The workers' claim timeout (`[job_queue] claim_timeout_secs`):
+            pending entries idle longer are flagged on the overview.
 
     Example:
         >>> dashboard = Dashboard(DashboardConfig(), url="redis://localhost:6379")
@@ -71,8 +85,11 @@ class Dashboard:
         *,
         url: str | None = None,
         inspector: Inspector | None = None,
+        claim_timeout_s: float = 60.0,
     ) -> None:
         self.config = config or DashboardConfig()
+        self.claim_timeout_s = claim_timeout_s
+        self._counts: dict[tuple[str | None, str | None], tuple[float, dict[str, int]]] = {}
         self.url = url or "redis://localhost:6379"
         self._inspector = inspector
         self._owns_inspector = inspector is None
@@ -114,12 +131,17 @@ class Dashboard:
             Route("/api/queues", self._read(self._queues), methods=["GET"]),
             Route("/api/queues/{queue}", self._read(self._queue), methods=["GET"]),
             Route("/api/queues/{queue}/pending", self._read(self._pending), methods=["GET"]),
+            Route("/api/history", self._read(self._history), methods=["GET"]),
             Route("/api/consumers", self._read(self._consumers), methods=["GET"]),
+            Route("/api/consumers/release", self._write(self._release), methods=["POST"]),
             Route("/api/schedules", self._read(self._schedules), methods=["GET"]),
+            Route("/api/queues/{queue}/jobs", self._read(self._jobs), methods=["GET"]),
+            Route("/api/jobs/action", self._write(self._job_action), methods=["POST"]),
             Route("/api/jobs/{job_id}", self._read(self._job), methods=["GET"]),
             Route("/api/dlq", self._read(self._dlq), methods=["GET"]),
             Route("/api/dlq/requeue", self._write(self._requeue), methods=["POST"]),
             Route("/api/dlq/purge", self._write(self._purge), methods=["POST"]),
+            Route("/api/dlq/page", self._read(self._dlq_page), methods=["GET"]),
             Route("/api/dlq/{dead_id}", self._read(self._dead), methods=["GET"]),
         ]
 
@@ -197,21 +219,41 @@ class Dashboard:
     async def _queues(self, request: Request) -> Response:
         # One row per logical queue, as `streamq inspect queues` shows them: a partitioned
         # queue's partitions (q#0 ...) summed into `q`, their rates too.
-        groups = await self.inspector.queue_groups()
-        rates = await self._sampler.sample(
-            self.inspector, [n for _, parts in groups for n in parts]
-        )
-        return _json(
-            [
-                QueueSummary(queue=row, throughput=combine([rates[p] for p in parts]))
-                for row, parts in groups
-            ]
-        )
+        return _json(await self._summaries(await self.inspector.queue_groups()))
 
     async def _queue(self, request: Request) -> Response:
-        row, parts = await self.inspector.queue_group(request.path_params["queue"])
-        rates = await self._sampler.sample(self.inspector, parts)
-        return _json(QueueSummary(queue=row, throughput=combine([rates[p] for p in parts])))
+        group = await self.inspector.queue_group(request.path_params["queue"])
+        return _json((await self._summaries([group]))[0])
+
+    async def _summaries(self, groups: list[tuple[QueueInfo, list[str]]]) -> list[QueueSummary]:
+        """Rows with their measured rates, live consumers and health flags."""
+        names = [n for _, parts in groups for n in parts]
+        rates = await self._sampler.sample(self.inspector, names)
+        alive: dict[str, int] = {}
+        for c in await self.inspector.consumers(None) if names else []:
+            alive[c.queue] = alive.get(c.queue, 0) + int(c.alive)
+        stale = await self.inspector.idle_pending(names, round(self.claim_timeout_s * 1000))
+        since = await self.inspector.now_ms() - DLQ_WINDOW_S * 1000
+        dead = await self.inspector.dlq_added_since(names, since)
+        out = []
+        for row, parts in groups:
+            live = sum(alive.get(p, 0) for p in parts)
+            flags = queue_health(
+                row,
+                alive=live,
+                stale=sum(stale[p] for p in parts),
+                dead_recently=sum(dead[p] for p in parts),
+                claim_timeout_s=self.claim_timeout_s,
+            )
+            # Flow control (issue 19) adds its `breaker_open` flags for `parts` here.
+            throughput = combine([rates[p] for p in parts])
+            out.append(QueueSummary(queue=row, throughput=throughput, health=flags,
+                                    consumers_alive=live))  # fmt: skip
+        return out
+
+    async def _history(self, request: Request) -> Response:
+        span = _param(request, "span") or "hour"
+        return _json(await self.inspector.history(_param(request, "queue"), span))
 
     async def _pending(self, request: Request) -> Response:
         rows = await self.inspector.pending(
@@ -224,8 +266,38 @@ class Dashboard:
     async def _consumers(self, request: Request) -> Response:
         return _json(await self.inspector.consumers(_param(request, "queue")))
 
+    async def _release(self, request: Request, operator: Operator) -> Response:
+        ask = _body(await _read_body(request), ReleaseRequest)
+        result = await self.inspector.release_gone(ask.queue, ask.consumer)
+        _log.info(
+            "dashboard_consumer_release",
+            who=operator.name,
+            client=operator.client,
+            queue=ask.queue,
+            consumer=ask.consumer,
+            released=result.released,
+            left=result.left,
+        )
+        return _json(result)
+
     async def _schedules(self, request: Request) -> Response:
         return _json(await self.inspector.schedules(_param(request, "queue")))
+
+    async def _jobs(self, request: Request) -> Response:
+        page = await self.inspector.jobs(
+            request.path_params["queue"],
+            _param(request, "list") or "ready",
+            cursor=_param(request, "cursor"),
+            limit=_limit(request),
+        )
+        return _json(page)
+
+    async def _job_action(self, request: Request, operator: Operator) -> Response:
+        ask = _body(await _read_body(request), JobActionRequest)
+        await self.inspector.job_action(ask.action, ask.queue, ask.job_id, ask.entry_id)
+        who = {"who": operator.name, "client": operator.client}
+        _log.info("dashboard_job_action", **who, **msgspec.structs.asdict(ask))
+        return _json({"done": ask.action, "job_id": ask.job_id})
 
     async def _job(self, request: Request) -> Response:
         info = await self.inspector.job(request.path_params["job_id"], _param(request, "queue"))
@@ -242,6 +314,26 @@ class Dashboard:
         )
         return _json(rows)
 
+    async def _dlq_page(self, request: Request) -> Response:
+        queue, action_type = _param(request, "queue"), _param(request, "action_type")
+        page = await self.inspector.dlq_page(
+            queue,
+            reason=_param(request, "reason"),
+            action_type=action_type,
+            cursor=_param(request, "cursor"),
+            limit=_limit(request),
+        )
+        # Counting reads every DLQ in scope through: done at most every _COUNTS_TTL_S.
+        key = (queue, action_type)
+        at, counts = self._counts.get(key, (0.0, {}))
+        if time.monotonic() - at > _COUNTS_TTL_S:
+            counts = await self.inspector.dlq_counts(queue, action_type=action_type)
+            self._counts[key] = (time.monotonic(), counts)
+        listed = DeadLetterList(
+            rows=page.rows, next=page.next, by_reason=counts, total=sum(counts.values())
+        )
+        return _json(listed)
+
     async def _dead(self, request: Request) -> Response:
         detail = await self.inspector.dlq_show(
             request.path_params["dead_id"], _param(request, "queue")
@@ -253,48 +345,11 @@ class Dashboard:
 
     async def _requeue(self, request: Request, operator: Operator) -> Response:
         ask = _body(await _read_body(request), RequeueRequest)
-        result = await self.inspector.dlq_requeue(
-            ask.selected_ids(), queue=ask.queue, reason=ask.reason, action_type=ask.action_type
-        )
-        _log.info(
-            "dashboard_dlq_requeue",
-            who=operator.name,
-            client=operator.client,
-            ids=ask.ids,
-            all_matching=ask.all_matching,
-            queue=ask.queue,
-            reason=ask.reason,
-            action_type=ask.action_type,
-            requeued=result.requeued,
-            by_queue=result.by_queue,
-            missing=result.missing,
-        )
-        return _json(result)
+        return _json(await requeue(self.inspector, ask, operator))
 
     async def _purge(self, request: Request, operator: Operator) -> Response:
         ask = _body(await _read_body(request), PurgeRequest)
-        result = await self.inspector.dlq_purge(
-            ask.selected_ids(),
-            queue=ask.queue,
-            older_than_s=ask.older_than_s,
-            reason=ask.reason,
-            action_type=ask.action_type,
-        )
-        _log.info(
-            "dashboard_dlq_purge",
-            who=operator.name,
-            client=operator.client,
-            ids=ask.ids,
-            all_matching=ask.all_matching,
-            queue=ask.queue,
-            reason=ask.reason,
-            action_type=ask.action_type,
-            older_than_s=ask.older_than_s,
-            purged=result.purged,
-            by_queue=result.by_queue,
-            missing=result.missing,
-        )
-        return _json(result)
+        return _json(await purge(self.inspector, ask, operator))
 
 
 class _SecurityHeaders:

@@ -9,6 +9,7 @@ from typing import Any, Final
 from ..errors import ConfigError, NotFound, map_redis_errors
 from ..queue.queue import Queue
 from .core import InspectorCore, dead_letter_row, entry_ms
+from .dead_pages import DeadLetterPage, DeadPages
 from .records import (
     DeadLetterDetail,
     DeadLetterInfo,
@@ -42,6 +43,7 @@ class DeadLetters:
 
     def __init__(self, core: InspectorCore) -> None:
         self._core = core
+        self._pages = DeadPages(core)
 
     async def dlq_list(
         self,
@@ -72,6 +74,25 @@ class DeadLetters:
                     mine += 1
         found.sort(key=lambda d: _id_key(d.dead_id))
         return found[:limit]
+
+    async def dlq_page(
+        self,
+        queue: str | None = None,
+        *,
+        reason: str | None = None,
+        action_type: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DeadLetterPage:
+        """Dead letters newest first, a page after `cursor` (see `Inspector.dlq_page`)."""
+        keep = _dead_filter(reason, action_type)
+        return await self._pages.page(queue, keep, cursor=cursor, limit=limit)
+
+    async def dlq_counts(
+        self, queue: str | None = None, *, action_type: str | None = None
+    ) -> dict[str, int]:
+        """Dead letters per reason (see `Inspector.dlq_counts`)."""
+        return await self._pages.counts(queue, _dead_filter(None, action_type))
 
     async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
         """One dead letter in full (see `Inspector.dlq_show`)."""
@@ -151,6 +172,17 @@ class DeadLetters:
         by_queue = {k: v for k, v in by_queue.items() if v}
         return PurgeResult(purged=sum(by_queue.values()), by_queue=by_queue, missing=missing)
 
+    async def dlq_added_since(self, names: Sequence[str], since_ms: int) -> dict[str, int]:
+        """How many dead letters each queue's DLQ gained since `since_ms` (Redis clock; a DLQ
+        entry's id is when it died), counted up to 1000 each, in one pipelined round trip."""
+        queues = [await self._core.bound_queue(n) for n in names]
+        with map_redis_errors():
+            async with self._core.redis.pipeline(transaction=False) as pipe:
+                for q in queues:
+                    pipe.xrange(q.keys.dlq, min=str(since_ms), max="+", count=1000)
+                found: list[Any] = await pipe.execute()
+        return {q.name: len(rows) for q, rows in zip(queues, found, strict=True)}
+
     async def _matching(self, q: Queue, keep: Callable[[DeadLetterInfo], bool]) -> list[str]:
         """The DLQ entries that `keep` picks, up to the newest one when the walk starts."""
         chosen: list[str] = []
@@ -169,28 +201,44 @@ class DeadLetters:
         reason: str | None,
         action_type: str | None,
     ) -> tuple[dict[str, list[str]], list[str]]:
-        """Which queue's DLQ holds each id (filtered); the ids none holds."""
+        """Which queue's DLQ holds each id (filtered); the ids none holds.
+
+        An entry id is only unique within one DLQ: each stream numbers its own entries, so the
+        partitions of a queue (`q#0`, `q#1`), or two queues, can hold the same id. An id that
+        more than one DLQ in scope holds is refused rather than guessed.
+
+        Raises:
+            ConfigError: for a malformed id, or an id held by more than one DLQ in scope.
+        """
         _check_entry_ids(ids)
         keep = _dead_filter(reason, action_type)
         located: dict[str, list[str]] = {}
-        left = list(dict.fromkeys(ids))
+        wanted = list(dict.fromkeys(ids))
+        holders: dict[str, list[str]] = {}
         for name in await self._core.names(queue):
             q = await self._core.bound_queue(name)
             with map_redis_errors():
                 async with self._core.redis.pipeline(transaction=False) as pipe:
-                    for dead_id in left:
+                    for dead_id in wanted:
                         pipe.xrange(q.keys.dlq, min=dead_id, max=dead_id)
                     found: list[Any] = await pipe.execute()
             here = [
                 dead_id
-                for dead_id, rows in zip(left, found, strict=True)
+                for dead_id, rows in zip(wanted, found, strict=True)
                 if rows and keep(DeadLetterInfo.of(name, dead_letter_row(rows[0])))
             ]
-            held = {dead_id for dead_id, rows in zip(left, found, strict=True) if rows}
+            for dead_id, rows in zip(wanted, found, strict=True):
+                if rows:
+                    holders.setdefault(dead_id, []).append(name)
             if here:
                 located[name] = here
-            left = [i for i in left if i not in held]
-        return located, left
+        for dead_id, names in holders.items():
+            if len(names) > 1:
+                raise ConfigError(
+                    f"DLQ entry id {dead_id!r} is held by {', '.join(names)}: "
+                    "name the queue (the partition) that holds the one you mean"
+                )
+        return located, [i for i in wanted if i not in holders]
 
 
 def _dead_filter(reason: str | None, action_type: str | None) -> Callable[[DeadLetterInfo], bool]:

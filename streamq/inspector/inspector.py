@@ -21,8 +21,11 @@ from ..model.records import Cancellation
 from ..redis.topology import AsyncClient
 from .core import InspectorCore
 from .dead_letters import DeadLetters
+from .dead_pages import DeadLetterPage
 from .destinations import DestinationInfo, DestinationReader
 from .flow_control import FlowControl
+from .history import HistoryReader, QueueHistory
+from .jobs import JobActions, JobLister, JobPage
 from .queue_reader import QueueReader
 from .records import (
     ConsumerInfo,
@@ -36,6 +39,7 @@ from .records import (
     RequeueResult,
     StreamCounters,
 )
+from .release import ReleaseResult, release_gone
 from .schedules import ScheduleInfo, ScheduleReader
 
 __all__ = ["Inspector"]
@@ -69,6 +73,9 @@ class Inspector:
         self._core = InspectorCore(url, redis=redis, prefix=prefix, scan_limit=scan_limit)
         self._reader = QueueReader(self._core)
         self._dead = DeadLetters(self._core)
+        self._history = HistoryReader(self._core)
+        self._jobs = JobLister(self._core)
+        self._job_actions = JobActions(self._core)
         self._schedules = ScheduleReader(self._core)
         self._flow = FlowControl(self._core)
         self._destinations = DestinationReader(self._core)
@@ -174,6 +181,54 @@ class Inspector:
         """
         return await self._reader.pending(queue, consumer=consumer, limit=limit)
 
+    async def idle_pending(self, names: Sequence[str], idle_ms: int) -> dict[str, int]:
+        """Pending entries of each of `names` idle longer than `idle_ms` (up to 100 each)."""
+        return await self._reader.idle_pending(names, idle_ms)
+
+    async def jobs(
+        self, queue: str, which: str, *, cursor: str | None = None, limit: int = 50
+    ) -> JobPage:
+        """One page of a queue's jobs in one state (see `streamq.inspector.jobs`).
+
+        Args:
+            queue: The queue (a partitioned queue's partitions merged).
+            which: `ready` (newest first), `delayed` or `retrying` (soonest due first),
+                `running` (longest running first), or `finished` (newest first).
+            cursor: The `next` of the previous page; `None` for the first.
+            limit: Rows per page.
+
+        Raises:
+            ConfigError: for an unknown list, a bad cursor or limit.
+            NotFound: for an unknown queue.
+        """
+        return await self._jobs.jobs(queue, which, cursor=cursor, limit=limit)
+
+    async def job_action(
+        self, action: str, queue: str, job_id: str, entry_id: str | None = None
+    ) -> None:
+        """Run a delayed job now (`run_now`) or delete a ready (`entry_id`) or delayed job
+        (`delete`), atomically; a running job is refused.
+
+        Raises:
+            ConfigError: for an unknown action or a running job.
+            NotFound: when the job is no longer there.
+        """
+        await self._job_actions.act(action, queue, job_id, entry_id)
+
+    async def release_gone(self, queue: str, consumer: str) -> ReleaseResult:
+        """Hand a gone consumer's pending entries back for immediate redelivery (the
+        ownership-safe release script, refused while the consumer is alive).
+
+        Args:
+            queue: The queue (a partition's own name, `orders#1`) whose group holds them.
+            consumer: The gone consumer.
+
+        Raises:
+            NotFound: for an unknown queue.
+            ConfigError: when the consumer is alive.
+        """
+        return await release_gone(self._core, queue, consumer)
+
     async def consumers(self, queue: str | None = None) -> list[ConsumerInfo]:
         """The consumers of each queue's group, with what they hold and whether they are alive.
 
@@ -217,6 +272,19 @@ class Inspector:
         """
         return await self._reader.job(job_id, queue)
 
+    async def history(self, queue: str | None = None, span: str = "hour") -> QueueHistory:
+        """What workers recorded per minute: outcomes and sampled sizes, for charts.
+
+        Args:
+            queue: One queue (a partitioned queue's partitions summed), or every queue.
+            span: `hour` (a point a minute) or `day` (a point per 10 minutes).
+
+        Raises:
+            ConfigError: for an unknown span.
+            NotFound: for an unknown queue.
+        """
+        return await self._history.history(queue, span)
+
     # -- flow control ---------------------------------------------------------------------------
 
     async def pause(self, queue: str) -> PauseResult:
@@ -258,6 +326,43 @@ class Inspector:
         """
         return await self._dead.dlq_list(queue, limit=limit, reason=reason, action_type=action_type)
 
+    async def dlq_page(
+        self,
+        queue: str | None = None,
+        *,
+        reason: str | None = None,
+        action_type: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DeadLetterPage:
+        """Dead letters newest first across queues, a page at a time.
+
+        Args:
+            queue: One queue (a partitioned queue's partitions merged), or every queue.
+            reason: Only this reason.
+            action_type: Only jobs of this action type.
+            cursor: The `next` of the previous page; `None` for the newest.
+            limit: Rows per page.
+
+        Raises:
+            ConfigError: for a malformed cursor or limit.
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_page(
+            queue, reason=reason, action_type=action_type, cursor=cursor, limit=limit
+        )
+
+    async def dlq_counts(
+        self, queue: str | None = None, *, action_type: str | None = None
+    ) -> dict[str, int]:
+        """Dead letters per reason, of one queue or every queue (reads each DLQ through, up
+        to the scan limit).
+
+        Raises:
+            NotFound: for an unknown queue.
+        """
+        return await self._dead.dlq_counts(queue, action_type=action_type)
+
     async def dlq_show(self, dead_id: str, queue: str | None = None) -> DeadLetterDetail:
         """One dead letter in full: summary, decoded job and raw payload.
 
@@ -266,6 +371,15 @@ class Inspector:
             NotFound: when no DLQ holds the id.
         """
         return await self._dead.dlq_show(dead_id, queue)
+
+    async def dlq_added_since(self, names: Sequence[str], since_ms: int) -> dict[str, int]:
+        """Dead letters each of `names` (queues or partitions) gained since `since_ms` (epoch
+        ms, Redis clock), up to 1000 each."""
+        return await self._dead.dlq_added_since(names, since_ms)
+
+    async def now_ms(self) -> int:
+        """Redis's clock, in epoch milliseconds."""
+        return await self._core.now_ms()
 
     async def dlq_requeue(
         self,

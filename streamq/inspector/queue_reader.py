@@ -214,6 +214,22 @@ class QueueReader:
 
     # -- pending entries and consumers ----------------------------------------------------------
 
+    async def idle_pending(self, names: Sequence[str], idle_ms: int) -> dict[str, int]:
+        """How many pending entries of each queue have been idle longer than `idle_ms`
+        (what a reclaim would take over), counted up to 100 each."""
+        counts: dict[str, int] = {}
+        for name in names:
+            q = await self._core.bound_queue(name)
+            if not await self._core.groups(q):
+                counts[name] = 0
+                continue
+            with map_redis_errors():
+                rows: Any = await self._core.redis.xpending_range(
+                    q.keys.stream, q.group, min="-", max="+", count=100, idle=idle_ms
+                )
+            counts[name] = len(rows)
+        return counts
+
     async def pending(
         self, queue: str | None = None, *, consumer: str | None = None, limit: int = 100
     ) -> list[PendingEntry]:

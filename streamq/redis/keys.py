@@ -50,6 +50,8 @@ class Keys:
         "dlq",
         "dlq_dropped",
         "expired",
+        "finished",
+        "history_prefix",
         "lost",
         "partitions",
         "paused",
@@ -74,6 +76,10 @@ class Keys:
         self.delayed_jobs = f"{own}:delayed:jobs"
         self.dlq = f"{own}:dlq"
         self.dlq_dropped = f"{own}:dlq:dropped"
+        # One small hash per minute of what workers did and saw (see streamq.worker.history).
+        self.history_prefix = f"{own}:history:"
+        # Jobs settled lately, newest scored highest (`<outcome>|<job id>` by time, capped).
+        self.finished = f"{own}:finished"
         # Entries streamq removed from the stream, and entries something else removed (lost):
         # (lua/include/count_removed.lua, lua/audit.lua).
         self.removed = f"{own}:removed"
@@ -106,6 +112,10 @@ class Keys:
     def schedule(self, name: str) -> str:
         """The hash of one periodic schedule firing into this queue: definition and state."""
         return f"{self.tag}:schedule:{name}"
+
+    def history(self, minute: int) -> str:
+        """The hash of one minute of the queue's history (`minute` = epoch seconds // 60)."""
+        return f"{self.history_prefix}{minute}"
 
     def consumer(self, name: str) -> str:
         """The liveness key a running consumer refreshes (its absence means it is gone)."""

@@ -389,8 +389,8 @@ class Scripts:
         self, keys: Keys, *, group: str, consumer: str, entry_ids: Sequence[str]
     ) -> list[int]:
         """Hand owned entries back to the stream for immediate redelivery."""
-        k = [keys.stream, keys.removed]
-        reply = await self._run("release", k, [group, consumer, *entry_ids])
+        k = [keys.stream, keys.removed, keys.consumer(consumer)]
+        reply = await self._run("release", k, [group, consumer, "0", *entry_ids])
         return [int(c) for c in reply]
 
     async def requeue_dead(

@@ -282,6 +282,7 @@ class JobRunner:
         """Count an ack once it is settled (the acker calls this)."""
         if acked:
             self.stats.completed += 1
+            self.stats.tally(delivery.queue, "completed", delivery.job_id)
         else:
             self.stats.lease_lost += 1
             _log.warning(
@@ -310,6 +311,7 @@ class JobRunner:
             self._not_owner(queue, run)
         elif outcome.retried:
             self.stats.retried += 1
+            self.stats.tally(queue.name, "retried", job.id)
             if self.metrics is not None:
                 self.metrics.retried(queue.name, action_label(job.action))
             self._on_retry(outcome.delay_ms / 1000)
@@ -365,6 +367,7 @@ class JobRunner:
         timed_out: bool = False,
     ) -> None:
         self.stats.dead(reason)
+        self.stats.tally(queue.name, "dead_lettered", job.id if job else run.delivery.job_id)
         if run.trace is not None:
             run.trace.dead_lettered(reason, error)
         if self.metrics is not None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["WorkerStats"]
+__all__ = ["FINISHED_BUFFER", "HISTORY_COUNTERS", "WorkerStats"]
+
+#: The outcomes a worker counts per queue into its history. `deferred` and `cancelled` are
+#: the flow-control outcomes: counted by `tally` when the worker reports them.
+HISTORY_COUNTERS = ("completed", "retried", "dead_lettered", "deferred", "cancelled")
+#: Most finished jobs held between two flushes (a flush every few seconds empties it).
+FINISHED_BUFFER = 10_000
 
 
 @dataclasses.dataclass
@@ -27,6 +33,9 @@ class WorkerStats:
         cancelled: Jobs ended `cancelled` (discarded unrun when read, or stopped running).
         paused_returned: Entries read from a queue just paused, handed back to its stream.
         deferred: Jobs a limit or an open breaker held back (deferred, no attempt used).
+        by_queue: Per queue (partition or level), the outcomes the history records
+            (`HISTORY_COUNTERS`: completed, retried, dead_lettered, deferred, cancelled).
+        finished: (queue, outcome, job id) of jobs settled since the history's last flush.
     """
 
     completed: int = 0
@@ -44,6 +53,18 @@ class WorkerStats:
     cancelled: int = 0
     paused_returned: int = 0
     deferred: int = 0
+    by_queue: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    finished: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+    def tally(self, queue: str, counter: str, job_id: str = "") -> None:
+        """Count one outcome of `queue` for its history, and note the job among the recently
+        finished until the next flush takes it (see `streamq.worker.history`)."""
+        counts = self.by_queue.get(queue)
+        if counts is None:
+            counts = self.by_queue[queue] = {}
+        counts[counter] = counts.get(counter, 0) + 1
+        if job_id and len(self.finished) < FINISHED_BUFFER:
+            self.finished.append((queue, counter, job_id))
 
     def dead(self, reason: str) -> None:
         """Count one dead-lettered entry."""

@@ -1,9 +1,8 @@
 """`Worker`: reads jobs in batches, runs them under a concurrency limit, and settles each one.
 
-One worker process has one consumer name. Per queue it runs a fetcher (XREADGROUP for as many
-entries as it has free slots; one `LevelFetcher` for all the levels of a queue with priority
-levels) and an acker per stream; the background components renew leases, promote due
-retries, reclaim entries of dead consumers and remove empty idle consumers.
+One consumer name per process; per queue a fetcher (XREADGROUP; one `LevelFetcher` for a queue's
+levels) and an acker per stream; background components renew leases, promote due retries, reclaim
+dead consumers' entries, remove idle consumers and record each queue's history per minute.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from .deadlines import Deadlines
 from .drain import finish_or_cancel, forget_liveness, release_own_entries
 from .fetcher import Fetcher
 from .gate import Screening, make_gate
+from .history import HistoryRecorder
 from .janitor import Janitor
 from .lease_keeper import LeaseKeeper
 from .level_fetcher import LevelFetcher, fetch_loop
@@ -162,8 +162,7 @@ class Worker:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="streamq-job"
         )
-        s = self.settings
-        poll_s = s.poll_interval_ms / 1000
+        s, poll_s = self.settings, self.settings.poll_interval_ms / 1000
         self.lease_keeper = LeaseKeeper(self, self.queues, s.claim_timeout_s)
         self.promoter = Promoter(self.queues, poll_s)
         self._burst = BurstDrain.of(self.queues, s, defaults) if burst else None
@@ -172,6 +171,7 @@ class Worker:
         self._admission = Admission(self._by_name, self.stats, metrics)
         self.janitor = Janitor(self, self.queues, s.consumer_idle_s, max(poll_s * 30, 30.0))
         self.auditor = Auditor(self, self.queues, s.claim_timeout_s)
+        self.history = HistoryRecorder(self.redis, self.queues, self.stats)
         # Checked even in burst mode (a bad schedule fails every start); a burst worker fires none.
         targets = resolve_schedules(
             [*registry.schedules, *schedules], registry, self._by_name, self._declared
@@ -320,8 +320,8 @@ class Worker:
             self._ackers[queue.name] = acker
             await acker.start()
         components = (self.lease_keeper, self.promoter, self.reclaimer, self.janitor, self.stuck)
-        for component in (*components, self.auditor, self.cancels, self.scheduler, self.gate):
-            await component.start()
+        for c in (*components, self.auditor, self.cancels, self.scheduler, self.gate, self.history):
+            await c.start()
         self._fetchers = [
             fetch_loop(
                 self,
@@ -406,7 +406,7 @@ class Worker:
                 await acker.drain(timeout_s=max(self.settings.shutdown_grace_s, 5.0))
             self.stats.released += await release_own_entries(self.queues, self.consumer)
         stopped_last = (self.lease_keeper, self.promoter, self.janitor, self.stuck, self.cancels)
-        for component in (*stopped_last, self.gate):
+        for component in (*stopped_last, self.gate, self.history):  # the history flushes last
             await component.stop()
         for acker in self._ackers.values():
             await acker.stop()

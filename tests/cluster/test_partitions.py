@@ -290,3 +290,33 @@ async def test_two_busy_partitions_share_the_slots(
     # Then both progress together: neither waits for the other's backlog
     first = Counter(partition for partition, _ in journal.started[:200])
     assert min(first[q.name] for q in pq.partitions) >= 60, first
+
+
+async def test_a_partitioned_queues_history_is_recorded_per_partition_and_summed(
+    make_pq: Callable[[int], PartitionedQueue],
+    start_worker: Callable[..., Any],
+    redis_url: str,
+    queue_name: str,
+) -> None:
+    # Given a queue of 6 partitions over the shards, a worker that completes 30 jobs and
+    # dead-letters 3, and stops (its history flushed as it stops)
+    from streamq.inspector import Inspector
+
+    pq = make_pq(6)
+    for n in range(30):
+        await pq.enqueue("step", args=[n])
+    for n in range(3):
+        await pq.enqueue("doomed", args=[n])
+    worker = await start_worker(6)
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await pq.counts()).dlq < 3 or worker.stats.completed < 30:
+        assert asyncio.get_running_loop().time() < deadline, worker.stats
+        await asyncio.sleep(0.05)
+    await worker.shutdown()
+
+    # Then each partition's minute hashes live in its own slot, and the history sums them
+    async with Inspector(redis_url) as inspector:
+        history = await inspector.history(queue_name)
+    assert sum(p.completed for p in history.points) == 30
+    assert sum(p.dead_lettered for p in history.points) == 3
+    assert any(p.stream is not None for p in history.points)

@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 
 from streamq import Queue
 from streamq.dashboard import Dashboard, DashboardConfig
+from tests.integration.dashboard_state import jobs_in_every_state, same_id_in_two_partitions
 from tests.support import REPO
 
 TOKEN = "correct-horse-battery-staple"
@@ -471,9 +472,11 @@ async def test_purge_one_a_selection_and_everything_matching(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "give a non-empty `ids` list or `all_matching: true`"),
-        ({"ids": []}, "give a non-empty `ids` list"),
-        ({"ids": ["1-1"], "all_matching": True}, "not both"),
+        ({}, "give one of: a non-empty `entries` list"),
+        ({"ids": []}, "give one of"),
+        ({"ids": ["1-1"], "all_matching": True}, "give one of"),
+        ({"ids": ["1-1"], "entries": [{"queue": "q", "id": "1-1"}]}, "give one of"),
+        ({"entries": [{"id": "1-1"}]}, "missing required field `queue`"),
         ({"ids": ["nonsense"]}, "invalid DLQ entry id"),
         ({"everything": True}, "unknown field"),
         ({"ids": "1-1"}, "got `str` - at `$.ids`"),
@@ -528,9 +531,11 @@ async def test_pages_ship_their_own_assets_and_forbid_others(reader: httpx.Async
     for asset in ("static/app.js", "static/style.css"):
         assert f'"{asset}"' in page.text
         assert (await reader.get(f"/{asset}")).status_code == 200
-    # no URL in the shipped files points off the dashboard (no CDN)
+    # no URL in the shipped files points off the dashboard (no CDN); the SVG namespace name
+    # the charts create their elements in is an identifier, never fetched
     for path in STATIC.iterdir():
-        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", path.read_text()), path
+        text = path.read_text().replace('"http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), path
 
 
 async def test_it_mounts_as_a_sub_application(queue: Queue, redis_url: str) -> None:
@@ -557,3 +562,183 @@ async def test_it_mounts_as_a_sub_application(queue: Queue, redis_url: str) -> N
         names = [r["queue"]["name"] for r in await _get(client, "/ops/queues/api/queues")]
         assert queue.name in names
     await dashboard.close()
+
+
+async def test_dead_letters_of_the_same_id_in_two_partitions_are_told_apart(
+    redis_url: str, queue_name: str, writer: httpx.AsyncClient
+) -> None:
+    # Given partitions #0 and #1 of one queue each holding a dead letter with the same id
+    shared, (job0, _) = await same_id_in_two_partitions(redis_url, queue_name)
+    p0, p1 = f"{queue_name}#0", f"{queue_name}#1"
+    listed = await _get(writer, "/api/dlq", queue=queue_name)
+    assert sorted((d["queue"], d["dead_id"]) for d in listed) == [(p0, shared), (p1, shared)]
+
+    # When a write names only the id, it is refused: guessing would pick partition #0's
+    for path in ("/api/dlq/requeue", "/api/dlq/purge"):
+        response = await writer.post(
+            path, json={"ids": [shared], "queue": queue_name}, headers=BEARER
+        )
+        assert response.status_code == 400
+        assert f"is held by {p0}, {p1}" in response.json()["error"]
+
+    # And one that names the partition acts on that partition's dead letter only
+    response = await writer.post(
+        "/api/dlq/requeue",
+        json={"entries": [{"queue": p1, "id": shared}], "queue": queue_name},
+        headers=BEARER,
+    )
+    assert response.json() == {"requeued": 1, "by_queue": {p1: 1}, "missing": []}
+    left = await _get(writer, "/api/dlq", queue=queue_name)
+    assert [(d["queue"], d["job_id"]) for d in left] == [(p0, job0)]
+    response = await writer.post(
+        "/api/dlq/purge", json={"entries": [{"queue": p1, "id": shared}]}, headers=BEARER
+    )
+    assert response.json() == {"purged": 0, "by_queue": {}, "missing": [shared]}
+    response = await writer.post(
+        "/api/dlq/purge", json={"entries": [{"queue": p0, "id": shared}]}, headers=BEARER
+    )
+    assert response.json() == {"purged": 1, "by_queue": {p0: 1}, "missing": []}
+    # (an entry outside the request's queue filter is refused)
+    response = await writer.post(
+        "/api/dlq/purge",
+        json={"entries": [{"queue": p0, "id": shared}], "queue": "other"},
+        headers=BEARER,
+    )
+    assert response.status_code == 400
+
+
+async def test_the_overview_flags_what_needs_attention(
+    queue: Queue, redis_url: str, make_client: MakeClient
+) -> None:
+    # Given a queue whose jobs wait with no live consumer, one entry held by a consumer that
+    # went quiet, and a job that just died; and a dashboard told the claim timeout is 50 ms
+    dashboard = Dashboard(DashboardConfig(), url=redis_url, claim_timeout_s=0.05)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=dashboard.app), base_url=BASE)
+    try:
+        await _dead(queue, "charge", "permanent_error")
+        for i in range(3):
+            await queue.enqueue("t", args=[i])
+        assert len(await queue.dequeue("quiet", 1, 0.5)) == 1
+
+        # When the overview is read (once the held entry has been idle past the timeout)
+        deadline = time.monotonic() + 30
+        while True:
+            rows = await _get(client, "/api/queues")
+            [row] = [r for r in rows if r["queue"]["name"] == queue.name]
+            kinds = sorted(f["kind"] for f in row["health"])
+            if "stale_pending" in kinds or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+
+        # Then each problem is flagged, with a sentence for the page
+        assert kinds == ["dlq_growing", "no_live_consumer", "stale_pending"]
+        assert row["consumers_alive"] == 0
+        messages = {f["kind"]: f["message"] for f in row["health"]}
+        assert messages["no_live_consumer"] == "2 job(s) ready and no live consumer"
+        assert messages["stale_pending"].startswith("1 pending entry idle longer")
+        assert messages["dlq_growing"] == "1 dead letter(s) in the last 15 min"
+        # and the queue's own page says the same
+        assert (await _get(client, f"/api/queues/{queue.name}"))["health"] == row["health"]
+
+        # And once a live consumer serves it (its liveness key exists) and the held entry
+        # is settled, those flags go; the recent dead letter stays flagged
+        await queue.redis.set(queue.keys.consumer("quiet"), "host:1:tok", px=60_000)
+        pending = await _get(client, f"/api/queues/{queue.name}/pending")
+        await queue.redis.xack(queue.keys.stream, queue.group, pending[0]["entry_id"])
+        rows = await _get(client, "/api/queues")
+        [row] = [r for r in rows if r["queue"]["name"] == queue.name]
+        assert [f["kind"] for f in row["health"]] == ["dlq_growing"]
+        assert row["consumers_alive"] == 1
+    finally:
+        await client.aclose()
+        await dashboard.close()
+
+
+async def test_releasing_a_consumers_entries_is_refused_while_it_is_alive_or_without_a_token(
+    queue: Queue, writer: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    # Given a consumer holding 2 entries, alive (its liveness key exists)
+    for i in range(2):
+        await queue.enqueue("t", args=[i])
+    assert len(await queue.dequeue("w1", 2, 0.5)) == 2
+    await queue.redis.set(queue.keys.consumer("w1"), "host:1:tok", px=60_000)
+    body = {"queue": queue.name, "consumer": "w1"}
+
+    # Then a release is refused: read-only, no token, and (with the token) the consumer alive
+    assert (await reader.post("/api/consumers/release", json=body)).status_code == 403
+    assert (await writer.post("/api/consumers/release", json=body)).status_code == 401
+    alive = await writer.post("/api/consumers/release", json=body, headers=BEARER)
+    assert alive.status_code == 400
+    assert "is alive" in alive.json()["error"]
+    assert len(await queue.pending_entry_ids("w1")) == 2
+
+    # And once it is gone, both entries go back to the stream
+    await queue.redis.delete(queue.keys.consumer("w1"))
+    with capture_logs() as logs:
+        done = await writer.post("/api/consumers/release", json=body, headers=BEARER)
+    assert done.json() == {"queue": queue.name, "consumer": "w1", "released": 2, "left": 0}
+    assert [e["released"] for e in logs if e["event"] == "dashboard_consumer_release"] == [2]
+    assert (await queue.counts()).pending == 0
+
+
+async def test_job_actions_refuse_a_running_job_a_vanished_one_and_a_missing_token(
+    redis_url: str, queue_name: str, writer: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    # Given a running job, a delayed one, and a ready one
+    ids = await jobs_in_every_state(redis_url, queue_name, 1)
+    async with Queue(queue_name, url=redis_url) as q:
+        [running] = await q.pending_entry_ids("w-live")
+        ready_entry = (await q.redis.xrevrange(q.keys.stream, count=1))[0][0].decode()
+
+    async def act(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
+        return await client.post(
+            "/api/jobs/action", json={"queue": queue_name, **body}, headers=BEARER
+        )
+
+    assert (await act(reader, action="delete", job_id=ids["delayed"][0])).status_code == 403
+    refused = await act(writer, action="delete", job_id=ids["running"][0], entry_id=running)
+    assert refused.status_code == 400
+    assert "is running" in refused.json()["error"]
+    ready = await act(writer, action="run_now", job_id=ids["ready"][0], entry_id=ready_entry)
+    assert "ready already" in ready.json()["error"]
+    assert (await act(writer, action="cancel", job_id=ids["running"][0])).status_code == 400
+    assert (await act(writer, action="delete", job_id=ids["delayed"][0])).status_code == 200
+    gone = await act(writer, action="delete", job_id=ids["delayed"][0])
+    assert gone.status_code == 404
+    # and a list that does not exist, or a malformed cursor, is a clear 400
+    bad = await writer.get(f"/api/queues/{queue_name}/jobs", params={"list": "done"})
+    assert bad.status_code == 400
+    assert "list must be one of" in bad.json()["error"]
+    bad = await writer.get(f"/api/queues/{queue_name}/jobs", params={"cursor": "x"})
+    assert bad.status_code == 400
+
+
+async def test_recently_finished_jobs_page_newest_first_across_partitions(
+    redis_url: str, queue_name: str, reader: httpx.AsyncClient
+) -> None:
+    # Given two partitions whose recently-finished sets (as workers write them) hold 65 jobs
+    # each, some recorded in the same flush (equal times)
+    from streamq import PartitionedQueue
+
+    async with PartitionedQueue(queue_name, 2, url=redis_url) as pq:
+        await pq.ensure_group()
+        for n, name in enumerate(pq.names):
+            async with Queue(name, url=redis_url, group=queue_name) as part:
+                await part.redis.zadd(
+                    part.keys.finished,
+                    {f"completed|j{n}-{i}": 1_000_000 + (i // 3) * 10 + n for i in range(65)},
+                )
+    # When every page of 50 is read
+    seen: list[tuple[int, str]] = []
+    cursor = None
+    while True:
+        params = {"list": "finished", "limit": "50", **({"cursor": cursor} if cursor else {})}
+        page = await _get(reader, f"/api/queues/{queue_name}/jobs", **params)
+        seen += [(r["finished_at"], r["job_id"]) for r in page["rows"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    # Then each job came once, newest first
+    assert len(seen) == 130
+    assert len(set(seen)) == 130
+    assert [t for t, _ in seen] == sorted((t for t, _ in seen), reverse=True)

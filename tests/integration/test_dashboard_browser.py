@@ -17,6 +17,7 @@ import asyncio
 import base64
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import threading
@@ -30,6 +31,11 @@ import redis
 from streamq import Queue, SyncQueue
 from streamq.dashboard import Dashboard, DashboardConfig
 from streamq.redis.keys import Keys
+from tests.integration.dashboard_state import (
+    dead_letters_of_two_queues,
+    jobs_in_every_state,
+    same_id_in_two_partitions,
+)
 from tests.integration.dashboard_tasks import FLAG_URL_ENV, fixed_flag
 from tests.support import REPO, ChildProcess, ChildProcesses, wait_until
 
@@ -198,6 +204,11 @@ def test_an_operator_sees_the_run_and_requeues_a_dead_letter_that_then_completes
             expect(row.locator("td.dlq")).to_have_text("2")
             expect(row.locator("td.consumers")).to_have_text("2")
             expect(page.locator("#mode")).to_have_text("writes allowed")
+            # highlighted: jobs wait with no live consumer, and jobs died just now
+            expect(row).to_have_class("unhealthy")
+            expect(row.locator('[data-health="no_live_consumer"]')).to_have_count(1)
+            expect(row.locator('[data-health="dlq_growing"]')).to_have_count(1)
+            expect(page.get_by_test_id("attention")).to_contain_text(queue_name)
             _shot(page, artifacts, "1-overview")
 
             # The queue's page lists the stuck entry with its consumer and deliveries
@@ -426,11 +437,11 @@ def test_a_write_message_survives_a_refresh_that_overlaps_the_write(
                 else:
                     route.continue_()
 
-            page.route("**/api/dlq?*", hold)
+            page.route("**/api/dlq/page?*", hold)
             reads: list[str] = []
             page.on(
                 "requestfinished",
-                lambda req: reads.append(req.url) if "/api/dlq?" in req.url else None,
+                lambda req: reads.append(req.url) if "/api/dlq/page?" in req.url else None,
             )
             row = page.locator(f'tr[data-dead-id="{dead_ids[0]}"]')
             with page.expect_response(lambda resp: resp.url.endswith("/api/dlq/requeue")):
@@ -446,5 +457,384 @@ def test_a_write_message_survives_a_refresh_that_overlaps_the_write(
             # Then the refresh that ends after the write does not wipe its message
             expect(rows).to_have_count(1)
             expect(page.locator("#message")).to_have_text("requeued 1")
+        finally:
+            browser.close()
+
+
+def test_requeue_selected_on_a_partitioned_queue_moves_the_ticked_partitions_dead_letter(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, sredis: redis.Redis
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given orders#0 and orders#1 each holding a dead letter with the same id
+    expect.set_options(timeout=WAIT_MS)
+    shared, (job0, job1) = asyncio.run(same_id_in_two_partitions(redis_url, queue_name))
+    k0, k1 = Keys(f"{queue_name}#0"), Keys(f"{queue_name}#1")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{dashboard_url}#/dlq?queue={queue_name}")
+            page.evaluate(f"sessionStorage.setItem('streamq.token', '{TOKEN}')")
+            page.reload()
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            expect(rows).to_have_count(2)
+            # When the operator ticks the orders#1 row and requeues the selection
+            page.locator(f'tr[data-job-id="{job1}"] input[type="checkbox"]').check()
+            with page.expect_response(lambda resp: resp.url.endswith("/api/dlq/requeue")):
+                page.get_by_test_id("requeue-selected").click()
+            expect(page.locator("#message")).to_have_text("requeued 1")
+            expect(rows).to_have_count(1)
+            expect(page.locator(f'tr[data-job-id="{job0}"]')).to_have_count(1)
+        finally:
+            browser.close()
+    # Then the orders#1 dead letter moved into its stream, and the orders#0 one stayed
+    assert sredis.xlen(k1.dlq) == 0
+    assert sredis.xlen(k1.stream) == 1
+    assert [i.decode() for i, _ in sredis.xrange(k0.dlq)] == [shared]
+    assert sredis.xlen(k0.stream) == 0
+
+
+def test_charts_show_the_history_a_worker_recorded_while_no_page_was_open(
+    chromium: str,
+    redis_url: str,
+    queue_name: str,
+    dashboard_url: str,
+    workers: Workers,
+    artifacts: Path,
+    sredis: redis.Redis,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given a real worker that completed 5 jobs and dead-lettered 2, then stopped, with no
+    # dashboard page open at any time
+    expect.set_options(timeout=WAIT_MS)
+    keys = Keys(queue_name)
+    with SyncQueue(queue_name, url=redis_url) as q:
+        for i in range(5):
+            q.enqueue("resize", args=[i])
+        for i in range(2):
+            q.enqueue("charge", args=[i], kwargs={"api_key": SECRET})
+    workers.start()
+    wait_until(
+        lambda: sredis.xlen(keys.dlq) == 2 and sredis.xlen(keys.stream) == 0,
+        what="the worker settled every job",
+    )
+    workers.stop()
+    # its history is in Redis, every key of it expiring
+    history = list(sredis.scan_iter(match=f"{keys.history_prefix}*"))
+    assert history
+    assert all(0 < sredis.ttl(k) <= 24 * 3600 + 120 for k in history)
+    totals = {"completed": 0, "dead_lettered": 0}
+    for k in history:
+        for field in totals:
+            totals[field] += int(sredis.hget(k, field) or 0)
+    assert totals == {"completed": 5, "dead_lettered": 2}
+    assert 0 < sredis.ttl(keys.finished) <= 24 * 3600 + 120
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # When the operator opens the queue's page
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
+            expect(page.get_by_test_id("queue-name")).to_have_text(queue_name)
+            # Then the throughput chart has the 5 completions (done/s x 60 s per point)
+            bars = page.get_by_test_id("chart-throughput").locator("rect.bar")
+            expect(bars.first).to_be_visible()
+            done = sum(float(v or 0) * 60 for v in bars.evaluate_all(
+                "rs => rs.map(r => r.getAttribute('data-v'))"))  # fmt: skip
+            assert round(done) == 5
+            # the failure rate its 2 dead letters of 7 settled, the depth its samples
+            failures = page.get_by_test_id("chart-failures").locator("circle.dot")
+            rates = [float(v) for v in failures.evaluate_all(
+                "cs => cs.map(c => c.getAttribute('data-v'))")]  # fmt: skip
+            assert rates
+            assert max(rates) > 0
+            expect(page.get_by_test_id("chart-depth").locator("circle.dot").first).to_be_attached()
+            # and the recently finished jobs, as the worker recorded them
+            page.get_by_test_id("list-finished").click()
+            finished = page.get_by_test_id("job-list").locator("tbody tr")
+            expect(finished).to_have_count(7)
+            expect(finished.filter(has_text="dead_lettered")).to_have_count(2)
+            expect(finished.filter(has_text="completed")).to_have_count(5)
+            _shot(page, artifacts, "history-queue")
+            # and the day view draws the same completions in 10-minute points
+            page.get_by_test_id("span-day").click()
+            expect(page.get_by_test_id("span-day")).to_have_attribute("aria-pressed", "true")
+            bars = page.get_by_test_id("chart-throughput").locator("rect.bar")
+            expect(bars.first).to_be_visible()
+            done = sum(float(v or 0) * 600 for v in bars.evaluate_all(
+                "rs => rs.map(r => r.getAttribute('data-v'))"))  # fmt: skip
+            assert round(done) == 5
+            # and the overview charts every queue's history (this one's among them)
+            page.goto(dashboard_url)
+            expect(
+                page.get_by_test_id("chart-throughput").locator("rect.bar").first
+            ).to_be_visible()
+            _shot(page, artifacts, "history-overview")
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def test_a_gone_consumers_entries_are_released_from_the_page_with_the_token(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, sredis: redis.Redis
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given a consumer whose worker died holding 2 entries, and a live one holding 1
+    expect.set_options(timeout=WAIT_MS)
+    keys = Keys(queue_name)
+    with SyncQueue(queue_name, url=redis_url) as q:
+        jobs = [q.enqueue("resize", args=[i]) for i in range(3)]
+    sredis.xgroup_create(keys.stream, queue_name, "0")
+    sredis.xreadgroup(queue_name, "gone-worker", {keys.stream: ">"}, count=2)
+    sredis.xreadgroup(queue_name, "live-worker", {keys.stream: ">"}, count=1)
+    sredis.set(keys.consumer("live-worker"), "host:1:token", px=120_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{dashboard_url}#/consumers?queue={queue_name}")
+            expect(page.get_by_test_id("consumer-counts")).to_have_text("(1 alive, 1 gone)")
+            gone = page.locator('tr[data-consumer="gone-worker"]')
+            button = gone.get_by_test_id("release")
+            # the action is offered for the gone one only, disabled until the token is typed
+            expect(button).to_have_text("Release 2")
+            expect(button).to_be_disabled()
+            expect(button).to_have_attribute("title", re.compile("enter the token"))
+            live = page.locator('tr[data-consumer="live-worker"]')
+            expect(live.get_by_test_id("release")).to_have_count(0)
+            # and the API refuses it without the token
+            status = page.evaluate(
+                """async (body) => (await fetch("api/consumers/release", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify(body)})).status""",
+                {"queue": queue_name, "consumer": "gone-worker"},
+            )
+            assert status == 401
+            assert len(sredis.xpending_range(keys.stream, queue_name, "-", "+", 10)) == 3
+
+            # When the operator types the token and releases them
+            page.locator("#token").fill(TOKEN)
+            expect(button).to_be_enabled()
+            button.click()
+            expect(page.locator("#message")).to_have_text("released 2 entries of gone-worker")
+            expect(gone.locator("td.pending")).to_have_text("0")
+        finally:
+            browser.close()
+    # Then the gone consumer's entries are back in the stream for the next read, and the live
+    # consumer's entry is still its own
+    pending = sredis.xpending_range(keys.stream, queue_name, "-", "+", 10)
+    assert [p["consumer"] for p in pending] == [b"live-worker"]
+    fresh = sredis.xreadgroup(queue_name, "next", {keys.stream: ">"}, count=10)
+    assert sorted(f[b"id"].decode() for _, f in fresh[0][1]) == sorted(jobs[:2])
+
+
+def test_an_operator_browses_a_queues_jobs_by_state_and_acts_on_them(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str, sredis: redis.Redis
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given 120 ready jobs, 2 delayed, 1 retrying and 1 running
+    expect.set_options(timeout=WAIT_MS)
+    ids = asyncio.run(jobs_in_every_state(redis_url, queue_name, 120))
+    keys = Keys(queue_name)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
+            rows = page.get_by_test_id("job-list").locator("tbody tr")
+
+            # The ready list pages through every job, newest first, 50 a page
+            seen: list[str] = []
+            for number, count in ((1, 50), (2, 50), (3, 20)):
+                expect(page.get_by_test_id("page-number")).to_have_text(f"page {number}")
+                expect(rows).to_have_count(count)
+                seen += rows.evaluate_all("rs => rs.map(r => r.dataset.jobId)")
+                if number < 3:
+                    page.get_by_test_id("page-older").click()
+            expect(page.get_by_test_id("page-older")).to_be_disabled()
+            assert seen == ids["ready"][::-1]
+            page.get_by_test_id("page-newer").click()
+            expect(page.get_by_test_id("page-number")).to_have_text("page 2")
+
+            # The other lists: due times, the retry's error, the running job's consumer
+            page.get_by_test_id("list-delayed").click()
+            expect(rows).to_have_count(2)
+            assert rows.evaluate_all("rs => rs.map(r => r.dataset.jobId)") == ids["delayed"]
+            page.get_by_test_id("list-retrying").click()
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text("card declined")
+            page.get_by_test_id("list-running").click()
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text("w-live")
+
+            # Job actions are disabled without the token, and the API refuses them
+            page.get_by_test_id("list-delayed").click()
+            target = page.locator(f'tr[data-job-id="{ids["delayed"][1]}"]')
+            expect(target.get_by_test_id("run-now")).to_be_disabled()
+            status = page.evaluate(
+                """async (body) => (await fetch("api/jobs/action", {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify(body)})).status""",
+                {"action": "run_now", "queue": queue_name, "job_id": ids["delayed"][1]},
+            )
+            assert status == 401
+            assert sredis.zcard(keys.delayed) == 3
+
+            # With the token: the later delayed job runs now, the other is deleted
+            page.locator("#token").fill(TOKEN)
+            target.get_by_test_id("run-now").click()
+            expect(page.locator("#message")).to_contain_text("moved to ready")
+            expect(rows).to_have_count(1)
+            rows.first.get_by_test_id("delete-job").click()
+            expect(page.locator("#message")).to_contain_text(f"deleted: {ids['delayed'][0]}")
+            expect(page.get_by_test_id("job-list-empty")).to_be_visible()
+            # and the newest ready job is now the one run at once; a ready job can be deleted
+            page.get_by_test_id("list-ready").click()
+            expect(rows.first).to_have_attribute("data-job-id", ids["delayed"][1])
+            newest = ids["ready"][-1]
+            page.locator(f'tr[data-job-id="{newest}"]').get_by_test_id("delete-job").click()
+            expect(page.locator(f'tr[data-job-id="{newest}"]')).to_have_count(0)
+            page.get_by_test_id("job-search").fill(ids["ready"][0])
+            page.get_by_test_id("job-search").press("Enter")
+            expect(page.get_by_test_id("job-location")).to_have_text("ready")
+        finally:
+            browser.close()
+    assert sredis.zcard(keys.delayed) == 1  # the retry is left
+    stream_ids = [f[b"id"].decode() for _, f in sredis.xrange(keys.stream)]
+    assert ids["delayed"][1] in stream_ids
+    assert ids["delayed"][0] not in stream_ids
+    assert ids["ready"][-1] not in stream_ids
+    assert len(stream_ids) == 1 + 120 + 1 - 1  # running, ready, run now, less the deleted
+    assert not sredis.exists(keys.status(ids["delayed"][0]))
+
+
+def test_dead_letters_page_newest_first_across_queues_with_counts_per_reason(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given 60 dead letters in each of two queues, a third of them poison
+    expect.set_options(timeout=WAIT_MS)
+    other = f"{queue_name}-b"
+    made = asyncio.run(dead_letters_of_two_queues(redis_url, [queue_name, other], 60))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            # (the server is shared: each queue is looked at through its filter)
+            seen: list[tuple[str, str]] = []
+            for name in (queue_name, other):
+                page.goto(f"{dashboard_url}#/dlq?queue={name}")
+                expect(page.get_by_test_id("dlq-count")).to_have_text("(60)")
+                counts = page.get_by_test_id("reason-counts")
+                expect(counts.locator('[data-reason="poison"]')).to_have_text("poison: 20")
+                expect(counts.locator('[data-reason="permanent_error"]')).to_have_text(
+                    "permanent_error: 40"
+                )
+                for number, count in ((1, 50), (2, 10)):
+                    expect(page.get_by_test_id("dlq-page")).to_have_text(f"page {number}")
+                    expect(rows).to_have_count(count)
+                    seen += [
+                        (q, j)
+                        for q, j in rows.evaluate_all(
+                            "rs => rs.map(r => [r.dataset.queue, r.dataset.jobId])"
+                        )
+                    ]
+                    if number == 1:
+                        page.get_by_test_id("dlq-older").click()
+                expect(page.get_by_test_id("dlq-older")).to_be_disabled()
+            # Then each queue's dead letters came newest first, every one once
+            assert seen == made[:60][::-1] + made[60:][::-1]
+
+            # And the poison count filters the list; a dead letter's page has the full error
+            page.get_by_test_id("reason-counts").locator('[data-reason="poison"]').click()
+            expect(rows).to_have_count(20)
+            rows.first.locator("td.id a").first.click()
+            expect(page.get_by_test_id("dead-error")).to_contain_text("declined\n  at charge()")
+        finally:
+            browser.close()
+
+
+def test_the_refresh_keeps_the_operators_selection_focus_scroll_and_selected_text(
+    chromium: str, redis_url: str, queue_name: str, dashboard_url: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # Given dead letters on the DLQ page of a 760 px wide window
+    expect.set_options(timeout=WAIT_MS)
+    asyncio.run(dead_letters_of_two_queues(redis_url, [queue_name], 3))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 760, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            reads: list[str] = []
+            page.on(
+                "requestfinished",
+                lambda req: reads.append(req.url) if "/api/dlq/page?" in req.url else None,
+            )
+            page.goto(f"{dashboard_url}#/dlq?queue={queue_name}")
+            rows = page.get_by_test_id("dlq").locator("tbody tr")
+            expect(rows).to_have_count(3)
+
+            # When the operator ticks a row (it keeps focus), scrolls the table sideways and
+            # selects an error text, then two refreshes pass
+            box = rows.nth(1).locator('input[type="checkbox"]')
+            box.check()
+            box.evaluate("b => { b._mark = 'kept'; }")
+            scroller = page.locator("#view .scroll").last
+            scroller.evaluate("s => { s.scrollLeft = 120; }")
+            left = scroller.evaluate("s => s.scrollLeft")
+            assert left > 0  # the table is wider than 760 px and scrolls inside its container
+            page.evaluate(
+                """() => { const cell = document.querySelectorAll("#view td.error")[0];
+                   const range = document.createRange(); range.selectNodeContents(cell);
+                   const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range); }"""
+            )
+            box.focus()
+            selected = page.evaluate("() => getSelection().toString()")
+            assert "declined" in selected
+            seen = len(reads)
+            wait_until(lambda: len(reads) >= seen + 2, what="two refreshes", pause=pumping(page))
+            page.wait_for_timeout(200)  # let the second refresh's patch land
+
+            # Then the same checkbox is still ticked and focused, the scroll and text stay
+            expect(box).to_be_checked()
+            assert box.evaluate("b => b._mark") == "kept"
+            assert page.evaluate("() => document.activeElement._mark") == "kept"
+            expect(page.get_by_test_id("selected-count")).to_have_text("1 selected")
+            assert scroller.evaluate("s => s.scrollLeft") == left
+            assert page.evaluate("() => getSelection().toString()") == selected
+            # and typing the token (its change re-renders the page) keeps the selection too
+            page.locator("#token").fill(TOKEN)
+            page.locator("#token").press("Tab")
+            expect(page.get_by_test_id("requeue-selected")).to_be_enabled()
+            expect(box).to_be_checked()
+            expect(page.get_by_test_id("selected-count")).to_have_text("1 selected")
+            # and ids and dates do not wrap over lines at this width
+            for cell in ("td.id", "td.when"):
+                heights = page.locator(f"#view {cell}").evaluate_all(
+                    "cs => cs.map(c => c.getBoundingClientRect().height)"
+                )
+                line = page.locator("#view td.reason").first.evaluate(
+                    "c => c.getBoundingClientRect().height"
+                )
+                assert max(heights) <= line + 1, (cell, heights, line)
         finally:
             browser.close()

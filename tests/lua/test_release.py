@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio
 
 from streamq.redis.keys import Keys
+from streamq.redis.operator_scripts import OperatorScripts
 from streamq.redis.scripts import Scripts
 
 GROUP = "g"
@@ -150,4 +151,26 @@ async def test_release_batch_above_lua_unpack_limit(
     assert codes == [1] * ABOVE_UNPACK_LIMIT
     want = [(NEW, f"j{i}") for i in range(1, ABOVE_UNPACK_LIMIT + 1)]
     assert await stream(aredis, keys, seeded) == want
+    assert await pending(aredis, keys) == []
+
+
+async def test_release_if_gone_leaves_a_live_consumers_entries_alone(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # Given two entries ME holds, and ME's liveness key present (ME is alive)
+    keys = Keys(queue_name)
+    seeded = await seed(aredis, keys, [ME, ME])
+    await aredis.set(keys.consumer(ME), "host:1:tok")
+    scripts = OperatorScripts(Scripts(aredis))
+
+    # When an operator releases them only if ME is gone, nothing moves
+    codes = await scripts.release_if_gone(keys, group=GROUP, consumer=ME, entry_ids=seeded)
+    assert codes == [2, 2]
+    assert await pending(aredis, keys) == [("1-0", ME, 1), ("2-0", ME, 1)]
+
+    # And once ME's liveness has expired, they are released as at shutdown
+    await aredis.delete(keys.consumer(ME))
+    codes = await scripts.release_if_gone(keys, group=GROUP, consumer=ME, entry_ids=seeded)
+    assert codes == [1, 1]
+    assert await stream(aredis, keys, seeded) == [(NEW, "j1"), (NEW, "j2")]
     assert await pending(aredis, keys) == []

@@ -14,6 +14,7 @@ from streamq.redis.audit import audit_stream
 from streamq.redis.flow_scripts import FlowScripts
 from streamq.redis.keys import Keys, LimitKeys
 from streamq.redis.limit_scripts import DeferItem, GateArgs, LimitScripts
+from streamq.redis.operator_scripts import OperatorScripts
 from streamq.redis.scripts import (
     SCRIPT_NAMES,
     EnqueueItem,
@@ -139,6 +140,7 @@ _REPLIES: dict[str, Any] = {
     "expire": 0,
     "progress": 1,
     "heartbeat": [[], b""],
+    "job_action": 1,
     "promote": [0, 0, 0],
     "read_levels": [],
     "reclaim": [b"0-0", [], []],
@@ -277,6 +279,9 @@ def invocations(
         ),
         "heartbeat": lambda s: s.heartbeat(
             keys, liveness_ttl_ms=1000, liveness_value="h", entry_ids=ids, **common
+        ),
+        "job_action": lambda s: OperatorScripts(s).job_action(
+            keys, action="delete", group="g", job_id=job_id, entry_id="1-0"
         ),
         "progress": lambda s: s.progress(keys, job_id=job_id, fraction=0.5, message="m"),
         "promote": lambda s: s.promote(keys, limit=10),
