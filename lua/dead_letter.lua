@@ -24,6 +24,8 @@
   ARGV[11] now override, epoch ms (0 = the server's TIME)
   ARGV[12] result TTL, seconds (0 = the job keeps no result); else the death is recorded as the
            job's outcome in the same write, so a waiting `result()` raises at once
+  ARGV[13] traceback of the last error, as the worker formatted it ("" when it has none); kept
+           in the dead letter's `traceback` field, not in the job's status
 
   The DLQ entry keeps every field of the stream entry: `job` (only if the entry had one) and
   `id` as themselves, any other field F as `field:F` (an entry of another shape, XADDed by
@@ -62,6 +64,9 @@ end
 for _, v in ipairs({'id', ARGV[4], 'reason', ARGV[5], 'error', ARGV[6], 'attempt', ARGV[7],
     'entry', id, 'consumer', consumer, 'failed_at', now}) do
   dead[#dead + 1] = v
+end
+if ARGV[13] ~= '' then
+  dead[#dead + 1], dead[#dead + 2] = 'traceback', ARGV[13]
 end
 local kept, dropped = 0, 0
 for i = 1, #fields, 2 do

@@ -151,6 +151,9 @@ def _detail_lines(detail: DeadLetterDetail) -> None:
         typer.echo(f"{key.ljust(9)} {'-' if value is None else value}")
     for name, text in detail.fields.items():
         typer.echo(f"field    {name} = {text}")
+    if detail.traceback:
+        typer.echo("traceback")
+        typer.echo(detail.traceback.rstrip("\n"))
 
 
 def _report(verb: str, count: int, by_queue: dict[str, int], missing: list[str]) -> None:

@@ -105,6 +105,7 @@ class DeadLetters:
                     job=decoded(row),
                     raw=row.raw.decode(errors="replace"),
                     fields={k: v.decode(errors="replace") for k, v in row.fields.items()},
+                    traceback=row.traceback,
                 )
         raise NotFound(f"dead letter {dead_id!r} not found in any DLQ")
 

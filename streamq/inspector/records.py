@@ -165,12 +165,14 @@ class DeadLetterDetail(msgspec.Struct, frozen=True, kw_only=True):
         raw: The payload as text (invalid UTF-8 replaced), exactly what was in the stream.
         fields: The entry's other fields as text (invalid UTF-8 replaced): what an entry of
             another shape held.
+        traceback: The last error's traceback, when the worker captured one.
     """
 
     entry: DeadLetterInfo
     job: Job | None
     raw: str
     fields: dict[str, str] = msgspec.field(default_factory=dict)
+    traceback: str | None = None
 
 
 class JobInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -82,6 +82,8 @@ class DeadLetter(msgspec.Struct, kw_only=True):
         failed_at: When, in epoch ms (Redis clock).
         fields: The stream entry's fields other than `job` and `id`, bytes as they were (an
             entry of another shape, XADDed by something that is not streamq, keeps them here).
+        traceback: The last error's traceback, when the worker captured one (an exception its
+            handler raised), innermost frames last.
     """
 
     dead_id: str
@@ -94,6 +96,7 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     consumer: str
     failed_at: int
     fields: dict[str, bytes] = msgspec.field(default_factory=dict)
+    traceback: str | None = None
 
     def decode(self) -> Job:
         """Decode the payload (raises `DecodeFailure` for undecodable dead letters)."""
@@ -214,6 +217,7 @@ def dead_letter_from_fields(dead_id: str, fields: Mapping[bytes, bytes]) -> Dead
             for k, v in fields.items()
             if k.startswith(_KEPT)
         },
+        traceback=tb.decode(errors="replace") if (tb := fields.get(b"traceback")) else None,
     )
 
 

@@ -239,12 +239,12 @@ class Consuming:
         *,
         permanent: bool = False,
         delay_ms: int | None = None,
+        traceback: str = "",
     ) -> FailOutcome:
         """Settle a failed attempt: schedule attempt n+1 or dead-letter the job.
 
         One ownership-checked script either way: it acks and deletes the entry and puts the job
-        in the delay set (due at Redis time + backoff) or in the DLQ with its reason
-        (`permanent_error` or `retries_exhausted`) and the last error.
+        in the delay set (due at Redis time + backoff) or in the DLQ with its reason.
 
         Args:
             consumer: The consumer that ran the attempt.
@@ -253,10 +253,10 @@ class Consuming:
             error: The error text (kept as the job's last error).
             permanent: Dead-letter now, without retries.
             delay_ms: A delay the handler asked for, instead of the backoff.
+            traceback: The error's traceback (kept in the dead letter, if it comes to that).
 
         Returns:
-            What was done; `owned` is `False` when another consumer owns the entry now (nothing
-            was written).
+            What was done; `owned` is `False` when another consumer owns the entry now.
         """
         plan = plan_failure(job, permanent=permanent, delay_ms=delay_ms)
         if plan.retry:
@@ -265,8 +265,9 @@ class Consuming:
                 return FailOutcome(owned=True, retried=False, cancelled=True)
             return FailOutcome(owned=code != 0, retried=True, delay_ms=plan.delay_ms)
         assert plan.reason is not None
+        reason, attempt = plan.reason.value, job.attempt
         code = await self.dead_letter(
-            consumer, delivery, reason=plan.reason.value, error=error, attempt=job.attempt
+            consumer, delivery, reason=reason, error=error, attempt=attempt, traceback=traceback
         )
         return FailOutcome(
             owned=code != 0, retried=False, reason=plan.reason.value, gone=code == -1
@@ -280,8 +281,9 @@ class Consuming:
         reason: str,
         error: str,
         attempt: int | None = None,
+        traceback: str = "",
     ) -> int:
-        """Move an owned entry to the DLQ with its raw bytes.
+        """Move an owned entry to the DLQ with its raw bytes (and the error's traceback).
 
         Returns:
             1 moved, 0 not owner (nothing written), -1 the entry had been deleted (acked).
@@ -301,6 +303,7 @@ class Consuming:
                 dlq_max_entries=self.defaults.dlq_max_entries,
                 now_ms=self.clock.now_ms(),
                 result_ttl_s=delivery.result_ttl_s,
+                traceback=traceback,
             )
 
     async def heartbeat(

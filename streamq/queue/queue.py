@@ -128,6 +128,12 @@ class Queue:
         """
         await self._group.ensure()
 
+    @property
+    def consuming(self) -> Consuming:
+        """The worker-side operations on this queue's stream (what the methods below delegate
+        to; the worker settles failures through it, with their tracebacks)."""
+        return self._consuming
+
     async def groups(self) -> Any:
         """`XINFO GROUPS` of the queue's stream; `[]` when the stream does not exist."""
         return await self._group.infos()
@@ -346,20 +352,6 @@ class Queue:
         """Settle a failed attempt: retry or dead-letter it (see `Consuming.fail`)."""
         return await self._consuming.fail(
             consumer, delivery, job, error, permanent=permanent, delay_ms=delay_ms
-        )
-
-    async def dead_letter(
-        self,
-        consumer: str,
-        delivery: Delivery,
-        *,
-        reason: str,
-        error: str,
-        attempt: int | None = None,
-    ) -> int:
-        """Move an owned entry to the DLQ: 1 moved, 0 not owner, -1 entry deleted."""
-        return await self._consuming.dead_letter(
-            consumer, delivery, reason=reason, error=error, attempt=attempt
         )
 
     async def heartbeat(

@@ -290,6 +290,7 @@ class Scripts:
         dlq_max_entries: int,
         now_ms: int = 0,
         result_ttl_s: int = 0,
+        traceback: str = "",
     ) -> int:
         """Move an owned entry to the DLQ; 1 moved, 0 not owner, -1 entry deleted."""
         job_key = job_id or "-"
@@ -316,6 +317,7 @@ class Scripts:
                 dlq_max_entries,
                 now_ms,
                 result_ttl_s,
+                traceback,
             ],
         )
         return int(reply)

@@ -37,6 +37,7 @@ from ..queue.queue import Queue
 from ..tracing import start_attempt
 from .cancels import guarded, record_cancelled, settle_cancelled
 from .deadlines import Deadlines
+from .failures import describe, traceback_of
 from .periodic import ReconnectBackoff
 from .registry import Task, TaskRegistry, _current_job
 from .results import encode_result
@@ -47,14 +48,11 @@ from .stats import WorkerStats
 if TYPE_CHECKING:
     from ..metrics.recorder import Metrics
 
-__all__ = ["MAX_ERROR_CHARS", "JobRunner", "Run"]
+__all__ = ["JobRunner", "Run"]
 
 _log = structlog.get_logger("streamq.worker")
 
 T = TypeVar("T")
-
-#: Longest last_error kept with a job; error texts can be huge (response bodies, tracebacks).
-MAX_ERROR_CHARS = 2000
 
 
 class JobRunner:
@@ -229,7 +227,8 @@ class JobRunner:
             run.outcome = "permanent"
             if run.trace is not None:
                 run.trace.failed(exc)
-            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, _describe(exc))
+            error, tb = describe(exc), traceback_of(exc)
+            await self._dead(queue, run, DeadReason.PERMANENT_ERROR, job, error, tb)
         except Retry as exc:
             if run.trace is not None:
                 run.trace.failed(exc)
@@ -238,7 +237,7 @@ class JobRunner:
         except Exception as exc:  # a TimeoutError here is the handler's own (a client's)
             if run.trace is not None:
                 run.trace.failed(exc)
-            await self._fail(queue, run, job, _describe(exc), None)
+            await self._fail(queue, run, job, describe(exc), None, traceback=traceback_of(exc))
         else:
             if self.metrics is not None:
                 elapsed = time.perf_counter() - started
@@ -301,11 +300,14 @@ class JobRunner:
         delay_ms: int | None,
         *,
         timed_out: bool = False,
+        traceback: str = "",
     ) -> None:
         run.settling = True
         run.outcome = "transient"
         outcome = await self._write(
-            lambda: queue.fail(self.consumer, run.delivery, job, error, delay_ms=delay_ms)
+            lambda: queue.consuming.fail(
+                self.consumer, run.delivery, job, error, delay_ms=delay_ms, traceback=traceback
+            )
         )
         if not outcome.owned:
             self._not_owner(queue, run)
@@ -337,16 +339,17 @@ class JobRunner:
             self._record_dead(queue, run, outcome.reason, job, error, timed_out=timed_out)
 
     async def _dead(
-        self, queue: Queue, run: Run, reason: DeadReason, job: Job | None, error: str
+        self, queue: Queue, run: Run, reason: DeadReason, job: Job | None, error: str, tb: str = ""
     ) -> None:
         run.settling = True
         code = await self._write(
-            lambda: queue.dead_letter(
+            lambda: queue.consuming.dead_letter(
                 self.consumer,
                 run.delivery,
                 reason=reason.value,
                 error=error,
                 attempt=job.attempt if job else None,
+                traceback=tb,
             )
         )
         if code == 1:
@@ -440,8 +443,3 @@ class JobRunner:
                     raise
                 _log.warning("settle_retry", error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:MAX_ERROR_CHARS]

@@ -659,3 +659,38 @@ async def test_a_restarted_workers_own_idle_entries_count_one_delivery_each(
     # so a job that crashes its worker is poison after max_deliveries crashes, not fewer
     assert await deliveries() == [2, 2, 2], job_ids
     assert worker.stats.reclaimed == 0
+
+
+@pytest.mark.parametrize(
+    ("task", "args", "reason", "last_line"),
+    [
+        ("permanent", [], "permanent_error", "PermanentError: this job can never succeed"),
+        ("fail_times", [99], "retries_exhausted", "RuntimeError: failing attempt 2 of 99"),
+    ],
+)
+async def test_a_dead_letter_keeps_the_traceback_of_the_error_that_ended_it(
+    queue: Queue,
+    make_worker: MakeWorker,
+    ledger: Ledger,
+    task: str,
+    args: list[Any],
+    reason: str,
+    last_line: str,
+) -> None:
+    # Given a job whose handler raises until it is dead-lettered
+    job_id = await queue.enqueue(task, args=args, max_attempts=2)
+
+    # When a worker runs it to its end
+    await drain(make_worker(burst=True))
+
+    # Then its dead letter holds the traceback Python printed for the last error (the frames
+    # of the handler in it), while its error and its status keep the one-line text
+    [dead] = await queue.dead_letters()
+    assert (dead.job_id, dead.reason, dead.error) == (job_id, reason, last_line)
+    assert dead.traceback is not None
+    assert dead.traceback.startswith("Traceback (most recent call last):")
+    assert f"in {task}" in dead.traceback
+    assert dead.traceback.rstrip("\n").endswith(last_line)
+    status = await queue.get_status(job_id)
+    assert status is not None
+    assert status.last_error == last_line

@@ -212,6 +212,8 @@ export async function deadView(root, deadId, params) {
     ]),
     el("h3", {}, "Error (the full text the worker recorded)"),
     el("pre", { class: "error-text", "data-testid": "dead-error" }, e.error || "–"),
+    ...(d.traceback ? [el("h3", {}, "Traceback (as the worker captured it)"),
+      el("pre", { class: "error-text", "data-testid": "dead-traceback" }, d.traceback)] : []),
     writeActions([{ queue: e.queue, id: e.dead_id }], e.queue),
     el("div", { id: "message" }),
     el("h3", {}, "Payload as stored (secrets masked)"),
