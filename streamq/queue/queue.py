@@ -354,6 +354,11 @@ class Queue:
             consumer, delivery, job, error, permanent=permanent, delay_ms=delay_ms
         )
 
+    async def dead_letter(self, consumer: str, delivery: Delivery, **options: Any) -> int:
+        """Move an owned entry to the DLQ: 1 moved, 0 not owner, -1 entry deleted (`reason`,
+        `error`, `attempt`, `traceback`: see `Consuming.dead_letter`)."""
+        return await self._consuming.dead_letter(consumer, delivery, **options)
+
     async def heartbeat(
         self, consumer: str, entry_ids: Sequence[str], *, liveness_ttl_ms: int, holder: str
     ) -> list[ScriptCode]:
