@@ -706,7 +706,10 @@ async def test_job_actions_refuse_a_running_job_a_vanished_one_and_a_missing_tok
     cancel = await act(writer, action="cancel", job_id=ids["running"][0])
     assert cancel.status_code == 200
     assert cancel.json()["cancel"] == {
-        "job_id": ids["running"][0], "done": False, "where": "running", "consumer": "w-live"
+        "job_id": ids["running"][0],
+        "done": False,
+        "where": "running",
+        "consumer": "w-live",
     }
     assert (await act(writer, action="delete", job_id=ids["delayed"][0])).status_code == 200
     gone = await act(writer, action="delete", job_id=ids["delayed"][0])

@@ -113,7 +113,8 @@ async def test_cancel_a_ready_job_ends_it_cancelled_and_an_ended_job_is_a_409(
         assert done.json()["cancel"]["done"] is True
         assert done.json()["cancel"]["where"] == "ready"
         status = await q.get_status(job_id)
-        assert status is not None and status.state.value == "cancelled"
+        assert status is not None
+        assert status.state.value == "cancelled"
         again = await writer.post("/api/jobs/action", json=body, headers=BEARER)
         assert again.status_code == 409
 
@@ -132,7 +133,8 @@ async def test_an_open_breaker_is_flagged_on_the_overview_listed_and_reset_with_
     assert dest["breaker"] == "open"
     assert dest["opens"] == 1
     assert dest["cooldown_ms"] == 60_000
-    assert dest["rate"] == "50/s" and dest["concurrency"] == 5
+    assert dest["rate"] == "50/s"
+    assert dest["concurrency"] == 5
     # Reset: read-only refuses, no token refuses, the token closes it.
     ask = {"name": limit_name}
     assert (await reader.post("/api/destinations/reset", json=ask)).status_code == 403
