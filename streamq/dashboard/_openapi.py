@@ -27,7 +27,7 @@ from ..inspector import (
     RequeueResult,
     ScheduleInfo,
 )
-from ..model.records import Cancellation
+from ..model import Cancellation
 from ._flow import PauseRequest, ResetRequest
 from ._records import (
     DashboardInfo,
