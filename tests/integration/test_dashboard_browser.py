@@ -891,6 +891,9 @@ def test_an_operator_pauses_resumes_cancels_and_resets_an_open_breaker_with_the_
             pause.click()
             expect(page.get_by_test_id("paused")).to_be_visible()
             assert sredis.exists(keys.paused)
+            page.goto(dashboard_url)  # the overview's row says so too
+            expect(row.get_by_test_id("paused")).to_be_visible()
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
             page.get_by_test_id("resume-queue").click()
             expect(page.get_by_test_id("pause-queue")).to_be_visible()
             expect(page.get_by_test_id("paused")).to_have_count(0)
