@@ -16,8 +16,10 @@ from ..inspector import (
     ConsumerInfo,
     DeadLetterDetail,
     DeadLetterInfo,
+    DestinationInfo,
     JobInfo,
     JobPage,
+    PauseResult,
     PendingEntry,
     PurgeResult,
     QueueHistory,
@@ -25,6 +27,8 @@ from ..inspector import (
     RequeueResult,
     ScheduleInfo,
 )
+from ..model import Cancellation
+from ._flow import PauseRequest, ResetRequest
 from ._records import (
     DashboardInfo,
     DeadLetterList,
@@ -56,6 +60,11 @@ _TYPES: Final = (
     PurgeResult,
     ReleaseRequest,
     ReleaseResult,
+    PauseRequest,
+    PauseResult,
+    DestinationInfo,
+    ResetRequest,
+    Cancellation,
 )
 _REF: Final = "#/components/schemas/{name}"
 
@@ -166,13 +175,39 @@ def _paths() -> dict[str, Any]:
         }},
         "/api/jobs/action": {"post": {
             "summary": "Run a delayed job now, or delete a ready or delayed job (atomic; a "
-            "running job is refused). Needs --allow-writes, the token, and a same-origin "
-            "request; logged.",
+            "running job is refused), or cancel a ready, delayed or running job (as `streamq "
+            "job cancel`; 409 when it has ended). Needs --allow-writes, the token, and a "
+            "same-origin request; logged.",
             "security": _WRITE,
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": _ref(JobActionRequest)}}},
             "responses": _ok("Done", {"type": "object", "properties": {
-                "done": {"type": "string"}, "job_id": {"type": "string"}}}),
+                "done": {"type": "string"}, "job_id": {"type": "string"},
+                "cancel": {"anyOf": [_ref(Cancellation), {"type": "null"}]}}}),
+        }},
+        "/api/queues/{queue}/pause": {"post": {
+            "summary": "Pause (`paused: true`) or resume a queue, every partition of it: "
+            "workers stop starting its jobs, nothing is lost. Needs --allow-writes, the token, "
+            "and a same-origin request; logged.",
+            "security": _WRITE,
+            "parameters": [_path("queue", "The queue name.")],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref(PauseRequest)}}},
+            "responses": _ok("Its state now", _ref(PauseResult)),
+        }},
+        "/api/destinations": {"get": {
+            "summary": "Every limit the workers declared (destinations, task names): rate, "
+            "concurrency, slots held, circuit breaker state, failures and cool-down.",
+            "responses": _ok("Destinations", _ref(DestinationInfo, many=True)),
+        }},
+        "/api/destinations/reset": {"post": {
+            "summary": "Close a destination's circuit breaker by hand (as `streamq inspect "
+            "destination reset`). Needs --allow-writes, the token, and a same-origin "
+            "request; logged.",
+            "security": _WRITE,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref(ResetRequest)}}},
+            "responses": _ok("The destination now", _ref(DestinationInfo)),
         }},
         "/api/jobs/{job_id}": {"get": {
             "summary": "Where a job is, its status and payload (secrets masked).",

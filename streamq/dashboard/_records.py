@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Final, TypeVar
+
 import msgspec
+from starlette.requests import Request
 
 from ..errors import ConfigError
 from ..inspector import DeadLetterInfo, QueueInfo
@@ -18,6 +21,8 @@ __all__ = [
     "QueueSummary",
     "ReleaseRequest",
     "RequeueRequest",
+    "decode_body",
+    "read_body",
 ]
 
 
@@ -138,8 +143,9 @@ class JobActionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """An operator's action on one job that has not started.
 
     Attributes:
-        action: `run_now` (a delayed or retrying job into the stream now) or `delete` (a
-            ready or delayed job, for good).
+        action: `run_now` (a delayed or retrying job into the stream now), `delete` (a
+            ready or delayed job, for good) or `cancel` (a ready, delayed or running job, as
+            `streamq job cancel` does).
         queue: The queue holding it: a partition's own name (`orders#1`).
         job_id: The job id.
         entry_id: The stream entry of a ready job; absent for a delayed one.
@@ -166,3 +172,22 @@ class DeadLetterList(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
     by_reason: dict[str, int]
     total: int
+
+
+T = TypeVar("T")
+_MAX_BODY: Final = 1024 * 1024
+
+
+async def read_body(request: Request) -> bytes:
+    """A write's body, refused over `_MAX_BODY` bytes."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BODY:
+            raise ConfigError(f"request body over {_MAX_BODY} bytes")
+    return body
+
+
+def decode_body(raw: bytes, kind: type[T]) -> T:
+    """A write's JSON body decoded into its request struct."""
+    return msgspec.json.decode(raw, type=kind)

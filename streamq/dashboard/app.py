@@ -11,7 +11,7 @@ import contextlib
 import importlib.resources
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -23,11 +23,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import DashboardConfig
-from ..errors import ConfigError, NotFound, StreamQError
+from ..errors import CancelRefused, ConfigError, NotFound, StreamQError
 from ..inspector import Inspector, QueueInfo
 from ..model import Job
 from ._auth import Denied, Operator, check_origin, check_token
 from ._dlq_writes import purge, requeue
+from ._flow import PauseRequest, ResetRequest, breaker_flags, pause, reset
 from ._health import DLQ_WINDOW_S, queue_health
 from ._masking import mask_payload, mask_secrets
 from ._openapi import openapi_document
@@ -39,6 +40,8 @@ from ._records import (
     QueueSummary,
     ReleaseRequest,
     RequeueRequest,
+    decode_body,
+    read_body,
 )
 from ._throughput import Sampler, combine
 
@@ -46,7 +49,6 @@ __all__ = ["Dashboard"]
 
 _log = structlog.get_logger("streamq.dashboard")
 
-_MAX_BODY: Final = 1024 * 1024
 _MAX_LIMIT: Final = 10_000
 _COUNTS_TTL_S: Final = 5.0
 # No CDN, no inline script: everything the pages load comes from this application.
@@ -60,7 +62,7 @@ _HEADERS: Final = {
     "cache-control": "no-store",
 }
 
-T = TypeVar("T")
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -130,6 +132,9 @@ class Dashboard:
             Route("/api/openapi.json", self._public(self._openapi), methods=["GET"]),
             Route("/api/queues", self._read(self._queues), methods=["GET"]),
             Route("/api/queues/{queue}", self._read(self._queue), methods=["GET"]),
+            Route("/api/queues/{queue}/pause", self._write(self._pause), methods=["POST"]),
+            Route("/api/destinations", self._read(self._destinations), methods=["GET"]),
+            Route("/api/destinations/reset", self._write(self._reset), methods=["POST"]),
             Route("/api/queues/{queue}/pending", self._read(self._pending), methods=["GET"]),
             Route("/api/history", self._read(self._history), methods=["GET"]),
             Route("/api/consumers", self._read(self._consumers), methods=["GET"]),
@@ -235,6 +240,7 @@ class Dashboard:
         stale = await self.inspector.idle_pending(names, round(self.claim_timeout_s * 1000))
         since = await self.inspector.now_ms() - DLQ_WINDOW_S * 1000
         dead = await self.inspector.dlq_added_since(names, since)
+        breakers = breaker_flags(await self.inspector.destinations()) if names else []
         out = []
         for row, parts in groups:
             live = sum(alive.get(p, 0) for p in parts)
@@ -245,7 +251,7 @@ class Dashboard:
                 dead_recently=sum(dead[p] for p in parts),
                 claim_timeout_s=self.claim_timeout_s,
             )
-            # Flow control (issue 19) adds its `breaker_open` flags for `parts` here.
+            flags += breakers  # limits are per destination, not per queue: on every row
             throughput = combine([rates[p] for p in parts])
             out.append(QueueSummary(queue=row, throughput=throughput, health=flags,
                                     consumers_alive=live))  # fmt: skip
@@ -267,7 +273,7 @@ class Dashboard:
         return _json(await self.inspector.consumers(_param(request, "queue")))
 
     async def _release(self, request: Request, operator: Operator) -> Response:
-        ask = _body(await _read_body(request), ReleaseRequest)
+        ask = decode_body(await read_body(request), ReleaseRequest)
         result = await self.inspector.release_gone(ask.queue, ask.consumer)
         _log.info(
             "dashboard_consumer_release",
@@ -293,11 +299,25 @@ class Dashboard:
         return _json(page)
 
     async def _job_action(self, request: Request, operator: Operator) -> Response:
-        ask = _body(await _read_body(request), JobActionRequest)
-        await self.inspector.job_action(ask.action, ask.queue, ask.job_id, ask.entry_id)
+        ask = decode_body(await read_body(request), JobActionRequest)
+        got = await self.inspector.job_action(ask.action, ask.queue, ask.job_id, ask.entry_id)
         who = {"who": operator.name, "client": operator.client}
         _log.info("dashboard_job_action", **who, **msgspec.structs.asdict(ask))
-        return _json({"done": ask.action, "job_id": ask.job_id})
+        return _json({"done": ask.action, "job_id": ask.job_id, "cancel": got})
+
+    async def _pause(self, request: Request, operator: Operator) -> Response:
+        ask = decode_body(await read_body(request), PauseRequest)
+        return _json(await pause(self.inspector, request.path_params["queue"], ask, operator))
+
+    async def _destinations(self, request: Request) -> Response:
+        return _json(await self.inspector.destinations())
+
+    async def _reset(self, request: Request, operator: Operator) -> Response:
+        return _json(
+            await reset(
+                self.inspector, decode_body(await read_body(request), ResetRequest), operator
+            )
+        )
 
     async def _job(self, request: Request) -> Response:
         info = await self.inspector.job(request.path_params["job_id"], _param(request, "queue"))
@@ -344,11 +364,11 @@ class Dashboard:
         return _json(document)
 
     async def _requeue(self, request: Request, operator: Operator) -> Response:
-        ask = _body(await _read_body(request), RequeueRequest)
+        ask = decode_body(await read_body(request), RequeueRequest)
         return _json(await requeue(self.inspector, ask, operator))
 
     async def _purge(self, request: Request, operator: Operator) -> Response:
-        ask = _body(await _read_body(request), PurgeRequest)
+        ask = decode_body(await read_body(request), PurgeRequest)
         return _json(await purge(self.inspector, ask, operator))
 
 
@@ -399,6 +419,8 @@ def _error(exc: Exception) -> Response:
             headers["www-authenticate"] = 'Bearer realm="streamq dashboard"'
     elif isinstance(exc, NotFound):
         status, message = 404, str(exc)
+    elif isinstance(exc, CancelRefused):
+        status, message = 409, str(exc)
     elif isinstance(exc, ConfigError | msgspec.ValidationError | msgspec.DecodeError):
         status, message = 400, str(exc)
     elif isinstance(exc, StreamQError):
@@ -422,16 +444,3 @@ def _limit(request: Request) -> int:
     if not 1 <= limit <= _MAX_LIMIT:
         raise ConfigError(f"limit must be between 1 and {_MAX_LIMIT}, got {limit}")
     return limit
-
-
-async def _read_body(request: Request) -> bytes:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_BODY:
-            raise ConfigError(f"request body over {_MAX_BODY} bytes")
-    return body
-
-
-def _body(raw: bytes, kind: type[T]) -> T:
-    return msgspec.json.decode(raw, type=kind)

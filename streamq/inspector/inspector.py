@@ -205,15 +205,15 @@ class Inspector:
 
     async def job_action(
         self, action: str, queue: str, job_id: str, entry_id: str | None = None
-    ) -> None:
+    ) -> Cancellation | None:
         """Run a delayed job now (`run_now`) or delete a ready (`entry_id`) or delayed job
-        (`delete`), atomically; a running job is refused.
+        (`delete`), atomically; a running job is refused. `cancel` cancels it as `cancel` does.
 
         Raises:
             ConfigError: for an unknown action or a running job.
             NotFound: when the job is no longer there.
         """
-        await self._job_actions.act(action, queue, job_id, entry_id)
+        return await self._job_actions.act(action, queue, job_id, entry_id)
 
     async def release_gone(self, queue: str, consumer: str) -> ReleaseResult:
         """Hand a gone consumer's pending entries back for immediate redelivery (the

@@ -22,10 +22,11 @@ from typing import Any, Final
 import msgspec
 
 from ..errors import ConfigError, NotFound, map_redis_errors
-from ..model.records import as_str
+from ..model.records import Cancellation, as_str
 from ..queue.queue import Queue
 from ..redis.operator_scripts import OperatorScripts
 from .core import InspectorCore, decode_payload
+from .flow_control import FlowControl
 from .records import job_label
 
 __all__ = ["JOB_LISTS", "JobActions", "JobLister", "JobPage", "JobRow"]
@@ -299,16 +300,23 @@ class JobActions:
     def __init__(self, core: InspectorCore) -> None:
         self._core = core
 
-    async def act(self, action: str, queue: str, job_id: str, entry_id: str | None) -> None:
-        """Do `action` (`run_now`, `delete`) on one job of `queue` (a partition's own name).
+    async def act(
+        self, action: str, queue: str, job_id: str, entry_id: str | None
+    ) -> Cancellation | None:
+        """Do `action` (`run_now`, `delete`, `cancel`) on one job of `queue` (a partition's own
+        name). `cancel` is `streamq job cancel`'s path (`FlowControl.cancel`): it takes a
+        ready, delayed or running job and returns what it did.
 
         Raises:
             ConfigError: for an unknown action, or a job that is running (delivered).
             NotFound: when the job is not (or no longer) where it was asked for.
+            CancelRefused: `cancel` of a job that has ended.
         """
-        if action not in ("run_now", "delete"):
-            raise ConfigError(f"action must be run_now or delete, got {action!r}")
+        if action not in ("run_now", "delete", "cancel"):
+            raise ConfigError(f"action must be run_now, delete or cancel, got {action!r}")
         await self._core.require(queue)
+        if action == "cancel":
+            return await FlowControl(self._core).cancel(job_id, queue)
         q = await self._core.bound_queue(queue)
         code = await OperatorScripts(q.scripts).job_action(
             q.keys, action=action, group=q.group, job_id=job_id, entry_id=entry_id or ""
@@ -321,3 +329,4 @@ class JobActions:
             raise ConfigError(f"entry {entry_id!r} of {queue!r} holds another job, not {job_id!r}")
         if code == -3:
             raise ConfigError(f"job {job_id!r} is ready already: run_now takes a delayed job")
+        return None

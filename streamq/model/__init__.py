@@ -41,6 +41,7 @@ from .job import (
     new_job_id,
 )
 from .records import (
+    Cancellation,
     DeadLetter,
     Delivery,
     FailOutcome,
@@ -53,6 +54,7 @@ __all__ = [
     "Backoff",
     "BackoffStrategy",
     "CacheAction",
+    "Cancellation",
     "DatabaseAction",
     "DeadLetter",
     "DeadReason",

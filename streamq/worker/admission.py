@@ -77,10 +77,15 @@ class Admission:
             _log.info("paused_entries_returned", queue=queue.name, count=back)
             return []
         codes = await queue.flow.start(consumer, batch)
-        cancelled = sum(1 for code in codes if code == 2)
+        cancelled = 0
         for d, code in zip(batch, codes, strict=True):
             if code == 3:  # cancelled while running on a worker that died: this is its reclaim
-                cancelled += await queue.flow.settle_cancel(consumer, d) != 0
+                if await queue.flow.settle_cancel(consumer, d) == 0:
+                    continue
+            elif code != 2:
+                continue
+            cancelled += 1
+            self._stats.tally(queue.name, "cancelled", d.job_id)
         if cancelled:
             self._stats.cancelled += cancelled
             if self._metrics is not None:

@@ -123,6 +123,7 @@ async def settle_cancelled(
 def record_cancelled(runner: _Runner, queue: Queue, run: Run) -> None:
     """Count and log a job this worker ended `cancelled` while it ran."""
     runner.stats.cancelled += 1
+    runner.stats.tally(queue.name, "cancelled", run.delivery.job_id)
     if runner.metrics is not None:
         runner.metrics.cancelled(queue.name)
     _log.warning(

@@ -300,6 +300,7 @@ class Gate(Periodic):
                 if code != 1:
                     continue
                 self._stats.deferred += 1
+                self._stats.tally(name, "deferred")  # not finished: no job noted
                 reason = item.reason.split(":", 1)[0]
                 if self._metrics is not None:
                     self._metrics.deferred(name, reason)

@@ -838,3 +838,78 @@ def test_the_refresh_keeps_the_operators_selection_focus_scroll_and_selected_tex
                 assert max(heights) <= line + 1, (cell, heights, line)
         finally:
             browser.close()
+
+
+def test_an_operator_pauses_resumes_cancels_and_resets_an_open_breaker_with_the_token(
+    chromium: str,
+    redis_url: str,
+    queue_name: str,
+    limit_name: str,
+    dashboard_url: str,
+    sredis: redis.Redis,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_dashboard_flow import open_breaker
+
+    # Given two ready jobs, and a destination whose breaker three failures opened
+    expect.set_options(timeout=WAIT_MS)
+    keys = Keys(queue_name)
+    with SyncQueue(queue_name, url=redis_url) as q:
+        jobs = [q.enqueue("resize", args=[i]) for i in range(2)]
+    sredis.xgroup_create(keys.stream, queue_name, "0")
+    asyncio.run(open_breaker(redis_url, queue_name, limit_name))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(dashboard_url)
+            # The overview flags the open breaker on the queue's row and lists it
+            row = page.locator(f'tr[data-queue="{queue_name}"]')
+            expect(row.locator('[data-health="breaker_open"]').first).to_contain_text(limit_name)
+            dest = page.locator(f'tr[data-destination="{limit_name}"]')
+            expect(dest.locator("[data-breaker]")).to_have_text("open")
+            expect(dest.get_by_test_id("reset-breaker")).to_be_disabled()
+
+            # The queue page's pause is disabled without the token, and the API refuses it
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
+            pause = page.get_by_test_id("pause-queue")
+            expect(pause).to_be_disabled()
+            status = page.evaluate(
+                """async (q) => (await fetch(`api/queues/${q}/pause`, {method: "POST",
+                   headers: {"Content-Type": "application/json"},
+                   body: JSON.stringify({paused: true})})).status""",
+                queue_name,
+            )
+            assert status == 401
+            assert not sredis.exists(keys.paused)
+
+            # With the token: paused (in Redis, and the badge shows), then resumed
+            page.locator("#token").fill(TOKEN)
+            pause.click()
+            expect(page.get_by_test_id("paused")).to_be_visible()
+            assert sredis.exists(keys.paused)
+            page.goto(dashboard_url)  # the overview's row says so too
+            expect(row.get_by_test_id("paused")).to_be_visible()
+            page.goto(f"{dashboard_url}#/queues/{queue_name}")
+            page.get_by_test_id("resume-queue").click()
+            expect(page.get_by_test_id("pause-queue")).to_be_visible()
+            expect(page.get_by_test_id("paused")).to_have_count(0)
+            assert not sredis.exists(keys.paused)
+
+            # A ready job is cancelled from the jobs list
+            target = page.locator(f'tr[data-job-id="{jobs[0]}"]')
+            target.get_by_test_id("cancel-job").click()
+            expect(page.locator("#message")).to_contain_text(f"cancelled: {jobs[0]}")
+
+            # and the breaker is closed by hand from the overview
+            page.goto(dashboard_url)
+            dest.get_by_test_id("reset-breaker").click()
+            expect(dest.locator("[data-breaker]")).to_have_text("closed")
+            expect(row.locator('[data-health="breaker_open"]')).to_have_count(0)
+        finally:
+            browser.close()
+    assert sredis.hget(keys.status(jobs[0]), "state") == b"cancelled"
+    assert sredis.hget(keys.status(jobs[1]), "state") != b"cancelled"

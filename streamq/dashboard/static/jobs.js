@@ -1,6 +1,6 @@
 // A queue's jobs by state (api/queues/<q>/jobs): ready, delayed, retrying, running, finished, a page at a
 // time by cursor, a search by job id, and the job actions (write token): run a delayed job now,
-// delete a ready or delayed one. Cancelling a running job comes with flow control.
+// delete a ready or delayed one, cancel a ready, delayed or running one (as streamq job cancel).
 import {
   state, el, when, duration, api, post, query, message, table, jobLink, writeButton,
 } from "./util.js";
@@ -20,17 +20,24 @@ function view(queue) {
 }
 
 async function act(action, row) {
-  const what = action === "delete" ? `Delete job ${row.job_id} for good?`
-    : `Run job ${row.job_id} now?`;
+  const what = { delete: `Delete job ${row.job_id} for good?`,
+    cancel: `Cancel job ${row.job_id}? It ends cancelled and is not retried.` }[action]
+    || `Run job ${row.job_id} now?`;
   if (!confirm(what)) return;
   try {
-    await post("jobs/action", { action, queue: row.queue, job_id: row.job_id,
+    const result = await post("jobs/action", { action, queue: row.queue, job_id: row.job_id,
       entry_id: row.entry_id || null });
-    message(`${action === "delete" ? "deleted" : "moved to ready"}: ${row.job_id}`, "good");
+    const done = result.cancel && !result.cancel.done ? "cancel requested (running)"
+      : { delete: "deleted", cancel: "cancelled" }[action] || "moved to ready";
+    message(`${done}: ${row.job_id}`, "good");
     await state.render();
   } catch (err) {
     message(String(err.message || err), "bad");
   }
+}
+
+function cancelButton(r) {
+  return writeButton({ "data-testid": "cancel-job", onclick: () => act("cancel", r) }, "Cancel");
 }
 
 function columns(which) {
@@ -38,7 +45,7 @@ function columns(which) {
   const head = [["job"], ["task"], ["attempt", "num"]];
   if (which === "ready") return head.concat([["created"], ["entry"], [""]]);
   if (which === "running") {
-    return head.concat([["consumer"], ["idle", "num"], ["deliveries", "num"], ["entry"]]);
+    return head.concat([["consumer"], ["idle", "num"], ["deliveries", "num"], ["entry"], [""]]);
   }
   return head.concat([["due"], ["in", "num"], [""],
     which === "retrying" ? ["last error"] : null].filter(Boolean));
@@ -46,7 +53,8 @@ function columns(which) {
 
 function cells(which, r, now) {
   if (which === "finished") {
-    const kind = { completed: "good", retried: "warn", dead_lettered: "bad" }[r.outcome] || "";
+    const kind = { completed: "good", retried: "warn", dead_lettered: "bad",
+      cancelled: "warn" }[r.outcome] || "";
     return [el("td", { class: "id" }, jobLink(r.job_id, r.queue)),
       el("td", {}, el("span", { class: `badge ${kind}` }, r.outcome)),
       el("td", { class: "when" }, when(r.finished_at))];
@@ -59,12 +67,14 @@ function cells(which, r, now) {
   if (which === "ready") {
     return head.concat([el("td", { class: "when" }, when(r.created_at)),
       el("td", { class: "muted id" }, r.entry_id),
-      el("td", {}, writeButton({ class: "danger", "data-testid": "delete-job",
-        onclick: () => act("delete", r) }, "Delete"))]);
+      el("td", { class: "nowrap" }, cancelButton(r), " ",
+        writeButton({ class: "danger", "data-testid": "delete-job",
+          onclick: () => act("delete", r) }, "Delete"))]);
   }
   if (which === "running") {
     return head.concat([el("td", {}, r.consumer), el("td", { class: "num" }, duration(r.idle_ms)),
-      el("td", { class: "num" }, r.deliveries), el("td", { class: "muted id" }, r.entry_id)]);
+      el("td", { class: "num" }, r.deliveries), el("td", { class: "muted id" }, r.entry_id),
+      el("td", {}, cancelButton(r))]);
   }
   const out = head.concat([el("td", { class: "when" }, when(r.due_at)),
     el("td", { class: "num" }, r.due_at > now ? duration(r.due_at - now)
@@ -72,6 +82,7 @@ function cells(which, r, now) {
         `overdue ${duration(now - r.due_at)}`))]);
   out.push(el("td", { class: "nowrap" },
     writeButton({ "data-testid": "run-now", onclick: () => act("run_now", r) }, "Run now"), " ",
+    cancelButton(r), " ",
     writeButton({ class: "danger", "data-testid": "delete-job",
       onclick: () => act("delete", r) }, "Delete")));
   if (which === "retrying") out.push(el("td", { class: "error", title: r.last_error || "" },

@@ -11,7 +11,7 @@ export async function overview(root) {
   const queues = await api("queues");
   const rows = queues.map(({ queue: q, throughput: t, health, consumers_alive: live }) =>
     el("tr", { dataset: { queue: q.name }, class: health.length ? "unhealthy" : null },
-      el("td", {}, queueLink(q.name)),
+      el("td", {}, queueLink(q.name), q.paused ? [" ", pausedBadge()] : null),
       el("td", { class: "health" }, health.length ? healthBadges(health)
         : el("span", { class: "badge good" }, "ok")),
       el("td", { class: "num ready" }, q.ready),
@@ -27,7 +27,7 @@ export async function overview(root) {
       el("td", { class: "num done" }, rate(t.done_per_s))));
   const sick = queues.filter((row) => row.health.length);
   const window = state.info ? state.info.throughput_window_secs : 60;
-  const history = await historyPanel(null);
+  const [history, destinations] = await Promise.all([historyPanel(null), api("destinations")]);
   show(root,
     el("h2", {}, "Queues"),
     sick.length ? el("p", { class: "attention", "data-testid": "attention" },
@@ -41,11 +41,64 @@ export async function overview(root) {
       `added = stream entries added (new jobs, due retries, requeues); done = entries settled ` +
       `(acked, retried or dead-lettered); both measured by this dashboard over the last ` +
       `${window}s while a page watched.`),
+    destinationsPanel(destinations),
     history);
 }
 
-// A queue's health flags (api/queues: no live consumer, stale pending, DLQ growing; an open
-// circuit breaker once flow control reports it), each a badge whose tooltip says what it is.
+function pausedBadge() {
+  return el("span", { class: "badge warn", "data-testid": "paused",
+    title: "paused: workers start none of its jobs until it is resumed" }, "paused");
+}
+
+// The limits workers declared (api/destinations): rate, concurrency, circuit breaker; an open
+// breaker can be closed by hand (write token), as `streamq destination reset` does.
+function destinationsPanel(destinations) {
+  const rows = destinations.map((d) => el("tr", { dataset: { destination: d.name } },
+    el("td", {}, d.name),
+    el("td", { class: "breaker" }, el("span", {
+      class: `badge ${{ open: "bad", half_open: "warn", closed: "good" }[d.breaker] || ""}`,
+      dataset: { breaker: d.breaker } }, d.breaker)),
+    el("td", { class: "num failures" }, d.failures),
+    el("td", { class: "when" }, d.open_until_ms ? when(d.open_until_ms) : "–"),
+    el("td", { class: "num" }, d.cooldown_ms == null ? "–" : duration(d.cooldown_ms)),
+    el("td", { class: "num" }, d.opens),
+    el("td", {}, d.rate ? `${d.rate} (burst ${d.burst})` : "–"),
+    el("td", { class: "num" }, d.concurrency == null ? "–" : `${d.slots_held}/${d.concurrency}`),
+    el("td", {}, d.breaker === "open" || d.breaker === "half_open"
+      ? writeButton({ "data-testid": "reset-breaker", onclick: () => resetBreaker(d.name) },
+        "Reset") : null)));
+  return el("section", { "data-testid": "destinations" },
+    el("h3", {}, "Destinations"),
+    el("div", { id: "message" }),
+    el("div", { class: "scroll" }, table([["destination"], ["breaker"], ["failures", "num"],
+      ["probe at"], ["cool-down", "num"], ["opens", "num"], ["rate"], ["running/limit", "num"],
+      [""]], rows, "No limits declared: no worker has rate, concurrency or breaker limits.",
+    "destinations")));
+}
+
+async function resetBreaker(name) {
+  if (!confirm(`Close the circuit breaker of ${name} now?`)) return;
+  try {
+    await post("destinations/reset", { name });
+    message(`breaker of ${name} closed`, "good");
+    await state.render();
+  } catch (err) {
+    message(String(err.message || err), "bad");
+  }
+}
+
+async function setPaused(name, paused) {
+  try {
+    await post(`queues/${encodeURIComponent(name)}/pause`, { paused });
+    message(`${name} ${paused ? "paused" : "resumed"}`, "good");
+    await state.render();
+  } catch (err) {
+    message(String(err.message || err), "bad");
+  }
+}
+
+// A queue's health flags (api/queues: no live consumer, stale pending, DLQ growing, an open
+// circuit breaker of a destination), each a badge whose tooltip says what it is.
 export function healthBadges(health) {
   return health.map((f) => el("span", {
     class: `badge ${f.kind === "dlq_growing" ? "warn" : "bad"}`, title: f.message,
@@ -77,6 +130,11 @@ export async function queueView(root, name) {
     el("h2", {}, "Queue ", el("span", { "data-testid": "queue-name" }, name)),
     summary.health.length ? el("p", { class: "attention", "data-testid": "queue-health" },
       healthBadges(summary.health)) : null,
+    el("div", { class: "actions" }, q.paused ? [pausedBadge(), " "] : null,
+      q.paused ? writeButton({ "data-testid": "resume-queue", onclick: () => setPaused(name, false) },
+        "Resume")
+        : writeButton({ "data-testid": "pause-queue", onclick: () => setPaused(name, true) },
+          "Pause")),
     el("div", { class: "cards" },
       card("ready", q.ready, "ready"), card("pending", q.pending, "pending"),
       card("delayed", q.delayed, "delayed"),
