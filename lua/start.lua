@@ -41,6 +41,10 @@ local removed_key = KEYS[3]
 local stream, cancelled, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local ttl = tonumber(ARGV[3])
 local now = tostring(now_ms(ARGV[4]))
+-- A write Redis never refuses for memory comes first (PERSIST of the removed count, which has
+-- no TTL: a no-op), so the HSETs below are allowed at maxmemory (noeviction): a worker on a full
+-- server must still start, and so settle and free, what it has read (see retry.lua).
+redis.call('PERSIST', removed_key)
 local outstanding = redis.call('ZCARD', cancelled) > 0
 local codes = {}
 local k = 4

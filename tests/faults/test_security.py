@@ -60,7 +60,7 @@ WORKER_ACL = (
     "(+xreadgroup +xack +xdel +xadd +xautoclaim +xclaim +xpending +xrange +xlen +xinfo|groups "
     "+xinfo|consumers +xinfo|stream +xgroup|create +xgroup|delconsumer "
     "~streamq:{*}:stream ~streamq:{*}:level:*:stream) "
-    "(+incrby +get +set ~streamq:{*}:removed ~streamq:{*}:level:*:removed "
+    "(+incrby +get +set +persist ~streamq:{*}:removed ~streamq:{*}:level:*:removed "
     "~streamq:{*}:lost ~streamq:{*}:level:*:lost) "
     "(+xadd +xlen +xtrim ~streamq:{*}:dlq ~streamq:{*}:level:*:dlq) "
     "(+incrby +get ~streamq:{*}:dlq:dropped ~streamq:{*}:level:*:dlq:dropped) "

@@ -386,6 +386,7 @@ _KEY_ARGUMENT: dict[str, int | str | None] = {
     "EXISTS": "all",
     "EXPIRE": 0,
     "PEXPIRE": 0,
+    "PERSIST": 0,
     "GET": 0,
     "HDEL": 0,
     "HEXISTS": 0,
