@@ -14,45 +14,13 @@ import pytest
 from streamq import JobCancelled, JobState, Queue
 from streamq.model.actions import WebhookAction
 from streamq.model.job import Job
-from tests.integration.test_limits_process import ENV, EVENT
-from tests.support import ChildProcess, ChildProcesses, async_wait_until
+from tests.integration.test_limits_process import EVENT, start_workers
+from tests.support import ChildProcesses, async_wait_until
 from tests.support.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.slow
 
 WITHIN_S = 60.0
-
-
-def start_workers(
-    children: ChildProcesses, url: str, queues: list[str], config: Path
-) -> list[ChildProcess]:
-    served = [a for q in queues for a in ("--queue", q)]
-    workers = [
-        children.cli(
-            "worker",
-            "--group",
-            queues[0],
-            *served,
-            "--url",
-            url,
-            "--config",
-            str(config),
-            "--poll-interval-ms",
-            "100",
-            "--block",
-            "1",
-            "--log-format",
-            "json",
-            "--metrics-port",
-            "0",
-            name=f"w{i}",
-            env=ENV,
-        )
-        for i in range(3)
-    ]
-    for w in workers:
-        w.wait_for_event("worker_started", within=WITHIN_S)
-    return workers
 
 
 async def send(queue: Queue, rx: Receiver, n: int) -> list[str]:
@@ -68,7 +36,8 @@ async def test_pause_resume_and_cancel_hold_for_webhook_deliveries_across_three_
         config = tmp_path / "streamq.toml"
         config.write_text("")
         witness_name = f"{queue_name}-b"
-        workers = start_workers(child_processes, redis_url, [queue_name, witness_name], config)
+        served = ("--queue", queue_name, "--queue", witness_name)
+        workers = start_workers(child_processes, queue_name, redis_url, config, 3, *served)
         async with Queue(queue_name, url=redis_url) as q, Queue(witness_name, url=redis_url) as w:
             # Given three workers delivering the queue's webhooks
             first = await send(q, rx, 9)
