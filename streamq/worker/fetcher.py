@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
 
 import structlog
 
@@ -98,8 +99,7 @@ class Fetcher:
         own_after: str | None = "0"  # re-read our own PEL first: a restart resumes at once
         idle = False  # the last read found nothing
         s = self._settings
-        # In burst mode a short block notices a drained queue quickly.
-        block_s = min(s.block_s, s.poll_interval_ms / 1000) if self._burst else s.block_s
+        block_s = read_block_s(s, self._burst)
         while not slots_pool.closed:
             # Yield once first: a reclaimer waiting in `reserve` was woken when this loop
             # returned its unused slots, and takes them now. Otherwise this loop, which holds
@@ -186,6 +186,21 @@ class Fetcher:
         run = self._running.get(entry_id)
         if run is not None and run.task is not None:
             await asyncio.wait({run.task})
+
+
+#: The longest read of a burst worker: it notices its last job settled (and exits) within this.
+BURST_BLOCK_S: Final = 0.05
+
+
+def read_block_s(settings: WorkerSettings, burst: bool) -> float:
+    """The BLOCK of a fetch loop's read (`Fetcher` and `LevelFetcher` alike): the configured
+    block, and in burst mode at most `BURST_BLOCK_S`. A burst worker is drained only once no job
+    runs, so the read that comes back empty while its last jobs finish is followed by another:
+    a blocking one would keep a drained worker waiting for its whole block (a second, by
+    default) before it exits; a short one costs an empty XREADGROUP per 50 ms while jobs run."""
+    if burst:
+        return min(settings.block_s, settings.poll_interval_ms / 1000, BURST_BLOCK_S)
+    return settings.block_s
 
 
 def read_size(settings: WorkerSettings, slots: Slots, queue_count: int, *, idle: bool) -> int:

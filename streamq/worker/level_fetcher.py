@@ -13,7 +13,7 @@ from ..model.records import Delivery
 from ..queue.levels import LevelReader
 from ..queue.queue import Queue
 from .acker import Acker
-from .fetcher import Fetcher, paused_wait, read_size
+from .fetcher import Fetcher, paused_wait, read_block_s, read_size
 from .host import WorkerHost
 from .periodic import ReconnectBackoff, cancel_and_wait
 from .runner import Run
@@ -116,7 +116,7 @@ class LevelFetcher:
         own_after = "0"
         idle = False  # the last read found nothing
         s = self._settings
-        block_s = min(s.block_s, s.poll_interval_ms / 1000) if self._burst else s.block_s
+        block_s = read_block_s(s, self._burst)
         while not slots_pool.closed:
             # Yield first, so that a reclaimer woken by returned slots takes them (see Fetcher).
             await asyncio.sleep(0)

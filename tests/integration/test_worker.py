@@ -128,6 +128,20 @@ async def test_completed_jobs_are_acked_and_the_stream_is_left_empty(
         assert status.state == JobState.COMPLETED
 
 
+async def test_a_burst_worker_exits_once_drained_not_after_its_long_block(
+    queue: Queue, make_worker: MakeWorker, ledger: Ledger
+) -> None:
+    # Given 30 jobs, and a burst worker whose configured read block and poll interval are 60 s
+    ids = await queue.enqueue_many([queue.new_job("ok", args=[i]) for i in range(30)])
+    worker = make_worker(burst=True, block_s=60.0, poll_interval_ms=60_000)
+
+    # When it drains the queue, then it exits well inside that block: the read that comes back
+    # empty while its last jobs settle is followed by a short one (it used to block the whole
+    # 60 s, then see the queue drained)
+    await drain(worker, within=30.0)
+    assert ledger.done() == dict.fromkeys(ids, 1)
+
+
 async def test_failed_attempts_are_retried_after_their_backoff(
     queue: Queue, make_worker: MakeWorker, ledger: Ledger, aredis: redis.asyncio.Redis
 ) -> None:
