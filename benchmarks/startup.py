@@ -8,12 +8,18 @@ medians of: exec → first job done, exec → exit (the burst drained), the work
 first job, and the CPU time of importing the pieces (a bare interpreter, the third-party
 libraries a worker needs, the streamq CLI), each in a fresh interpreter. `--baseline DIR` runs
 another checkout's worker too, alternating with this one, for a before/after in one run.
+
+Each checkout's modules are byte-compiled first, as an installed package's are (pip writes the
+`.pyc` files at install): a checkout run with PYTHONDONTWRITEBYTECODE set (as on this machine)
+would otherwise compile every streamq module from source on every start, about 0.1 s of CPU
+that no installed worker pays.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
 import resource
 import statistics
@@ -33,11 +39,15 @@ from peers import PrivateRedis  # noqa: E402
 from streamq import Queue  # noqa: E402
 
 IMPORTS = {
-    "bare interpreter": "pass",
+    "nothing (a bare interpreter)": "pass",
     "redis.asyncio, structlog, prometheus_client, msgspec": (
         "import redis.asyncio, structlog, prometheus_client, msgspec"
     ),
     "… and typer": "import redis.asyncio, structlog, prometheus_client, msgspec, typer",
+    # typer 0.29 converts every option's value through pydantic, imported on the first parse.
+    "typer's option coercion (pydantic, typer 0.29+)": (
+        "import importlib.util as u\nif u.find_spec('typer._adapters'): import typer._adapters"
+    ),
     "streamq.worker": "import streamq.worker",
     "streamq_cli.main (the `streamq` command)": "import streamq_cli.main",
 }
@@ -100,6 +110,9 @@ def main() -> None:
     roots = {"this checkout": HERE.parent}
     if args.baseline:
         roots["baseline"] = args.baseline.resolve()
+    for root in roots.values():
+        for part in ("streamq", "cli", "benchmarks"):
+            compileall.compile_dir(root / part, quiet=1)
     runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in roots}
     imports: dict[str, dict[str, list[float]]] = {k: {} for k in roots}
     with PrivateRedis() as server:
@@ -121,8 +134,8 @@ def main() -> None:
         [statistics.median(r[1] for r in runs[k]) for k in roots],
     )
     row("worker CPU at the first job", [statistics.median(r[2] for r in runs[k]) for k in roots])
-    for what, code in IMPORTS.items():
-        row(f"CPU of `python -c '{code}'`", [statistics.median(imports[k][what]) for k in roots])
+    for what in IMPORTS:
+        row(f"CPU of importing {what}", [statistics.median(imports[k][what]) for k in roots])
 
 
 if __name__ == "__main__":
