@@ -1,10 +1,9 @@
-"""The installed version of streamq, for the places that report it (User-Agent, dashboard)."""
+"""The version of streamq, for the places that report it (User-Agent, dashboard).
 
-from importlib.metadata import PackageNotFoundError, version
+Hatchling reads it from here at build time (`[tool.hatch.version]`), so the package and its
+metadata cannot disagree and reading it costs no `importlib.metadata` at start-up.
+"""
 
 __all__ = ["__version__"]
 
-try:
-    __version__ = version("streamq")
-except PackageNotFoundError:  # a source checkout that was never installed
-    __version__ = "0.0.0+source"
+__version__ = "0.1.0"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import structlog
 import typer
 
 import streamq
-from streamq.config import JobQueueConfig
 from streamq.errors import ConfigError
 from streamq.metrics import (
     Metrics,
@@ -22,21 +21,10 @@ from streamq.metrics import (
     setup_worker_metrics,
     use_process_metrics,
 )
-from streamq.observers import DEFAULT_QUEUE as DEFAULT_OBSERVER_QUEUE
 from streamq.queue import Queue
 from streamq.worker import TaskRegistry, Worker, check_loop, load_registry, run_on
 
-from . import (
-    config_cmd,
-    dashboard_cmd,
-    demo_cmd,
-    destination_cmd,
-    dlq_cmd,
-    emit_cmd,
-    flow_cmd,
-    inspect_cmd,
-    metrics_cmd,
-)
+from ._lazy import lazy_group
 from ._options import (
     ConfigOption,
     DebugOption,
@@ -50,6 +38,9 @@ from ._options import (
 from ._run import run_command
 from .supervisor import Supervisor, child_argv, die_with_supervisor
 
+if TYPE_CHECKING:
+    from streamq.config import JobQueueConfig
+
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -61,6 +52,22 @@ app = typer.Typer(
     # Plain click help: rich markup would eat bracketed text such as 'streamq[uvloop]', and
     # typer's rich table shows a <bool> metavar beside flags that take no value.
     rich_markup_mode=None,
+    # Every subcommand but `worker` and `enqueue` is imported when it runs (or for --help):
+    # a worker starts without the inspector, the dashboard, the demo or the config checker.
+    cls=lazy_group(
+        {
+            "inspect": ".inspect_cmd:app",
+            "dlq": ".dlq_cmd:app",
+            "queue": ".flow_cmd:queue_app",
+            "job": ".flow_cmd:job_app",
+            "destination": ".destination_cmd:app",
+            "config": ".config_cmd:app",
+            "metrics": ".metrics_cmd:app",
+            "dashboard": ".dashboard_cmd:dashboard",
+            "emit": ".emit_cmd:emit",
+            "demo": ".demo_cmd:demo",
+        }
+    ),
 )
 
 URL_ENV = "STREAMQ_JOB_QUEUE_URL"
@@ -88,16 +95,10 @@ def _root(
     """Durable jobs on Redis Streams: run workers, inspect queues and the DLQ, try the demo."""
 
 
-app.add_typer(inspect_cmd.app, name="inspect")
-app.add_typer(dlq_cmd.app, name="dlq")
-app.add_typer(flow_cmd.queue_app, name="queue")
-app.add_typer(flow_cmd.job_app, name="job")
-app.add_typer(destination_cmd.app, name="destination")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(metrics_cmd.app, name="metrics")
-app.command("dashboard")(dashboard_cmd.dashboard)
-app.command("emit")(emit_cmd.emit)
-app.command("demo")(demo_cmd.demo)
+def _observer_queue() -> str:
+    from streamq.observers import DEFAULT_QUEUE  # imported only for a worker with no tasks
+
+    return DEFAULT_QUEUE
 
 
 def _levels(flag: str | None) -> list[str] | None:
@@ -236,7 +237,7 @@ def worker(
         registry = load_registry(app_spec) if app_spec else TaskRegistry()
         # Observer action jobs need no tasks: a worker for an observer config (whatever its
         # group is called) has nothing to warn about.
-        if not registry and not cfg.observer_list and group != DEFAULT_OBSERVER_QUEUE:
+        if not registry and not cfg.observer_list and group != _observer_queue():
             structlog.get_logger("streamq.cli").warning(
                 "no_tasks_registered",
                 hint="pass --app package.module:registry; task jobs without a handler are "

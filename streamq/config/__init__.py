@@ -4,8 +4,9 @@
 The top of the library: it may import every wing below it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .dashboard import DashboardConfig
-from .factory import ExecutorFactory
 from .job_queue import JobQueueConfig
 from .loader import (
     CONFIG_ENV,
@@ -19,6 +20,9 @@ from .loader import (
     load_config,
     load_table,
 )
+
+if TYPE_CHECKING:
+    from .factory import ExecutorFactory
 
 __all__ = [
     "CONFIG_ENV",
@@ -35,3 +39,13 @@ __all__ = [
     "load_config",
     "load_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The executor factory pulls in the observers and the action runtime: a worker that only
+    # loads its settings (`streamq worker`) does not import them.
+    if name == "ExecutorFactory":
+        from .factory import ExecutorFactory
+
+        return ExecutorFactory
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

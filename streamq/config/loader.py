@@ -30,7 +30,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -38,10 +38,12 @@ from ..actions.settings import ActionSettings
 from ..errors import ConfigError, FieldError
 from ..model.limits import BreakerSettings, Limit, parse_limits
 from ..model.schedule import Schedule, parse_schedules
-from ..observers.definitions import Observer, parse_observers
 from ..redis.connection import redact_url
 from .dashboard import DashboardConfig
 from .job_queue import JobQueueConfig
+
+if TYPE_CHECKING:
+    from ..observers.definitions import Observer
 
 __all__ = [
     "CONFIG_ENV",
@@ -331,7 +333,11 @@ def load_config(
         )
     raw = {name: document[name] for name in RAW_TABLES if name in document}
     label = str(resolved) if resolved is not None else "<defaults>"
-    observers = parse_observers(raw.get("observers", {}), label)
+    observers: list[Observer] = []
+    if "observers" in raw:  # the observers wing is imported only for a config that has them
+        from ..observers.definitions import parse_observers
+
+        observers = parse_observers(raw["observers"], label)
     schedules = parse_schedules(raw.get("schedules", {}), label)
     limits = parse_limits(raw.get("limits", {}), label)
     return Config(

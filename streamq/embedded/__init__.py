@@ -4,6 +4,8 @@
 Imports `errors` only.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .binaries import (
     ServerKind,
     ServerNotFound,
@@ -12,8 +14,10 @@ from .binaries import (
     find_server_binary,
     server_version,
 )
-from .cluster import EmbeddedCluster
-from .server import EmbeddedServer
+
+if TYPE_CHECKING:
+    from .cluster import EmbeddedCluster
+    from .server import EmbeddedServer
 
 __all__ = [
     "EmbeddedCluster",
@@ -25,3 +29,17 @@ __all__ = [
     "find_server_binary",
     "server_version",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The servers are imported when first used: the CLI catches ServerNotFound on every
+    # command, and a worker should not pay for the cluster and server code to do so.
+    if name == "EmbeddedServer":
+        from .server import EmbeddedServer
+
+        return EmbeddedServer
+    if name == "EmbeddedCluster":
+        from .cluster import EmbeddedCluster
+
+        return EmbeddedCluster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -236,8 +236,10 @@ def test_the_seeds_job_queue_variables_are_honoured_and_a_clash_is_reported() ->
 def _commands() -> list[tuple[str, Any]]:
     """Every (sub)command of the CLI by its full name (typer carries its own click)."""
     root: Any = typer.main.get_command(app)
+    ctx = root.context_class(root)  # subcommands load lazily: ask through click's lookup
     out = []
-    for name, command in root.commands.items():
+    for name in root.list_commands(ctx):
+        command = root.get_command(ctx, name)
         if hasattr(command, "commands"):
             out += [(f"{name} {sub}", c) for sub, c in command.commands.items()]
         else:

@@ -64,3 +64,59 @@ def test_package_names_still_resolve_on_first_use() -> None:
         "print(json.dumps(sorted(sys.modules)))"
     )
     assert "streamq.config" in loaded  # imported once asked for (ExecutorFactory)
+
+
+#: What `streamq worker` must not import before it runs: the other subcommands (loaded when
+#: run, `streamq_cli._lazy`), the executor factory, the embedded servers and the observers
+#: (a config without `[observers]` does not need them).
+CLI_DEFERRED = (
+    "streamq_cli.inspect_cmd",
+    "streamq_cli.dlq_cmd",
+    "streamq_cli.flow_cmd",
+    "streamq_cli.destination_cmd",
+    "streamq_cli.config_cmd",
+    "streamq_cli.metrics_cmd",
+    "streamq_cli.dashboard_cmd",
+    "streamq_cli.emit_cmd",
+    "streamq_cli.demo_cmd",
+    "streamq.config.factory",
+    "streamq.dashboard",
+    "streamq.demo",
+    "streamq.embedded.server",
+    "streamq.embedded.cluster",
+    "streamq.inspector",
+    "streamq.observers",
+)
+
+
+def test_the_worker_command_imports_neither_other_subcommands_nor_what_they_use() -> None:
+    loaded = _modules(
+        "import json, sys\n"
+        "import streamq_cli.main\n"
+        "from streamq_cli._options import load\n"
+        "load(None, batch_size=(7, '--batch-size'))\n"  # what `worker` does before it runs
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    assert "streamq.worker.worker" in loaded
+    assert sorted(m for m in CLI_DEFERRED if m in loaded) == []
+
+
+def test_every_subcommand_still_loads_when_it_is_run() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "streamq_cli", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'cli'}"},
+        check=True,
+    ).stdout
+    listed = out.split("Commands:")[1].split()
+    for name in ("inspect", "dlq", "queue", "job", "destination", "config", "metrics"):
+        assert name in listed
+        sub = subprocess.run(
+            [sys.executable, "-m", "streamq_cli", name, "--help"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'cli'}"},
+            check=True,
+        ).stdout
+        assert "Commands:" in sub, name
