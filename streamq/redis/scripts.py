@@ -27,7 +27,7 @@ from .enqueue_args import (
     parse_enqueue,
     parse_enqueue_batch,
 )
-from .held import HeldConnection
+from .held import HeldConnection, PackedCalls
 from .keys import Keys
 from .lua_source import lua_dir, resolve_includes
 from .topology import AsyncClient
@@ -95,6 +95,9 @@ class Scripts:
         # The single-job enqueue's fast path (see `streamq.held`); a cluster client routes
         # each command by slot itself, so it keeps redis-py's path.
         self._held = HeldConnection(client) if isinstance(client, aredis.Redis) else None
+        # Every other call is packed by hand too, on a pooled connection (`PackedCalls`): the
+        # worker's batch scripts carry hundreds of arguments.
+        self._packed = PackedCalls(client) if isinstance(client, aredis.Redis) else None
 
     async def close(self) -> None:
         """Give back the connection the single-job enqueue holds."""
@@ -110,6 +113,11 @@ class Scripts:
     ) -> Any:
         script = self._scripts[name]
         with map_redis_errors():
+            if client is None and self._packed is not None:
+                try:
+                    return await self._packed.evalsha(str(script.sha), keys, args)
+                except rx.NoScriptError:
+                    pass  # not run: redis-py's path below loads the script and runs it
             try:
                 return await script(keys=list(keys), args=list(args), client=client)
             except rx.NoScriptError:

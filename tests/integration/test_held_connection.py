@@ -1,5 +1,7 @@
-"""The single-job enqueue's held connection (`streamq.redis.held`): concurrent callers, cancelled
-calls, a connection the server closed, and NOSCRIPT, each against a real server."""
+"""The hand-packed paths of `streamq.redis.held`: the single-job enqueue's held connection
+(concurrent callers, cancelled calls, a connection the server closed, NOSCRIPT) and the pooled
+path every other script call takes (cancelled calls, error replies, NOSCRIPT), each against a
+real server."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import uuid
 
 import pytest
 import redis.asyncio
+import redis.exceptions
 
 import streamq.redis.held
 from streamq import Queue, RedisUnavailable
+from streamq.redis.held import PackedCalls
 from streamq.redis.keys import Keys
 
 
@@ -96,3 +100,52 @@ async def test_closing_the_queue_gives_the_connection_back(redis_url: str, queue
         assert await client.ping()
     finally:
         await client.aclose()
+
+
+# -- the pooled hand-packed path (`PackedCalls`): every script call but the single enqueue -----
+
+
+async def test_a_cancelled_batch_call_never_hands_its_reply_to_the_next_one(
+    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
+) -> None:
+    async with Queue(queue_name, url=redis_url) as q:
+        await q.enqueue_many([q.new_job("t", job_id="warm-up")])
+        await aredis.client_pause(2_000, all=False)
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(q.enqueue_many([q.new_job("t", job_id="cancelled")]), 0.2)
+        finally:
+            await aredis.client_unpause()
+        for n in range(20):
+            batch = [q.new_job("t", job_id=f"after-{n}-{k}-{uuid.uuid4().hex}") for k in range(3)]
+            assert await q.enqueue_many(batch) == [job.id for job in batch]
+
+
+async def test_an_error_reply_leaves_the_pooled_connection_usable(
+    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
+) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        calls = PackedCalls(client)
+        sha = await client.script_load("return redis.call('INCR', KEYS[1])")
+        key = f"{queue_name}:packed"
+        await aredis.rpush(key, "a list, not a counter")
+        with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+            await calls.evalsha(sha, [key], [])
+        with pytest.raises(redis.exceptions.NoScriptError):
+            await calls.evalsha("0" * 40, [key], [])
+        assert await calls.evalsha(sha, [f"{key}:n"], []) == 1
+        assert await calls.evalsha(sha, [f"{key}:n"], []) == 2
+        assert len(client.connection_pool._available_connections) == 1  # one, reused
+    finally:
+        await client.aclose()
+
+
+async def test_a_flushed_script_cache_is_reloaded_for_batch_calls(
+    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
+) -> None:
+    async with Queue(queue_name, url=redis_url) as q:
+        await q.enqueue_many([q.new_job("t")])
+        await aredis.script_flush()
+        assert await q.enqueue_many([q.new_job("t", job_id="after-flush")]) == ["after-flush"]
+        assert await aredis.xlen(Keys(queue_name).stream) == 2
