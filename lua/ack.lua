@@ -17,6 +17,9 @@
   accept an ack from a worker that lost the entry to a reclaim. One XPENDING over the batch's id
   range reads that PEL for the whole batch, and one XACK and one XDEL per 500 owned entries settle
   them: per-entry calls made this script the worker's largest server-side cost.
+  A `retry_at` left in a status hash from an earlier wait is not deleted: it speaks only for a
+  job that is waiting (pending, retrying or deferred, `streamq.model.records`), and an HDEL per
+  job was a tenth of this script's cost.
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -80,7 +83,6 @@ if track and #owned > 0 then
     if codes[i - first + 1] == 1 then
       local status = KEYS[i - 2]
       redis.call('HSET', status, 'state', 'completed', 'updated_at', now)
-      redis.call('HDEL', status, 'retry_at')
       redis.call('EXPIRE', status, ttl)
     end
   end

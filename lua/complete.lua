@@ -18,7 +18,8 @@
   Returns one code per entry: 1 acked, 0 not owner (nothing written for that entry).
   Only jobs that ask for a result come here (the others go through ack.lua), so ownership is
   checked entry by entry. The result stream is read from id 0 by any number of waiters
-  (XREAD BLOCK), who all see the one entry, however late they come.
+  (XREAD BLOCK), who all see the one entry, however late they come. A `retry_at` left from an
+  earlier wait stays, as in ack.lua.
 ]]
 -- luacheck: globals redis KEYS ARGV
 
@@ -47,7 +48,6 @@ for i = 5, #ARGV, 3 do
     redis.call('EXPIRE', result_key, result_ttl)
     if track then
       redis.call('HSET', status, 'state', 'completed', 'updated_at', now)
-      redis.call('HDEL', status, 'retry_at')
       redis.call('EXPIRE', status, ttl)
     end
     codes[#codes + 1] = 1

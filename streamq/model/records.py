@@ -223,6 +223,8 @@ def dead_letter_from_fields(dead_id: str, fields: Mapping[bytes, bytes]) -> Dead
 
 #: How dead_letter.lua names a field of the stream entry other than `job` and `id`.
 _KEPT = b"field:"
+#: The states whose `retry_at` is when the job runs next (a delayed enqueue, a retry, a deferral).
+_WAITING = frozenset({b"pending", b"retrying", b"deferred"})
 
 
 def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | None:
@@ -250,7 +252,9 @@ def status_from_hash(job_id: str, raw: Mapping[bytes, bytes]) -> JobStatus | Non
         last_error=last_error.decode() if last_error else None,
         created_at=_int(b"created_at"),
         updated_at=updated,
-        retry_at=_int(b"retry_at"),
+        # Left in the hash once the job runs (ack.lua does not delete it); it speaks only for
+        # a job that waits for it.
+        retry_at=_int(b"retry_at") if raw[b"state"] in _WAITING else None,
         dead_reason=reason.decode() if reason else None,
         progress=float(progress) if progress else None,
         progress_message=message.decode(errors="replace") if message else None,

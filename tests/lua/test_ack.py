@@ -47,12 +47,12 @@ CASES = [
             want_pending=[],
             want_status={
                 "a": (
-                    {"state": "completed", "attempt": "2", "created_at": "1"},
+                    {"state": "completed", "attempt": "2", "created_at": "1", "retry_at": "5"},
                     True,
                     STATUS_TTL_S,
                 ),
                 "b": (
-                    {"state": "completed", "attempt": "2", "created_at": "1"},
+                    {"state": "completed", "attempt": "2", "created_at": "1", "retry_at": "5"},
                     True,
                     STATUS_TTL_S,
                 ),
@@ -70,7 +70,7 @@ CASES = [
             want_pending=[("2-0", OTHER, 1)],
             want_status={
                 "a": (
-                    {"state": "completed", "attempt": "2", "created_at": "1"},
+                    {"state": "completed", "attempt": "2", "created_at": "1", "retry_at": "5"},
                     True,
                     STATUS_TTL_S,
                 ),

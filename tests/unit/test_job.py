@@ -131,6 +131,17 @@ def test_a_running_jobs_status_reads_its_start_as_its_last_change() -> None:
     assert ended.updated_at == 300
 
 
+def test_a_retry_at_left_in_the_hash_speaks_only_for_a_waiting_job() -> None:
+    # ack.lua leaves an earlier wait's retry_at in the hash (an HDEL per job cost Redis CPU)
+    for state, shown in [
+        (b"pending", 900), (b"retrying", 900), (b"deferred", 900),
+        (b"running", None), (b"completed", None), (b"dead_lettered", None), (b"cancelled", None),
+    ]:  # fmt: skip
+        status = status_from_hash("a", {b"state": state, b"retry_at": b"900"})
+        assert status is not None
+        assert status.retry_at == shown, state
+
+
 def test_job_cancelled_is_false_outside_a_worker() -> None:
     assert Job(action=TaskAction(name="t")).cancelled is False
 
