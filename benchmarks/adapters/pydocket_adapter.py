@@ -1,6 +1,9 @@
-"""pydocket (docket): Redis Streams with a Lua scheduler. Settings: defaults (concurrency 10).
-
-At concurrency 100 its workers stall on "Too many connections" from their own pool.
+"""pydocket (docket): Redis Streams with a Lua scheduler. Settings: `Worker(concurrency=100)`,
+the documented way to run more than its default of 10 tasks at once (`docket worker
+--concurrency`, DOCKET_WORKER_CONCURRENCY), on a connection pool sized for it: each running task
+holds a connection of its own, and redis-py 8's pool stops at 100 (`max_connections` in the URL,
+redis-py's documented knob; at 100 its workers failed with "Too many connections"). The rest are
+its defaults.
 """
 
 from __future__ import annotations
@@ -12,13 +15,17 @@ import signal
 from _common import QUEUE, URL, abody, alatency, parse, run_protocol
 from docket import Docket, Worker
 
+CONCURRENCY = 100
+#: Room for every running task's connection, the worker's own loops and the scheduler's.
+POOL_URL = f"{URL}{'&' if '?' in URL else '?'}max_connections={CONCURRENCY * 3}"
+
 
 async def job(i: int) -> None:
     await abody(i)
 
 
 def _docket() -> Docket:
-    d = Docket(name=QUEUE, url=URL)
+    d = Docket(name=QUEUE, url=POOL_URL)
     d.register(job)
     return d
 
@@ -35,7 +42,7 @@ async def _bulk(n: int) -> None:
 
 
 async def _worker() -> None:
-    async with _docket() as d, Worker(d) as w:
+    async with _docket() as d, Worker(d, concurrency=CONCURRENCY) as w:
         run = asyncio.ensure_future(w.run_forever())
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, run.cancel)
@@ -59,7 +66,7 @@ def main() -> None:
         fill=lambda n: asyncio.run(_bulk(n)),
         worker=lambda: asyncio.run(_worker()),
         latency=lambda n, max_s: asyncio.run(_latency(n, max_s)),
-        settings="Worker concurrency 10 (default; at 100 it runs out of pool connections); "
+        settings=f"Worker concurrency {CONCURRENCY}, pool max_connections {CONCURRENCY * 3}; "
         "execution_ttl 15 min, redelivery 5 min (defaults); "
         "add_many 1,000 per round trip",
         max_s=args.max_s,
