@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import redis.asyncio as aredis
@@ -44,7 +45,14 @@ try:
 except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; a bare redis-py works
     _hiredis_pack = None
 
-__all__ = ["IDLE_CHECK_S", "HeldConnection", "PackedCalls", "execute_on_pool", "pack_command"]
+__all__ = [
+    "IDLE_CHECK_S",
+    "HeldConnection",
+    "PackedCalls",
+    "execute_on_pool",
+    "pack_command",
+    "pipeline_on_pool",
+]
 
 #: A held connection unused for this long is checked (and reconnected if closed) before use.
 IDLE_CHECK_S: Final = 1.0
@@ -149,6 +157,23 @@ class HeldConnection:
                 await self._pool.release(conn)
 
 
+@asynccontextmanager
+async def _checked_out(pool: ConnectionPool) -> AsyncIterator[AbstractConnection]:
+    """A connection of `pool` for one exchange: disconnected before it goes back when its state
+    is unknown (a failure, a timeout, a cancellation: a reply may still be on its way)."""
+    # redis-py leaves the pool's method unannotated
+    conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        yield conn
+    except rx.ResponseError:
+        raise  # the whole reply was read: the connection is in step
+    except BaseException:
+        await conn.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(conn)
+
+
 async def execute_on_pool(pool: ConnectionPool, packed: bytes) -> Any:
     """Send one packed command on a connection checked out of `pool`, and return its reply.
 
@@ -161,18 +186,28 @@ async def execute_on_pool(pool: ConnectionPool, packed: bytes) -> Any:
         redis.exceptions.ResponseError: for an error reply.
         redis.exceptions.ConnectionError, TimeoutError: the command may or may not have run.
     """
-    # redis-py leaves the pool's method unannotated
-    conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
+    async with _checked_out(pool) as conn:
         await conn.send_packed_command(packed)
         return await conn.read_response()
-    except rx.ResponseError:
-        raise
-    except BaseException:
-        await conn.disconnect(nowait=True)
-        raise
-    finally:
-        await pool.release(conn)
+
+
+async def pipeline_on_pool(pool: ConnectionPool, packed: bytes, count: int) -> list[Any]:
+    """Send `count` packed commands at once (one round trip) and return their replies in order,
+    an error reply in its place as redis-py's exception (a pipeline's `raise_on_error=False`):
+    `execute_on_pool` for many commands.
+
+    Raises:
+        redis.exceptions.ConnectionError, TimeoutError: some commands may have run.
+    """
+    async with _checked_out(pool) as conn:
+        await conn.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await conn.read_response())
+            except rx.ResponseError as exc:  # read whole: the next reply follows
+                replies.append(exc)
+        return replies
 
 
 class PackedCalls:
@@ -191,5 +226,27 @@ class PackedCalls:
         self, sha: str, keys: Sequence[str], args: Sequence[bytes | str | int | float]
     ) -> Any:
         """`EVALSHA sha len(keys) *keys *args`; raises `NoScriptError` if not cached."""
-        packed = pack_command("EVALSHA", sha, len(keys), *keys, *args, encoding=self._encoding)
-        return await execute_on_pool(self._pool, packed)
+        return await execute_on_pool(self._pool, self._evalsha(sha, keys, args))
+
+    def pack(
+        self,
+        sha: str,
+        calls: Sequence[tuple[Sequence[str], Sequence[bytes | str | int | float]]],
+        then: Sequence[bytes | str | int | float] | None = None,
+    ) -> tuple[bytes, int]:
+        """One `EVALSHA` of `sha` per (keys, args), and the command `then` after them, packed
+        for `pipeline`: (the bytes, how many commands)."""
+        packed = [self._evalsha(sha, keys, args) for keys, args in calls]
+        if then is not None:
+            packed.append(pack_command(*then, encoding=self._encoding))
+        return b"".join(packed), len(packed)
+
+    async def pipeline(self, packed: tuple[bytes, int]) -> list[Any]:
+        """Send what `pack` made in one round trip; the replies in order, an error reply
+        (`NoScriptError`, ...) in its place."""
+        return await pipeline_on_pool(self._pool, *packed)
+
+    def _evalsha(
+        self, sha: str, keys: Sequence[str], args: Sequence[bytes | str | int | float]
+    ) -> bytes:
+        return pack_command("EVALSHA", sha, len(keys), *keys, *args, encoding=self._encoding)

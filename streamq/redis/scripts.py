@@ -147,12 +147,6 @@ class Scripts:
             for src in load_sources().values():
                 await self._client.script_load(src)
 
-    async def enqueue_in(
-        self, pipe: Pipeline, keys: list[str], args: list[bytes | str | int]
-    ) -> None:
-        """Buffer an `enqueue.lua` call on a pipeline (which loads the script before running)."""
-        await self._scripts["enqueue"](keys=keys, args=args, client=pipe)
-
     async def enqueue(self, keys: list[str], args: list[bytes | str | int]) -> tuple[str, bool]:
         """Run `enqueue.lua` for one job, with arguments built by `enqueue_call`.
 

@@ -20,7 +20,6 @@ from streamq.redis.scripts import (
     EnqueueItem,
     Scripts,
     enqueue_batch_call,
-    enqueue_call,
     load_sources,
 )
 from tests.support import REPO
@@ -351,28 +350,6 @@ async def test_method_passes_what_the_header_declares(name: str) -> None:
             pattern = per_item[(i - header.keys) % len(per_item)]
         assert pattern is not None
         assert key_regex(pattern, QUEUE).fullmatch(key), (i + 1, key, pattern)
-
-
-async def test_enqueue_in_pipeline_passes_the_same_keys_and_args() -> None:
-    client = _FakeClient()
-    keys, args = enqueue_call(
-        Keys(QUEUE),
-        job_id="j",
-        payload=b"{}",
-        delay_ms=0,
-        run_at_ms=0,
-        track_status=False,
-        idempotency_key=None,
-        idempotency_ttl_ms=0,
-        now_ms=0,
-        pending_status_ttl_ms=1000,
-        created_at_ms=0,
-        attempt=1,
-    )
-
-    await Scripts(client).enqueue_in(object(), keys, args)  # type: ignore[arg-type]
-
-    assert client.calls == [Call("enqueue", keys, args)]
 
 
 # --- the Lua bodies ---------------------------------------------------------------------------
