@@ -77,9 +77,9 @@ class FlowScripts:
         cancelled), 0 cancelled and not owner."""
         k = [keys.stream, keys.cancelled, keys.removed]
         k += [keys.status(job_id) for _, job_id, _ in entries]
-        a: list[str | int] = [group, consumer, status_ttl_s, now_ms]
-        for entry_id, job_id, again in entries:
-            a += (job_id, entry_id, "1" if again else "0")
+        redelivered = "".join("1" if again else "0" for _, _, again in entries)
+        ids = " ".join(entry_id for entry_id, _, _ in entries)
+        a = [group, consumer, status_ttl_s, now_ms, redelivered, len(keys.status("")), ids]
         return [int(c) for c in await self._scripts.run("start", k, a)]
 
     async def settle_cancel(

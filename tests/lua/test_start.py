@@ -99,6 +99,25 @@ async def test_a_first_delivery_with_a_cancel_request_runs_and_is_marked_running
     assert (await status(aredis, keys.status("a")))[0]["state"] == "running"
 
 
+async def test_job_ids_of_any_shape_are_matched_against_the_cancelled_set(
+    aredis: redis.asyncio.Redis, queue_name: str
+) -> None:
+    # start.lua cuts each job id from its status key (the ids are not passed one by one): ids
+    # with spaces, a "job:" of their own, or non-ASCII text are still found
+    keys = Keys(queue_name)
+    ids = ["with space", "job:inner:job:", "caf\u00e9 \u2603", "plain"]
+    await seed(aredis, keys, [(f"{i + 1}-0", job_id, ME) for i, job_id in enumerate(ids)])
+    for job_id in ids:
+        await aredis.hset(keys.status(job_id), mapping={"state": "pending"})
+    await aredis.zadd(keys.cancelled, {ids[0]: NOW, ids[1]: NOW, ids[2]: NOW})
+
+    codes = await start(aredis, keys, [(f"{i + 1}-0", j, False) for i, j in enumerate(ids)])
+
+    assert codes == [2, 2, 2, 1]
+    assert await aredis.zcard(keys.cancelled) == 0
+    assert [e.decode() for e, _ in await aredis.xrange(keys.stream)] == ["4-0"]
+
+
 async def test_start_batch_above_lua_unpack_limit(
     aredis: redis.asyncio.Redis, queue_name: str
 ) -> None:
