@@ -10,8 +10,7 @@ these scripts, all made from `lua/ack.lua` itself, and `INFO commandstats` gives
 1. the call alone: the same KEYS and ARGV, a code per entry, nothing else;
 2. + the ownership check (the batch's id range, one `XPENDING`, the per-entry lookup);
 3. + `XACK` and `XDEL` of the owned entries (what the raw loop pays too);
-4. the whole script: + each job's status (`HSET` state and `updated_at`, `HDEL retry_at`,
-   `EXPIRE`).
+4. the whole script: + each job's status (`HSET` state and `updated_at`, `EXPIRE`).
 
 Stages 1–3 leave the status untouched and 1–2 leave the entries pending, so each stage's figure
 is its own cost on top of the one before. Medians (and minima) over `--repeat` rounds, the
@@ -73,7 +72,7 @@ async def one(url: str, source: str, batches: int) -> float:
         entries = ahead.pop(0)
         ids = [entry_id.decode() for entry_id, _ in entries]
         jobs = [msgspec.json.decode(fields[b"job"])["id"] for _, fields in entries]
-        keys = [q.keys.stream, *(q.keys.status(j) for j in jobs)]
+        keys = [q.keys.stream, q.keys.removed, *(q.keys.status(j) for j in jobs)]
         await script(keys=keys, args=["g", "c", 86_400, "1", *ids])
     usec = float((await client.info("commandstats"))["cmdstat_evalsha"]["usec"])
     await client.delete(q.keys.stream, *(q.keys.status(j) for j in jobs))
