@@ -128,18 +128,13 @@ class HeldConnection:
         async with self._lock:
             conn = await self._ready()
             try:
-                await conn.send_packed_command(packed, check_health=False)
-                reply = await conn.read_response()
-            except rx.ResponseError:
+                async with _in_step(conn):
+                    await conn.send_packed_command(packed, check_health=False)
+                    return await conn.read_response()
+            finally:
+                # Also after a failure: the connection was disconnected, and redis-py
+                # reconnects it on the next send, idle check or not.
                 self._last_used = time.monotonic()
-                raise
-            except BaseException:
-                # A reply may still be coming (a timeout, a cancellation): never read it as
-                # the next command's. redis-py reconnects on the next send.
-                await conn.disconnect(nowait=True)
-                raise
-            self._last_used = time.monotonic()
-            return reply
 
     async def _ready(self) -> AbstractConnection:
         if self._conn is None:
@@ -158,18 +153,28 @@ class HeldConnection:
 
 
 @asynccontextmanager
-async def _checked_out(pool: ConnectionPool) -> AsyncIterator[AbstractConnection]:
-    """A connection of `pool` for one exchange: disconnected before it goes back when its state
-    is unknown (a failure, a timeout, a cancellation: a reply may still be on its way)."""
-    # redis-py leaves the pool's method unannotated
-    conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+async def _in_step(conn: AbstractConnection) -> AsyncIterator[None]:
+    """One exchange on `conn`, after which its replies are still in step with its commands: a
+    connection whose state is unknown (a failure, a timeout, a cancellation: a reply may still
+    be on its way) is disconnected, so no later command reads that reply as its own. An error
+    reply was read whole and leaves it usable."""
     try:
-        yield conn
+        yield
     except rx.ResponseError:
-        raise  # the whole reply was read: the connection is in step
+        raise
     except BaseException:
         await conn.disconnect(nowait=True)
         raise
+
+
+@asynccontextmanager
+async def _checked_out(pool: ConnectionPool) -> AsyncIterator[AbstractConnection]:
+    """A connection of `pool` for one exchange (`_in_step`), given back after it."""
+    # redis-py leaves the pool's method unannotated
+    conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        async with _in_step(conn):
+            yield conn
     finally:
         await pool.release(conn)
 
@@ -228,23 +233,18 @@ class PackedCalls:
         """`EVALSHA sha len(keys) *keys *args`; raises `NoScriptError` if not cached."""
         return await execute_on_pool(self._pool, self._evalsha(sha, keys, args))
 
-    def pack(
+    async def pipeline(
         self,
         sha: str,
         calls: Sequence[tuple[Sequence[str], Sequence[bytes | str | int | float]]],
         then: Sequence[bytes | str | int | float] | None = None,
-    ) -> tuple[bytes, int]:
-        """One `EVALSHA` of `sha` per (keys, args), and the command `then` after them, packed
-        for `pipeline`: (the bytes, how many commands)."""
+    ) -> list[Any]:
+        """One `EVALSHA` of `sha` per (keys, args), and the command `then` after them, in one
+        round trip; the replies in order, an error reply (`NoScriptError`, ...) in its place."""
         packed = [self._evalsha(sha, keys, args) for keys, args in calls]
         if then is not None:
             packed.append(pack_command(*then, encoding=self._encoding))
-        return b"".join(packed), len(packed)
-
-    async def pipeline(self, packed: tuple[bytes, int]) -> list[Any]:
-        """Send what `pack` made in one round trip; the replies in order, an error reply
-        (`NoScriptError`, ...) in its place."""
-        return await pipeline_on_pool(self._pool, *packed)
+        return await pipeline_on_pool(self._pool, b"".join(packed), len(packed))
 
     def _evalsha(
         self, sha: str, keys: Sequence[str], args: Sequence[bytes | str | int | float]

@@ -136,6 +136,17 @@ class Scripts:
         `flow_scripts`, `limit_scripts`, `audit`)."""
         return await self._run(name, keys, args, pipe)
 
+    async def pipeline(
+        self,
+        name: str,
+        calls: Sequence[tuple[Sequence[str], Sequence[bytes | str | int | float]]],
+        then: Sequence[bytes | str | int | float] | None = None,
+    ) -> list[Any]:
+        """Script `name` once per (keys, args), then the command `then`, in one hand-packed
+        round trip (a plain client only); error replies (NOSCRIPT, ...) in their places."""
+        assert self._packed is not None, "a cluster client sends one call at a time"
+        return await self._packed.pipeline(str(self._scripts[name].sha), calls, then)
+
     def sha(self, name: str) -> tuple[str, str]:
         """The SHA1 under which script `name` runs, and its source (to load it)."""
         script = self._scripts[name]

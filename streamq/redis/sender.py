@@ -9,7 +9,7 @@ send again what the server refused with NOSCRIPT.
 - calls on a single server or a Sentinel-managed primary: one pipeline, followed by the
   `WAIT`/`WAITAOF` of `Durability` on the same connection (the wait counts that connection's
   writes); calls a `SCRIPT FLUSH` refused with NOSCRIPT did not run and are sent again. The
-  async pipeline is packed by hand (`PackedCalls`: bulk enqueue 67k -> 85k jobs/s, the client's
+  async pipeline is packed by hand (`Scripts.pipeline`: bulk enqueue 67k -> 85k jobs/s, the client's
   CPU 9.5 -> 6.3 us/job, `benchmarks/README.md`) and loads the script only after a NOSCRIPT;
   the sync one is redis-py's, which loads it before every round trip;
 - calls on Redis Cluster: one at a time (cluster pipelines refuse `EVALSHA`; one call already
@@ -28,7 +28,6 @@ from redis.asyncio.cluster import RedisCluster
 
 from ..errors import ScriptError, map_redis_errors
 from .durability import Durability, check_reply, probe_command, probe_error, wait_command
-from .held import PackedCalls
 from .scripts import Scripts, load_sources, parse_enqueue_batch
 from .topology import AsyncClient, refresh_on_failure
 
@@ -103,7 +102,6 @@ class EnqueueSender:
         self._client = client
         self._scripts = scripts
         self._cluster = isinstance(client, RedisCluster)
-        self._packed = None if isinstance(client, RedisCluster) else PackedCalls(client)
         self._checked: set[bool] = set()
 
     async def send_one(self, call: Call, durability: Durability) -> tuple[str, bool]:
@@ -158,13 +156,12 @@ class EnqueueSender:
         # Packed by hand in one pass (redis-py's pipeline encodes each argument in Python and
         # asks SCRIPT EXISTS before every round trip): the script is loaded only once the
         # server has refused calls with NOSCRIPT, and those calls are sent again.
-        assert self._packed is not None
-        sha, source = self._scripts.sha("enqueue")
+        assert not isinstance(self._client, RedisCluster)
         wait = wait_command(durability) if durability.waits else None
         with map_redis_errors():
             if attempt > 1:
-                await self._client.script_load(source)
-            raw = await self._packed.pipeline(self._packed.pack(sha, calls, wait))
+                await self._client.script_load(self._scripts.sha("enqueue")[1])
+            raw = await self._scripts.pipeline("enqueue", calls, wait)
         replies, refused = sort_replies(raw, durability, attempt=attempt)
         if refused:
             again = await self._pipelined([calls[i] for i in refused], durability, attempt + 1)
