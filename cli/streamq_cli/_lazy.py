@@ -10,7 +10,7 @@ by running it, or by `streamq --help`, which lists them all.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import typer
 import typer.core
@@ -25,25 +25,21 @@ class LazyGroup(typer.core.TyperGroup):
 
     The attribute is a `typer.Typer` (a group such as `inspect`) or a function (a command
     such as `dashboard`, registered as typer would register it with `app.command(name)`).
-    Names keep the order they were declared in, after the group's eager commands.
+    Names keep the order they were declared in, after the group's eager commands (and a
+    loaded one after those).
     """
 
     lazy: ClassVar[dict[str, str]] = {}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._loaded: dict[str, click.Command] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
-        if command is not None or cmd_name not in self.lazy:
-            return command
-        if cmd_name not in self._loaded:
-            self._loaded[cmd_name] = _load(cmd_name, self.lazy[cmd_name])
-        return self._loaded[cmd_name]
+        if command is None and cmd_name in self.lazy:
+            command = _load(cmd_name, self.lazy[cmd_name])
+            self.add_command(command, cmd_name)  # loaded once: found by the lookup above
+        return command
 
 
 def lazy_group(commands: dict[str, str]) -> type[LazyGroup]:
