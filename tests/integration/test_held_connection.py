@@ -105,19 +105,28 @@ async def test_closing_the_queue_gives_the_connection_back(redis_url: str, queue
 # -- the pooled hand-packed path (`PackedCalls`): every script call but the single enqueue -----
 
 
-async def test_a_cancelled_batch_call_never_hands_its_reply_to_the_next_one(
-    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
+#: A batch of one job is one script call (`Scripts._run`); 600 are three in one pipelined round
+#: trip (`Scripts.pipeline`).
+BATCHES = pytest.mark.parametrize("count", [1, 600], ids=["one call", "a pipelined round trip"])
+
+
+@BATCHES
+async def test_a_cancelled_batch_enqueue_never_hands_its_replies_on(
+    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis, count: int
 ) -> None:
     async with Queue(queue_name, url=redis_url) as q:
         await q.enqueue_many([q.new_job("t", job_id="warm-up")])
+        jobs = [q.new_job("t") for _ in range(count)]
         await aredis.client_pause(2_000, all=False)
         try:
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(q.enqueue_many([q.new_job("t", job_id="cancelled")]), 0.2)
+                await asyncio.wait_for(q.enqueue_many(jobs), 0.2)
         finally:
             await aredis.client_unpause()
         for n in range(20):
-            batch = [q.new_job("t", job_id=f"after-{n}-{k}-{uuid.uuid4().hex}") for k in range(3)]
+            batch = [
+                q.new_job("t", job_id=f"after-{n}-{k}-{uuid.uuid4().hex}") for k in range(count)
+            ]
             assert await q.enqueue_many(batch) == [job.id for job in batch]
 
 
@@ -141,40 +150,16 @@ async def test_an_error_reply_leaves_the_pooled_connection_usable(
         await client.aclose()
 
 
-async def test_a_flushed_script_cache_is_reloaded_for_batch_calls(
-    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
+@BATCHES
+async def test_a_flushed_script_cache_is_reloaded_and_each_job_sent_once(
+    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis, count: int
 ) -> None:
+    # After a SCRIPT FLUSH every call is refused with NOSCRIPT (none ran), so the script is
+    # loaded and every call sent again.
     async with Queue(queue_name, url=redis_url) as q:
-        await q.enqueue_many([q.new_job("t")])
+        await q.enqueue_many([q.new_job("t", job_id="warm-up")])
         await aredis.script_flush()
-        assert await q.enqueue_many([q.new_job("t", job_id="after-flush")]) == ["after-flush"]
-        assert await aredis.xlen(Keys(queue_name).stream) == 2
-
-
-async def test_a_pipelined_bulk_enqueue_loads_a_flushed_script_and_sends_each_job_once(
-    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
-) -> None:
-    # 600 jobs are three script calls in one hand-packed round trip; after a SCRIPT FLUSH every
-    # call is refused with NOSCRIPT (none ran), so the script is loaded and all three re-sent.
-    async with Queue(queue_name, url=redis_url) as q:
-        await aredis.script_flush()
-        jobs = [q.new_job("t", args=[i]) for i in range(600)]
+        jobs = [q.new_job("t", args=[i]) for i in range(count)]
         assert await q.enqueue_many(jobs) == [job.id for job in jobs]
         entries = await aredis.xrange(Keys(queue_name).stream)
-        assert [fields[b"id"].decode() for _, fields in entries] == [job.id for job in jobs]
-
-
-async def test_a_cancelled_pipelined_bulk_enqueue_never_hands_its_replies_on(
-    redis_url: str, queue_name: str, aredis: redis.asyncio.Redis
-) -> None:
-    async with Queue(queue_name, url=redis_url) as q:
-        jobs = [q.new_job("t") for _ in range(600)]
-        await aredis.client_pause(2_000, all=False)
-        try:
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(q.enqueue_many(jobs), 0.2)
-        finally:
-            await aredis.client_unpause()
-        for n in range(5):
-            batch = [q.new_job("t", job_id=f"after-{n}-{k}-{uuid.uuid4().hex}") for k in range(600)]
-            assert await q.enqueue_many(batch) == [job.id for job in batch]
+        assert [f[b"id"].decode() for _, f in entries] == ["warm-up", *(job.id for job in jobs)]
